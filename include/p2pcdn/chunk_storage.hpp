@@ -1,0 +1,107 @@
+// ChunkStorage: where verified chunks and manifests live (the seed's interface).
+//
+// Every operation reports through a completion so that asynchronous backends
+// (IndexedDB in the browser, a worker thread natively) fit the same interface.
+// The backends here (memory, SQLite) complete inline, before the call returns;
+// callers must not rely on either order. A backend is used from one thread (the
+// session's event loop); it is not internally synchronised.
+//
+// Invariants every backend keeps:
+//  - storeChunk accepts only bytes that match the stored manifest's length and
+//    BLAKE3 hash for that index; a bad chunk is never stored.
+//  - getChunk with verify=true re-hashes and reports Errc::kIntegrity instead
+//    of returning bytes that do not match the manifest.
+//  - When the quota would be exceeded, least-recently-used chunks of unpinned
+//    files are evicted; pinned files (being downloaded or published) never are.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "p2pcdn/manifest.hpp"
+#include "p2pcdn/result.hpp"
+#include "p2pcdn/types.hpp"
+
+namespace p2pcdn {
+
+inline constexpr std::uint64_t kDefaultQuotaBytes = 10'000'000'000ULL;  // 10 GB
+
+struct StoredFile {
+  FileId fileId;
+  Manifest manifest;
+  std::uint32_t chunksPresent = 0;
+  std::uint64_t bytesStored = 0;
+  bool pinned = false;
+  bool complete() const { return chunksPresent == manifest.chunkCount(); }
+};
+
+struct StorageUsage {
+  std::uint64_t bytesUsed = 0;   // chunk bytes held
+  std::uint64_t quotaBytes = 0;
+  std::uint64_t chunks = 0;
+  std::uint64_t files = 0;
+  std::uint64_t evictedChunks = 0;  // since open
+};
+
+struct ReadOptions {
+  bool verify = true;  // re-hash against the manifest before returning
+};
+
+class ChunkStorage {
+ public:
+  template <class T>
+  using Callback = std::function<void(Result<T>)>;
+
+  virtual ~ChunkStorage() = default;
+
+  // Validates and stores a manifest; completes with its file id. Idempotent.
+  virtual void storeManifest(const Manifest& manifest, bool pinned, Callback<FileId> done) = 0;
+  virtual void getManifest(const FileId& id, Callback<Manifest> done) = 0;
+  virtual void storeChunk(const FileId& id, ChunkIndex index, ByteView data, Callback<void> done) = 0;
+  virtual void getChunk(const FileId& id, ChunkIndex index, ReadOptions options, Callback<Bytes> done) = 0;
+  virtual void deleteChunk(const FileId& id, ChunkIndex index, Callback<void> done) = 0;
+  // Removes a file's manifest and every chunk of it.
+  virtual void deleteFile(const FileId& id, Callback<void> done) = 0;
+  virtual void setPinned(const FileId& id, bool pinned, Callback<void> done) = 0;
+  virtual void listFiles(Callback<std::vector<StoredFile>> done) = 0;
+  // Which chunks of the file are held (size = chunk count).
+  virtual void presentChunks(const FileId& id, Callback<std::vector<bool>> done) = 0;
+  virtual void usage(Callback<StorageUsage> done) = 0;
+};
+
+struct StorageOptions {
+  std::uint64_t quotaBytes = kDefaultQuotaBytes;
+};
+
+std::unique_ptr<ChunkStorage> makeMemoryStorage(StorageOptions options = {});
+
+// Native persistent store: one SQLite database file in WAL mode. A chunk is
+// visible only once its transaction committed; after a crash the store holds
+// only complete chunks.
+Result<std::unique_ptr<ChunkStorage>> openSqliteStorage(const std::filesystem::path& file,
+                                                        StorageOptions options = {});
+
+// Blocking conveniences for tools and tests. They require a backend that
+// completes inline or on a thread of its own (never one that posts the
+// completion to the calling thread's event loop).
+class BlockingStorage {
+ public:
+  explicit BlockingStorage(ChunkStorage& s) : s_(s) {}
+  Result<FileId> storeManifest(const Manifest& m, bool pinned = false);
+  Result<Manifest> getManifest(const FileId& id);
+  Status storeChunk(const FileId& id, ChunkIndex index, ByteView data);
+  Result<Bytes> getChunk(const FileId& id, ChunkIndex index, ReadOptions options = {});
+  Status deleteChunk(const FileId& id, ChunkIndex index);
+  Status deleteFile(const FileId& id);
+  Status setPinned(const FileId& id, bool pinned);
+  Result<std::vector<StoredFile>> listFiles();
+  Result<std::vector<bool>> presentChunks(const FileId& id);
+  Result<StorageUsage> usage();
+
+ private:
+  ChunkStorage& s_;
+};
+
+}  // namespace p2pcdn

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages p2pcdn needs to build, test and benchmark.
+# Idempotent and fast when everything is present: it asks dpkg first and only
+# calls apt-get for what is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  clang-14 libclang-rt-14-dev          # libFuzzer + sanitizers
+  # libraries
+  libssl-dev                           # AES-256-GCM, random (OpenSSL 3)
+  libsqlite3-dev                       # persistent chunk store
+  nlohmann-json3-dev                   # manifests' JSON form
+  libcli11-dev                         # command line
+  librust-blake3-dev                   # official BLAKE3 C sources (c/ folder)
+  googletest libgtest-dev libgmock-dev # unit tests (+ sources for the wasm build)
+  libbenchmark-dev                     # micro-benchmarks
+  # browser build / portability proof
+  emscripten nodejs
+  # benchmarks and tests
+  b3sum time python3 sqlite3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,298 @@
+#include "cli/commands.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/progress.hpp"
+#include "core/hex.hpp"
+#include "crypto/crypto.hpp"
+#include "p2pcdn/chunk_manager.hpp"
+#include "p2pcdn/chunk_storage.hpp"
+
+namespace p2pcdn::cli {
+namespace {
+
+using nlohmann::json;
+
+int exitCodeFor(const Error& e) {
+  switch (e.code()) {
+    case Errc::kNotFound: return kExitNotFound;
+    case Errc::kIntegrity: return kExitIntegrity;
+    case Errc::kIo: return kExitIo;
+    case Errc::kInvalidArgument:
+    case Errc::kMalformed: return kExitUsage;
+    default: return kExitFailure;
+  }
+}
+
+int report(const Error& e) {
+  std::fprintf(stderr, "p2pcdn: %s\n", e.message().c_str());
+  return exitCodeFor(e);
+}
+
+Result<std::unique_ptr<ChunkStorage>> openStore(const Globals& g) {
+  return openSqliteStorage(g.home / "store.db");
+}
+
+std::filesystem::path keyPath(const Globals& g, const FileId& id) { return g.home / "keys" / (id.hex() + ".key"); }
+
+Status saveKey(const Globals& g, const FileId& id, const EncryptionKey& key) {
+  std::error_code ec;
+  std::filesystem::create_directories(g.home / "keys", ec);
+  ::chmod((g.home / "keys").c_str(), 0700);
+  auto p = keyPath(g, id);
+  std::ofstream f(p, std::ios::trunc);
+  f << toHex(key) << '\n';
+  f.close();
+  ::chmod(p.c_str(), 0600);
+  if (!f) return fail(Errc::kIo, "save key " + p.string(), "write failed");
+  return {};
+}
+
+std::optional<EncryptionKey> loadKey(const Globals& g, const FileId& id) {
+  std::ifstream f(keyPath(g, id));
+  std::string hex;
+  EncryptionKey k{};
+  if (f >> hex && fromHex(hex, k)) return k;
+  return std::nullopt;
+}
+
+struct Resolved {
+  FileId id;
+  std::optional<EncryptionKey> key;
+};
+
+// Accepts a link, a full id, or a unique prefix (>= 4 hex digits) of a stored id.
+Result<Resolved> resolve(BlockingStorage& store, const std::string& text) {
+  if (auto link = parseLink(text)) return Resolved{link->fileId, link->key};
+  bool hex = text.size() >= 4 && text.size() < 64 &&
+             text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  if (!hex) return fail(Errc::kInvalidArgument, "resolve id", "'" + text + "' is not a file id, prefix or link");
+  auto files = store.listFiles();
+  if (!files) return fail(files.error());
+  std::string lower = text;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::optional<FileId> match;
+  for (const auto& f : *files) {
+    if (f.fileId.hex().starts_with(lower)) {
+      if (match) return fail(Errc::kInvalidArgument, "resolve id", "prefix '" + text + "' is ambiguous");
+      match = f.fileId;
+    }
+  }
+  if (!match) return fail(Errc::kNotFound, "resolve id", "no stored file id starts with '" + text + "'");
+  return Resolved{*match, std::nullopt};
+}
+
+std::string humanSize(std::uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+}  // namespace
+
+std::filesystem::path defaultHome() {
+  if (const char* h = std::getenv("P2PCDN_HOME"); h && *h) return h;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::filesystem::path(x) / "p2pcdn";
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return std::filesystem::path(home) / ".local" / "share" / "p2pcdn";
+  }
+  return ".p2pcdn";
+}
+
+int cmdAdd(const Globals& g, const AddArgs& a) {
+  auto storeR = openStore(g);
+  if (!storeR) return report(storeR.error());
+  BlockingStorage store(**storeR);
+
+  ChunkOptions opts;
+  opts.name = a.name;
+  opts.mimeType = a.mime;
+  if (a.chunkSize) opts.chunkSize = a.chunkSize;
+  if (a.encrypt) {
+    auto k = crypto::randomKey();
+    if (!k) return report(k.error());
+    opts.encryptionKey = *k;
+  }
+  // Pass 1 hashes the file to learn its id; pass 2 stores the chunks, each
+  // verified by the store against the manifest (a file that changed in
+  // between is refused).
+  Result<Manifest> m = [&] {
+    ProgressBar bar("hashing", !g.quiet);
+    return ChunkManager::chunkFile(a.file, opts, {}, [&](auto d, auto t) { bar.update(d, t); });
+  }();
+  if (!m) return report(m.error());
+  auto id = store.storeManifest(*m, /*pinned=*/true);
+  if (!id) return report(id.error());
+  {
+    ProgressBar bar("storing", !g.quiet);
+    Status st = ChunkManager::readChunks(
+        a.file, *m, opts.encryptionKey, [&](ChunkIndex i, ByteView c) { return store.storeChunk(*id, i, c); },
+        [&](auto d, auto t) { bar.update(d, t); });
+    if (!st) {
+      bar.finish();
+      (void)store.deleteFile(*id);
+      return report(st.error());
+    }
+  }
+  if (opts.encryptionKey) {
+    if (auto st = saveKey(g, *id, *opts.encryptionKey); !st) return report(st.error());
+  }
+  Link link{*id, {}, opts.encryptionKey};
+  std::string linkText = formatLink(link);
+  if (g.json) {
+    json j{{"fileId", id->hex()},  {"link", linkText},          {"name", m->name},
+           {"size", m->size},      {"chunks", m->chunkCount()}, {"mimeType", m->mimeType},
+           {"encrypted", m->encryption.has_value()}};
+    std::cout << j.dump() << '\n';
+  } else {
+    std::cout << id->hex() << '\n' << linkText << '\n';
+  }
+  return kExitOk;
+}
+
+int cmdLs(const Globals& g) {
+  auto storeR = openStore(g);
+  if (!storeR) return report(storeR.error());
+  BlockingStorage store(**storeR);
+  auto files = store.listFiles();
+  if (!files) return report(files.error());
+  if (g.json) {
+    json arr = json::array();
+    for (const auto& f : *files) {
+      arr.push_back({{"fileId", f.fileId.hex()},
+                     {"name", f.manifest.name},
+                     {"size", f.manifest.size},
+                     {"mimeType", f.manifest.mimeType},
+                     {"chunksPresent", f.chunksPresent},
+                     {"chunksTotal", f.manifest.chunkCount()},
+                     {"pinned", f.pinned},
+                     {"encrypted", f.manifest.encryption.has_value()}});
+    }
+    std::cout << arr.dump() << '\n';
+    return kExitOk;
+  }
+  for (const auto& f : *files) {
+    std::printf("%s  %10s  %6u/%-6u  %s\n", f.fileId.hex().c_str(), humanSize(f.manifest.size).c_str(),
+                f.chunksPresent, f.manifest.chunkCount(), f.manifest.name.c_str());
+  }
+  return kExitOk;
+}
+
+int cmdExport(const Globals& g, const std::string& idText, const std::filesystem::path& out,
+              const std::string& keyText) {
+  auto storeR = openStore(g);
+  if (!storeR) return report(storeR.error());
+  BlockingStorage store(**storeR);
+  auto r = resolve(store, idText);
+  if (!r) return report(r.error());
+  auto m = store.getManifest(r->id);
+  if (!m) return report(m.error());
+  std::optional<EncryptionKey> key = r->key;
+  if (!keyText.empty()) {
+    EncryptionKey k{};
+    if (!fromHex(keyText, k)) return report(Error(Errc::kInvalidArgument, "export", "--key must be 64 hex digits"));
+    key = k;
+  }
+  if (!key && m->encryption) key = loadKey(g, r->id);
+  ProgressBar bar("exporting", !g.quiet);
+  Status st = ChunkManager::exportFile(
+      *m, [&](ChunkIndex i) { return store.getChunk(r->id, i, ReadOptions{.verify = true}); }, out, key,
+      [&](auto d, auto t) { bar.update(d, t); });
+  bar.finish();
+  if (!st) return report(st.error());
+  return kExitOk;
+}
+
+int cmdVerify(const Globals& g, const std::string& idText) {
+  auto storeR = openStore(g);
+  if (!storeR) return report(storeR.error());
+  BlockingStorage store(**storeR);
+  auto r = resolve(store, idText);
+  if (!r) return report(r.error());
+  auto m = store.getManifest(r->id);
+  if (!m) return report(m.error());
+  auto present = store.presentChunks(r->id);
+  if (!present) return report(present.error());
+  std::vector<ChunkIndex> corrupt, missing;
+  std::uint32_t good = 0;
+  ProgressBar bar("verifying", !g.quiet);
+  for (ChunkIndex i = 0; i < m->chunkCount(); ++i) {
+    if (!(*present)[i]) {
+      missing.push_back(i);
+      continue;
+    }
+    auto c = store.getChunk(r->id, i, ReadOptions{.verify = true});
+    if (c) {
+      ++good;
+    } else if (c.error().code() == Errc::kIntegrity) {
+      corrupt.push_back(i);
+      if (!g.json) std::fprintf(stderr, "p2pcdn: %s\n", c.error().message().c_str());
+    } else {
+      bar.finish();
+      return report(c.error());
+    }
+    bar.update(std::uint64_t{i} + 1, m->chunkCount());
+  }
+  bar.finish();
+  if (g.json) {
+    json j{{"fileId", r->id.hex()}, {"chunksTotal", m->chunkCount()}, {"chunksVerified", good},
+           {"corrupt", corrupt},    {"missing", missing}};
+    std::cout << j.dump() << '\n';
+  } else {
+    std::printf("%s: %u/%u chunks verified, %zu corrupt, %zu missing\n", r->id.hex().c_str(), good,
+                m->chunkCount(), corrupt.size(), missing.size());
+  }
+  if (!corrupt.empty()) return kExitIntegrity;
+  if (!missing.empty()) return kExitIncomplete;
+  return kExitOk;
+}
+
+int cmdRm(const Globals& g, const std::string& idText) {
+  auto storeR = openStore(g);
+  if (!storeR) return report(storeR.error());
+  BlockingStorage store(**storeR);
+  auto r = resolve(store, idText);
+  if (!r) return report(r.error());
+  if (auto st = store.deleteFile(r->id); !st) return report(st.error());
+  std::error_code ec;
+  std::filesystem::remove(keyPath(g, r->id), ec);
+  if (!g.quiet) std::fprintf(stderr, "removed %s\n", r->id.hex().c_str());
+  return kExitOk;
+}
+
+int cmdManifest(const Globals& g, const std::string& idText) {
+  auto storeR = openStore(g);
+  if (!storeR) return report(storeR.error());
+  BlockingStorage store(**storeR);
+  auto r = resolve(store, idText);
+  if (!r) return report(r.error());
+  auto m = store.getManifest(r->id);
+  if (!m) return report(m.error());
+  if (g.json) {
+    auto j = manifestToJson(*m, 2);
+    if (!j) return report(j.error());
+    std::cout << *j << '\n';
+    return kExitOk;
+  }
+  std::printf("file id:    %s\nname:       %s\nsize:       %llu bytes (%s)\ntype:       %s\n"
+              "chunk size: %u\nchunks:     %u\ncreated:    %llu (Unix ms)\nencryption: %s\n",
+              r->id.hex().c_str(), m->name.c_str(), static_cast<unsigned long long>(m->size),
+              humanSize(m->size).c_str(), m->mimeType.c_str(), m->chunkSize, m->chunkCount(),
+              static_cast<unsigned long long>(m->createdAtMs), m->encryption ? "AES-256-GCM" : "none");
+  return kExitOk;
+}
+
+}  // namespace p2pcdn::cli

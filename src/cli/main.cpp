@@ -1,0 +1,62 @@
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  using namespace p2pcdn::cli;
+  CLI::App app{"p2pcdn: peer-to-peer content delivery over WebRTC.\n"
+               "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 integrity failure, 5 I/O error, "
+               "6 incomplete (verify)."};
+  app.require_subcommand(1);
+  Globals g;
+  std::string home;
+  app.add_option("--home", home, "data folder (default $P2PCDN_HOME or ~/.local/share/p2pcdn)");
+  app.add_flag("--json", g.json, "machine-readable output");
+  app.add_flag("-q,--quiet", g.quiet, "no progress bar");
+
+  AddArgs add;
+  auto* addCmd = app.add_subcommand("add", "add a file to the local store; prints its id and link");
+  addCmd->add_option("file", add.file, "file to add")->required();
+  addCmd->add_option("--name", add.name, "name recorded in the manifest (default: the file's name)");
+  addCmd->add_option("--mime", add.mime, "MIME type (default: guessed from the name)");
+  addCmd->add_option("--chunk-size", add.chunkSize, "bytes per chunk, a power of two (default 262144)");
+  addCmd->add_flag("--encrypt", add.encrypt, "encrypt chunks with a fresh AES-256-GCM key (put in the link)");
+  addCmd->add_flag("--json", g.json, "print {fileId, link, ...}");
+
+  auto* lsCmd = app.add_subcommand("ls", "list stored files");
+  lsCmd->add_flag("--json", g.json, "JSON array");
+
+  std::string id, key;
+  std::string out;
+  auto* exportCmd = app.add_subcommand("export", "write a stored file out (verified bytes only)");
+  exportCmd->add_option("id", id, "file id, unique id prefix or link")->required();
+  exportCmd->add_option("-o,--output", out, "output path")->required();
+  exportCmd->add_option("--key", key, "decryption key (64 hex) if not in the link or the key store");
+
+  auto* verifyCmd = app.add_subcommand("verify", "re-hash every stored chunk of a file");
+  verifyCmd->add_option("id", id, "file id, unique id prefix or link")->required();
+  verifyCmd->add_flag("--json", g.json, "JSON report");
+
+  auto* rmCmd = app.add_subcommand("rm", "delete a file and its chunks from the store");
+  rmCmd->add_option("id", id, "file id, unique id prefix or link")->required();
+
+  auto* manifestCmd = app.add_subcommand("manifest", "show a stored manifest");
+  manifestCmd->add_option("id", id, "file id, unique id prefix or link")->required();
+  manifestCmd->add_flag("--json", g.json, "the manifest's JSON form");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  g.home = home.empty() ? defaultHome() : std::filesystem::path(home);
+
+  if (*addCmd) return cmdAdd(g, add);
+  if (*lsCmd) return cmdLs(g);
+  if (*exportCmd) return cmdExport(g, id, out, key);
+  if (*verifyCmd) return cmdVerify(g, id);
+  if (*rmCmd) return cmdRm(g, id);
+  if (*manifestCmd) return cmdManifest(g, id);
+  return kExitUsage;
+}

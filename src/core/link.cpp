@@ -1,0 +1,115 @@
+// Shareable links: p2pcdn:<id>?tr=<url>&k=<key>. Grammar: docs/protocol.md.
+#include <algorithm>
+
+#include "core/hex.hpp"
+#include "p2pcdn/manifest.hpp"
+
+namespace p2pcdn {
+namespace {
+
+constexpr std::string_view kScheme = "p2pcdn:";
+constexpr std::size_t kMaxLinkBytes = 8192;
+constexpr std::size_t kMaxTrackers = 16;
+
+bool unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~' || c == ':' || c == '/';
+}
+
+std::string percentEncode(std::string_view s) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (unreserved(c)) {
+      out += ch;
+    } else {
+      out += '%';
+      out += kDigits[c >> 4];
+      out += kDigits[c & 0xf];
+    }
+  }
+  return out;
+}
+
+bool percentDecode(std::string_view s, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      std::uint8_t b = 0;
+      if (i + 2 >= s.size()) return false;
+      if (!fromHex(s.substr(i + 1, 2), std::span<std::uint8_t>(&b, 1))) return false;
+      out += static_cast<char>(b);
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string formatLink(const Link& link) {
+  std::string s(kScheme);
+  s += link.fileId.hex();
+  char sep = '?';
+  for (const std::string& t : link.trackers) {
+    s += sep;
+    s += "tr=";
+    s += percentEncode(t);
+    sep = '&';
+  }
+  if (link.key) {
+    s += sep;
+    s += "k=";
+    s += toHex(*link.key);
+  }
+  return s;
+}
+
+Result<Link> parseLink(std::string_view text) {
+  const char* op = "parse link";
+  if (text.size() > kMaxLinkBytes) return fail(Errc::kTooLarge, op, "link longer than 8192 bytes");
+  std::string_view rest = text;
+  if (rest.size() >= kScheme.size() &&
+      std::equal(kScheme.begin(), kScheme.end(), rest.begin(),
+                 [](char a, char b) { return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b); })) {
+    rest.remove_prefix(kScheme.size());
+    if (rest.starts_with("//")) rest.remove_prefix(2);
+  }
+  std::string_view idPart = rest.substr(0, rest.find('?'));
+  Link link;
+  auto id = Hash::fromHex(idPart);
+  if (!id) return fail(Errc::kMalformed, op, "expected p2pcdn:<64 hex file id>");
+  link.fileId = *id;
+  if (idPart.size() == rest.size()) return link;
+
+  std::string_view query = rest.substr(idPart.size() + 1);
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (param.empty()) continue;
+    std::size_t eq = param.find('=');
+    std::string_view key = param.substr(0, eq);
+    std::string value;
+    if (!percentDecode(eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1), value)) {
+      return fail(Errc::kMalformed, op, "bad percent-encoding in parameter " + std::string(key));
+    }
+    if (key == "tr") {
+      if (value.empty()) return fail(Errc::kMalformed, op, "empty tracker");
+      if (link.trackers.size() >= kMaxTrackers) return fail(Errc::kTooLarge, op, "more than 16 trackers");
+      link.trackers.push_back(std::move(value));
+    } else if (key == "k") {
+      std::array<std::uint8_t, 32> k{};
+      if (!fromHex(value, k)) return fail(Errc::kMalformed, op, "key must be 64 hex characters");
+      link.key = k;
+    }  // unknown parameters are ignored for forward compatibility
+  }
+  return link;
+}
+
+}  // namespace p2pcdn

@@ -1,0 +1,59 @@
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
+#include "p2pcdn/chunk_storage.hpp"
+
+namespace p2pcdn {
+namespace {
+
+// Runs `start(callback)` and waits for the callback's result.
+template <class T, class Start>
+Result<T> await(Start&& start) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<T>> out;
+  start([&](Result<T> r) {
+    std::lock_guard lock(mu);
+    out.emplace(std::move(r));
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return out.has_value(); });
+  return std::move(*out);
+}
+
+}  // namespace
+
+Result<FileId> BlockingStorage::storeManifest(const Manifest& m, bool pinned) {
+  return await<FileId>([&](auto cb) { s_.storeManifest(m, pinned, std::move(cb)); });
+}
+Result<Manifest> BlockingStorage::getManifest(const FileId& id) {
+  return await<Manifest>([&](auto cb) { s_.getManifest(id, std::move(cb)); });
+}
+Status BlockingStorage::storeChunk(const FileId& id, ChunkIndex index, ByteView data) {
+  return await<void>([&](auto cb) { s_.storeChunk(id, index, data, std::move(cb)); });
+}
+Result<Bytes> BlockingStorage::getChunk(const FileId& id, ChunkIndex index, ReadOptions options) {
+  return await<Bytes>([&](auto cb) { s_.getChunk(id, index, options, std::move(cb)); });
+}
+Status BlockingStorage::deleteChunk(const FileId& id, ChunkIndex index) {
+  return await<void>([&](auto cb) { s_.deleteChunk(id, index, std::move(cb)); });
+}
+Status BlockingStorage::deleteFile(const FileId& id) {
+  return await<void>([&](auto cb) { s_.deleteFile(id, std::move(cb)); });
+}
+Status BlockingStorage::setPinned(const FileId& id, bool pinned) {
+  return await<void>([&](auto cb) { s_.setPinned(id, pinned, std::move(cb)); });
+}
+Result<std::vector<StoredFile>> BlockingStorage::listFiles() {
+  return await<std::vector<StoredFile>>([&](auto cb) { s_.listFiles(std::move(cb)); });
+}
+Result<std::vector<bool>> BlockingStorage::presentChunks(const FileId& id) {
+  return await<std::vector<bool>>([&](auto cb) { s_.presentChunks(id, std::move(cb)); });
+}
+Result<StorageUsage> BlockingStorage::usage() {
+  return await<StorageUsage>([&](auto cb) { s_.usage(std::move(cb)); });
+}
+
+}  // namespace p2pcdn

@@ -1,0 +1,460 @@
+// SqliteStorage: the native persistent chunk store (schema in docs/hacking.md).
+//
+// One database file in WAL mode with synchronous=NORMAL: every chunk is written
+// in its own transaction, so after a crash (kill -9 at any moment) a reopened
+// store holds only chunks whose transaction committed, each of which was
+// verified before it was written. 64 KiB pages keep a 256 KiB chunk in four
+// overflow pages. Access ticks for LRU are batched in memory and flushed in
+// one transaction, so reads cost no write each.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "p2pcdn/chunk_storage.hpp"
+
+namespace p2pcdn {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr std::size_t kTouchFlushThreshold = 1024;
+
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(s_); }
+  sqlite3_stmt** out() { return &s_; }
+  sqlite3_stmt* get() const { return s_; }
+  // Resets and clears bindings when the statement is reused.
+  sqlite3_stmt* fresh() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+    return s_;
+  }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+Errc errcFor(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return Errc::kIntegrity;
+    case SQLITE_FULL: return Errc::kQuotaExceeded;
+    default: return Errc::kIo;
+  }
+}
+
+class SqliteStorage final : public ChunkStorage {
+ public:
+  SqliteStorage(sqlite3* db, StorageOptions o) : db_(db), options_(o) {}
+  ~SqliteStorage() override {
+    (void)flushTouches();
+    for (auto& s : stmts_) s.reset();
+    sqlite3_close_v2(db_);
+  }
+
+  Status init() {
+    const char* setup =
+        "PRAGMA page_size=65536;"
+        "PRAGMA journal_mode=WAL;"
+        "PRAGMA synchronous=NORMAL;"
+        "PRAGMA foreign_keys=ON;"
+        "PRAGMA busy_timeout=5000;"
+        "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS files("
+        "  num INTEGER PRIMARY KEY,"
+        "  file_id BLOB NOT NULL UNIQUE,"
+        "  pinned INTEGER NOT NULL DEFAULT 0,"
+        "  added_at INTEGER NOT NULL DEFAULT (unixepoch()),"
+        "  manifest BLOB NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS chunks("
+        "  file_num INTEGER NOT NULL REFERENCES files(num) ON DELETE CASCADE,"
+        "  idx INTEGER NOT NULL,"
+        "  size INTEGER NOT NULL,"
+        "  last_access INTEGER NOT NULL,"
+        "  data BLOB NOT NULL,"
+        "  PRIMARY KEY(file_num, idx));"
+        "CREATE INDEX IF NOT EXISTS chunks_lru ON chunks(last_access);";
+    P2PCDN_TRY(exec(setup, "open store"));
+    {
+      Stmt s;
+      P2PCDN_TRY(prepare(s, "SELECT value FROM meta WHERE key='schema'"));
+      int rc = sqlite3_step(s.get());
+      if (rc == SQLITE_ROW) {
+        auto v = sqlite3_column_int(s.get(), 0);
+        if (v != kSchemaVersion) {
+          return fail(Errc::kUnsupported, "open store", "schema version " + std::to_string(v));
+        }
+      } else if (rc == SQLITE_DONE) {
+        P2PCDN_TRY(exec("INSERT INTO meta(key, value) VALUES('schema', 1)", "open store"));
+      } else {
+        return dbError("open store", rc);
+      }
+    }
+    Stmt s;
+    P2PCDN_TRY(prepare(s, "SELECT COALESCE(SUM(size),0), COUNT(*), COALESCE(MAX(last_access),0) FROM chunks"));
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_ROW) return dbError("open store", rc);
+    used_ = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+    chunkCount_ = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 1));
+    tick_ = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 2));
+    return {};
+  }
+
+  void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {
+    auto enc = encodeManifest(m);
+    if (!enc) return done(fail(enc.error()));
+    FileId id = manifestId(*enc);
+    sqlite3_stmt* s = stmt(kInsertFile,
+                           "INSERT INTO files(file_id, pinned, manifest) VALUES(?1, ?2, ?3) "
+                           "ON CONFLICT(file_id) DO UPDATE SET pinned = MAX(pinned, excluded.pinned)");
+    if (!s) return done(dbError("store manifest", SQLITE_ERROR));
+    sqlite3_bind_blob(s, 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, pinned ? 1 : 0);
+    sqlite3_bind_blob(s, 3, enc->data(), static_cast<int>(enc->size()), SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return done(dbError("store manifest", rc));
+    done(id);
+  }
+
+  void getManifest(const FileId& id, Callback<Manifest> done) override {
+    auto f = lookup(id, "get manifest");
+    if (!f) return done(fail(f.error()));
+    done((*f)->manifest);
+  }
+
+  void storeChunk(const FileId& id, ChunkIndex index, ByteView data, Callback<void> done) override {
+    const char* op = "store chunk";
+    auto f = lookup(id, op);
+    if (!f) return done(fail(f.error()));
+    const FileEntry& file = **f;
+    if (auto v = verifyChunk(file.manifest, index, data); !v) return done(v);
+    if (auto q = makeRoom(data.size(), file.num); !q) return done(q);
+    sqlite3_stmt* s = stmt(kInsertChunk,
+                           "INSERT INTO chunks(file_num, idx, size, last_access, data) VALUES(?1, ?2, ?3, ?4, ?5) "
+                           "ON CONFLICT DO NOTHING");
+    if (!s) return done(dbError(op, SQLITE_ERROR));
+    sqlite3_bind_int64(s, 1, file.num);
+    sqlite3_bind_int64(s, 2, index);
+    sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(data.size()));
+    sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(++tick_));
+    sqlite3_bind_blob(s, 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return done(dbError(op, rc));
+    if (sqlite3_changes(db_) > 0) {
+      used_ += data.size();
+      ++chunkCount_;
+    }
+    done({});
+  }
+
+  void getChunk(const FileId& id, ChunkIndex index, ReadOptions o, Callback<Bytes> done) override {
+    const char* op = "get chunk";
+    auto f = lookup(id, op);
+    if (!f) return done(fail(f.error()));
+    const FileEntry& file = **f;
+    sqlite3_stmt* s = stmt(kGetChunk, "SELECT data FROM chunks WHERE file_num=?1 AND idx=?2");
+    if (!s) return done(dbError(op, SQLITE_ERROR));
+    sqlite3_bind_int64(s, 1, file.num);
+    sqlite3_bind_int64(s, 2, index);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(s);
+      return done(fail(Errc::kNotFound, op, "chunk " + std::to_string(index) + " of " + id.hex() + " not stored"));
+    }
+    if (rc != SQLITE_ROW) {
+      sqlite3_reset(s);
+      return done(dbError(op, rc));
+    }
+    auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, 0));
+    auto n = static_cast<std::size_t>(sqlite3_column_bytes(s, 0));
+    Bytes out(p, p + n);
+    sqlite3_reset(s);
+    if (o.verify) {
+      if (auto v = verifyChunk(file.manifest, index, out); !v) {
+        return done(fail(Errc::kIntegrity, op,
+                         "chunk " + std::to_string(index) + " of " + id.hex() + " is corrupt in the store (" +
+                             v.error().detail() + ")"));
+      }
+    }
+    touches_[{file.num, index}] = ++tick_;
+    if (touches_.size() >= kTouchFlushThreshold) (void)flushTouches();
+    done(std::move(out));
+  }
+
+  void deleteChunk(const FileId& id, ChunkIndex index, Callback<void> done) override {
+    auto f = lookup(id, "delete chunk");
+    if (!f) return done(fail(f.error()));
+    done(deleteWhere((*f)->num, static_cast<std::int64_t>(index)));
+  }
+
+  void deleteFile(const FileId& id, Callback<void> done) override {
+    const char* op = "delete file";
+    auto f = lookup(id, op);
+    if (!f) return done(fail(f.error()));
+    std::int64_t num = (*f)->num;
+    if (auto b = exec("BEGIN IMMEDIATE", op); !b) return done(b);
+    Status st = deleteWhere(num, -1);
+    if (st) {
+      Stmt s;
+      st = prepare(s, "DELETE FROM files WHERE num=?1");
+      if (st) {
+        sqlite3_bind_int64(s.get(), 1, num);
+        int rc = sqlite3_step(s.get());
+        if (rc != SQLITE_DONE) st = dbError(op, rc);
+      }
+    }
+    if (!st) {
+      (void)exec("ROLLBACK", op);
+      return done(st);
+    }
+    if (auto c = exec("COMMIT", op); !c) return done(c);
+    cache_.erase(id);
+    done({});
+  }
+
+  void setPinned(const FileId& id, bool pinned, Callback<void> done) override {
+    auto f = lookup(id, "pin");
+    if (!f) return done(fail(f.error()));
+    Stmt s;
+    if (auto p = prepare(s, "UPDATE files SET pinned=?1 WHERE num=?2"); !p) return done(p);
+    sqlite3_bind_int(s.get(), 1, pinned ? 1 : 0);
+    sqlite3_bind_int64(s.get(), 2, (*f)->num);
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_DONE) return done(dbError("pin", rc));
+    done({});
+  }
+
+  void listFiles(Callback<std::vector<StoredFile>> done) override {
+    const char* op = "list files";
+    Stmt s;
+    if (auto p = prepare(s,
+                         "SELECT f.manifest, f.pinned, "
+                         "  (SELECT COUNT(*) FROM chunks c WHERE c.file_num=f.num), "
+                         "  (SELECT COALESCE(SUM(size),0) FROM chunks c WHERE c.file_num=f.num) "
+                         "FROM files f ORDER BY f.num");
+        !p) {
+      return done(fail(p.error()));
+    }
+    std::vector<StoredFile> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s.get(), 0));
+      ByteView enc(p, static_cast<std::size_t>(sqlite3_column_bytes(s.get(), 0)));
+      auto m = decodeManifest(enc);
+      if (!m) {
+        return done(fail(Errc::kIntegrity, op, "a stored manifest is corrupt: " + m.error().detail()));
+      }
+      StoredFile f;
+      f.fileId = manifestId(enc);
+      f.manifest = std::move(*m);
+      f.pinned = sqlite3_column_int(s.get(), 1) != 0;
+      f.chunksPresent = static_cast<std::uint32_t>(sqlite3_column_int64(s.get(), 2));
+      f.bytesStored = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 3));
+      out.push_back(std::move(f));
+    }
+    if (rc != SQLITE_DONE) return done(dbError(op, rc));
+    done(std::move(out));
+  }
+
+  void presentChunks(const FileId& id, Callback<std::vector<bool>> done) override {
+    const char* op = "present chunks";
+    auto f = lookup(id, op);
+    if (!f) return done(fail(f.error()));
+    Stmt s;
+    if (auto p = prepare(s, "SELECT idx FROM chunks WHERE file_num=?1"); !p) return done(fail(p.error()));
+    sqlite3_bind_int64(s.get(), 1, (*f)->num);
+    std::vector<bool> bits((*f)->manifest.chunkCount());
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      auto i = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+      if (i < bits.size()) bits[i] = true;
+    }
+    if (rc != SQLITE_DONE) return done(dbError(op, rc));
+    done(std::move(bits));
+  }
+
+  void usage(Callback<StorageUsage> done) override {
+    Stmt s;
+    if (auto p = prepare(s, "SELECT COUNT(*) FROM files"); !p) return done(fail(p.error()));
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_ROW) return done(dbError("usage", rc));
+    done(StorageUsage{used_, options_.quotaBytes, chunkCount_,
+                      static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0)), evicted_});
+  }
+
+ private:
+  struct FileEntry {
+    std::int64_t num = 0;
+    Manifest manifest;
+  };
+  enum StmtId { kInsertFile, kInsertChunk, kGetChunk, kStmtCount };
+
+  Unexpected dbError(const char* op, int rc) {
+    std::string detail = sqlite3_errmsg(db_);
+    if (rc != SQLITE_ERROR) detail += std::string(" [") + sqlite3_errstr(rc) + "]";
+    return fail(errcFor(rc), op, detail);
+  }
+
+  Status exec(const char* sql, const char* op) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string detail = err ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      return fail(errcFor(rc), op, detail);
+    }
+    return {};
+  }
+
+  Status prepare(Stmt& s, const char* sql) {
+    int rc = sqlite3_prepare_v2(db_, sql, -1, s.out(), nullptr);
+    if (rc != SQLITE_OK) return dbError("prepare", rc);
+    return {};
+  }
+
+  // Cached prepared statements for the hot paths.
+  sqlite3_stmt* stmt(StmtId id, const char* sql) {
+    auto& s = stmts_[id];
+    if (!s) {
+      s = std::make_unique<Stmt>();
+      if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, s->out(), nullptr) != SQLITE_OK) {
+        s.reset();
+        return nullptr;
+      }
+    }
+    return s->fresh();
+  }
+
+  Result<const FileEntry*> lookup(const FileId& id, const char* op) {
+    if (auto it = cache_.find(id); it != cache_.end()) return &it->second;
+    Stmt s;
+    P2PCDN_TRY(prepare(s, "SELECT num, manifest FROM files WHERE file_id=?1"));
+    sqlite3_bind_blob(s.get(), 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_DONE) return fail(Errc::kNotFound, op, "no file " + id.hex() + " in the store");
+    if (rc != SQLITE_ROW) return dbError(op, rc);
+    auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s.get(), 1));
+    ByteView enc(p, static_cast<std::size_t>(sqlite3_column_bytes(s.get(), 1)));
+    auto m = decodeManifest(enc);
+    if (!m || manifestId(enc) != id) {
+      return fail(Errc::kIntegrity, op, "stored manifest of " + id.hex() + " is corrupt");
+    }
+    FileEntry e{sqlite3_column_int64(s.get(), 0), std::move(*m)};
+    return &cache_.emplace(id, std::move(e)).first->second;
+  }
+
+  // index < 0: every chunk of the file.
+  Status deleteWhere(std::int64_t num, std::int64_t index) {
+    const char* op = "delete chunk";
+    Stmt s;
+    P2PCDN_TRY(prepare(s, index < 0 ? "DELETE FROM chunks WHERE file_num=?1 RETURNING size"
+                                    : "DELETE FROM chunks WHERE file_num=?1 AND idx=?2 RETURNING size"));
+    sqlite3_bind_int64(s.get(), 1, num);
+    if (index >= 0) sqlite3_bind_int64(s.get(), 2, index);
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      used_ -= static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+      --chunkCount_;
+    }
+    if (rc != SQLITE_DONE) return dbError(op, rc);
+    return {};
+  }
+
+  Status flushTouches() {
+    if (touches_.empty()) return {};
+    P2PCDN_TRY(exec("BEGIN", "record access"));
+    Stmt s;
+    Status st = prepare(s, "UPDATE chunks SET last_access=?1 WHERE file_num=?2 AND idx=?3");
+    if (st) {
+      for (const auto& [key, tick] : touches_) {
+        sqlite3_stmt* q = s.fresh();
+        sqlite3_bind_int64(q, 1, static_cast<sqlite3_int64>(tick));
+        sqlite3_bind_int64(q, 2, key.first);
+        sqlite3_bind_int64(q, 3, key.second);
+        int rc = sqlite3_step(q);
+        if (rc != SQLITE_DONE) {
+          st = dbError("record access", rc);
+          break;
+        }
+      }
+    }
+    touches_.clear();
+    if (!st) {
+      (void)exec("ROLLBACK", "record access");
+      return st;
+    }
+    return exec("COMMIT", "record access");
+  }
+
+  // Evicts least-recently-used chunks of unpinned files other than `keepNum`.
+  Status makeRoom(std::size_t bytes, std::int64_t keepNum) {
+    if (used_ + bytes <= options_.quotaBytes) return {};
+    P2PCDN_TRY(flushTouches());
+    Stmt s;
+    P2PCDN_TRY(prepare(s,
+                       "SELECT c.file_num, c.idx, c.size FROM chunks c JOIN files f ON f.num=c.file_num "
+                       "WHERE f.pinned=0 AND c.file_num<>?1 ORDER BY c.last_access LIMIT 64"));
+    while (used_ + bytes > options_.quotaBytes) {
+      sqlite3_stmt* q = s.fresh();
+      sqlite3_bind_int64(q, 1, keepNum);
+      std::vector<std::pair<std::int64_t, std::int64_t>> victims;
+      int rc;
+      std::uint64_t freed = 0;
+      while ((rc = sqlite3_step(q)) == SQLITE_ROW && used_ + bytes > options_.quotaBytes + freed) {
+        victims.emplace_back(sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1));
+        freed += static_cast<std::uint64_t>(sqlite3_column_int64(q, 2));
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dbError("evict", rc);
+      sqlite3_reset(q);
+      if (victims.empty()) {
+        return fail(Errc::kQuotaExceeded, "store chunk",
+                    "quota of " + std::to_string(options_.quotaBytes) + " bytes is full of pinned chunks");
+      }
+      for (auto [num, idx] : victims) {
+        P2PCDN_TRY(deleteWhere(num, idx));
+        ++evicted_;
+      }
+    }
+    return {};
+  }
+
+  sqlite3* db_;
+  StorageOptions options_;
+  std::unique_ptr<Stmt> stmts_[kStmtCount];
+  std::unordered_map<FileId, FileEntry, HashHasher> cache_;
+  std::map<std::pair<std::int64_t, std::int64_t>, std::uint64_t> touches_;
+  std::uint64_t used_ = 0;
+  std::uint64_t chunkCount_ = 0;
+  std::uint64_t tick_ = 0;
+  std::uint64_t evicted_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ChunkStorage>> openSqliteStorage(const std::filesystem::path& file, StorageOptions options) {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return fail(Errc::kIo, "open store " + file.string(), detail);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  auto s = std::make_unique<SqliteStorage>(db, options);
+  if (auto st = s->init(); !st) {
+    return fail(st.error().code(), "open store " + file.string(), st.error().detail());
+  }
+  return std::unique_ptr<ChunkStorage>(std::move(s));
+}
+
+}  // namespace p2pcdn
