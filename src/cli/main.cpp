@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
                "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 integrity failure, 5 I/O error, "
                "6 incomplete (verify)."};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
   Globals g;
   std::string home;
   app.add_option("--home", home, "data folder (default $P2PCDN_HOME or ~/.local/share/p2pcdn)");

@@ -18,6 +18,11 @@ namespace p2pcdn {
 namespace {
 
 constexpr int kSchemaVersion = 1;
+
+#define P2PCDN_TRY_DONE(expr)                 \
+  do {                                        \
+    if (auto r_ = (expr); !r_) return done(r_); \
+  } while (0)
 constexpr std::size_t kTouchFlushThreshold = 1024;
 
 class Stmt {
@@ -76,9 +81,12 @@ class SqliteStorage final : public ChunkStorage {
         "  idx INTEGER NOT NULL,"
         "  size INTEGER NOT NULL,"
         "  last_access INTEGER NOT NULL,"
-        "  data BLOB NOT NULL,"
-        "  PRIMARY KEY(file_num, idx));"
-        "CREATE INDEX IF NOT EXISTS chunks_lru ON chunks(last_access);";
+        "  blob_id INTEGER NOT NULL,"
+        "  PRIMARY KEY(file_num, idx)) WITHOUT ROWID;"
+        "CREATE INDEX IF NOT EXISTS chunks_lru ON chunks(last_access);"
+        "CREATE TABLE IF NOT EXISTS blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+        "CREATE TRIGGER IF NOT EXISTS chunks_drop_blob AFTER DELETE ON chunks "
+        "  BEGIN DELETE FROM blobs WHERE id = old.blob_id; END;";
     P2PCDN_TRY(exec(setup, "open store"));
     {
       Stmt s;
@@ -135,22 +143,35 @@ class SqliteStorage final : public ChunkStorage {
     const FileEntry& file = **f;
     if (auto v = verifyChunk(file.manifest, index, data); !v) return done(v);
     if (auto q = makeRoom(data.size(), file.num); !q) return done(q);
+    if (auto has = hasChunk(file.num, index); !has) {
+      return done(fail(has.error()));
+    } else if (*has) {
+      return done({});
+    }
+    // Chunk bytes live in their own table so that metadata updates (LRU ticks)
+    // never rewrite a 256 KiB record; both rows commit together or not at all.
+    P2PCDN_TRY_DONE(exec("BEGIN IMMEDIATE", op));
+    sqlite3_stmt* b = stmt(kInsertBlob, "INSERT INTO blobs(data) VALUES(?1)");
+    if (!b) return done(rollback(op, SQLITE_ERROR));
+    sqlite3_bind_blob(b, 1, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+    int rc = sqlite3_step(b);
+    sqlite3_reset(b);
+    if (rc != SQLITE_DONE) return done(rollback(op, rc));
+    sqlite3_int64 blobId = sqlite3_last_insert_rowid(db_);
     sqlite3_stmt* s = stmt(kInsertChunk,
-                           "INSERT INTO chunks(file_num, idx, size, last_access, data) VALUES(?1, ?2, ?3, ?4, ?5) "
-                           "ON CONFLICT DO NOTHING");
-    if (!s) return done(dbError(op, SQLITE_ERROR));
+                           "INSERT INTO chunks(file_num, idx, size, last_access, blob_id) VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!s) return done(rollback(op, SQLITE_ERROR));
     sqlite3_bind_int64(s, 1, file.num);
     sqlite3_bind_int64(s, 2, index);
     sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(data.size()));
     sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(++tick_));
-    sqlite3_bind_blob(s, 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
-    int rc = sqlite3_step(s);
+    sqlite3_bind_int64(s, 5, blobId);
+    rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return done(dbError(op, rc));
-    if (sqlite3_changes(db_) > 0) {
-      used_ += data.size();
-      ++chunkCount_;
-    }
+    if (rc != SQLITE_DONE) return done(rollback(op, rc));
+    P2PCDN_TRY_DONE(exec("COMMIT", op));
+    used_ += data.size();
+    ++chunkCount_;
     done({});
   }
 
@@ -159,7 +180,8 @@ class SqliteStorage final : public ChunkStorage {
     auto f = lookup(id, op);
     if (!f) return done(fail(f.error()));
     const FileEntry& file = **f;
-    sqlite3_stmt* s = stmt(kGetChunk, "SELECT data FROM chunks WHERE file_num=?1 AND idx=?2");
+    sqlite3_stmt* s = stmt(kGetChunk,
+                           "SELECT b.data FROM chunks c JOIN blobs b ON b.id=c.blob_id WHERE c.file_num=?1 AND c.idx=?2");
     if (!s) return done(dbError(op, SQLITE_ERROR));
     sqlite3_bind_int64(s, 1, file.num);
     sqlite3_bind_int64(s, 2, index);
@@ -294,12 +316,30 @@ class SqliteStorage final : public ChunkStorage {
     std::int64_t num = 0;
     Manifest manifest;
   };
-  enum StmtId { kInsertFile, kInsertChunk, kGetChunk, kStmtCount };
+  enum StmtId { kInsertFile, kInsertBlob, kInsertChunk, kGetChunk, kHasChunk, kStmtCount };
 
   Unexpected dbError(const char* op, int rc) {
     std::string detail = sqlite3_errmsg(db_);
     if (rc != SQLITE_ERROR) detail += std::string(" [") + sqlite3_errstr(rc) + "]";
     return fail(errcFor(rc), op, detail);
+  }
+
+  Unexpected rollback(const char* op, int rc) {
+    Unexpected e = dbError(op, rc);
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+
+  Result<bool> hasChunk(std::int64_t num, ChunkIndex index) {
+    sqlite3_stmt* s = stmt(kHasChunk, "SELECT 1 FROM chunks WHERE file_num=?1 AND idx=?2");
+    if (!s) return dbError("store chunk", SQLITE_ERROR);
+    sqlite3_bind_int64(s, 1, num);
+    sqlite3_bind_int64(s, 2, index);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return dbError("store chunk", rc);
   }
 
   Status exec(const char* sql, const char* op) {

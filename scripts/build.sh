@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Configures and builds one flavour of p2pcdn into build/<flavour>.
+#   release  RelWithDebInfo, gcc, warnings as errors (CLI, integration tests, benchmarks)
+#   asan     Debug, gcc, ASan+UBSan (unit tests)
+#   fuzz     clang-14 libFuzzer targets
+#   wasm     Debian emscripten: core + memory storage + their unit tests under node
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flavour=${1:-release}
+jobs=${JOBS:-$(nproc)}
+gen=(-G Ninja)
+case "$flavour" in
+  release) cmake -S . -B build/release "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DP2PCDN_WERROR=ON >/dev/null ;;
+  asan) cmake -S . -B build/asan "${gen[@]}" -DCMAKE_BUILD_TYPE=Debug -DP2PCDN_SANITIZE=ON -DP2PCDN_WERROR=ON \
+          -DP2PCDN_BENCH=OFF >/dev/null ;;
+  fuzz) CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DP2PCDN_FUZZ=ON >/dev/null ;;
+  wasm)
+    export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
+    emcmake cmake -S . -B build/wasm "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DP2PCDN_BENCH=OFF \
+      -DP2PCDN_WERROR=ON >/dev/null ;;
+  *) echo "usage: $0 release|asan|fuzz|wasm" >&2; exit 2 ;;
+esac
+cmake --build "build/$flavour" -j "$jobs"
