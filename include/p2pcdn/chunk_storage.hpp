@@ -45,6 +45,8 @@ struct StorageUsage {
   std::uint64_t evictedChunks = 0;  // since open
 };
 
+using ImportId = std::uint64_t;
+
 struct ReadOptions {
   bool verify = true;  // re-hash against the manifest before returning
 };
@@ -69,10 +71,31 @@ class ChunkStorage {
   // Which chunks of the file are held (size = chunk count).
   virtual void presentChunks(const FileId& id, Callback<std::vector<bool>> done) = 0;
   virtual void usage(Callback<StorageUsage> done) = 0;
+
+  // Imports: publishing a file whose id is not known until every chunk has
+  // been hashed, in one pass. Chunks are staged under an ImportId and appear
+  // under the file id only when commitImport succeeds, which checks that every
+  // chunk is staged and matches the manifest's hash. Staged chunks of an import
+  // that is aborted, or never committed before a crash, are dropped.
+  virtual void beginImport(Callback<ImportId> done) = 0;
+  virtual void importChunk(ImportId import, ChunkIndex index, ByteView data, Callback<void> done) = 0;
+  virtual void commitImport(ImportId import, const Manifest& manifest, bool pinned, Callback<FileId> done) = 0;
+  virtual void abortImport(ImportId import, Callback<void> done) = 0;
+};
+
+// What a persistent store survives without losing its consistency.
+enum class Durability {
+  // Process crashes and power loss (SQLite WAL, synchronous=NORMAL: fsync at
+  // every checkpoint). The last transactions may roll back after power loss.
+  kPowerLoss,
+  // Process crashes only (synchronous=OFF: no fsync). A power loss or kernel
+  // crash may corrupt the store. About 1.7x faster bulk writes on this machine.
+  kProcessCrash,
 };
 
 struct StorageOptions {
   std::uint64_t quotaBytes = kDefaultQuotaBytes;
+  Durability durability = Durability::kPowerLoss;
 };
 
 std::unique_ptr<ChunkStorage> makeMemoryStorage(StorageOptions options = {});
@@ -99,6 +122,10 @@ class BlockingStorage {
   Result<std::vector<StoredFile>> listFiles();
   Result<std::vector<bool>> presentChunks(const FileId& id);
   Result<StorageUsage> usage();
+  Result<ImportId> beginImport();
+  Status importChunk(ImportId import, ChunkIndex index, ByteView data);
+  Result<FileId> commitImport(ImportId import, const Manifest& m, bool pinned = false);
+  Status abortImport(ImportId import);
 
  private:
   ChunkStorage& s_;

@@ -1,6 +1,10 @@
 #include "p2pcdn/chunk_manager.hpp"
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "chunk/file_io.hpp"
 #include "core/blake3.hpp"
@@ -74,19 +78,94 @@ Result<Manifest> ChunkManager::chunkFile(const std::filesystem::path& path, cons
   auto m = skeleton(options, path.filename().string(), in->size());
   if (!m) return m;
   Manifest& man = *m;
-  man.chunkHashes.reserve(chunkCountFor(man.size, man.chunkSize));
-  P2PCDN_TRY(streamFile(*in, path, man.chunkSize, man.size, progress, [&](ChunkIndex i, ByteView plain) -> Status {
-    if (man.encryption) {
-      auto s = crypto::encryptChunk(*options.encryptionKey, *man.encryption, i, plain);
-      if (!s) return fail(s.error());
-      man.chunkHashes.push_back(Blake3::hash(*s));
-      if (visit) return visit(i, *s);
-    } else {
-      man.chunkHashes.push_back(Blake3::hash(plain));
-      if (visit) return visit(i, plain);
+  const std::uint64_t count = chunkCountFor(man.size, man.chunkSize);
+  man.chunkHashes.resize(count);
+
+  // A reader thread reads, encrypts and hashes ahead (at most kDepth chunks in
+  // flight, so memory stays bounded) while this thread hands chunks to
+  // `visit`, typically a store whose writes then overlap with the reading.
+  constexpr std::size_t kDepth = 4;
+  struct Slot {
+    ChunkIndex index = 0;
+    Bytes data;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Slot> ready, spare;
+  for (std::size_t i = 0; i < kDepth; ++i) spare.emplace_back();
+  bool stop = false, producerDone = false;
+  Status producerStatus;
+
+  std::thread reader([&] {
+    Bytes plain(static_cast<std::size_t>(std::min<std::uint64_t>(man.chunkSize, man.size)));
+    std::uint64_t offset = 0;
+    for (ChunkIndex i = 0; i < count; ++i) {
+      Slot slot;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || !spare.empty(); });
+        if (stop) break;
+        slot = std::move(spare.front());
+        spare.pop_front();
+      }
+      auto n = static_cast<std::size_t>(std::min<std::uint64_t>(man.chunkSize, man.size - offset));
+      Status st;
+      if (man.encryption) {
+        std::span<std::uint8_t> piece(plain.data(), n);
+        st = in->readExact(piece, path);
+        if (st) {
+          auto sealedChunk = crypto::encryptChunk(*options.encryptionKey, *man.encryption, i, piece);
+          if (sealedChunk) slot.data = std::move(*sealedChunk);
+          else st = fail(sealedChunk.error());
+        }
+      } else {
+        slot.data.resize(n);
+        st = in->readExact(slot.data, path);
+      }
+      offset += n;
+      if (st) man.chunkHashes[i] = Blake3::hash(slot.data);  // each index written by this thread only
+      std::lock_guard lock(mu);
+      if (!st) {
+        producerStatus = st;
+        break;
+      }
+      slot.index = i;
+      ready.push_back(std::move(slot));
+      cv.notify_all();
     }
-    return {};
-  }));
+    std::lock_guard lock(mu);
+    producerDone = true;
+    cv.notify_all();
+  });
+
+  Status result;
+  std::uint64_t done = 0;
+  for (std::uint64_t received = 0; received < count;) {
+    Slot slot;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return !ready.empty() || producerDone; });
+      if (ready.empty()) break;  // the reader failed
+      slot = std::move(ready.front());
+      ready.pop_front();
+    }
+    if (visit) result = visit(slot.index, slot.data);
+    done += man.plainChunkLength(slot.index);
+    ++received;
+    if (progress) progress(done, man.size);
+    std::lock_guard lock(mu);
+    spare.push_back(std::move(slot));
+    cv.notify_all();
+    if (!result) break;
+  }
+  {
+    std::lock_guard lock(mu);
+    stop = true;
+    cv.notify_all();
+  }
+  reader.join();
+  if (!producerStatus) return fail(producerStatus.error());
+  if (!result) return fail(result.error());
   P2PCDN_TRY(validateManifest(man));
   return m;
 }

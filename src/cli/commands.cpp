@@ -36,7 +36,10 @@ int report(const Error& e) {
 }
 
 Result<std::unique_ptr<ChunkStorage>> openStore(const Globals& g) {
-  return openSqliteStorage(g.home / "store.db");
+  StorageOptions o;
+  if (g.quotaBytes) o.quotaBytes = g.quotaBytes;
+  if (g.durability == "process-crash") o.durability = Durability::kProcessCrash;
+  return openSqliteStorage(g.home / "store.db", o);
 }
 
 std::filesystem::path keyPath(const Globals& g, const FileId& id) { return g.home / "keys" / (id.hex() + ".key"); }
@@ -126,26 +129,24 @@ int cmdAdd(const Globals& g, const AddArgs& a) {
     if (!k) return report(k.error());
     opts.encryptionKey = *k;
   }
-  // Pass 1 hashes the file to learn its id; pass 2 stores the chunks, each
-  // verified by the store against the manifest (a file that changed in
-  // between is refused).
+  // One pass: chunks are staged in the store while they are hashed, and
+  // appear under the file id once the manifest is complete and matches them.
+  auto import = store.beginImport();
+  if (!import) return report(import.error());
   Result<Manifest> m = [&] {
-    ProgressBar bar("hashing", !g.quiet);
-    return ChunkManager::chunkFile(a.file, opts, {}, [&](auto d, auto t) { bar.update(d, t); });
-  }();
-  if (!m) return report(m.error());
-  auto id = store.storeManifest(*m, /*pinned=*/true);
-  if (!id) return report(id.error());
-  {
-    ProgressBar bar("storing", !g.quiet);
-    Status st = ChunkManager::readChunks(
-        a.file, *m, opts.encryptionKey, [&](ChunkIndex i, ByteView c) { return store.storeChunk(*id, i, c); },
+    ProgressBar bar("adding", !g.quiet);
+    return ChunkManager::chunkFile(
+        a.file, opts, [&](ChunkIndex i, ByteView c) { return store.importChunk(*import, i, c); },
         [&](auto d, auto t) { bar.update(d, t); });
-    if (!st) {
-      bar.finish();
-      (void)store.deleteFile(*id);
-      return report(st.error());
-    }
+  }();
+  if (!m) {
+    (void)store.abortImport(*import);
+    return report(m.error());
+  }
+  auto id = store.commitImport(*import, *m, /*pinned=*/true);
+  if (!id) {
+    (void)store.abortImport(*import);
+    return report(id.error());
   }
   if (opts.encryptionKey) {
     if (auto st = saveKey(g, *id, *opts.encryptionKey); !st) return report(st.error());

@@ -22,6 +22,8 @@ struct Globals {
   std::filesystem::path home;  // $P2PCDN_HOME or ~/.local/share/p2pcdn
   bool json = false;
   bool quiet = false;
+  std::uint64_t quotaBytes = 0;  // 0: the store's default (10 GB)
+  std::string durability = "power-loss";
 };
 
 struct AddArgs {

@@ -14,6 +14,11 @@ int main(int argc, char** argv) {
   app.add_option("--home", home, "data folder (default $P2PCDN_HOME or ~/.local/share/p2pcdn)");
   app.add_flag("--json", g.json, "machine-readable output");
   app.add_flag("-q,--quiet", g.quiet, "no progress bar");
+  app.add_option("--quota", g.quotaBytes, "store quota in bytes (default 10 GB); LRU eviction of unpinned files");
+  app.add_option("--durability", g.durability,
+                 "power-loss (default: fsync at checkpoints) or process-crash (no fsync, faster)")
+      ->check(CLI::IsMember({"power-loss", "process-crash"}))
+      ->envname("P2PCDN_DURABILITY");
 
   AddArgs add;
   auto* addCmd = app.add_subcommand("add", "add a file to the local store; prints its id and link");

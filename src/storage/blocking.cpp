@@ -56,4 +56,17 @@ Result<StorageUsage> BlockingStorage::usage() {
   return await<StorageUsage>([&](auto cb) { s_.usage(std::move(cb)); });
 }
 
+Result<ImportId> BlockingStorage::beginImport() {
+  return await<ImportId>([&](auto cb) { s_.beginImport(std::move(cb)); });
+}
+Status BlockingStorage::importChunk(ImportId import, ChunkIndex index, ByteView data) {
+  return await<void>([&](auto cb) { s_.importChunk(import, index, data, std::move(cb)); });
+}
+Result<FileId> BlockingStorage::commitImport(ImportId import, const Manifest& m, bool pinned) {
+  return await<FileId>([&](auto cb) { s_.commitImport(import, m, pinned, std::move(cb)); });
+}
+Status BlockingStorage::abortImport(ImportId import) {
+  return await<void>([&](auto cb) { s_.abortImport(import, std::move(cb)); });
+}
+
 }  // namespace p2pcdn

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "p2pcdn/chunk_storage.hpp"
+#include "storage/staged.hpp"
 
 namespace p2pcdn {
 namespace {
@@ -107,7 +108,54 @@ class MemoryStorage final : public ChunkStorage {
     done(StorageUsage{used_, options_.quotaBytes, chunkCount_, files_.size(), evicted_});
   }
 
+  void beginImport(Callback<ImportId> done) override {
+    imports_[++nextImport_];
+    done(nextImport_);
+  }
+
+  void importChunk(ImportId import, ChunkIndex index, ByteView data, Callback<void> done) override {
+    auto it = imports_.find(import);
+    if (it == imports_.end()) return done(fail(Errc::kNotFound, "import chunk", "no such import"));
+    if (index >= kMaxChunkCount || data.size() > kMaxChunkSize + kAeadTagSize) {
+      return done(fail(Errc::kInvalidArgument, "import chunk", "index or size out of range"));
+    }
+    it->second.staged.add(index, data);
+    it->second.data[index] = Bytes(data.begin(), data.end());
+    done({});
+  }
+
+  void commitImport(ImportId import, const Manifest& m, bool pinned, Callback<FileId> done) override {
+    auto it = imports_.find(import);
+    if (it == imports_.end()) return done(fail(Errc::kNotFound, "commit import", "no such import"));
+    if (auto st = it->second.staged.matches(m); !st) return done(fail(st.error()));
+    Import imp = std::move(it->second);
+    imports_.erase(it);
+    FileId id{};
+    Status failed;
+    storeManifest(m, pinned, [&](Result<FileId> r) {
+      if (r) id = *r;
+      else failed = fail(r.error());
+    });
+    if (!failed) return done(fail(failed.error()));
+    for (auto& [i, bytes] : imp.data) {
+      storeChunk(id, i, bytes, [&](Status st) {
+        if (!st && failed) failed = st;
+      });
+    }
+    if (!failed) return done(fail(failed.error()));
+    done(id);
+  }
+
+  void abortImport(ImportId import, Callback<void> done) override {
+    imports_.erase(import);
+    done({});
+  }
+
  private:
+  struct Import {
+    StagedChunks staged;
+    std::map<ChunkIndex, Bytes> data;
+  };
   struct Slot {
     std::optional<Bytes> data;
     std::uint64_t tick = 0;
@@ -158,6 +206,8 @@ class MemoryStorage final : public ChunkStorage {
   std::uint64_t chunkCount_ = 0;
   std::uint64_t tick_ = 0;
   std::uint64_t evicted_ = 0;
+  std::map<ImportId, Import> imports_;
+  ImportId nextImport_ = 0;
 };
 
 }  // namespace

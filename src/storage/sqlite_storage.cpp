@@ -1,6 +1,7 @@
 // SqliteStorage: the native persistent chunk store (schema in docs/hacking.md).
 //
-// One database file in WAL mode with synchronous=NORMAL: every chunk is written
+// One database file in WAL mode with synchronous=NORMAL (or OFF with
+// Durability::kProcessCrash, see chunk_storage.hpp): every chunk is written
 // in its own transaction, so after a crash (kill -9 at any moment) a reopened
 // store holds only chunks whose transaction committed, each of which was
 // verified before it was written. 64 KiB pages keep a 256 KiB chunk in four
@@ -13,6 +14,7 @@
 #include <unordered_map>
 
 #include "p2pcdn/chunk_storage.hpp"
+#include "storage/staged.hpp"
 
 namespace p2pcdn {
 namespace {
@@ -69,11 +71,13 @@ class SqliteStorage final : public ChunkStorage {
         "PRAGMA synchronous=NORMAL;"
         "PRAGMA foreign_keys=ON;"
         "PRAGMA busy_timeout=5000;"
+        "PRAGMA journal_size_limit=67108864;"
         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS files("
         "  num INTEGER PRIMARY KEY,"
         "  file_id BLOB NOT NULL UNIQUE,"
         "  pinned INTEGER NOT NULL DEFAULT 0,"
+        "  staging INTEGER NOT NULL DEFAULT 0,"
         "  added_at INTEGER NOT NULL DEFAULT (unixepoch()),"
         "  manifest BLOB NOT NULL);"
         "CREATE TABLE IF NOT EXISTS chunks("
@@ -103,6 +107,12 @@ class SqliteStorage final : public ChunkStorage {
         return dbError("open store", rc);
       }
     }
+    // Imports that never committed (the publisher crashed) are dropped.
+    P2PCDN_TRY(exec("BEGIN IMMEDIATE;"
+                    "DELETE FROM chunks WHERE file_num IN (SELECT num FROM files WHERE staging=1);"
+                    "DELETE FROM files WHERE staging=1;"
+                    "COMMIT;",
+                    "open store"));
     Stmt s;
     P2PCDN_TRY(prepare(s, "SELECT COALESCE(SUM(size),0), COUNT(*), COALESCE(MAX(last_access),0) FROM chunks"));
     int rc = sqlite3_step(s.get());
@@ -110,6 +120,9 @@ class SqliteStorage final : public ChunkStorage {
     used_ = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
     chunkCount_ = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 1));
     tick_ = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 2));
+    if (options_.durability == Durability::kProcessCrash) {
+      P2PCDN_TRY(exec("PRAGMA synchronous=OFF", "open store"));
+    }
     return {};
   }
 
@@ -148,30 +161,7 @@ class SqliteStorage final : public ChunkStorage {
     } else if (*has) {
       return done({});
     }
-    // Chunk bytes live in their own table so that metadata updates (LRU ticks)
-    // never rewrite a 256 KiB record; both rows commit together or not at all.
-    P2PCDN_TRY_DONE(exec("BEGIN IMMEDIATE", op));
-    sqlite3_stmt* b = stmt(kInsertBlob, "INSERT INTO blobs(data) VALUES(?1)");
-    if (!b) return done(rollback(op, SQLITE_ERROR));
-    sqlite3_bind_blob(b, 1, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
-    int rc = sqlite3_step(b);
-    sqlite3_reset(b);
-    if (rc != SQLITE_DONE) return done(rollback(op, rc));
-    sqlite3_int64 blobId = sqlite3_last_insert_rowid(db_);
-    sqlite3_stmt* s = stmt(kInsertChunk,
-                           "INSERT INTO chunks(file_num, idx, size, last_access, blob_id) VALUES(?1, ?2, ?3, ?4, ?5)");
-    if (!s) return done(rollback(op, SQLITE_ERROR));
-    sqlite3_bind_int64(s, 1, file.num);
-    sqlite3_bind_int64(s, 2, index);
-    sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(data.size()));
-    sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(++tick_));
-    sqlite3_bind_int64(s, 5, blobId);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return done(rollback(op, rc));
-    P2PCDN_TRY_DONE(exec("COMMIT", op));
-    used_ += data.size();
-    ++chunkCount_;
+    if (auto st = insertChunk(file.num, index, data); !st) return done(st);
     done({});
   }
 
@@ -260,7 +250,7 @@ class SqliteStorage final : public ChunkStorage {
                          "SELECT f.manifest, f.pinned, "
                          "  (SELECT COUNT(*) FROM chunks c WHERE c.file_num=f.num), "
                          "  (SELECT COALESCE(SUM(size),0) FROM chunks c WHERE c.file_num=f.num) "
-                         "FROM files f ORDER BY f.num");
+                         "FROM files f WHERE f.staging=0 ORDER BY f.num");
         !p) {
       return done(fail(p.error()));
     }
@@ -304,14 +294,95 @@ class SqliteStorage final : public ChunkStorage {
 
   void usage(Callback<StorageUsage> done) override {
     Stmt s;
-    if (auto p = prepare(s, "SELECT COUNT(*) FROM files"); !p) return done(fail(p.error()));
+    if (auto p = prepare(s, "SELECT COUNT(*) FROM files WHERE staging=0"); !p) return done(fail(p.error()));
     int rc = sqlite3_step(s.get());
     if (rc != SQLITE_ROW) return done(dbError("usage", rc));
     done(StorageUsage{used_, options_.quotaBytes, chunkCount_,
                       static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0)), evicted_});
   }
 
+  void beginImport(Callback<ImportId> done) override {
+    Stmt s;
+    if (auto p = prepare(s, "INSERT INTO files(file_id, staging, manifest) VALUES(randomblob(32), 1, x'')"); !p) {
+      return done(fail(p.error()));
+    }
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_DONE) return done(dbError("begin import", rc));
+    auto num = static_cast<ImportId>(sqlite3_last_insert_rowid(db_));
+    imports_[num];
+    done(num);
+  }
+
+  void importChunk(ImportId import, ChunkIndex index, ByteView data, Callback<void> done) override {
+    const char* op = "import chunk";
+    auto it = imports_.find(import);
+    if (it == imports_.end()) return done(fail(Errc::kNotFound, op, "no such import"));
+    if (index >= kMaxChunkCount || data.size() > kMaxChunkSize + kAeadTagSize) {
+      return done(fail(Errc::kInvalidArgument, op, "index or size out of range"));
+    }
+    if (it->second.chunks.count(index)) return done(fail(Errc::kInvalidArgument, op, "chunk imported twice"));
+    auto num = static_cast<std::int64_t>(import);
+    if (auto q = makeRoom(data.size(), num); !q) return done(q);
+    if (auto st = insertChunk(num, index, data); !st) return done(st);
+    it->second.add(index, data);
+    done({});
+  }
+
+  void commitImport(ImportId import, const Manifest& m, bool pinned, Callback<FileId> done) override {
+    const char* op = "commit import";
+    auto it = imports_.find(import);
+    if (it == imports_.end()) return done(fail(Errc::kNotFound, op, "no such import"));
+    if (auto st = it->second.matches(m); !st) return done(fail(st.error()));
+    auto enc = encodeManifest(m);
+    if (!enc) return done(fail(enc.error()));
+    FileId id = manifestId(*enc);
+    auto num = static_cast<std::int64_t>(import);
+    if (auto existing = lookup(id, op); existing) {
+      // Already stored (the same manifest added twice): keep the old copy.
+      imports_.erase(it);
+      (void)dropStaged(num);
+      if (pinned) setPinned(id, true, [](Status) {});
+      return done(id);
+    }
+    Stmt s;
+    if (auto p = prepare(s, "UPDATE files SET file_id=?1, manifest=?2, pinned=?3, staging=0 WHERE num=?4"); !p) {
+      return done(fail(p.error()));
+    }
+    sqlite3_bind_blob(s.get(), 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
+    sqlite3_bind_blob(s.get(), 2, enc->data(), static_cast<int>(enc->size()), SQLITE_STATIC);
+    sqlite3_bind_int(s.get(), 3, pinned ? 1 : 0);
+    sqlite3_bind_int64(s.get(), 4, num);
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_DONE) return done(dbError(op, rc));
+    imports_.erase(it);
+    done(id);
+  }
+
+  void abortImport(ImportId import, Callback<void> done) override {
+    if (imports_.erase(import) == 0) return done(fail(Errc::kNotFound, "abort import", "no such import"));
+    done(dropStaged(static_cast<std::int64_t>(import)));
+  }
+
  private:
+  Status dropStaged(std::int64_t num) {
+    P2PCDN_TRY(exec("BEGIN IMMEDIATE", "drop import"));
+    Status st = deleteWhere(num, -1);
+    if (st) {
+      Stmt s;
+      st = prepare(s, "DELETE FROM files WHERE num=?1 AND staging=1");
+      if (st) {
+        sqlite3_bind_int64(s.get(), 1, num);
+        int rc = sqlite3_step(s.get());
+        if (rc != SQLITE_DONE) st = dbError("drop import", rc);
+      }
+    }
+    if (!st) {
+      (void)exec("ROLLBACK", "drop import");
+      return st;
+    }
+    return exec("COMMIT", "drop import");
+  }
+
   struct FileEntry {
     std::int64_t num = 0;
     Manifest manifest;
@@ -322,6 +393,35 @@ class SqliteStorage final : public ChunkStorage {
     std::string detail = sqlite3_errmsg(db_);
     if (rc != SQLITE_ERROR) detail += std::string(" [") + sqlite3_errstr(rc) + "]";
     return fail(errcFor(rc), op, detail);
+  }
+
+  // Chunk bytes live in their own table so that metadata updates (LRU ticks)
+  // never rewrite a 256 KiB record; both rows commit together or not at all.
+  Status insertChunk(std::int64_t num, ChunkIndex index, ByteView data) {
+    const char* op = "store chunk";
+    P2PCDN_TRY(exec("BEGIN IMMEDIATE", op));
+    sqlite3_stmt* b = stmt(kInsertBlob, "INSERT INTO blobs(data) VALUES(?1)");
+    if (!b) return rollback(op, SQLITE_ERROR);
+    sqlite3_bind_blob(b, 1, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+    int rc = sqlite3_step(b);
+    sqlite3_reset(b);
+    if (rc != SQLITE_DONE) return rollback(op, rc);
+    sqlite3_int64 blobId = sqlite3_last_insert_rowid(db_);
+    sqlite3_stmt* s = stmt(kInsertChunk,
+                           "INSERT INTO chunks(file_num, idx, size, last_access, blob_id) VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!s) return rollback(op, SQLITE_ERROR);
+    sqlite3_bind_int64(s, 1, num);
+    sqlite3_bind_int64(s, 2, index);
+    sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(data.size()));
+    sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(++tick_));
+    sqlite3_bind_int64(s, 5, blobId);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return rollback(op, rc);
+    P2PCDN_TRY(exec("COMMIT", op));
+    used_ += data.size();
+    ++chunkCount_;
+    return {};
   }
 
   Unexpected rollback(const char* op, int rc) {
@@ -375,7 +475,7 @@ class SqliteStorage final : public ChunkStorage {
   Result<const FileEntry*> lookup(const FileId& id, const char* op) {
     if (auto it = cache_.find(id); it != cache_.end()) return &it->second;
     Stmt s;
-    P2PCDN_TRY(prepare(s, "SELECT num, manifest FROM files WHERE file_id=?1"));
+    P2PCDN_TRY(prepare(s, "SELECT num, manifest FROM files WHERE file_id=?1 AND staging=0"));
     sqlite3_bind_blob(s.get(), 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return fail(Errc::kNotFound, op, "no file " + id.hex() + " in the store");
@@ -474,6 +574,7 @@ class SqliteStorage final : public ChunkStorage {
   std::uint64_t chunkCount_ = 0;
   std::uint64_t tick_ = 0;
   std::uint64_t evicted_ = 0;
+  std::map<ImportId, StagedChunks> imports_;
 };
 
 }  // namespace
