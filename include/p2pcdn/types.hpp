@@ -5,6 +5,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,7 +30,11 @@ struct Hash {
   std::string hex() const;
   static Result<Hash> fromHex(std::string_view hex);
   static Hash fromBytes(ByteView b);  // b.size() must be kSize
-  auto operator<=>(const Hash&) const = default;
+  bool operator==(const Hash&) const = default;
+  // Byte-wise order. Not defaulted: emscripten's libc++ (14) has no operator<=> for std::array.
+  std::strong_ordering operator<=>(const Hash& o) const {
+    return std::memcmp(bytes.data(), o.bytes.data(), kSize) <=> 0;
+  }
 };
 
 using FileId = Hash;

@@ -22,7 +22,12 @@ std::uint64_t nowMs() {
 Result<Manifest> skeleton(const ChunkOptions& o, std::string defaultName, std::uint64_t size) {
   Manifest m;
   m.name = o.name.empty() ? std::move(defaultName) : o.name;
-  if (m.name.size() > kMaxNameBytes) m.name.resize(kMaxNameBytes);
+  if (m.name.size() > kMaxNameBytes) {
+    // Cut before the character that crosses the limit, never inside its UTF-8 sequence.
+    std::size_t n = kMaxNameBytes;
+    while (n > 0 && (static_cast<unsigned char>(m.name[n]) & 0xc0) == 0x80) --n;
+    m.name.resize(n);
+  }
   m.mimeType = o.mimeType.empty() ? ChunkManager::guessMimeType(m.name) : o.mimeType;
   m.chunkSize = o.chunkSize;
   m.size = size;
@@ -178,15 +183,26 @@ Status ChunkManager::readChunks(const std::filesystem::path& path, const Manifes
   if (in->size() != manifest.size) {
     return fail(Errc::kIntegrity, "read " + path.string(), "file size changed since it was hashed");
   }
-  return streamFile(*in, path, manifest.chunkSize, manifest.size, progress, [&](ChunkIndex i, ByteView plain) {
-    if (!manifest.encryption) {
-      // The store verifies the hash again; a changed file fails there.
-      return visit(i, plain);
-    }
-    auto s = sealed(manifest, key, i, plain);
-    if (!s) return Status(fail(s.error()));
-    return visit(i, *s);
-  });
+  P2PCDN_TRY(validateManifest(manifest));
+  return streamFile(*in, path, manifest.chunkSize, manifest.size, progress,
+                    [&](ChunkIndex i, ByteView plain) -> Status {
+                      Bytes sealedChunk;
+                      ByteView stored = plain;
+                      if (manifest.encryption) {
+                        auto s = sealed(manifest, key, i, plain);
+                        if (!s) return fail(s.error());
+                        sealedChunk = std::move(*s);
+                        stored = sealedChunk;
+                      }
+                      // The file may have changed since it was hashed (or the key is wrong):
+                      // never hand on a chunk that does not match the manifest.
+                      if (auto v = verifyChunk(manifest, i, stored); !v) {
+                        return fail(Errc::kIntegrity, "read " + path.string(),
+                                    "chunk " + std::to_string(i) + " no longer matches the manifest (" +
+                                        v.error().detail() + ")");
+                      }
+                      return visit(i, stored);
+                    });
 }
 
 Result<ChunkedFile> ChunkManager::chunkBytes(ByteView data, const ChunkOptions& options) {

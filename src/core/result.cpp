@@ -25,7 +25,8 @@ std::string Error::message() const {
     if (!s.empty()) s += ": ";
     s += detail_;
   }
-  s += " (";
+  if (!s.empty()) s += ' ';
+  s += "(";
   s += errcName(code_);
   s += ")";
   return s;

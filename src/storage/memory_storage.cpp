@@ -119,6 +119,7 @@ class MemoryStorage final : public ChunkStorage {
     if (index >= kMaxChunkCount || data.size() > kMaxChunkSize + kAeadTagSize) {
       return done(fail(Errc::kInvalidArgument, "import chunk", "index or size out of range"));
     }
+    if (it->second.data.count(index)) return done(fail(Errc::kInvalidArgument, "import chunk", "chunk imported twice"));
     it->second.staged.add(index, data);
     it->second.data[index] = Bytes(data.begin(), data.end());
     done({});
@@ -147,7 +148,7 @@ class MemoryStorage final : public ChunkStorage {
   }
 
   void abortImport(ImportId import, Callback<void> done) override {
-    imports_.erase(import);
+    if (imports_.erase(import) == 0) return done(fail(Errc::kNotFound, "abort import", "no such import"));
     done({});
   }
 

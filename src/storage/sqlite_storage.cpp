@@ -155,12 +155,13 @@ class SqliteStorage final : public ChunkStorage {
     if (!f) return done(fail(f.error()));
     const FileEntry& file = **f;
     if (auto v = verifyChunk(file.manifest, index, data); !v) return done(v);
-    if (auto q = makeRoom(data.size(), file.num); !q) return done(q);
+    // Already held: nothing to store, so nothing to evict for it.
     if (auto has = hasChunk(file.num, index); !has) {
       return done(fail(has.error()));
     } else if (*has) {
       return done({});
     }
+    if (auto q = makeRoom(data.size(), file.num); !q) return done(q);
     if (auto st = insertChunk(file.num, index, data); !st) return done(st);
     done({});
   }

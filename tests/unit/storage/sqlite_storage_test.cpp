@@ -1,0 +1,293 @@
+// The ChunkStorage contract for the SQLite backend, plus what only a persistent
+// store can get wrong: reopening, on-disk corruption and schema versions.
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "storage_contract.hpp"
+
+namespace p2pcdn::test {
+namespace {
+
+struct SqliteBackend {
+  static Result<std::unique_ptr<ChunkStorage>> open(const std::filesystem::path& dir, StorageOptions o) {
+    return openSqliteStorage(dir / "store.db", o);
+  }
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StorageContract, ::testing::Types<SqliteBackend>);
+
+// Runs one SQL statement on the database file directly, behind the store's back;
+// ?1, if present, is bound to `blob`. Returns the number of rows changed.
+int execSql(const std::filesystem::path& db, const std::string& sql, ByteView blob = {}) {
+  sqlite3* h = nullptr;
+  int changed = -1;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << "open " << db << ": " << sqlite3_errmsg(h);
+  } else {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(h);
+    } else {
+      if (sql.find("?1") != std::string::npos) {
+        sqlite3_bind_blob(s, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+      }
+      int rc = sqlite3_step(s);
+      EXPECT_TRUE(rc == SQLITE_DONE || rc == SQLITE_ROW) << sql << ": " << sqlite3_errmsg(h);
+      changed = sqlite3_changes(h);
+    }
+    sqlite3_finalize(s);
+  }
+  EXPECT_EQ(sqlite3_close(h), SQLITE_OK);
+  return changed;
+}
+
+// Whether a query returns at least one row.
+bool hasRow(const std::filesystem::path& db, const char* sql) {
+  sqlite3* h = nullptr;
+  bool found = false;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    found = sqlite3_prepare_v2(h, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(h);
+  return found;
+}
+
+// Overwrites the stored bytes of chunk `idx` (of the only file) in the database.
+void corruptChunk(const std::filesystem::path& db, ChunkIndex idx, ByteView bytes) {
+  // The bytes are either a column of `chunks` or a row of `blobs` that the chunk points at.
+  std::string i = std::to_string(idx);
+  int changed = hasRow(db, "SELECT 1 FROM pragma_table_info('chunks') WHERE name='data'")
+                    ? execSql(db, "UPDATE chunks SET data=?1 WHERE idx=" + i, bytes)
+                    : execSql(db, "UPDATE blobs SET data=?1 WHERE id=(SELECT blob_id FROM chunks WHERE idx=" + i + ")",
+                              bytes);
+  EXPECT_EQ(changed, 1) << "chunk " << idx << " not found in the database";
+}
+
+class SqliteStorageTest : public ::testing::Test {
+ protected:
+  std::filesystem::path dbPath() const { return dir_ / "store.db"; }
+
+  std::unique_ptr<ChunkStorage> open(StorageOptions o = {}) {
+    auto s = openSqliteStorage(dbPath(), o);
+    EXPECT_TRUE(s.has_value()) << describe(s);
+    return s ? std::move(*s) : nullptr;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(SqliteStorageTest, DataSurvivesReopen) {
+  TestFile a = makeTestFile(3 * kChunk + 5, kChunk, 1);
+  Manifest encrypted = sampleManifest(true);
+  FileId encId;
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    BlockingStorage b(*s);
+    ASSERT_TRUE(b.storeManifest(a.manifest, true).has_value());
+    for (ChunkIndex i : {0u, 1u, 3u}) P2PCDN_ASSERT_OK(b.storeChunk(a.id, i, a.chunks[i]));
+    auto id = b.storeManifest(encrypted, false);
+    ASSERT_TRUE(id.has_value());
+    encId = *id;
+  }
+  auto s = open();
+  ASSERT_TRUE(s);
+  BlockingStorage b(*s);
+  EXPECT_EQ(*b.getManifest(a.id), a.manifest);
+  EXPECT_EQ(*b.getManifest(encId), encrypted);
+  for (ChunkIndex i : {0u, 1u, 3u}) {
+    auto c = b.getChunk(a.id, i);
+    ASSERT_TRUE(c.has_value()) << describe(c);
+    EXPECT_EQ(*c, a.chunks[i]);
+  }
+  EXPECT_EQ(codeOf(b.getChunk(a.id, 2)), Errc::kNotFound);
+  EXPECT_EQ(*b.presentChunks(a.id), (std::vector<bool>{true, true, false, true}));
+  // Usage is recomputed from the database.
+  auto u = b.usage();
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->bytesUsed, 2u * kChunk + 5u);
+  EXPECT_EQ(u->chunks, 3u);
+  EXPECT_EQ(u->files, 2u);
+  auto files = b.listFiles();
+  ASSERT_TRUE(files.has_value());
+  ASSERT_EQ(files->size(), 2u);
+  for (const StoredFile& f : *files) {
+    if (f.fileId == a.id) {
+      EXPECT_TRUE(f.pinned);
+      EXPECT_EQ(f.chunksPresent, 3u);
+    } else {
+      EXPECT_EQ(f.fileId, encId);
+      EXPECT_FALSE(f.pinned);
+    }
+  }
+  // Deletions persist too.
+  P2PCDN_ASSERT_OK(b.deleteChunk(a.id, 0));
+  s.reset();
+  s = open();
+  BlockingStorage b2(*s);
+  EXPECT_EQ(*b2.presentChunks(a.id), (std::vector<bool>{false, true, false, true}));
+  EXPECT_EQ(b2.usage()->bytesUsed, kChunk + 5u);
+}
+
+TEST_F(SqliteStorageTest, RecencySurvivesReopen) {
+  StorageOptions o;
+  o.quotaBytes = 3 * kChunk;
+  TestFile a = makeTestFile(3 * kChunk, kChunk, 2);
+  TestFile b = makeTestFile(kChunk, kChunk, 3);
+  {
+    auto s = open(o);
+    ASSERT_TRUE(s);
+    BlockingStorage st(*s);
+    ASSERT_TRUE(st.storeManifest(a.manifest).has_value());
+    for (ChunkIndex i = 0; i < 3; ++i) P2PCDN_ASSERT_OK(st.storeChunk(a.id, i, a.chunks[i]));
+    ASSERT_TRUE(st.getChunk(a.id, 0).has_value());  // 1 is now the least recently used
+  }
+  auto s = open(o);
+  ASSERT_TRUE(s);
+  BlockingStorage st(*s);
+  ASSERT_TRUE(st.storeManifest(b.manifest).has_value());
+  P2PCDN_ASSERT_OK(st.storeChunk(b.id, 0, b.chunks[0]));
+  EXPECT_EQ(*st.presentChunks(a.id), (std::vector<bool>{true, false, true}));
+  // Newly stored chunks are newer than anything from before the reopen.
+  ASSERT_TRUE(st.getChunk(a.id, 0).has_value());
+  TestFile c = makeTestFile(kChunk, kChunk, 4);
+  ASSERT_TRUE(st.storeManifest(c.manifest).has_value());
+  P2PCDN_ASSERT_OK(st.storeChunk(c.id, 0, c.chunks[0]));
+  EXPECT_EQ(*st.presentChunks(a.id), (std::vector<bool>{true, false, false}));
+  EXPECT_EQ(*st.presentChunks(b.id), (std::vector<bool>{true}));
+}
+
+TEST_F(SqliteStorageTest, CorruptChunkInTheDatabaseIsDetected) {
+  TestFile a = makeTestFile(3 * kChunk, kChunk, 5);
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    BlockingStorage b(*s);
+    ASSERT_TRUE(b.storeManifest(a.manifest).has_value());
+    for (ChunkIndex i = 0; i < 3; ++i) P2PCDN_ASSERT_OK(b.storeChunk(a.id, i, a.chunks[i]));
+  }
+  Bytes flipped = a.chunks[1];
+  flipped[77] ^= 0x20;
+  corruptChunk(dbPath(), 1, flipped);
+  Bytes truncated(a.chunks[2].begin(), a.chunks[2].end() - 1);
+  corruptChunk(dbPath(), 2, truncated);
+
+  auto s = open();
+  ASSERT_TRUE(s);
+  BlockingStorage b(*s);
+  auto r = b.getChunk(a.id, 1);
+  EXPECT_EQ(codeOf(r), Errc::kIntegrity) << describe(r);
+  EXPECT_EQ(codeOf(b.getChunk(a.id, 2)), Errc::kIntegrity);
+  // Unverified reads return what is there.
+  auto raw = b.getChunk(a.id, 1, ReadOptions{false});
+  ASSERT_TRUE(raw.has_value()) << describe(raw);
+  EXPECT_EQ(*raw, flipped);
+  auto rawShort = b.getChunk(a.id, 2, ReadOptions{false});
+  ASSERT_TRUE(rawShort.has_value());
+  EXPECT_EQ(*rawShort, truncated);
+  // The intact chunk is fine, and a good copy can replace a bad one.
+  EXPECT_EQ(*b.getChunk(a.id, 0), a.chunks[0]);
+  P2PCDN_ASSERT_OK(b.deleteChunk(a.id, 1));
+  P2PCDN_ASSERT_OK(b.storeChunk(a.id, 1, a.chunks[1]));
+  EXPECT_EQ(*b.getChunk(a.id, 1), a.chunks[1]);
+}
+
+TEST_F(SqliteStorageTest, CorruptManifestInTheDatabaseIsDetected) {
+  TestFile a = makeTestFile(2 * kChunk, kChunk, 6);
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    BlockingStorage b(*s);
+    ASSERT_TRUE(b.storeManifest(a.manifest).has_value());
+  }
+  // A manifest that decodes but is not the one the id names.
+  Manifest other = a.manifest;
+  other.name = "swapped.bin";
+  auto enc = encodeManifest(other);
+  ASSERT_TRUE(enc.has_value());
+  EXPECT_EQ(execSql(dbPath(), "UPDATE files SET manifest=?1", *enc), 1);
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    BlockingStorage b(*s);
+    EXPECT_EQ(codeOf(b.getManifest(a.id)), Errc::kIntegrity);
+    EXPECT_EQ(codeOf(b.storeChunk(a.id, 0, a.chunks[0])), Errc::kIntegrity);
+  }
+  Bytes garbage = {1, 2, 3};
+  EXPECT_EQ(execSql(dbPath(), "UPDATE files SET manifest=?1", garbage), 1);
+  auto s = open();
+  ASSERT_TRUE(s);
+  BlockingStorage b(*s);
+  EXPECT_EQ(codeOf(b.getManifest(a.id)), Errc::kIntegrity);
+  EXPECT_EQ(codeOf(b.listFiles()), Errc::kIntegrity);
+}
+
+TEST_F(SqliteStorageTest, UncommittedImportIsDroppedOnReopen) {
+  TestFile f = makeTestFile(3 * kChunk, kChunk, 7);
+  TestFile kept = makeTestFile(kChunk, kChunk, 8);
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    BlockingStorage b(*s);
+    ASSERT_TRUE(b.storeManifest(kept.manifest).has_value());
+    P2PCDN_ASSERT_OK(b.storeChunk(kept.id, 0, kept.chunks[0]));
+    auto imp = b.beginImport();
+    ASSERT_TRUE(imp.has_value()) << describe(imp);
+    for (ChunkIndex i = 0; i < 3; ++i) P2PCDN_ASSERT_OK(b.importChunk(*imp, i, f.chunks[i]));
+    // Closed without commit, as if the publisher had crashed.
+  }
+  auto s = open();
+  ASSERT_TRUE(s);
+  BlockingStorage b(*s);
+  EXPECT_EQ(codeOf(b.getManifest(f.id)), Errc::kNotFound);
+  auto u = b.usage();
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->files, 1u);
+  EXPECT_EQ(u->chunks, 1u);
+  EXPECT_EQ(u->bytesUsed, kChunk);
+  auto files = b.listFiles();
+  ASSERT_TRUE(files.has_value());
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ(files->front().fileId, kept.id);
+  EXPECT_TRUE(hasRow(dbPath(), "SELECT 1 FROM files"));
+}
+
+TEST_F(SqliteStorageTest, OtherSchemaVersionIsRefused) {
+  ASSERT_TRUE(open());
+  for (int v : {0, 2, 99}) {
+    SCOPED_TRACE(v);
+    EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=" + std::to_string(v) + " WHERE key='schema'"), 1);
+    auto s = openSqliteStorage(dbPath());
+    EXPECT_EQ(codeOf(s), Errc::kUnsupported) << describe(s);
+  }
+  EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=1 WHERE key='schema'"), 1);
+  EXPECT_TRUE(open());
+}
+
+TEST_F(SqliteStorageTest, NotADatabase) {
+  {
+    std::ofstream out(dbPath(), std::ios::binary);
+    out << std::string(70000, 'x');
+  }
+  auto s = openSqliteStorage(dbPath());
+  EXPECT_FALSE(s.has_value());
+}
+
+TEST_F(SqliteStorageTest, CreatesParentFolders) {
+  auto s = openSqliteStorage(dir_ / "a" / "b" / "store.db");
+  ASSERT_TRUE(s.has_value()) << describe(s);
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "a" / "b" / "store.db"));
+}
+
+TEST_F(SqliteStorageTest, UnwritableLocationFails) {
+  // A regular file where the folder should be.
+  { std::ofstream(dir_ / "file") << "x"; }
+  auto s = openSqliteStorage(dir_ / "file" / "store.db");
+  EXPECT_EQ(codeOf(s), Errc::kIo) << describe(s);
+}
+
+}  // namespace
+}  // namespace p2pcdn::test
