@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
+#include <csignal>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -19,11 +22,16 @@ namespace {
 
 using nlohmann::json;
 
+std::atomic<bool> gInterrupted{false};
+
+bool interrupted() { return gInterrupted.load(std::memory_order_relaxed); }
+
 int exitCodeFor(const Error& e) {
   switch (e.code()) {
     case Errc::kNotFound: return kExitNotFound;
     case Errc::kIntegrity: return kExitIntegrity;
     case Errc::kIo: return kExitIo;
+    case Errc::kCancelled: return kExitInterrupted;
     case Errc::kInvalidArgument:
     case Errc::kMalformed: return kExitUsage;
     default: return kExitFailure;
@@ -106,6 +114,16 @@ std::string humanSize(std::uint64_t n) {
 
 }  // namespace
 
+void installSignalHandlers() {
+  // SIGINT/SIGTERM end long operations cleanly: partial imports are aborted
+  // and partial exports removed, so nothing half-done is left behind.
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { gInterrupted.store(true); };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
 std::filesystem::path defaultHome() {
   if (const char* h = std::getenv("P2PCDN_HOME"); h && *h) return h;
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::filesystem::path(x) / "p2pcdn";
@@ -136,20 +154,31 @@ int cmdAdd(const Globals& g, const AddArgs& a) {
   Result<Manifest> m = [&] {
     ProgressBar bar("adding", !g.quiet);
     return ChunkManager::chunkFile(
-        a.file, opts, [&](ChunkIndex i, ByteView c) { return store.importChunk(*import, i, c); },
+        a.file, opts,
+        [&](ChunkIndex i, ByteView c) -> Status {
+          if (interrupted()) return fail(Errc::kCancelled, "add", "interrupted");
+          return store.importChunk(*import, i, c);
+        },
         [&](auto d, auto t) { bar.update(d, t); });
   }();
   if (!m) {
     (void)store.abortImport(*import);
     return report(m.error());
   }
+  if (opts.encryptionKey) {
+    // Save the key before the file becomes visible: a kill between the two
+    // must not leave a stored file that nobody can decrypt.
+    auto expected = manifestId(*m);
+    if (!expected) return report(expected.error());
+    if (auto st = saveKey(g, *expected, *opts.encryptionKey); !st) {
+      (void)store.abortImport(*import);
+      return report(st.error());
+    }
+  }
   auto id = store.commitImport(*import, *m, /*pinned=*/true);
   if (!id) {
     (void)store.abortImport(*import);
     return report(id.error());
-  }
-  if (opts.encryptionKey) {
-    if (auto st = saveKey(g, *id, *opts.encryptionKey); !st) return report(st.error());
   }
   Link link{*id, {}, opts.encryptionKey};
   std::string linkText = formatLink(link);
@@ -210,7 +239,12 @@ int cmdExport(const Globals& g, const std::string& idText, const std::filesystem
   if (!key && m->encryption) key = loadKey(g, r->id);
   ProgressBar bar("exporting", !g.quiet);
   Status st = ChunkManager::exportFile(
-      *m, [&](ChunkIndex i) { return store.getChunk(r->id, i, ReadOptions{.verify = true}); }, out, key,
+      *m,
+      [&](ChunkIndex i) -> Result<Bytes> {
+        if (interrupted()) return fail(Errc::kCancelled, "export", "interrupted");
+        return store.getChunk(r->id, i, ReadOptions{.verify = true});
+      },
+      out, key,
       [&](auto d, auto t) { bar.update(d, t); });
   bar.finish();
   if (!st) return report(st.error());

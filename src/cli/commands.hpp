@@ -16,6 +16,7 @@ enum ExitCode : int {
   kExitIntegrity = 4,  // a chunk or manifest failed verification
   kExitIo = 5,         // disk or database error
   kExitIncomplete = 6, // verify: chunks are missing (none corrupt)
+  kExitInterrupted = 130,  // SIGINT/SIGTERM (partial work undone)
 };
 
 struct Globals {
@@ -41,5 +42,6 @@ int cmdRm(const Globals& g, const std::string& id);
 int cmdManifest(const Globals& g, const std::string& id);
 
 std::filesystem::path defaultHome();
+void installSignalHandlers();
 
 }  // namespace p2pcdn::cli

@@ -6,7 +6,7 @@ int main(int argc, char** argv) {
   using namespace p2pcdn::cli;
   CLI::App app{"p2pcdn: peer-to-peer content delivery over WebRTC.\n"
                "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 integrity failure, 5 I/O error, "
-               "6 incomplete (verify)."};
+               "6 incomplete (verify), 130 interrupted."};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
   Globals g;
@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   g.home = home.empty() ? defaultHome() : std::filesystem::path(home);
+  installSignalHandlers();
 
   if (*addCmd) return cmdAdd(g, add);
   if (*lsCmd) return cmdLs(g);

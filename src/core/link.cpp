@@ -8,7 +8,10 @@ namespace p2pcdn {
 namespace {
 
 constexpr std::string_view kScheme = "p2pcdn:";
-constexpr std::size_t kMaxLinkBytes = 8192;
+// 16 trackers of up to 512 bytes each, fully percent-encoded, fit: every link
+// formatted from fields parseLink accepts parses again.
+constexpr std::size_t kMaxLinkBytes = 32768;
+constexpr std::size_t kMaxTrackerBytes = 512;
 constexpr std::size_t kMaxTrackers = 16;
 
 bool unreserved(unsigned char c) {
@@ -72,7 +75,7 @@ std::string formatLink(const Link& link) {
 
 Result<Link> parseLink(std::string_view text) {
   const char* op = "parse link";
-  if (text.size() > kMaxLinkBytes) return fail(Errc::kTooLarge, op, "link longer than 8192 bytes");
+  if (text.size() > kMaxLinkBytes) return fail(Errc::kTooLarge, op, "link longer than 32768 bytes");
   std::string_view rest = text;
   if (rest.size() >= kScheme.size() &&
       std::equal(kScheme.begin(), kScheme.end(), rest.begin(),
@@ -101,6 +104,7 @@ Result<Link> parseLink(std::string_view text) {
     }
     if (key == "tr") {
       if (value.empty()) return fail(Errc::kMalformed, op, "empty tracker");
+      if (value.size() > kMaxTrackerBytes) return fail(Errc::kTooLarge, op, "tracker URL longer than 512 bytes");
       if (link.trackers.size() >= kMaxTrackers) return fail(Errc::kTooLarge, op, "more than 16 trackers");
       link.trackers.push_back(std::move(value));
     } else if (key == "k") {

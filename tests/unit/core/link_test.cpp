@@ -119,10 +119,20 @@ TEST(Link, TrackerLimit) {
   P2PCDN_EXPECT_ERRC(parseLink(formatLink(link)), Errc::kTooLarge);
 }
 
+TEST(Link, LongestValidFieldsStillParse) {
+  Link link{someId(), {}, someKey()};
+  for (int i = 0; i < 16; ++i) link.trackers.push_back(std::string(512, '%'));  // worst case: 3 bytes each
+  auto r = parseLink(formatLink(link));
+  ASSERT_TRUE(r.has_value()) << test::describe(r);
+  EXPECT_EQ(r->trackers, link.trackers);
+  link.trackers.back().push_back('x');
+  P2PCDN_EXPECT_ERRC(parseLink(formatLink(link)), Errc::kTooLarge);
+}
+
 TEST(Link, LengthLimit) {
   std::string base = "p2pcdn:" + idHex() + "?pad=";
-  std::string atLimit = base + std::string(8192 - base.size(), 'x');
-  ASSERT_EQ(atLimit.size(), 8192u);
+  std::string atLimit = base + std::string(32768 - base.size(), 'x');
+  ASSERT_EQ(atLimit.size(), 32768u);
   P2PCDN_EXPECT_OK(parseLink(atLimit));
   P2PCDN_EXPECT_ERRC(parseLink(atLimit + "x"), Errc::kTooLarge);
   P2PCDN_EXPECT_ERRC(parseLink(std::string(1'000'000, 'a')), Errc::kTooLarge);
