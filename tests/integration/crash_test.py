@@ -161,5 +161,51 @@ def test_cli_kill(args, tmp, rng):
           f"store empty after rm: {rows}")
 
 
+def test_cli_interrupt(args, tmp, rng):
+    """SIGINT/SIGTERM during add and export: exit 130, the interrupted add
+    leaves no chunks (its import is aborted), the interrupted export leaves
+    neither the output nor a .part- file."""
+    cli = Cli(args.p2pcdn, tmp / "home")
+    size = 96 * MIB
+    src = write_file(tmp / "big.bin", random_bytes(rng, size))
+    ref = cli.add(src)["fileId"]
+    db = cli.home / "store.db"
+    interrupted = 0
+    for r in range(8):
+        export = r % 2 == 1
+        sig = signal.SIGINT if r % 4 < 2 else signal.SIGTERM
+        out = tmp / "out.bin"
+        cmd = [args.p2pcdn, "--home", str(cli.home), "-q"] + (["export", ref, "-o", str(out)] if export
+                                                             else ["add", str(src)])
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.05, 0.25))
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        check(p.returncode in (0, 130), f"round {r}: {describe_rc(p.returncode)} after {sig.name}: {err.decode()}")
+        if p.returncode == 130:
+            interrupted += 1
+            check(b"interrupted" in err, f"round {r}: no message on stderr: {err!r}")
+        if export:
+            left = [x for x in tmp.iterdir() if x.name.startswith("out.bin.part")]
+            check(not left, f"round {r}: {sig.name} left {left}")
+            if out.exists():
+                check(p.returncode == 0 and filecmp.cmp(src, out, shallow=False), f"round {r}: wrong {out}")
+                out.unlink()
+        listing = cli.ls()
+        check(all(f["chunksPresent"] == f["chunksTotal"] for f in listing.values()),
+              f"round {r}: an incomplete file is listed: {listing}")
+    check(interrupted >= 4, f"only {interrupted} of 8 runs were interrupted part-way (machine too fast?)")
+    for fid in cli.ls():
+        cli.run("rm", fid, expect=0)
+    con = sqlite3.connect(str(db))
+    try:
+        rows = con.execute("SELECT (SELECT COUNT(*) FROM chunks), (SELECT COUNT(*) FROM blobs), "
+                           "(SELECT COUNT(*) FROM files)").fetchone()
+    finally:
+        con.close()
+    check(rows == (0, 0, 0), f"rows left behind by interrupted adds: {rows}")
+    print(f"  {interrupted} of 8 runs interrupted part-way; nothing left behind")
+
+
 if __name__ == "__main__":
-    sys.exit(Harness({"crash": test_crash, "cli-kill": test_cli_kill}, extra_args=("--writer", "--checker")).main())
+    sys.exit(Harness({"crash": test_crash, "cli-kill": test_cli_kill, "cli-interrupt": test_cli_interrupt}, extra_args=("--writer", "--checker")).main())
