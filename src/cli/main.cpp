@@ -1,9 +1,15 @@
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
   using namespace p2pcdn::cli;
+  // Chunk buffers (256 KiB) come and go thousands of times: keep them on the
+  // heap and keep the heap, instead of an mmap/munmap + page faults per chunk.
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   CLI::App app{"p2pcdn: peer-to-peer content delivery over WebRTC.\n"
                "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 integrity failure, 5 I/O error, "
                "6 incomplete (verify), 130 interrupted."};
