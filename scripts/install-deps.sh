@@ -14,6 +14,8 @@ PACKAGES=(
   nlohmann-json3-dev                   # manifests' JSON form
   libcli11-dev                         # command line
   librust-blake3-dev                   # official BLAKE3 C sources (c/ folder)
+  libtgowt-dev libabsl-dev             # native WebRTC data channels (Google libwebrtc, dcsctp)
+  libboost-dev                         # Asio: the event loop (tests, benchmarks, later the node)
   googletest libgtest-dev libgmock-dev # unit tests (+ sources for the wasm build)
   libbenchmark-dev                     # micro-benchmarks
   # browser build / portability proof

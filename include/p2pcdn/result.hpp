@@ -24,6 +24,7 @@ enum class Errc {
   kUnsupported,      // a format version or algorithm we do not know
   kCrypto,           // the crypto library failed
   kCancelled,        // the operation was abandoned (shutdown)
+  kBackPressure,     // a buffer is full: wait for its drain event and retry
 };
 
 std::string_view errcName(Errc code);

@@ -15,6 +15,7 @@ std::string_view errcName(Errc code) {
     case Errc::kUnsupported: return "unsupported";
     case Errc::kCrypto: return "crypto failure";
     case Errc::kCancelled: return "cancelled";
+    case Errc::kBackPressure: return "back-pressure";
   }
   return "unknown error";
 }
