@@ -24,8 +24,6 @@ using nlohmann::json;
 
 std::atomic<bool> gInterrupted{false};
 
-bool interrupted() { return gInterrupted.load(std::memory_order_relaxed); }
-
 int exitCodeFor(const Error& e) {
   switch (e.code()) {
     case Errc::kNotFound: return kExitNotFound;
@@ -37,6 +35,10 @@ int exitCodeFor(const Error& e) {
     default: return kExitFailure;
   }
 }
+
+}  // namespace
+
+bool interrupted() { return gInterrupted.load(std::memory_order_relaxed); }
 
 int report(const Error& e) {
   std::fprintf(stderr, "p2pcdn: %s\n", e.message().c_str());
@@ -73,14 +75,9 @@ std::optional<EncryptionKey> loadKey(const Globals& g, const FileId& id) {
   return std::nullopt;
 }
 
-struct Resolved {
-  FileId id;
-  std::optional<EncryptionKey> key;
-};
-
 // Accepts a link, a full id, or a unique prefix (>= 4 hex digits) of a stored id.
 Result<Resolved> resolve(BlockingStorage& store, const std::string& text) {
-  if (auto link = parseLink(text)) return Resolved{link->fileId, link->key};
+  if (auto link = parseLink(text)) return Resolved{link->fileId, link->key, link->trackers};
   bool hex = text.size() >= 4 && text.size() < 64 &&
              text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
   if (!hex) return fail(Errc::kInvalidArgument, "resolve id", "'" + text + "' is not a file id, prefix or link");
@@ -96,7 +93,7 @@ Result<Resolved> resolve(BlockingStorage& store, const std::string& text) {
     }
   }
   if (!match) return fail(Errc::kNotFound, "resolve id", "no stored file id starts with '" + text + "'");
-  return Resolved{*match, std::nullopt};
+  return Resolved{*match, std::nullopt, {}};
 }
 
 std::string humanSize(std::uint64_t n) {
@@ -111,8 +108,6 @@ std::string humanSize(std::uint64_t n) {
   std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
   return buf;
 }
-
-}  // namespace
 
 void installSignalHandlers() {
   // SIGINT/SIGTERM end long operations cleanly: partial imports are aborted
@@ -133,24 +128,20 @@ std::filesystem::path defaultHome() {
   return ".p2pcdn";
 }
 
-int cmdAdd(const Globals& g, const AddArgs& a) {
-  auto storeR = openStore(g);
-  if (!storeR) return report(storeR.error());
-  BlockingStorage store(**storeR);
-
+Result<Added> addToStore(const Globals& g, BlockingStorage& store, const AddArgs& a) {
   ChunkOptions opts;
   opts.name = a.name;
   opts.mimeType = a.mime;
   if (a.chunkSize) opts.chunkSize = a.chunkSize;
   if (a.encrypt) {
     auto k = crypto::randomKey();
-    if (!k) return report(k.error());
+    if (!k) return fail(k.error());
     opts.encryptionKey = *k;
   }
   // One pass: chunks are staged in the store while they are hashed, and
   // appear under the file id once the manifest is complete and matches them.
   auto import = store.beginImport();
-  if (!import) return report(import.error());
+  if (!import) return fail(import.error());
   Result<Manifest> m = [&] {
     ProgressBar bar("adding", !g.quiet);
     return ChunkManager::chunkFile(
@@ -163,32 +154,41 @@ int cmdAdd(const Globals& g, const AddArgs& a) {
   }();
   if (!m) {
     (void)store.abortImport(*import);
-    return report(m.error());
+    return fail(m.error());
   }
   if (opts.encryptionKey) {
     // Save the key before the file becomes visible: a kill between the two
     // must not leave a stored file that nobody can decrypt.
     auto expected = manifestId(*m);
-    if (!expected) return report(expected.error());
+    if (!expected) return fail(expected.error());
     if (auto st = saveKey(g, *expected, *opts.encryptionKey); !st) {
       (void)store.abortImport(*import);
-      return report(st.error());
+      return fail(st.error());
     }
   }
   auto id = store.commitImport(*import, *m, /*pinned=*/true);
   if (!id) {
     (void)store.abortImport(*import);
-    return report(id.error());
+    return fail(id.error());
   }
-  Link link{*id, {}, opts.encryptionKey};
-  std::string linkText = formatLink(link);
+  return Added{*id, std::move(*m), opts.encryptionKey};
+}
+
+int cmdAdd(const Globals& g, const AddArgs& a) {
+  auto storeR = openStore(g);
+  if (!storeR) return report(storeR.error());
+  BlockingStorage store(**storeR);
+  auto added = addToStore(g, store, a);
+  if (!added) return report(added.error());
+  const Manifest& m = added->manifest;
+  std::string linkText = formatLink(Link{added->id, {}, added->key});
   if (g.json) {
-    json j{{"fileId", id->hex()},  {"link", linkText},          {"name", m->name},
-           {"size", m->size},      {"chunks", m->chunkCount()}, {"mimeType", m->mimeType},
-           {"encrypted", m->encryption.has_value()}};
+    json j{{"fileId", added->id.hex()}, {"link", linkText},         {"name", m.name},
+           {"size", m.size},            {"chunks", m.chunkCount()}, {"mimeType", m.mimeType},
+           {"encrypted", m.encryption.has_value()}};
     std::cout << j.dump() << '\n';
   } else {
-    std::cout << id->hex() << '\n' << linkText << '\n';
+    std::cout << added->id.hex() << '\n' << linkText << '\n';
   }
   return kExitOk;
 }

@@ -2,8 +2,12 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+
+#include "p2pcdn/chunk_storage.hpp"
+#include "p2pcdn/manifest.hpp"
 
 namespace p2pcdn::cli {
 
@@ -34,7 +38,38 @@ struct AddArgs {
   bool encrypt = false;
 };
 
+struct NetArgs {
+  std::string target;                  // FILE or ID/link (seed), link or ID (get)
+  std::vector<std::string> trackers;   // --tracker (else the link's tr=)
+  std::vector<std::string> stun;       // --stun stun:host:port
+  bool loopback = false;               // gather ICE candidates on loopback only (local tests)
+  double duration = 0;                 // seed: seconds to serve (0: until interrupted)
+  std::filesystem::path output;        // get -o
+  std::optional<double> seedAfter;     // get --seed[=S]: keep serving after completion (0 = forever)
+  bool verbose = false;
+};
+
 int cmdAdd(const Globals& g, const AddArgs& a);
+int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n);
+int cmdGet(const Globals& g, const NetArgs& n);
+
+// Shared by the commands.
+struct Added {
+  FileId id;
+  Manifest manifest;
+  std::optional<EncryptionKey> key;
+};
+struct Resolved {
+  FileId id;
+  std::optional<EncryptionKey> key;
+  std::vector<std::string> trackers;
+};
+Result<std::unique_ptr<ChunkStorage>> openStore(const Globals& g);
+Result<Added> addToStore(const Globals& g, BlockingStorage& store, const AddArgs& a);
+Result<Resolved> resolve(BlockingStorage& store, const std::string& text);
+std::optional<EncryptionKey> loadKey(const Globals& g, const FileId& id);
+int report(const Error& e);
+bool interrupted();
 int cmdLs(const Globals& g);
 int cmdExport(const Globals& g, const std::string& id, const std::filesystem::path& out, const std::string& key);
 int cmdVerify(const Globals& g, const std::string& id);

@@ -56,6 +56,29 @@ int main(int argc, char** argv) {
   manifestCmd->add_option("id", id, "file id, unique id prefix or link")->required();
   manifestCmd->add_flag("--json", g.json, "the manifest's JSON form");
 
+#ifdef P2PCDN_HAVE_NET
+  NetArgs net;
+  AddArgs seedAdd;
+  auto* seedCmd = app.add_subcommand("seed", "serve a file (adding it first if FILE is a path) until interrupted");
+  seedCmd->add_option("target", net.target, "FILE to add and seed, or a stored id / prefix / link")->required();
+  seedCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port");
+  seedCmd->add_option("--duration", net.duration, "stop after S seconds (default: until interrupted)");
+  seedCmd->add_option("--name", seedAdd.name, "name recorded in the manifest when adding");
+  seedCmd->add_flag("--encrypt", seedAdd.encrypt, "encrypt when adding (the key goes in the link)");
+  auto* getCmd = app.add_subcommand("get", "download a file by link or id; writes only verified bytes");
+  getCmd->add_option("target", net.target, "p2pcdn: link or file id")->required();
+  getCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port (default: the link's tr=)");
+  getCmd->add_option("-o,--output", net.output, "write the file here when complete");
+  getCmd->add_option("--seed", net.seedAfter, "keep serving after completion for S seconds (0: until interrupted)")
+      ->expected(0, 1)
+      ->default_str("0");
+  for (auto* c : {seedCmd, getCmd}) {
+    c->add_option("--stun", net.stun, "STUN server, stun:host:port (repeatable; default none)");
+    c->add_flag("--loopback", net.loopback, "gather ICE candidates on loopback only (local tests and demos)");
+    c->add_flag("-v,--verbose", net.verbose, "libwebrtc warnings on stderr");
+  }
+#endif
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,5 +94,12 @@ int main(int argc, char** argv) {
   if (*verifyCmd) return cmdVerify(g, id);
   if (*rmCmd) return cmdRm(g, id);
   if (*manifestCmd) return cmdManifest(g, id);
+#ifdef P2PCDN_HAVE_NET
+  if (*seedCmd) return cmdSeed(g, seedAdd, net);
+  if (*getCmd) {
+    if (getCmd->count("--seed") && !net.seedAfter) net.seedAfter = 0;
+    return cmdGet(g, net);
+  }
+#endif
   return kExitUsage;
 }

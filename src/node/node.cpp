@@ -1,0 +1,773 @@
+#include "node/node.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "core/blake3.hpp"
+#include "core/hex.hpp"
+#include "node/ws_client.hpp"
+#include "wire/fragment.hpp"
+#include "wire/wire.hpp"
+
+namespace p2pcdn::node {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// ---- WebTorrent tracker protocol glue ---------------------------------------
+// info_hash, peer_id and offer_id are 20-byte strings carried as JSON strings of
+// code points U+0000..U+00FF ("binary strings"). The swarm key is the first 20
+// bytes of BLAKE3-derive_key("p2pcdn 2026-11-24 swarm key v1", fileId).
+using Id20 = std::array<std::uint8_t, 20>;
+
+Id20 swarmKey(const FileId& id) {
+  Blake3 h = Blake3::deriveKey("p2pcdn 2026-11-24 swarm key v1");
+  h.update(id.bytes);
+  Id20 out{};
+  h.finalizeXof(out);
+  return out;
+}
+
+std::string toBinaryString(const Id20& b) {  // latin1 code points as UTF-8
+  std::string s;
+  for (std::uint8_t c : b) {
+    if (c < 0x80) {
+      s += static_cast<char>(c);
+    } else {
+      s += static_cast<char>(0xc0 | (c >> 6));
+      s += static_cast<char>(0x80 | (c & 0x3f));
+    }
+  }
+  return s;
+}
+
+std::optional<Id20> fromBinaryString(const json& j) {
+  if (!j.is_string()) return std::nullopt;
+  const std::string& s = j.get_ref<const std::string&>();
+  Id20 out{};
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::uint8_t v;
+    if (c < 0x80) {
+      v = c;
+    } else if ((c == 0xc2 || c == 0xc3) && i + 1 < s.size()) {
+      v = static_cast<std::uint8_t>(((c & 0x03) << 6) | (static_cast<unsigned char>(s[++i]) & 0x3f));
+    } else {
+      return std::nullopt;
+    }
+    if (n >= out.size()) return std::nullopt;
+    out[n++] = v;
+  }
+  if (n != out.size()) return std::nullopt;
+  return out;
+}
+
+std::string key20(const Id20& b) { return std::string(b.begin(), b.end()); }
+
+}  // namespace
+
+// ---- Peers and files --------------------------------------------------------
+
+struct Peer {
+  std::uint64_t key = 0;
+  std::unique_ptr<transport::PeerLink> link;
+  bool open = false;
+  bool handshaken = false;
+  bool goodbyeSent = false;
+  std::optional<Id20> remotePeerId;
+  wire::PeerId remoteWireId{};
+  std::uint32_t remoteCaps = 0;
+  std::vector<bool> remoteHave;
+  std::optional<Bytes> pendingBitfield;  // arrived before we knew the chunk count
+  // Downloads from this peer.
+  std::uint32_t nextRequestId = 1;
+  struct Out {
+    ChunkIndex index;
+    wire::ChunkAssembler assembler;
+    Clock::time_point sent;
+  };
+  std::map<std::uint32_t, Out> outstanding;
+  std::optional<std::uint32_t> manifestRequest;
+  std::optional<wire::ManifestAssembler> manifestAssembler;
+  // Uploads to this peer: requests queued, served as the send buffer drains.
+  struct Up {
+    std::uint32_t requestId;
+    ChunkIndex index;
+    std::uint32_t offset, length;
+    Bytes chunk;
+    std::uint32_t sent = 0;  // bytes of [offset, offset+length) sent
+  };
+  std::deque<Up> uploads;
+  std::deque<Bytes> control;  // small messages refused by back-pressure
+  std::uint64_t bytesUp = 0, bytesDown = 0;
+};
+
+struct FileState {
+  FileId id;
+  Id20 infoHash{};
+  std::optional<Manifest> manifest;
+  std::vector<bool> have;
+  std::uint32_t haveCount = 0;
+  std::uint32_t fetched = 0;
+  std::uint64_t bytesVerified = 0;
+  bool wanted = false;  // fetching
+  bool completeFired = false;
+  FetchEvents events;
+  std::map<std::uint64_t, std::shared_ptr<Peer>> peers;
+  std::set<ChunkIndex> inFlight;  // requested from some peer
+  std::uint64_t uploaded = 0, downloaded = 0;
+
+  bool complete() const { return manifest && haveCount == manifest->chunkCount(); }
+};
+
+struct Node::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
+      : io(ctx), backend(s), store(s), links(f), opts(std::move(o)), announceTimer(ctx), tickTimer(ctx) {
+    std::random_device rd;
+    for (auto& b : peerId) b = static_cast<std::uint8_t>(rd());
+    const char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
+    std::copy_n(prefix, 8, peerId.begin());
+  }
+
+  asio::io_context& io;
+  ChunkStorage& backend;
+  BlockingStorage store;
+  transport::LinkFactory& links;
+  NodeOptions opts;
+  Id20 peerId{};
+  std::unique_ptr<WsClient> tracker;
+  asio::steady_timer announceTimer, tickTimer;
+  std::map<FileId, FileState> files;
+  std::map<std::string, std::pair<FileId, std::uint64_t>> pendingOffers;  // offer_id -> (file, peer key)
+  std::uint64_t nextPeerKey = 1;
+  bool stopped = false;
+  std::mt19937 rng{std::random_device{}()};
+
+  // ---- lifecycle ------------------------------------------------------------
+  Status start() {
+    auto url = parseWsUrl(opts.trackerUrl);
+    if (!url) return fail(url.error());
+    std::weak_ptr<Impl> weak = shared_from_this();
+    WsClient::Events ev;
+    ev.onConnected = [weak] {
+      if (auto self = weak.lock()) self->announceAll(true);
+    };
+    ev.onMessage = [weak](std::string text) {
+      if (auto self = weak.lock()) self->onTrackerMessage(text);
+    };
+    tracker = std::make_unique<WsClient>(io, *url, std::move(ev));
+    tracker->start();
+    scheduleTick();
+    scheduleAnnounce();
+    return {};
+  }
+
+  void stop(std::function<void()> done) {
+    stopped = true;
+    announceTimer.cancel();
+    tickTimer.cancel();
+    for (auto& [id, f] : files) {
+      for (auto& [k, p] : f.peers) sendGoodbye(*p, wire::GoodbyeReason::kShutdown, "shutting down");
+    }
+    if (tracker) tracker->stop();
+    // Give GOODBYEs a moment to leave before the links are torn down.
+    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
+    auto self = shared_from_this();
+    timer->async_wait([self, timer, done = std::move(done)](auto) {
+      for (auto& [id, f] : self->files) {
+        for (auto& [k, p] : f.peers) {
+          if (p->link) p->link->close();
+        }
+        f.peers.clear();
+      }
+      if (done) done();
+    });
+  }
+
+  void scheduleTick() {
+    tickTimer.expires_after(std::chrono::milliseconds(500));
+    std::weak_ptr<Impl> weak = shared_from_this();
+    tickTimer.async_wait([weak](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->stopped) return;
+      self->tick();
+      self->scheduleTick();
+    });
+  }
+
+  void scheduleAnnounce() {
+    announceTimer.expires_after(opts.announceInterval);
+    std::weak_ptr<Impl> weak = shared_from_this();
+    announceTimer.async_wait([weak](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->stopped) return;
+      self->announceAll(false);
+      self->scheduleAnnounce();
+    });
+  }
+
+  // Re-issues requests that went unanswered too long.
+  void tick() {
+    auto now = Clock::now();
+    for (auto& [id, f] : files) {
+      for (auto& [k, p] : f.peers) {
+        for (auto it = p->outstanding.begin(); it != p->outstanding.end();) {
+          if (now - it->second.sent > opts.requestTimeout) {
+            (void)sendMsg(*p, wire::encode(wire::Cancel{it->first}));
+            f.inFlight.erase(it->second.index);
+            it = p->outstanding.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+      for (auto& [k, p] : f.peers) requestMore(f, *p);
+    }
+  }
+
+  // ---- files ----------------------------------------------------------------
+  Result<FileState*> addFile(const FileId& id) {
+    auto [it, inserted] = files.try_emplace(id);
+    FileState& f = it->second;
+    if (inserted) {
+      f.id = id;
+      f.infoHash = swarmKey(id);
+    }
+    if (!f.manifest) {
+      if (auto m = store.getManifest(id)) {
+        P2PCDN_TRY(setManifest(f, *m, /*store=*/false));
+      } else if (m.error().code() != Errc::kNotFound) {
+        return fail(m.error());
+      }
+    }
+    return &f;
+  }
+
+  Status setManifest(FileState& f, const Manifest& m, bool storeIt) {
+    if (storeIt) {
+      auto id = store.storeManifest(m, /*pinned=*/true);
+      if (!id) return fail(id.error());
+      if (*id != f.id) return fail(Errc::kIntegrity, "set manifest", "manifest does not match the file id");
+    }
+    auto present = store.presentChunks(f.id);
+    if (!present) return fail(present.error());
+    f.manifest = m;
+    f.have = std::move(*present);
+    f.haveCount = 0;
+    f.bytesVerified = 0;
+    for (ChunkIndex i = 0; i < f.have.size(); ++i) {
+      if (f.have[i]) {
+        ++f.haveCount;
+        f.bytesVerified += m.storedChunkLength(i);
+      }
+    }
+    return {};
+  }
+
+  Status seed(const FileId& id) {
+    auto f = addFile(id);
+    if (!f) return fail(f.error());
+    if (!(*f)->manifest) return fail(Errc::kNotFound, "seed", "no manifest for " + id.hex() + " in the store");
+    if (tracker && tracker->connected()) announce(**f, "started");
+    return {};
+  }
+
+  Status fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events) {
+    auto fr = addFile(id);
+    if (!fr) return fail(fr.error());
+    FileState& f = **fr;
+    if (manifest && !f.manifest) P2PCDN_TRY(setManifest(f, *manifest, /*store=*/true));
+    f.events = std::move(events);
+    f.wanted = true;
+    if (f.manifest) {
+      (void)store.setPinned(id, true);
+      if (f.events.onManifest) f.events.onManifest(*f.manifest);
+    }
+    checkComplete(f);
+    if (tracker && tracker->connected()) announce(f, "started");
+    return {};
+  }
+
+  void checkComplete(FileState& f) {
+    if (!f.complete() || f.completeFired) return;
+    f.completeFired = true;
+    f.wanted = false;
+    for (auto& [k, p] : f.peers) {  // nothing more to ask for
+      for (auto& [rid, out] : p->outstanding) (void)sendMsg(*p, wire::encode(wire::Cancel{rid}));
+      p->outstanding.clear();
+    }
+    f.inFlight.clear();
+    if (tracker && tracker->connected()) announce(f, "completed");
+    if (f.events.onComplete) {
+      auto cb = f.events.onComplete;
+      asio::post(io, cb);
+    }
+  }
+
+  // ---- tracker --------------------------------------------------------------
+  void announceAll(bool first) {
+    for (auto& [id, f] : files) announce(f, first ? "started" : nullptr);
+  }
+
+  std::uint64_t left(const FileState& f) const {
+    if (!f.manifest) return 1;  // unknown, but not zero: we are a leecher
+    return f.manifest->storedSize() - f.bytesVerified;
+  }
+
+  void announce(FileState& f, const char* event) {
+    if (!tracker || !tracker->connected()) return;
+    json msg = baseAnnounce(f);
+    if (event) msg["event"] = event;
+    tracker->send(msg.dump());
+    // Leechers make offers; the tracker hands each to another peer of the swarm.
+    if (f.complete() || !f.wanted) return;
+    std::size_t room = opts.maxPeersPerFile > f.peers.size() ? opts.maxPeersPerFile - f.peers.size() : 0;
+    std::size_t offers = std::min(room, opts.offersPerAnnounce);
+    for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
+  }
+
+  json baseAnnounce(const FileState& f) const {
+    return json{{"action", "announce"},
+                {"info_hash", toBinaryString(f.infoHash)},
+                {"peer_id", toBinaryString(peerId)},
+                {"numwant", opts.offersPerAnnounce},
+                {"uploaded", f.uploaded},
+                {"downloaded", f.downloaded},
+                {"left", left(f)}};
+  }
+
+  void makeOffer(FileState& f) {
+    Id20 offerId{};
+    for (auto& b : offerId) b = static_cast<std::uint8_t>(rng());
+    auto peer = newPeer(f, transport::Role::kOfferer, [this, fid = f.id, offerId](std::string sdp) {
+      auto it = files.find(fid);
+      if (it == files.end() || !tracker) return;
+      json msg = baseAnnounce(it->second);
+      msg["numwant"] = 1;
+      msg["offers"] = json::array({json{{"offer_id", toBinaryString(offerId)},
+                                        {"offer", {{"type", "offer"}, {"sdp", std::move(sdp)}}}}});
+      tracker->send(msg.dump());
+    });
+    if (!peer) return;
+    pendingOffers[key20(offerId)] = {f.id, peer->key};
+    if (auto st = peer->link->createOffer(); !st) dropPeer(f, peer->key);
+  }
+
+  void onTrackerMessage(const std::string& text) {
+    if (text.size() > (1u << 20)) return;
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return;
+    if (j.contains("failure reason")) return;
+    auto action = j.find("action");
+    if (action == j.end() || !action->is_string() || *action != "announce") return;
+    auto infoHash = j.contains("info_hash") ? fromBinaryString(j["info_hash"]) : std::nullopt;
+    if (!infoHash) return;
+    FileState* f = nullptr;
+    for (auto& [id, fs] : files) {
+      if (fs.infoHash == *infoHash) f = &fs;
+    }
+    if (!f) return;
+    auto offerIdJ = j.find("offer_id");
+    auto offerId = offerIdJ != j.end() ? fromBinaryString(*offerIdJ) : std::nullopt;
+    auto from = j.contains("peer_id") ? fromBinaryString(j["peer_id"]) : std::nullopt;
+    if (auto o = j.find("offer"); o != j.end() && o->is_object() && offerId && from) {
+      auto sdp = o->find("sdp");
+      if (sdp == o->end() || !sdp->is_string() || *from == peerId) return;
+      if (f->peers.size() >= opts.maxPeersPerFile || connectedTo(*f, *from)) return;
+      onRemoteOffer(*f, *from, *offerId, sdp->get<std::string>());
+    } else if (auto a = j.find("answer"); a != j.end() && a->is_object() && offerId) {
+      auto sdp = a->find("sdp");
+      auto pend = pendingOffers.find(key20(*offerId));
+      if (sdp == a->end() || !sdp->is_string() || pend == pendingOffers.end()) return;
+      auto [fid, key] = pend->second;
+      pendingOffers.erase(pend);
+      if (fid != f->id) return;
+      auto p = f->peers.find(key);
+      if (p == f->peers.end()) return;
+      if (from && connectedTo(*f, *from)) {
+        dropPeer(*f, key);
+        return;
+      }
+      p->second->remotePeerId = from;
+      if (auto st = p->second->link->acceptAnswer(sdp->get<std::string>()); !st) dropPeer(*f, key);
+    }
+  }
+
+  bool connectedTo(const FileState& f, const Id20& remote) const {
+    for (const auto& [k, p] : f.peers) {
+      if (p->remotePeerId && *p->remotePeerId == remote) return true;
+    }
+    return false;
+  }
+
+  void onRemoteOffer(FileState& f, const Id20& from, const Id20& offerId, const std::string& sdp) {
+    auto peer = newPeer(f, transport::Role::kAnswerer, [this, fid = f.id, from, offerId](std::string answer) {
+      auto it = files.find(fid);
+      if (it == files.end() || !tracker) return;
+      json msg{{"action", "announce"},
+               {"info_hash", toBinaryString(it->second.infoHash)},
+               {"peer_id", toBinaryString(peerId)},
+               {"to_peer_id", toBinaryString(from)},
+               {"offer_id", toBinaryString(offerId)},
+               {"answer", {{"type", "answer"}, {"sdp", std::move(answer)}}}};
+      tracker->send(msg.dump());
+    });
+    if (!peer) return;
+    peer->remotePeerId = from;
+    if (auto st = peer->link->acceptOffer(sdp); !st) dropPeer(f, peer->key);
+  }
+
+  // ---- links ----------------------------------------------------------------
+  std::shared_ptr<Peer> newPeer(FileState& f, transport::Role role, std::function<void(std::string)> onSdp) {
+    auto peer = std::make_shared<Peer>();
+    peer->key = nextPeerKey++;
+    std::weak_ptr<Impl> weak = shared_from_this();
+    FileId fid = f.id;
+    std::uint64_t key = peer->key;
+    auto with = [weak, fid, key](auto fn) {
+      return [weak, fid, key, fn](auto&&... args) {
+        auto self = weak.lock();
+        if (!self) return;
+        auto it = self->files.find(fid);
+        if (it == self->files.end()) return;
+        auto p = it->second.peers.find(key);
+        if (p == it->second.peers.end()) return;
+        auto hold = p->second;  // the handler may drop the peer
+        fn(*self, it->second, *hold, std::forward<decltype(args)>(args)...);
+      };
+    };
+    transport::LinkEvents ev;
+    ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
+    ev.onOpen = with([](Impl& self, FileState& file, Peer& p) { self.onOpen(file, p); });
+    ev.onMessage = with([](Impl& self, FileState& file, Peer& p, Bytes m) { self.onMessage(file, p, m); });
+    ev.onBufferedAmountLow = with([](Impl& self, FileState&, Peer& p) { self.pump(p); });
+    ev.onClosed = with([](Impl& self, FileState& file, Peer& p, const Error&) { self.dropPeer(file, p.key); });
+    asio::io_context* ioPtr = &io;
+    auto link = links.create(role, opts.link, [ioPtr](std::function<void()> task) { asio::post(*ioPtr, std::move(task)); },
+                             std::move(ev));
+    if (!link) return nullptr;
+    peer->link = std::move(*link);
+    f.peers[peer->key] = peer;
+    return peer;
+  }
+
+  void dropPeer(FileState& f, std::uint64_t key) {
+    auto it = f.peers.find(key);
+    if (it == f.peers.end()) return;
+    for (auto& [rid, out] : it->second->outstanding) f.inFlight.erase(out.index);
+    auto peer = it->second;
+    f.peers.erase(it);
+    for (auto p = pendingOffers.begin(); p != pendingOffers.end();) {
+      p = p->second.second == key ? pendingOffers.erase(p) : std::next(p);
+    }
+    if (peer->link) peer->link->close();
+    // Keep the link alive until its close completes (events are ignored: the peer is gone).
+    asio::post(io, [peer] {});
+    for (auto& [k, p] : f.peers) requestMore(f, *p);
+  }
+
+  void onOpen(FileState& f, Peer& p) {
+    p.open = true;
+    wire::Handshake h;
+    std::copy(peerId.begin(), peerId.end(), h.peerId.begin());
+    h.capabilities = wire::kCapEncryption | (f.manifest ? wire::kCapHasManifest : 0);
+    h.fileId = f.id;
+    (void)sendMsg(p, wire::encode(h));
+  }
+
+  Status sendMsg(Peer& p, Result<Bytes> msg) {
+    if (!msg) return fail(msg.error());
+    if (!p.control.empty()) {
+      p.control.push_back(std::move(*msg));
+      return {};
+    }
+    Status st = p.link->send(*msg);
+    if (!st && transport::isBackPressure(st.error())) {
+      p.control.push_back(std::move(*msg));
+      return {};
+    }
+    return st;
+  }
+
+  void sendGoodbye(Peer& p, wire::GoodbyeReason reason, std::string_view text) {
+    if (p.goodbyeSent || !p.open) return;
+    p.goodbyeSent = true;
+    (void)sendMsg(p, wire::encode(wire::Goodbye{reason, text}));
+  }
+
+  void protocolError(FileState& f, Peer& p, std::string_view why) {
+    sendGoodbye(p, wire::GoodbyeReason::kProtocolError, why);
+    dropPeer(f, p.key);
+  }
+
+  void onMessage(FileState& f, Peer& p, const Bytes& bytes) {
+    wire::DecodeContext ctx;
+    if (f.manifest) ctx.chunkCount = f.manifest->chunkCount();
+    auto m = wire::decodeMessage(ByteView(bytes), ctx);
+    if (!m) return protocolError(f, p, "undecodable message");
+    if (f.manifest) {
+      if (auto st = wire::checkAgainstManifest(*m, *f.manifest); !st) return protocolError(f, p, "out of range");
+    }
+    if (!p.handshaken && !std::holds_alternative<wire::Handshake>(*m)) {
+      return protocolError(f, p, "handshake first");
+    }
+    std::visit([&](const auto& msg) { handle(f, p, msg); }, *m);
+  }
+
+  void handle(FileState& f, Peer& p, const wire::Handshake& h) {
+    if (p.handshaken) return protocolError(f, p, "second handshake");
+    if (h.fileId != f.id) {
+      sendGoodbye(p, wire::GoodbyeReason::kWrongFile, "not this file");
+      return dropPeer(f, p.key);
+    }
+    p.handshaken = true;
+    p.remoteWireId = h.peerId;
+    p.remoteCaps = h.capabilities;
+    if (f.manifest) {
+      p.remoteHave.assign(f.manifest->chunkCount(), false);
+      sendBitfield(f, p);
+    }
+    if (f.wanted && !f.manifest && (h.capabilities & wire::kCapHasManifest) && !manifestPending(f)) {
+      std::uint32_t rid = p.nextRequestId++;
+      p.manifestRequest = rid;
+      p.manifestAssembler.emplace(rid);
+      (void)sendMsg(p, wire::encode(wire::ManifestRequest{rid}));
+    }
+    requestMore(f, p);
+  }
+
+  bool manifestPending(const FileState& f) const {
+    for (const auto& [k, q] : f.peers) {
+      if (q->manifestRequest) return true;
+    }
+    return false;
+  }
+
+  void sendBitfield(FileState& f, Peer& p) {
+    Bytes bits(wire::bitfieldBytes(f.manifest->chunkCount()));
+    for (ChunkIndex i = 0; i < f.have.size(); ++i) {
+      if (f.have[i]) wire::setBit(bits, i);
+    }
+    (void)sendMsg(p, wire::encode(wire::Bitfield{f.manifest->chunkCount(), bits}));
+  }
+
+  void handle(FileState& f, Peer& p, const wire::Bitfield& b) {
+    if (!f.manifest) {
+      p.pendingBitfield = Bytes(b.bits.begin(), b.bits.end());
+      return;
+    }
+    p.remoteHave.assign(b.chunkCount, false);
+    for (ChunkIndex i = 0; i < b.chunkCount; ++i) p.remoteHave[i] = b.has(i);
+    requestMore(f, p);
+  }
+
+  void handle(FileState& f, Peer& p, const wire::Have& h) {
+    if (!f.manifest) return;
+    if (p.remoteHave.size() != f.manifest->chunkCount()) p.remoteHave.assign(f.manifest->chunkCount(), false);
+    p.remoteHave[h.index] = true;
+    requestMore(f, p);
+  }
+
+  void handle(FileState& f, Peer& p, const wire::Request& r) {
+    auto reject = [&](wire::RejectReason why) { (void)sendMsg(p, wire::encode(wire::Reject{r.requestId, why, 0})); };
+    if (!f.manifest || r.index >= f.have.size() || !f.have[r.index]) return reject(wire::RejectReason::kNotHave);
+    if (p.uploads.size() >= opts.maxUploadRequestsPerPeer) return reject(wire::RejectReason::kTooManyRequests);
+    auto chunk = store.getChunk(f.id, r.index, ReadOptions{.verify = true});
+    if (!chunk) return reject(wire::RejectReason::kNotHave);  // corrupt or evicted: never serve bad bytes
+    if (std::uint64_t{r.offset} + r.length > chunk->size()) return reject(wire::RejectReason::kInvalidRequest);
+    p.uploads.push_back(Peer::Up{r.requestId, r.index, r.offset, r.length, std::move(*chunk), 0});
+    pump(p);
+  }
+
+  void handle(FileState&, Peer& p, const wire::Cancel& c) {
+    for (auto it = p.uploads.begin(); it != p.uploads.end(); ++it) {
+      if (it->requestId == c.requestId && it->sent == 0) {
+        p.uploads.erase(it);
+        return;
+      }
+    }
+  }
+
+  void handle(FileState& f, Peer& p, const wire::Reject& r) {
+    if (p.manifestRequest && *p.manifestRequest == r.requestId) {
+      p.manifestRequest.reset();
+      p.manifestAssembler.reset();
+      return;
+    }
+    auto it = p.outstanding.find(r.requestId);
+    if (it == p.outstanding.end()) return;
+    f.inFlight.erase(it->second.index);
+    if (p.remoteHave.size() > it->second.index) p.remoteHave[it->second.index] = false;
+    p.outstanding.erase(it);
+    for (auto& [k, q] : f.peers) requestMore(f, *q);
+  }
+
+  void handle(FileState& f, Peer& p, const wire::Piece& piece) {
+    auto it = p.outstanding.find(piece.requestId);
+    if (it == p.outstanding.end()) return;  // cancelled meanwhile
+    if (auto st = it->second.assembler.add(piece); !st) return protocolError(f, p, "bad piece");
+    p.bytesDown += piece.data.size();
+    f.downloaded += piece.data.size();
+    if (!it->second.assembler.complete()) return;
+    ChunkIndex index = it->second.index;
+    auto data = it->second.assembler.take();
+    p.outstanding.erase(it);
+    f.inFlight.erase(index);
+    if (!data) return protocolError(f, p, "assembly");
+    if (f.have[index]) return requestMore(f, p);
+    if (auto st = store.storeChunk(f.id, index, *data); !st) {
+      if (st.error().code() == Errc::kIntegrity) return protocolError(f, p, "chunk failed verification");
+      if (f.events.onError) f.events.onError(st.error());
+      return;
+    }
+    f.have[index] = true;
+    ++f.haveCount;
+    ++f.fetched;
+    f.bytesVerified += data->size();
+    for (auto& [k, q] : f.peers) {
+      if (q->handshaken) (void)sendMsg(*q, wire::encode(wire::Have{index}));
+    }
+    if (f.events.onChunk) f.events.onChunk(index);
+    checkComplete(f);
+    requestMore(f, p);
+  }
+
+  void handle(FileState& f, Peer& p, const wire::ManifestRequest& r) {
+    if (!f.manifest) {
+      (void)sendMsg(p, wire::encode(wire::Reject{r.requestId, wire::RejectReason::kNotHave, 0}));
+      return;
+    }
+    auto enc = encodeManifest(*f.manifest);
+    if (!enc) return;
+    auto parts = wire::splitManifest(r.requestId, *enc);
+    if (!parts) return;
+    for (Bytes& part : *parts) (void)sendMsg(p, std::move(part));
+  }
+
+  void handle(FileState& f, Peer& p, const wire::ManifestPart& part) {
+    if (!p.manifestAssembler || f.manifest) return;
+    if (auto st = p.manifestAssembler->add(part); !st) return protocolError(f, p, "bad manifest part");
+    if (!p.manifestAssembler->complete()) return;
+    auto m = p.manifestAssembler->finish(f.id);
+    p.manifestAssembler.reset();
+    p.manifestRequest.reset();
+    if (!m) return protocolError(f, p, "manifest does not match the file id");
+    if (auto st = setManifest(f, *m, /*store=*/true); !st) {
+      if (f.events.onError) f.events.onError(st.error());
+      return;
+    }
+    if (f.events.onManifest) f.events.onManifest(*f.manifest);
+    for (auto& [k, q] : f.peers) {
+      if (!q->handshaken) continue;
+      q->remoteHave.assign(f.manifest->chunkCount(), false);
+      if (q->pendingBitfield) {
+        for (ChunkIndex i = 0; i < f.manifest->chunkCount(); ++i) q->remoteHave[i] = wire::testBit(*q->pendingBitfield, i);
+        q->pendingBitfield.reset();
+      }
+      sendBitfield(f, *q);
+    }
+    checkComplete(f);
+    for (auto& [k, q] : f.peers) requestMore(f, *q);
+  }
+
+  void handle(FileState&, Peer&, const wire::KeepAlive&) {}
+
+  void handle(FileState& f, Peer& p, const wire::Goodbye&) {
+    p.goodbyeSent = true;  // no reply needed
+    dropPeer(f, p.key);
+  }
+
+  // Keeps up to requestsPerPeer whole-chunk requests in flight with this peer,
+  // lowest missing index first (rarest-first and endgame come with the swarm engine).
+  void requestMore(FileState& f, Peer& p) {
+    if (!f.wanted || !f.manifest || !p.handshaken || p.remoteHave.size() != f.have.size()) return;
+    for (ChunkIndex i = 0; i < f.have.size() && p.outstanding.size() < opts.requestsPerPeer; ++i) {
+      if (f.have[i] || !p.remoteHave[i] || f.inFlight.count(i)) continue;
+      auto assembler = wire::ChunkAssembler::forManifest(*f.manifest, i);
+      if (!assembler) return;
+      std::uint32_t rid = p.nextRequestId++;
+      wire::Request req{rid, i, 0, f.manifest->storedChunkLength(i)};
+      if (auto st = sendMsg(p, wire::encode(req)); !st) return;
+      p.outstanding.emplace(rid, Peer::Out{i, std::move(*assembler), Clock::now()});
+      f.inFlight.insert(i);
+    }
+  }
+
+  // Sends queued control messages, then pieces of queued uploads, until the
+  // link pushes back; onBufferedAmountLow calls again.
+  void pump(Peer& p) {
+    if (!p.link || !p.open) return;
+    while (!p.control.empty()) {
+      Status st = p.link->send(p.control.front());
+      if (!st) {
+        if (transport::isBackPressure(st.error())) return;
+        p.control.clear();
+        break;
+      }
+      p.control.pop_front();
+    }
+    const std::size_t maxPayload = wire::maxPiecePayload(opts.link.maxMessageSize);
+    while (!p.uploads.empty()) {
+      Peer::Up& up = p.uploads.front();
+      std::uint32_t n = static_cast<std::uint32_t>(std::min<std::size_t>(maxPayload, up.length - up.sent));
+      wire::Piece piece{up.requestId, up.index, static_cast<std::uint32_t>(up.chunk.size()), up.offset + up.sent,
+                        ByteView(up.chunk).subspan(up.offset + up.sent, n)};
+      auto msg = wire::encode(piece);
+      if (!msg) {
+        p.uploads.pop_front();
+        continue;
+      }
+      Status st = p.link->send(*msg);
+      if (!st) return;  // back-pressure (or closing): resume on onBufferedAmountLow
+      up.sent += n;
+      p.bytesUp += n;
+      for (auto& [id, f] : files) {
+        if (f.peers.count(p.key)) f.uploaded += n;
+      }
+      if (up.sent == up.length) p.uploads.pop_front();
+    }
+  }
+
+  std::optional<FileProgress> progress(const FileId& id) const {
+    auto it = files.find(id);
+    if (it == files.end()) return std::nullopt;
+    const FileState& f = it->second;
+    FileProgress out;
+    out.fileId = id;
+    out.haveManifest = f.manifest.has_value();
+    if (f.manifest) {
+      out.bytesTotal = f.manifest->storedSize();
+      out.chunksTotal = f.manifest->chunkCount();
+    }
+    out.bytesVerified = f.bytesVerified;
+    out.chunksHave = f.haveCount;
+    out.chunksFetched = f.fetched;
+    for (const auto& [k, p] : f.peers) out.peers += p->handshaken ? 1u : 0u;
+    out.bytesUploaded = f.uploaded;
+    out.bytesDownloaded = f.downloaded;
+    return out;
+  }
+};
+
+Node::Node(asio::io_context& io, ChunkStorage& storage, transport::LinkFactory& links, NodeOptions options)
+    : impl_(std::make_shared<Impl>(io, storage, links, std::move(options))) {}
+Node::~Node() = default;
+Status Node::start() { return impl_->start(); }
+void Node::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
+Status Node::seed(const FileId& id) { return impl_->seed(id); }
+Status Node::fetch(const FileId& id, std::optional<Manifest> m, FetchEvents e) {
+  return impl_->fetch(id, std::move(m), std::move(e));
+}
+std::optional<FileProgress> Node::progress(const FileId& id) const { return impl_->progress(id); }
+std::string Node::peerIdHex() const { return toHex(impl_->peerId); }
+
+}  // namespace p2pcdn::node

@@ -1,0 +1,80 @@
+// Node: one peer of the swarm. It announces the files it seeds or wants to a
+// tracker (WebTorrent WebSocket protocol), forms WebRTC links with the peers
+// the tracker introduces, speaks the peer wire protocol over them, serves
+// verified chunks from its ChunkStorage and fetches the ones it lacks.
+//
+// Threads: everything runs on the io_context given to the constructor; call
+// every method on its thread. The transport posts its events onto it.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "p2pcdn/chunk_storage.hpp"
+#include "p2pcdn/manifest.hpp"
+#include "transport/peer_link.hpp"
+
+namespace p2pcdn::node {
+
+struct NodeOptions {
+  std::string trackerUrl;                           // ws://host:port
+  transport::LinkConfig link;                       // ICE servers, loopback, watermarks
+  std::chrono::milliseconds announceInterval{30000};
+  std::size_t offersPerAnnounce = 4;                // offers a leecher sends per announce
+  std::size_t maxPeersPerFile = 20;
+  std::size_t requestsPerPeer = 8;                  // whole-chunk requests in flight per peer
+  std::size_t maxUploadRequestsPerPeer = 32;        // more outstanding: REJECT too-many-requests
+  std::chrono::milliseconds requestTimeout{20000};  // a request unanswered this long is re-issued
+};
+
+struct FileProgress {
+  FileId fileId;
+  bool haveManifest = false;
+  std::uint64_t bytesTotal = 0;
+  std::uint64_t bytesVerified = 0;     // stored-form bytes held
+  std::uint32_t chunksTotal = 0;
+  std::uint32_t chunksHave = 0;
+  std::uint32_t chunksFetched = 0;     // received from peers in this session
+  std::size_t peers = 0;               // open links with a completed handshake
+  std::uint64_t bytesUploaded = 0;
+  std::uint64_t bytesDownloaded = 0;
+};
+
+struct FetchEvents {
+  std::function<void(const Manifest&)> onManifest;
+  std::function<void(ChunkIndex)> onChunk;          // verified and stored
+  std::function<void()> onComplete;
+  std::function<void(const Error&)> onError;        // fatal for this fetch
+};
+
+class Node {
+ public:
+  Node(boost::asio::io_context& io, ChunkStorage& storage, transport::LinkFactory& links, NodeOptions options);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  Status start();
+  // Sends GOODBYE to every peer, closes the links and the tracker connection;
+  // `done` runs when that is over (at most ~1 s).
+  void stop(std::function<void()> done);
+
+  // Serves a file held in the storage (complete or partial).
+  Status seed(const FileId& id);
+  // Fetches a file, using `manifest` if given, else asking peers for it. Chunks
+  // already in the storage are not fetched again. The file stays seeded.
+  Status fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events);
+
+  std::optional<FileProgress> progress(const FileId& id) const;
+  std::string peerIdHex() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace p2pcdn::node
