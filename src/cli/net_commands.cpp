@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
+#include "core/hex.hpp"
 #include "node/node.hpp"
 #include "p2pcdn/chunk_manager.hpp"
 #include "transport/webrtc/webrtc_link.hpp"
@@ -95,7 +96,13 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   if (auto st = net.node->seed(r.id); !st) return report(st.error());
   std::string link = formatLink(Link{r.id, {*tracker}, r.key});
   if (g.json) {
-    std::cout << json{{"fileId", r.id.hex()}, {"link", link}, {"peerId", net.node->peerIdHex()}}.dump() << std::endl;
+    auto infoHash = node::swarmKey(r.id);
+    std::cout << json{{"fileId", r.id.hex()},
+                      {"link", link},
+                      {"peerId", net.node->peerIdHex()},
+                      {"infoHash", toHex(infoHash)}}
+                     .dump()
+              << std::endl;
   } else {
     std::cout << link << std::endl;
   }

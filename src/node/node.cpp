@@ -28,14 +28,6 @@ namespace {
 // bytes of BLAKE3-derive_key("p2pcdn 2026-11-24 swarm key v1", fileId).
 using Id20 = std::array<std::uint8_t, 20>;
 
-Id20 swarmKey(const FileId& id) {
-  Blake3 h = Blake3::deriveKey("p2pcdn 2026-11-24 swarm key v1");
-  h.update(id.bytes);
-  Id20 out{};
-  h.finalizeXof(out);
-  return out;
-}
-
 std::string toBinaryString(const Id20& b) {  // latin1 code points as UTF-8
   std::string s;
   for (std::uint8_t c : b) {
@@ -74,6 +66,14 @@ std::optional<Id20> fromBinaryString(const json& j) {
 std::string key20(const Id20& b) { return std::string(b.begin(), b.end()); }
 
 }  // namespace
+
+std::array<std::uint8_t, 20> swarmKey(const FileId& id) {
+  Blake3 h = Blake3::deriveKey("p2pcdn 2026-11-24 swarm key v1");
+  h.update(id.bytes);
+  std::array<std::uint8_t, 20> out{};
+  h.finalizeXof(out);
+  return out;
+}
 
 // ---- Peers and files --------------------------------------------------------
 
