@@ -7,7 +7,11 @@
 // verified before it was written. 64 KiB pages keep a 256 KiB chunk in four
 // overflow pages. Access ticks for LRU are batched in memory and flushed in
 // one transaction, so reads cost no write each.
+#include <signal.h>
 #include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <map>
@@ -107,12 +111,10 @@ class SqliteStorage final : public ChunkStorage {
         return dbError("open store", rc);
       }
     }
-    // Imports that never committed (the publisher crashed) are dropped.
-    P2PCDN_TRY(exec("BEGIN IMMEDIATE;"
-                    "DELETE FROM chunks WHERE file_num IN (SELECT num FROM files WHERE staging=1);"
-                    "DELETE FROM files WHERE staging=1;"
-                    "COMMIT;",
-                    "open store"));
+    // Imports that never committed (their process died) are dropped. An
+    // import's row holds its process id in `staging`, so the imports of other
+    // live processes sharing the store are left alone.
+    P2PCDN_TRY(dropDeadImports());
     Stmt s;
     P2PCDN_TRY(prepare(s, "SELECT COALESCE(SUM(size),0), COUNT(*), COALESCE(MAX(last_access),0) FROM chunks"));
     int rc = sqlite3_step(s.get());
@@ -302,11 +304,29 @@ class SqliteStorage final : public ChunkStorage {
                       static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0)), evicted_});
   }
 
+  Status dropDeadImports() {
+    std::vector<std::int64_t> dead;
+    {
+      Stmt s;
+      P2PCDN_TRY(prepare(s, "SELECT num, staging FROM files WHERE staging<>0"));
+      int rc;
+      while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+        auto pid = static_cast<pid_t>(sqlite3_column_int64(s.get(), 1));
+        bool alive = pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM);
+        if (!alive) dead.push_back(sqlite3_column_int64(s.get(), 0));
+      }
+      if (rc != SQLITE_DONE) return dbError("open store", rc);
+    }
+    for (std::int64_t num : dead) P2PCDN_TRY(dropStaged(num));
+    return {};
+  }
+
   void beginImport(Callback<ImportId> done) override {
     Stmt s;
-    if (auto p = prepare(s, "INSERT INTO files(file_id, staging, manifest) VALUES(randomblob(32), 1, x'')"); !p) {
+    if (auto p = prepare(s, "INSERT INTO files(file_id, staging, manifest) VALUES(randomblob(32), ?1, x'')"); !p) {
       return done(fail(p.error()));
     }
+    sqlite3_bind_int64(s.get(), 1, ::getpid());
     int rc = sqlite3_step(s.get());
     if (rc != SQLITE_DONE) return done(dbError("begin import", rc));
     auto num = static_cast<ImportId>(sqlite3_last_insert_rowid(db_));
@@ -370,7 +390,7 @@ class SqliteStorage final : public ChunkStorage {
     Status st = deleteWhere(num, -1);
     if (st) {
       Stmt s;
-      st = prepare(s, "DELETE FROM files WHERE num=?1 AND staging=1");
+      st = prepare(s, "DELETE FROM files WHERE num=?1 AND staging<>0");
       if (st) {
         sqlite3_bind_int64(s.get(), 1, num);
         int rc = sqlite3_step(s.get());
