@@ -150,7 +150,11 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   bool done = false;
   asio::steady_timer ticker(net.io), seedTimer(net.io);
   std::function<void()> tick = [&] {
-    if (auto p = net.node->progress(link->fileId); p && p->chunksTotal) bar.update(p->bytesVerified, p->bytesTotal);
+    if (auto p = net.node->progress(link->fileId)) {
+      std::string peers = std::to_string(p->peers) + (p->peers == 1 ? " peer" : " peers");
+      if (p->chunksTotal) bar.update(p->bytesVerified, p->bytesTotal, peers);
+      else bar.update(0, 1, peers + ", fetching manifest");
+    }
     ticker.expires_after(std::chrono::milliseconds(200));
     ticker.async_wait([&](auto e) {
       if (!e && !done) tick();

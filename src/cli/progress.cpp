@@ -12,7 +12,7 @@ ProgressBar::ProgressBar(std::string label, bool enabled)
 
 ProgressBar::~ProgressBar() { finish(); }
 
-void ProgressBar::update(std::uint64_t done, std::uint64_t total) {
+void ProgressBar::update(std::uint64_t done, std::uint64_t total, const std::string& extra) {
   if (!enabled_) return;
   auto now = std::chrono::steady_clock::now();
   if (drawn_ && done < total && now - last_ < std::chrono::milliseconds(100)) return;
@@ -25,7 +25,17 @@ void ProgressBar::update(std::uint64_t done, std::uint64_t total) {
   int filled = static_cast<int>(frac * kWidth);
   std::string bar(static_cast<std::size_t>(filled), '#');
   bar.resize(kWidth, '.');
-  std::fprintf(stderr, "\r%-10s [%s] %5.1f%%  %7.1f MB/s", label_.c_str(), bar.c_str(), frac * 100.0, mbps);
+  std::string eta = "--:--";
+  if (mbps > 0 && total > done) {
+    auto left = static_cast<long>(static_cast<double>(total - done) / 1e6 / mbps);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%02ld:%02ld", left / 60, left % 60);
+    eta = buf;
+  } else if (done >= total) {
+    eta = "00:00";
+  }
+  std::fprintf(stderr, "\r%-10s [%s] %5.1f%%  %7.1f MB/s  ETA %s  %s\033[K", label_.c_str(), bar.c_str(),
+               frac * 100.0, mbps, eta.c_str(), extra.c_str());
   std::fflush(stderr);
 }
 

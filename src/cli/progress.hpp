@@ -11,7 +11,8 @@ class ProgressBar {
  public:
   ProgressBar(std::string label, bool enabled);
   ~ProgressBar();
-  void update(std::uint64_t done, std::uint64_t total);
+  // `extra` is appended to the line (e.g. "3 peers").
+  void update(std::uint64_t done, std::uint64_t total, const std::string& extra = {});
   void finish();
 
  private:
