@@ -54,11 +54,18 @@ class Swarm:
 
     def __enter__(self):
         self.port = free_port()
-        cmd = shlex.split(self.args.tracker_cmd.replace("{port}", str(self.port)).replace("{p2pcdn}", self.args.p2pcdn))
-        self.tracker = self.spawn(cmd, "tracker")
-        wait_port(self.port, self.tracker)
+        self.start_tracker()
         self.url = f"ws://127.0.0.1:{self.port}"
         return self
+
+    def start_tracker(self):
+        cmd = shlex.split(self.args.tracker_cmd.replace("{port}", str(self.port)).replace("{p2pcdn}", self.args.p2pcdn))
+        self.tracker = self.spawn(cmd, f"tracker{len(self.procs)}")
+        wait_port(self.port, self.tracker)
+
+    def kill_tracker(self):
+        self.tracker.send_signal(signal.SIGKILL)
+        self.tracker.wait()
 
     def spawn(self, cmd, name):
         log = open(self.tmp / f"{name}.log", "wb")
@@ -162,5 +169,32 @@ def test_resume(args, tmp, rng):
     print(f"  killed with {before}/{chunks} chunks stored; the restart fetched exactly the other {r['chunksFetched']}")
 
 
+def test_reconnect(args, tmp, rng):
+    """The tracker dies before the leecher starts and comes back 1.5 s later on
+    the same port: both peers reconnect (back-off) and re-announce, and the
+    download completes."""
+    size = 8 * MIB
+    src, seeder, info = prepare(args, tmp, rng, size)
+    leecher = Cli(args.p2pcdn, tmp / "leecher")
+    with Swarm(args, tmp) as swarm:
+        seed = swarm.seed(seeder, info["fileId"])
+        time.sleep(0.3)
+        swarm.kill_tracker()
+        p = subprocess.Popen([leecher.binary, "--home", leecher.home, "-q", "--json", "get", seed["link"], "-o",
+                              tmp / "out.bin", "--loopback"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        check(p.poll() is None, "get gave up while the tracker was away")
+        t0 = time.monotonic()
+        swarm.start_tracker()
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise TestFailure("get did not complete within 60 s of the tracker's return")
+        check(p.returncode == 0, f"get: {describe_rc(p.returncode)}: {err.decode()[-2000:]}")
+    check(filecmp.cmp(src, tmp / "out.bin", shallow=False), "download differs after the tracker came back")
+    print(f"  completed {time.monotonic() - t0:.2f}s after the tracker came back")
+
+
 if __name__ == "__main__":
-    sys.exit(Harness({"transfer": test_transfer, "resume": test_resume}, extra_args=("--tracker-cmd",)).main())
+    sys.exit(Harness({"transfer": test_transfer, "resume": test_resume, "reconnect": test_reconnect}, extra_args=("--tracker-cmd",)).main())
