@@ -11,18 +11,24 @@ PACKAGES=(
   # libraries
   libssl-dev                           # AES-256-GCM, random (OpenSSL 3)
   libsqlite3-dev                       # persistent chunk store
-  nlohmann-json3-dev                   # manifests' JSON form
+  nlohmann-json3-dev                   # manifests' JSON form, tracker messages
   libcli11-dev                         # command line
   librust-blake3-dev                   # official BLAKE3 C sources (c/ folder)
   libtgowt-dev libabsl-dev             # native WebRTC data channels (Google libwebrtc, dcsctp)
-  libboost-dev                         # Asio: the event loop (tests, benchmarks, later the node)
+  libboost-dev                         # Asio + Beast (header-only): event loop, tracker WebSocket/HTTP
   googletest libgtest-dev libgmock-dev # unit tests (+ sources for the wasm build)
   libbenchmark-dev                     # micro-benchmarks
   # browser build / portability proof
   emscripten nodejs
   # benchmarks and tests
   b3sum time python3 sqlite3
+  chromium                             # browser interop test (tests/browser; puppeteer-core comes from npm,
+                                       # which Debian ships as package npm, NodeSource inside nodejs)
 )
+
+# npm: Debian's package on a stock machine; NodeSource's nodejs already has it
+# (and conflicts with Debian's npm), so only ask for it when missing.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

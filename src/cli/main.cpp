@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#ifdef P2PCDN_HAVE_NET
+#include "tracker/serve.hpp"
+#endif
 
 int main(int argc, char** argv) {
   using namespace p2pcdn::cli;
@@ -72,6 +75,9 @@ int main(int argc, char** argv) {
   getCmd->add_option("--seed", net.seedAfter, "keep serving after completion for S seconds (0: until interrupted)")
       ->expected(0, 1)
       ->default_str("0");
+  p2pcdn::tracker::ServeArgs trackerArgs;
+  auto* trackerCmd = app.add_subcommand("tracker", "run the tracker / WebRTC signaling server (WebTorrent protocol)");
+  p2pcdn::tracker::addServeOptions(*trackerCmd, trackerArgs);
   for (auto* c : {seedCmd, getCmd}) {
     c->add_option("--stun", net.stun, "STUN server, stun:host:port (repeatable; default none)");
     c->add_flag("--loopback", net.loopback, "gather ICE candidates on loopback only (local tests and demos)");
@@ -95,6 +101,7 @@ int main(int argc, char** argv) {
   if (*rmCmd) return cmdRm(g, id);
   if (*manifestCmd) return cmdManifest(g, id);
 #ifdef P2PCDN_HAVE_NET
+  if (*trackerCmd) return p2pcdn::tracker::serveUntilSignal(trackerArgs);
   if (*seedCmd) return cmdSeed(g, seedAdd, net);
   if (*getCmd) {
     if (getCmd->count("--seed") && !net.seedAfter) net.seedAfter = 0;

@@ -11,6 +11,7 @@
 #include "core/blake3.hpp"
 #include "core/hex.hpp"
 #include "node/ws_client.hpp"
+#include "signaling/signaling.hpp"
 #include "wire/fragment.hpp"
 #include "wire/wire.hpp"
 
@@ -28,38 +29,11 @@ namespace {
 // bytes of BLAKE3-derive_key("p2pcdn 2026-11-24 swarm key v1", fileId).
 using Id20 = std::array<std::uint8_t, 20>;
 
-std::string toBinaryString(const Id20& b) {  // latin1 code points as UTF-8
-  std::string s;
-  for (std::uint8_t c : b) {
-    if (c < 0x80) {
-      s += static_cast<char>(c);
-    } else {
-      s += static_cast<char>(0xc0 | (c >> 6));
-      s += static_cast<char>(0x80 | (c & 0x3f));
-    }
-  }
-  return s;
-}
+std::string toBinaryString(const Id20& b) { return signaling::toBinaryString(b); }
 
 std::optional<Id20> fromBinaryString(const json& j) {
-  if (!j.is_string()) return std::nullopt;
-  const std::string& s = j.get_ref<const std::string&>();
   Id20 out{};
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::uint8_t v;
-    if (c < 0x80) {
-      v = c;
-    } else if ((c == 0xc2 || c == 0xc3) && i + 1 < s.size()) {
-      v = static_cast<std::uint8_t>(((c & 0x03) << 6) | (static_cast<unsigned char>(s[++i]) & 0x3f));
-    } else {
-      return std::nullopt;
-    }
-    if (n >= out.size()) return std::nullopt;
-    out[n++] = v;
-  }
-  if (n != out.size()) return std::nullopt;
+  if (!j.is_string() || !signaling::fromBinaryString(j.get_ref<const std::string&>(), out)) return std::nullopt;
   return out;
 }
 
@@ -67,18 +41,14 @@ std::string key20(const Id20& b) { return std::string(b.begin(), b.end()); }
 
 }  // namespace
 
-std::array<std::uint8_t, 20> swarmKey(const FileId& id) {
-  Blake3 h = Blake3::deriveKey("p2pcdn 2026-11-24 swarm key v1");
-  h.update(id.bytes);
-  std::array<std::uint8_t, 20> out{};
-  h.finalizeXof(out);
-  return out;
-}
+std::array<std::uint8_t, 20> swarmKey(const FileId& id) { return signaling::swarmKey(id); }
 
 // ---- Peers and files --------------------------------------------------------
 
 struct Peer {
   std::uint64_t key = 0;
+  Clock::time_point created = Clock::now();
+  bool offerer = false;
   std::unique_ptr<transport::PeerLink> link;
   bool open = false;
   bool handshaken = false;
@@ -125,9 +95,14 @@ struct FileState {
   std::map<std::uint64_t, std::shared_ptr<Peer>> peers;
   std::set<ChunkIndex> inFlight;  // requested from some peer
   std::uint64_t uploaded = 0, downloaded = 0;
+  Clock::time_point lastAnnounce{};
+  int quickAnnounces = 0;  // re-announces while a leecher has no peer (back-off)
 
   bool complete() const { return manifest && haveCount == manifest->chunkCount(); }
 };
+
+// An offer nobody answered within this long is withdrawn (its link closed).
+constexpr std::chrono::seconds kOfferLifetime{15};
 
 struct Node::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
@@ -215,10 +190,29 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  // Re-issues requests that went unanswered too long.
+  // Re-issues requests that went unanswered too long; drops offers nobody
+  // answered; a leecher without peers re-announces with back-off (2 s, 4 s,
+  // ... up to the announce interval) instead of waiting a whole interval.
   void tick() {
     auto now = Clock::now();
     for (auto& [id, f] : files) {
+      std::vector<std::uint64_t> stale;
+      std::size_t connected = 0;
+      for (auto& [k, p] : f.peers) {
+        if (p->handshaken) ++connected;
+        if (p->offerer && !p->open && now - p->created > kOfferLifetime) stale.push_back(k);
+      }
+      for (auto k : stale) dropPeer(f, k);
+      if (f.wanted && !f.complete() && connected == 0) {
+        auto wait = std::min<Clock::duration>(std::chrono::seconds(2) * (1 << std::min(f.quickAnnounces, 5)),
+                                              opts.announceInterval);
+        if (now - f.lastAnnounce >= wait) {
+          ++f.quickAnnounces;
+          announce(f, nullptr);
+        }
+      } else if (connected > 0) {
+        f.quickAnnounces = 0;
+      }
       for (auto& [k, p] : f.peers) {
         for (auto it = p->outstanding.begin(); it != p->outstanding.end();) {
           if (now - it->second.sent > opts.requestTimeout) {
@@ -325,6 +319,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
 
   void announce(FileState& f, const char* event) {
     if (!tracker || !tracker->connected()) return;
+    f.lastAnnounce = Clock::now();
     json msg = baseAnnounce(f);
     if (event) msg["event"] = event;
     tracker->send(msg.dump());
@@ -358,6 +353,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       tracker->send(msg.dump());
     });
     if (!peer) return;
+    peer->offerer = true;
     pendingOffers[key20(offerId)] = {f.id, peer->key};
     if (auto st = peer->link->createOffer(); !st) dropPeer(f, peer->key);
   }

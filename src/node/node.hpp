@@ -21,7 +21,7 @@
 namespace p2pcdn::node {
 
 // The 20-byte WebTorrent info_hash under which a file's swarm meets at the
-// tracker: the first 20 bytes of BLAKE3-derive_key("p2pcdn 2026-11-24 swarm key v1", fileId).
+// tracker (signaling::swarmKey; docs/signaling.md).
 std::array<std::uint8_t, 20> swarmKey(const FileId& id);
 
 struct NodeOptions {

@@ -1,0 +1,572 @@
+// TrackerServer: Boost.Beast WebSocket + HTTP on one port, one io_context
+// thread. The rules live in SwarmRegistry (pure); this file is the I/O edge:
+// accepting, HTTP, WebSocket sessions, limits, timers, shutdown.
+#include "tracker/tracker_server.hpp"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "signaling/signaling.hpp"
+#include "tracker/rate_limit.hpp"
+#include "tracker/swarm_registry.hpp"
+
+namespace p2pcdn::tracker {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+
+constexpr std::size_t kMaxHttpHeaderBytes = 8 * 1024;
+constexpr std::size_t kMaxHttpBodyBytes = 4 * 1024;
+constexpr std::size_t kShrinkBufferAbove = 16 * 1024;
+constexpr auto kStopGrace = std::chrono::milliseconds(2500);
+
+}  // namespace
+
+class TrackerServer::Impl {
+ public:
+  class HttpSession;
+  class WsSession;
+
+  // Counts one open TCP connection for as long as it lives (moved from the
+  // HTTP session into the WebSocket session on upgrade).
+  class ConnectionSlot {
+   public:
+    ConnectionSlot() = default;
+    explicit ConnectionSlot(std::size_t* count) : count_(count) { ++*count_; }
+    ConnectionSlot(ConnectionSlot&& o) noexcept : count_(std::exchange(o.count_, nullptr)) {}
+    ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+    ~ConnectionSlot() {
+      if (count_) --*count_;
+    }
+
+   private:
+    std::size_t* count_ = nullptr;
+  };
+
+  explicit Impl(TrackerOptions options)
+      : options_(options),
+        registry_(RegistryOptions{options.interval, options.maxSwarmsPerConnection}),
+        acceptor_(ioc_),
+        sweepTimer_(ioc_),
+        retryTimer_(ioc_) {
+    if (options_.idleTimeout.count() <= 0) options_.idleTimeout = 2 * options_.interval + std::chrono::seconds(30);
+    rateLimitedText_ = signaling::encodeTrackerMessage(signaling::Failure{
+        "rate limit exceeded: at most " + std::to_string(static_cast<long long>(options_.rateLimit)) +
+            " messages per second",
+        signaling::Action::kAnnounce, std::nullopt});
+    binaryText_ = signaling::encodeTrackerMessage(
+        signaling::Failure{"binary frames are not supported: send JSON as text", std::nullopt, std::nullopt});
+  }
+
+  ~Impl() { stop(); }
+
+  Status start(std::string_view host, std::uint16_t port) {
+    std::lock_guard lock(control_);
+    if (started_) return fail(Errc::kInvalidArgument, "start tracker", "a TrackerServer starts once");
+    error_code ec;
+    tcp::endpoint endpoint;
+    const std::string hostText(host.empty() ? "0.0.0.0" : host);
+    auto address = net::ip::make_address(hostText, ec);
+    if (!ec) {
+      endpoint = tcp::endpoint(address, port);
+    } else {
+      tcp::resolver resolver(ioc_);
+      auto results = resolver.resolve(hostText, std::to_string(port), ec);
+      if (ec || results.empty()) return fail(Errc::kInvalidArgument, "start tracker", "cannot resolve " + hostText);
+      endpoint = results.begin()->endpoint();
+    }
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      error_code ignored;
+      acceptor_.close(ignored);
+      return fail(Errc::kIo, "start tracker", "listen on " + hostText + ":" + std::to_string(port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    started_ = true;
+    doAccept();
+    armSweep();
+    std::promise<void> exited;
+    exited_ = exited.get_future();
+    thread_ = std::thread([this, exited = std::move(exited)]() mutable {
+      for (;;) {
+        try {
+          ioc_.run();
+          break;
+        } catch (const std::exception& e) {  // nothing should throw; keep serving if it does
+          std::fprintf(stderr, "p2pcdn tracker: handler threw: %s\n", e.what());
+        }
+      }
+      exited.set_value();
+    });
+    return {};
+  }
+
+  std::uint16_t port() const { return port_.load(); }
+
+  void stop() {
+    std::lock_guard lock(control_);
+    if (!thread_.joinable()) return;
+    net::post(ioc_, [this] { shutdown(); });
+    if (exited_.wait_for(kStopGrace + std::chrono::milliseconds(500)) != std::future_status::ready) {
+      ioc_.stop();  // a peer that never finished its close handshake
+    }
+    thread_.join();
+  }
+
+  TrackerStats stats() {
+    std::lock_guard lock(control_);
+    if (!thread_.joinable()) return snapshot();
+    std::promise<TrackerStats> p;
+    auto f = p.get_future();
+    net::post(ioc_, [&] { p.set_value(snapshot()); });
+    return f.get();
+  }
+
+  // ---- loop thread only below ----
+
+  TrackerStats snapshot() const {
+    TrackerStats s = stats_;
+    const RegistryCounts c = registry_.counts();
+    const RegistryCounters& k = registry_.counters();
+    s.connections = sessions_.size();
+    s.swarms = c.swarms;
+    s.peers = c.peers;
+    s.seeders = c.seeders;
+    s.leechers = c.leechers;
+    s.announces = k.announces;
+    s.scrapes = k.scrapes;
+    s.offersRelayed = k.offersRelayed;
+    s.answersRelayed = k.answersRelayed;
+    s.answersUnroutable = k.answersUnroutable;
+    s.errors += k.refused;
+    s.peersExpired = k.expired;
+    return s;
+  }
+
+  void doAccept() {
+    acceptor_.async_accept(ioc_, [this](error_code ec, tcp::socket socket) { onAccept(ec, std::move(socket)); });
+  }
+
+  void onAccept(error_code ec, tcp::socket socket);
+
+  void armSweep() {
+    auto period = std::clamp<std::chrono::milliseconds>(options_.interval / 2, std::chrono::milliseconds(100),
+                                                        std::chrono::milliseconds(10'000));
+    sweepTimer_.expires_after(period);
+    sweepTimer_.async_wait([this](error_code ec) {
+      if (ec || shuttingDown_) return;
+      registry_.expire(Clock::now());
+      armSweep();
+    });
+  }
+
+  void shutdown();
+
+  // A WebSocket message (text or binary) from session s.
+  void onMessage(WsSession& s, bool text, std::string_view payload);
+  void deliver(std::vector<Delivery>& out);
+  void onWsOpen(const std::shared_ptr<WsSession>& s);
+  void onWsClosed(ConnectionId id) {
+    registry_.removeConnection(id);
+    sessions_.erase(id);
+  }
+
+  http::response<http::string_body> handleHttp(const http::request<http::string_body>& req);
+
+  TrackerOptions options_;
+  TrackerStats stats_;  // the counters kept here (the rest comes from the registry)
+  SwarmRegistry registry_;
+  std::size_t openConnections_ = 0;
+  ConnectionId nextId_ = 1;
+  bool shuttingDown_ = false;
+  std::string rateLimitedText_;
+  std::string binaryText_;
+  std::vector<Delivery> out_;
+
+  std::mutex control_;  // start / stop / stats from other threads
+  std::thread thread_;
+  std::future<void> exited_;
+  std::atomic<std::uint16_t> port_{0};
+  bool started_ = false;
+
+  // Declared after the state above: destroyed first. Destroying ioc_ destroys
+  // pending handlers and with them the sessions they own.
+  net::io_context ioc_{1};
+  tcp::acceptor acceptor_;
+  net::steady_timer sweepTimer_;
+  net::steady_timer retryTimer_;
+  std::unordered_map<ConnectionId, std::shared_ptr<WsSession>> sessions_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<HttpSession>> httpSessions_;
+};
+
+// ---- WebSocket session -------------------------------------------------------------
+
+class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(Impl& server, beast::tcp_stream&& stream, ConnectionSlot&& slot, ConnectionId id)
+      : server_(server), ws_(std::move(stream)), slot_(std::move(slot)), id_(id) {
+    const auto now = Clock::now();
+    const TrackerOptions& o = server_.options_;
+    rate_ = TokenBucket(o.rateLimit, o.rateBurst, now);
+    abuse_ = TokenBucket(o.rateLimit / 10, static_cast<double>(o.abuseLimit), now);
+  }
+
+  ConnectionId id() const { return id_; }
+  TokenBucket& rate() { return rate_; }
+  TokenBucket& abuse() { return abuse_; }
+
+  void run(http::request<http::string_body> req) {
+    const TrackerOptions& o = server_.options_;
+    beast::get_lowest_layer(ws_).expires_never();  // the WebSocket timeouts take over
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = o.handshakeTimeout;
+    t.idle_timeout = o.idleTimeout;
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "p2pcdn-tracker"); }));
+    ws_.read_message_max(signaling::kMaxMessageBytes);
+    ws_.auto_fragment(false);
+    ws_.async_accept(req, [self = shared_from_this()](error_code ec) { self->onAccept(ec); });
+  }
+
+  // Queues one text message. A connection that lets maxQueuedBytes pile up
+  // is not reading: it is dropped.
+  void send(std::string text) {
+    if (closing_ || finished_) return;
+    if (queuedBytes_ + text.size() > server_.options_.maxQueuedBytes) {
+      ++server_.stats_.closedSlow;
+      abort();
+      return;
+    }
+    queuedBytes_ += text.size();
+    queue_.push_back(std::move(text));
+    if (!writing_) doWrite();
+  }
+
+  // Closing handshake with `code` once the message being written is out.
+  void close(websocket::close_code code) {
+    if (closing_ || finished_) return;
+    closing_ = true;
+    closeCode_ = code;
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queuedBytes_ -= queue_.back().size();
+      queue_.pop_back();
+    }
+    if (!writing_) startClose();
+  }
+
+  // Drops the TCP connection now; the pending read then ends the session.
+  void abort() {
+    closing_ = true;
+    error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+ private:
+  void onAccept(error_code ec) {
+    if (ec || server_.shuttingDown_) {
+      abort();
+      return;
+    }
+    open_ = true;
+    ws_.text(true);
+    server_.onWsOpen(shared_from_this());
+    doRead();
+  }
+
+  void doRead() {
+    ws_.async_read(buffer_, [self = shared_from_this()](error_code ec, std::size_t n) { self->onRead(ec, n); });
+  }
+
+  void onRead(error_code ec, std::size_t n) {
+    if (ec) {
+      // message_too_big: Beast has already sent close 1009 and dropped the connection.
+      if (ec == websocket::error::message_too_big) ++server_.stats_.closedOversized;
+      finish();
+      return;
+    }
+    ++server_.stats_.messagesIn;
+    server_.stats_.bytesIn += n;
+    if (!closing_) {
+      const auto data = buffer_.cdata();
+      server_.onMessage(*this, ws_.got_text(),
+                        std::string_view(static_cast<const char*>(data.data()), data.size()));
+    }
+    buffer_.consume(buffer_.size());
+    if (buffer_.capacity() > kShrinkBufferAbove) buffer_.shrink_to_fit();
+    doRead();  // also while closing: Beast needs the read to see the peer's close frame
+  }
+
+  void doWrite() {
+    writing_ = true;
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](error_code ec, std::size_t n) { self->onWrite(ec, n); });
+  }
+
+  void onWrite(error_code ec, std::size_t n) {
+    writing_ = false;
+    queuedBytes_ -= queue_.front().size();
+    queue_.pop_front();
+    if (ec) {
+      abort();
+      return;
+    }
+    ++server_.stats_.messagesOut;
+    server_.stats_.bytesOut += n;
+    if (closing_) {
+      if (!finished_) startClose();
+    } else if (!queue_.empty()) {
+      doWrite();
+    }
+  }
+
+  void startClose() {
+    if (closeStarted_) return;
+    closeStarted_ = true;
+    ws_.async_close(websocket::close_reason(closeCode_), [self = shared_from_this()](error_code ec) {
+      if (ec) self->abort();
+    });
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    closing_ = true;
+    while (queue_.size() > (writing_ ? 1u : 0u)) {  // the one being written stays until onWrite
+      queuedBytes_ -= queue_.back().size();
+      queue_.pop_back();
+    }
+    if (open_) server_.onWsClosed(id_);
+  }
+
+  Impl& server_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  ConnectionSlot slot_;
+  ConnectionId id_;
+  std::deque<std::string> queue_;
+  std::size_t queuedBytes_ = 0;
+  TokenBucket rate_;
+  TokenBucket abuse_;
+  websocket::close_code closeCode_ = websocket::close_code::normal;
+  bool open_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closeStarted_ = false;
+  bool finished_ = false;
+};
+
+// ---- HTTP session (stats, metrics, the WebSocket upgrade) -------------------------
+
+class TrackerServer::Impl::HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(Impl& server, tcp::socket&& socket, std::uint64_t id)
+      : server_(server), stream_(std::move(socket)), slot_(&server.openConnections_), id_(id) {}
+
+  void run() { doRead(); }
+
+  void abort() {
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+ private:
+  void doRead() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHttpHeaderBytes);
+    parser_->body_limit(kMaxHttpBodyBytes);
+    stream_.expires_after(server_.options_.handshakeTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, std::size_t) { self->onRead(ec); });
+  }
+
+  void onRead(error_code ec) {
+    if (ec) return done();
+    if (server_.shuttingDown_) return done();
+    if (websocket::is_upgrade(parser_->get())) {
+      server_.httpSessions_.erase(id_);
+      const ConnectionId wsId = server_.nextId_++;
+      auto ws = std::make_shared<WsSession>(server_, std::move(stream_), std::move(slot_), wsId);
+      ws->run(parser_->release());
+      return;
+    }
+    ++server_.stats_.httpRequests;
+    response_ = server_.handleHttp(parser_->get());
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](error_code e, std::size_t) { self->onWrite(e); });
+  }
+
+  void onWrite(error_code ec) {
+    if (ec || !response_.keep_alive() || server_.shuttingDown_) return done();
+    doRead();
+  }
+
+  void done() {
+    server_.httpSessions_.erase(id_);
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_{kMaxHttpHeaderBytes};
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  ConnectionSlot slot_;
+  std::uint64_t id_;
+};
+
+// ---- Impl, loop thread -----------------------------------------------------------
+
+void TrackerServer::Impl::onAccept(error_code ec, tcp::socket socket) {
+  if (shuttingDown_ || ec == net::error::operation_aborted) return;
+  if (ec) {
+    // E.g. out of file descriptors: try again shortly instead of spinning.
+    retryTimer_.expires_after(std::chrono::milliseconds(50));
+    retryTimer_.async_wait([this](error_code e) {
+      if (!e && !shuttingDown_) doAccept();
+    });
+    return;
+  }
+  ++stats_.connectionsAccepted;
+  if (openConnections_ >= options_.maxConnections) {
+    ++stats_.connectionsRejected;
+    error_code ignored;
+    socket.close(ignored);
+  } else {
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    const std::uint64_t id = nextId_++;
+    auto session = std::make_shared<HttpSession>(*this, std::move(socket), id);
+    httpSessions_.emplace(id, session);
+    session->run();
+  }
+  doAccept();
+}
+
+void TrackerServer::Impl::onWsOpen(const std::shared_ptr<WsSession>& s) { sessions_.emplace(s->id(), s); }
+
+void TrackerServer::Impl::onMessage(WsSession& s, bool text, std::string_view payload) {
+  const TimePoint now = Clock::now();
+  if (!s.rate().take(now)) {
+    ++stats_.rateLimited;
+    if (!s.abuse().take(now)) {
+      ++stats_.closedAbusive;
+      s.close(websocket::close_code::policy_error);
+      return;
+    }
+    s.send(rateLimitedText_);
+    return;
+  }
+  if (!text) {
+    ++stats_.errors;
+    s.send(binaryText_);
+    return;
+  }
+  signaling::DecodeContext context;
+  auto message = signaling::decodeClientMessage(payload, &context);
+  if (!message) {
+    ++stats_.errors;
+    s.send(signaling::encodeTrackerMessage(
+        signaling::Failure{message.error().detail(), context.action, context.infoHash}));
+    return;
+  }
+  out_.clear();
+  registry_.handle(s.id(), *message, now, out_);
+  deliver(out_);
+}
+
+void TrackerServer::Impl::deliver(std::vector<Delivery>& out) {
+  for (Delivery& d : out) {
+    auto it = sessions_.find(d.to);
+    if (it != sessions_.end()) it->second->send(std::move(d.text));
+  }
+  out.clear();
+}
+
+http::response<http::string_body> TrackerServer::Impl::handleHttp(const http::request<http::string_body>& req) {
+  http::response<http::string_body> res;
+  res.version(req.version());
+  res.set(http::field::server, "p2pcdn-tracker");
+  res.set(http::field::cache_control, "no-store");
+  std::string_view target(req.target().data(), req.target().size());
+  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    res.result(http::status::method_not_allowed);
+    res.set(http::field::allow, "GET, HEAD");
+    res.set(http::field::content_type, "text/plain");
+    res.body() = "method not allowed\n";
+  } else if (target == "/stats") {
+    res.result(http::status::ok);
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::access_control_allow_origin, "*");
+    res.body() = statsJson(snapshot());
+  } else if (target == "/metrics") {
+    res.result(http::status::ok);
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    res.body() = statsPrometheus(snapshot());
+  } else if (target == "/") {
+    res.result(http::status::ok);
+    res.set(http::field::content_type, "text/plain");
+    res.body() =
+        "p2pcdn tracker: connect a WebSocket here (WebTorrent tracker protocol). GET /stats, GET /metrics.\n";
+  } else {
+    res.result(http::status::not_found);
+    res.set(http::field::content_type, "text/plain");
+    res.body() = "not found\n";
+  }
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  if (req.method() == http::verb::head) res.body().clear();  // the GET's headers (Content-Length too), no body
+  return res;
+}
+
+void TrackerServer::Impl::shutdown() {
+  shuttingDown_ = true;
+  error_code ignored;
+  acceptor_.close(ignored);
+  sweepTimer_.cancel();
+  retryTimer_.cancel();
+  for (auto& [id, weak] : httpSessions_) {
+    if (auto s = weak.lock()) s->abort();
+  }
+  httpSessions_.clear();
+  std::vector<std::shared_ptr<WsSession>> open;
+  open.reserve(sessions_.size());
+  for (auto& [id, s] : sessions_) open.push_back(s);
+  for (auto& s : open) s->close(websocket::close_code::going_away);
+  // Peers get kStopGrace to finish the closing handshake; then stop() cuts the loop.
+}
+
+// ---- TrackerServer --------------------------------------------------------------
+
+TrackerServer::TrackerServer(TrackerOptions options) : impl_(std::make_unique<Impl>(options)) {}
+TrackerServer::~TrackerServer() = default;
+Status TrackerServer::start(std::string_view host, std::uint16_t port) { return impl_->start(host, port); }
+std::uint16_t TrackerServer::port() const { return impl_->port(); }
+void TrackerServer::stop() { impl_->stop(); }
+TrackerStats TrackerServer::stats() const { return impl_->stats(); }
+
+}  // namespace p2pcdn::tracker
