@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds every flavour and runs
 # ctest in each. Prints one closing line "N passed, N failed".
-#   unit (ASan+UBSan) · unit under node (emscripten) · integration · fuzz (short)
+#   unit (ASan+UBSan) · unit under node (emscripten) · integration + browser · fuzz (short)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh || exit 1
@@ -36,7 +36,7 @@ run() {  # run <flavour> <ctest args...>
 
 run asan -L unit
 run wasm -L unit
-run release -L 'integration|unit'
+run release -L 'integration|unit|browser'
 run fuzz -L fuzz
 
 echo "$passed passed, $failed failed"
