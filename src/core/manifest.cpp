@@ -5,6 +5,7 @@
 
 #include "core/blake3.hpp"
 #include "core/byte_io.hpp"
+#include "core/text.hpp"
 
 namespace p2pcdn {
 namespace {
@@ -12,36 +13,7 @@ namespace {
 constexpr std::uint8_t kMagic[4] = {'P', '2', 'P', 'M'};
 constexpr std::uint8_t kFlagEncrypted = 0x01;
 
-// Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF) without control characters.
-bool validName(std::string_view s) {
-  if (s.empty() || s.size() > kMaxNameBytes) return false;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    int n;
-    std::uint32_t cp;
-    if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1fu; }
-    else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0fu; }
-    else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07u; }
-    else return false;
-    if (i + static_cast<std::size_t>(n) >= s.size()) return false;  // truncated sequence
-    for (int k = 1; k <= n; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3fu);
-    }
-    static constexpr std::uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    if (cp >= 0x80 && cp < 0xa0) return false;  // C1 controls
-    i += static_cast<std::size_t>(n) + 1;
-  }
-  return true;
-}
+bool validName(std::string_view s) { return !s.empty() && s.size() <= kMaxNameBytes && isCleanUtf8(s); }
 
 bool validMime(std::string_view s) {
   if (s.empty() || s.size() > kMaxMimeBytes) return false;

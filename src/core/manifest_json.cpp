@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "p2pcdn/manifest.hpp"
 
 namespace p2pcdn {
@@ -9,27 +10,6 @@ namespace {
 
 using nlohmann::json;
 constexpr int kMaxJsonDepth = 8;
-
-// nlohmann's parser recurses per nesting level; refuse deep nesting before parsing.
-bool nestingWithin(std::string_view s, int limit) {
-  int depth = 0;
-  bool inString = false, escaped = false;
-  for (char c : s) {
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') inString = false;
-      continue;
-    }
-    if (c == '"') inString = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 const char* kOp = "parse manifest JSON";
 
@@ -73,7 +53,7 @@ Result<std::string> manifestToJson(const Manifest& m, int indent) {
 
 Result<Manifest> manifestFromJson(std::string_view text) {
   if (text.size() > kMaxManifestJsonBytes) return fail(Errc::kTooLarge, kOp, "document too large");
-  if (!nestingWithin(text, kMaxJsonDepth)) return fail(Errc::kMalformed, kOp, "nested too deeply");
+  if (!jsonNestingWithin(text, kMaxJsonDepth)) return fail(Errc::kMalformed, kOp, "nested too deeply");
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return fail(Errc::kMalformed, kOp, "not valid JSON");
   if (!j.is_object()) return fail(Errc::kMalformed, kOp, "top level must be an object");

@@ -48,6 +48,7 @@ std::array<std::uint8_t, 20> swarmKey(const FileId& id) { return signaling::swar
 struct Peer {
   std::uint64_t key = 0;
   Clock::time_point created = Clock::now();
+  Clock::time_point lastSent = Clock::now(), lastHeard = Clock::now();
   bool offerer = false;
   std::unique_ptr<transport::PeerLink> link;
   bool open = false;
@@ -103,6 +104,8 @@ struct FileState {
 
 // An offer nobody answered within this long is withdrawn (its link closed).
 constexpr std::chrono::seconds kOfferLifetime{15};
+constexpr std::chrono::seconds kKeepAliveAfter{15};
+constexpr std::chrono::seconds kIdleTimeout{60};
 
 struct Node::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
@@ -201,6 +204,17 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       for (auto& [k, p] : f.peers) {
         if (p->handshaken) ++connected;
         if (p->offerer && !p->open && now - p->created > kOfferLifetime) stale.push_back(k);
+      }
+      // Liveness (docs/protocol.md): KEEPALIVE after 15 s of our silence; a
+      // peer silent for 60 s is dropped with GOODBYE idle-timeout.
+      for (auto& [k, p] : f.peers) {
+        if (!p->handshaken) continue;
+        if (now - p->lastHeard > kIdleTimeout) {
+          sendGoodbye(*p, wire::GoodbyeReason::kIdleTimeout, "silent for 60 s");
+          stale.push_back(k);
+        } else if (now - p->lastSent > kKeepAliveAfter) {
+          (void)sendMsg(*p, wire::encode(wire::KeepAlive{}));
+        }
       }
       for (auto k : stale) dropPeer(f, k);
       if (f.wanted && !f.complete() && connected == 0) {
@@ -482,6 +496,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
 
   Status sendMsg(Peer& p, Result<Bytes> msg) {
     if (!msg) return fail(msg.error());
+    p.lastSent = Clock::now();
     if (!p.control.empty()) {
       p.control.push_back(std::move(*msg));
       return {};
@@ -506,6 +521,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void onMessage(FileState& f, Peer& p, const Bytes& bytes) {
+    p.lastHeard = Clock::now();
     wire::DecodeContext ctx;
     if (f.manifest) ctx.chunkCount = f.manifest->chunkCount();
     auto m = wire::decodeMessage(ByteView(bytes), ctx);
@@ -726,6 +742,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (!st) return;  // back-pressure (or closing): resume on onBufferedAmountLow
       up.sent += n;
       p.bytesUp += n;
+      p.lastSent = Clock::now();
       for (auto& [id, f] : files) {
         if (f.peers.count(p.key)) f.uploaded += n;
       }

@@ -3,6 +3,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/text.hpp"
 #include "signaling/signaling.hpp"
 
 namespace p2pcdn::signaling {
@@ -13,34 +14,12 @@ using nlohmann::json;
 constexpr const char* kClientOp = "decode tracker request";
 constexpr const char* kTrackerOp = "decode tracker message";
 
-// nlohmann's parser and json's destructor work per nesting level: refuse deep
-// nesting before parsing (brackets inside strings do not count).
-bool nestingWithin(std::string_view s, int limit) {
-  int depth = 0;
-  bool inString = false, escaped = false;
-  for (char c : s) {
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') inString = false;
-      continue;
-    }
-    if (c == '"') {
-      inString = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 Result<json> parseObject(std::string_view text, const char* op) {
   if (text.size() > kMaxMessageBytes) {
     return fail(Errc::kTooLarge, op, "message larger than " + std::to_string(kMaxMessageBytes) + " bytes");
   }
-  if (!nestingWithin(text, kMaxJsonDepth)) return fail(Errc::kMalformed, op, "JSON nested too deeply");
+  if (!jsonNestingWithin(text, kMaxJsonDepth)) return fail(Errc::kMalformed, op, "JSON nested too deeply");
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return fail(Errc::kMalformed, op, "invalid JSON");
   if (!j.is_object()) return fail(Errc::kMalformed, op, "message must be a JSON object");

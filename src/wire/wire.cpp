@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "core/byte_io.hpp"
+#include "core/text.hpp"
 
 namespace p2pcdn::wire {
 namespace {
@@ -25,44 +26,8 @@ Rules encodeRules() { return {"encode wire message", Errc::kInvalidArgument, Err
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
-// Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF) without
-// C0/C1 control characters or DEL: GOODBYE text ends up in logs.
-bool validText(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    std::size_t n;
-    std::uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      n = 1;
-      cp = c & 0x1fu;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2;
-      cp = c & 0x0fu;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= n) return false;  // truncated sequence
-    for (std::size_t k = 1; k <= n; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3fu);
-    }
-    static constexpr std::uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    if (cp < 0xa0) return false;  // C1 controls (U+0080..U+009F)
-    i += n + 1;
-  }
-  return true;
-}
+// GOODBYE text ends up in logs: strict UTF-8 without control characters.
+bool validText(std::string_view s) { return isCleanUtf8(s); }
 
 Status checkIndex(const Rules& r, const char* what, ChunkIndex index) {
   if (r.ctx.chunkCount) {
