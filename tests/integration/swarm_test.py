@@ -144,6 +144,8 @@ def test_resume(args, tmp, rng):
         seed = swarm.seed(seeder, fid)
         p = subprocess.Popen([leecher.binary, "--home", leecher.home, "-q", "get", seed["link"], "-o",
                               tmp / "out.bin", "--loopback"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p.name = "leecher"
+        swarm.procs.append(p)  # killed on the way out if a check fails first
         deadline = time.monotonic() + 60
         have = 0
         while time.monotonic() < deadline and p.poll() is None:
@@ -182,6 +184,8 @@ def test_reconnect(args, tmp, rng):
         swarm.kill_tracker()
         p = subprocess.Popen([leecher.binary, "--home", leecher.home, "-q", "--json", "get", seed["link"], "-o",
                               tmp / "out.bin", "--loopback"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.name = "leecher"
+        swarm.procs.append(p)
         time.sleep(1.5)
         check(p.poll() is None, "get gave up while the tracker was away")
         t0 = time.monotonic()
