@@ -4,7 +4,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
@@ -18,26 +17,13 @@
 namespace p2pcdn::node {
 
 namespace asio = boost::asio;
-using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// ---- WebTorrent tracker protocol glue ---------------------------------------
-// info_hash, peer_id and offer_id are 20-byte strings carried as JSON strings of
-// code points U+0000..U+00FF ("binary strings"). The swarm key is the first 20
-// bytes of BLAKE3-derive_key("p2pcdn 2026-11-24 swarm key v1", fileId).
-using Id20 = std::array<std::uint8_t, 20>;
-
-std::string toBinaryString(const Id20& b) { return signaling::toBinaryString(b); }
-
-std::optional<Id20> fromBinaryString(const json& j) {
-  Id20 out{};
-  if (!j.is_string() || !signaling::fromBinaryString(j.get_ref<const std::string&>(), out)) return std::nullopt;
-  return out;
-}
-
-std::string key20(const Id20& b) { return std::string(b.begin(), b.end()); }
+// The tracker protocol (WebTorrent's, docs/signaling.md) is encoded and
+// decoded by signaling/; the node only decides what to say.
+using Id20 = signaling::Id20;
 
 }  // namespace
 
@@ -109,7 +95,7 @@ constexpr std::chrono::seconds kIdleTimeout{60};
 
 struct Node::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
-      : io(ctx), backend(s), store(s), links(f), opts(std::move(o)), announceTimer(ctx), tickTimer(ctx) {
+      : io(ctx), store(s), links(f), opts(std::move(o)), announceTimer(ctx), tickTimer(ctx) {
     std::random_device rd;
     for (auto& b : peerId) b = static_cast<std::uint8_t>(rd());
     const char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
@@ -117,7 +103,6 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::io_context& io;
-  ChunkStorage& backend;
   BlockingStorage store;
   transport::LinkFactory& links;
   NodeOptions opts;
@@ -125,7 +110,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<WsClient> tracker;
   asio::steady_timer announceTimer, tickTimer;
   std::map<FileId, FileState> files;
-  std::map<std::string, std::pair<FileId, std::uint64_t>> pendingOffers;  // offer_id -> (file, peer key)
+  std::map<Id20, std::pair<FileId, std::uint64_t>> pendingOffers;  // offer_id -> (file, peer key)
   std::uint64_t nextPeerKey = 1;
   bool stopped = false;
   std::mt19937 rng{std::random_device{}()};
@@ -222,7 +207,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
                                               opts.announceInterval);
         if (now - f.lastAnnounce >= wait) {
           ++f.quickAnnounces;
-          announce(f, nullptr);
+          announce(f, signaling::Event::kNone);
         }
       } else if (connected > 0) {
         f.quickAnnounces = 0;
@@ -285,7 +270,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto f = addFile(id);
     if (!f) return fail(f.error());
     if (!(*f)->manifest) return fail(Errc::kNotFound, "seed", "no manifest for " + id.hex() + " in the store");
-    if (tracker && tracker->connected()) announce(**f, "started");
+    if (tracker && tracker->connected()) announce(**f, signaling::Event::kStarted);
     return {};
   }
 
@@ -301,7 +286,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (f.events.onManifest) f.events.onManifest(*f.manifest);
     }
     checkComplete(f);
-    if (tracker && tracker->connected()) announce(f, "started");
+    if (tracker && tracker->connected()) announce(f, signaling::Event::kStarted);
     return {};
   }
 
@@ -314,7 +299,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       p->outstanding.clear();
     }
     f.inFlight.clear();
-    if (tracker && tracker->connected()) announce(f, "completed");
+    if (tracker && tracker->connected()) announce(f, signaling::Event::kCompleted);
     if (f.events.onComplete) {
       auto cb = f.events.onComplete;
       asio::post(io, cb);
@@ -323,7 +308,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
 
   // ---- tracker --------------------------------------------------------------
   void announceAll(bool first) {
-    for (auto& [id, f] : files) announce(f, first ? "started" : nullptr);
+    for (auto& [id, f] : files) announce(f, first ? signaling::Event::kStarted : signaling::Event::kNone);
   }
 
   std::uint64_t left(const FileState& f) const {
@@ -331,12 +316,12 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     return f.manifest->storedSize() - f.bytesVerified;
   }
 
-  void announce(FileState& f, const char* event) {
+  void announce(FileState& f, signaling::Event event) {
     if (!tracker || !tracker->connected()) return;
     f.lastAnnounce = Clock::now();
-    json msg = baseAnnounce(f);
-    if (event) msg["event"] = event;
-    tracker->send(msg.dump());
+    signaling::AnnounceRequest msg = baseAnnounce(f);
+    msg.event = event;
+    tracker->send(signaling::encodeClientMessage(msg));
     // Leechers make offers; the tracker hands each to another peer of the swarm.
     if (f.complete() || !f.wanted) return;
     std::size_t room = opts.maxPeersPerFile > f.peers.size() ? opts.maxPeersPerFile - f.peers.size() : 0;
@@ -344,14 +329,15 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
   }
 
-  json baseAnnounce(const FileState& f) const {
-    return json{{"action", "announce"},
-                {"info_hash", toBinaryString(f.infoHash)},
-                {"peer_id", toBinaryString(peerId)},
-                {"numwant", opts.offersPerAnnounce},
-                {"uploaded", f.uploaded},
-                {"downloaded", f.downloaded},
-                {"left", left(f)}};
+  signaling::AnnounceRequest baseAnnounce(const FileState& f) const {
+    signaling::AnnounceRequest a;
+    a.infoHash = f.infoHash;
+    a.peerId = peerId;
+    a.numwant = static_cast<std::uint32_t>(opts.offersPerAnnounce);
+    a.uploaded = f.uploaded;
+    a.downloaded = f.downloaded;
+    a.left = left(f);
+    return a;
   }
 
   void makeOffer(FileState& f) {
@@ -360,55 +346,48 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto peer = newPeer(f, transport::Role::kOfferer, [this, fid = f.id, offerId](std::string sdp) {
       auto it = files.find(fid);
       if (it == files.end() || !tracker) return;
-      json msg = baseAnnounce(it->second);
-      msg["numwant"] = 1;
-      msg["offers"] = json::array({json{{"offer_id", toBinaryString(offerId)},
-                                        {"offer", {{"type", "offer"}, {"sdp", std::move(sdp)}}}}});
-      tracker->send(msg.dump());
+      signaling::AnnounceRequest msg = baseAnnounce(it->second);
+      msg.numwant = 1;
+      msg.offers.push_back({offerId, {"offer", std::move(sdp)}});
+      tracker->send(signaling::encodeClientMessage(msg));
     });
     if (!peer) return;
     peer->offerer = true;
-    pendingOffers[key20(offerId)] = {f.id, peer->key};
+    pendingOffers[offerId] = {f.id, peer->key};
     if (auto st = peer->link->createOffer(); !st) dropPeer(f, peer->key);
   }
 
-  void onTrackerMessage(const std::string& text) {
-    if (text.size() > (1u << 20)) return;
-    json j = json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return;
-    if (j.contains("failure reason")) return;
-    auto action = j.find("action");
-    if (action == j.end() || !action->is_string() || *action != "announce") return;
-    auto infoHash = j.contains("info_hash") ? fromBinaryString(j["info_hash"]) : std::nullopt;
-    if (!infoHash) return;
-    FileState* f = nullptr;
+  FileState* fileBySwarm(const Id20& infoHash) {
     for (auto& [id, fs] : files) {
-      if (fs.infoHash == *infoHash) f = &fs;
+      if (fs.infoHash == infoHash) return &fs;
     }
-    if (!f) return;
-    auto offerIdJ = j.find("offer_id");
-    auto offerId = offerIdJ != j.end() ? fromBinaryString(*offerIdJ) : std::nullopt;
-    auto from = j.contains("peer_id") ? fromBinaryString(j["peer_id"]) : std::nullopt;
-    if (auto o = j.find("offer"); o != j.end() && o->is_object() && offerId && from) {
-      auto sdp = o->find("sdp");
-      if (sdp == o->end() || !sdp->is_string() || *from == peerId) return;
-      if (f->peers.size() >= opts.maxPeersPerFile || connectedTo(*f, *from)) return;
-      onRemoteOffer(*f, *from, *offerId, sdp->get<std::string>());
-    } else if (auto a = j.find("answer"); a != j.end() && a->is_object() && offerId) {
-      auto sdp = a->find("sdp");
-      auto pend = pendingOffers.find(key20(*offerId));
-      if (sdp == a->end() || !sdp->is_string() || pend == pendingOffers.end()) return;
+    return nullptr;
+  }
+
+  // Untrusted: decoded (with its bounds) by signaling/; anything else is ignored.
+  void onTrackerMessage(const std::string& text) {
+    auto msg = signaling::decodeTrackerMessage(text);
+    if (!msg) return;
+    if (auto* offer = std::get_if<signaling::RelayedOffer>(&*msg)) {
+      FileState* f = fileBySwarm(offer->infoHash);
+      if (!f || offer->peerId == peerId) return;
+      if (f->peers.size() >= opts.maxPeersPerFile || connectedTo(*f, offer->peerId)) return;
+      onRemoteOffer(*f, offer->peerId, offer->offerId, offer->offer.sdp);
+    } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&*msg)) {
+      FileState* f = fileBySwarm(answer->infoHash);
+      auto pend = pendingOffers.find(answer->offerId);
+      if (!f || pend == pendingOffers.end()) return;
       auto [fid, key] = pend->second;
       pendingOffers.erase(pend);
       if (fid != f->id) return;
       auto p = f->peers.find(key);
       if (p == f->peers.end()) return;
-      if (from && connectedTo(*f, *from)) {
+      if (connectedTo(*f, answer->peerId)) {
         dropPeer(*f, key);
         return;
       }
-      p->second->remotePeerId = from;
-      if (auto st = p->second->link->acceptAnswer(sdp->get<std::string>()); !st) dropPeer(*f, key);
+      p->second->remotePeerId = answer->peerId;
+      if (auto st = p->second->link->acceptAnswer(answer->answer.sdp); !st) dropPeer(*f, key);
     }
   }
 
@@ -423,13 +402,11 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto peer = newPeer(f, transport::Role::kAnswerer, [this, fid = f.id, from, offerId](std::string answer) {
       auto it = files.find(fid);
       if (it == files.end() || !tracker) return;
-      json msg{{"action", "announce"},
-               {"info_hash", toBinaryString(it->second.infoHash)},
-               {"peer_id", toBinaryString(peerId)},
-               {"to_peer_id", toBinaryString(from)},
-               {"offer_id", toBinaryString(offerId)},
-               {"answer", {{"type", "answer"}, {"sdp", std::move(answer)}}}};
-      tracker->send(msg.dump());
+      signaling::AnnounceRequest msg;
+      msg.infoHash = it->second.infoHash;
+      msg.peerId = peerId;
+      msg.answer = signaling::AnswerEntry{from, offerId, {"answer", std::move(answer)}};
+      tracker->send(signaling::encodeClientMessage(msg));
     });
     if (!peer) return;
     peer->remotePeerId = from;
@@ -459,7 +436,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
     ev.onOpen = with([](Impl& self, FileState& file, Peer& p) { self.onOpen(file, p); });
     ev.onMessage = with([](Impl& self, FileState& file, Peer& p, Bytes m) { self.onMessage(file, p, m); });
-    ev.onBufferedAmountLow = with([](Impl& self, FileState&, Peer& p) { self.pump(p); });
+    ev.onBufferedAmountLow = with([](Impl& self, FileState& file, Peer& p) { self.pump(file, p); });
     ev.onClosed = with([](Impl& self, FileState& file, Peer& p, const Error&) { self.dropPeer(file, p.key); });
     asio::io_context* ioPtr = &io;
     auto link = links.create(role, opts.link, [ioPtr](std::function<void()> task) { asio::post(*ioPtr, std::move(task)); },
@@ -597,7 +574,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     if (!chunk) return reject(wire::RejectReason::kNotHave);  // corrupt or evicted: never serve bad bytes
     if (std::uint64_t{r.offset} + r.length > chunk->size()) return reject(wire::RejectReason::kInvalidRequest);
     p.uploads.push_back(Peer::Up{r.requestId, r.index, r.offset, r.length, std::move(*chunk), 0});
-    pump(p);
+    pump(f, p);
   }
 
   void handle(FileState&, Peer& p, const wire::Cancel& c) {
@@ -716,7 +693,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
 
   // Sends queued control messages, then pieces of queued uploads, until the
   // link pushes back; onBufferedAmountLow calls again.
-  void pump(Peer& p) {
+  void pump(FileState& f, Peer& p) {
     if (!p.link || !p.open) return;
     while (!p.control.empty()) {
       Status st = p.link->send(p.control.front());
@@ -743,9 +720,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       up.sent += n;
       p.bytesUp += n;
       p.lastSent = Clock::now();
-      for (auto& [id, f] : files) {
-        if (f.peers.count(p.key)) f.uploaded += n;
-      }
+      f.uploaded += n;
       if (up.sent == up.length) p.uploads.pop_front();
     }
   }
