@@ -205,10 +205,9 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (f.wanted && !f.complete() && connected == 0) {
         auto wait = std::min<Clock::duration>(std::chrono::seconds(2) * (1 << std::min(f.quickAnnounces, 5)),
                                               opts.announceInterval);
-        if (now - f.lastAnnounce >= wait) {
-          ++f.quickAnnounces;
-          announce(f, signaling::Event::kNone);
-        }
+        // Count only announces that went out: while the tracker is away the
+        // back-off must not grow, or the first peer is found an interval late.
+        if (now - f.lastAnnounce >= wait && announce(f, signaling::Event::kNone)) ++f.quickAnnounces;
       } else if (connected > 0) {
         f.quickAnnounces = 0;
       }
@@ -270,7 +269,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto f = addFile(id);
     if (!f) return fail(f.error());
     if (!(*f)->manifest) return fail(Errc::kNotFound, "seed", "no manifest for " + id.hex() + " in the store");
-    if (tracker && tracker->connected()) announce(**f, signaling::Event::kStarted);
+    announce(**f, signaling::Event::kStarted);
     return {};
   }
 
@@ -286,7 +285,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (f.events.onManifest) f.events.onManifest(*f.manifest);
     }
     checkComplete(f);
-    if (tracker && tracker->connected()) announce(f, signaling::Event::kStarted);
+    announce(f, signaling::Event::kStarted);
     return {};
   }
 
@@ -299,7 +298,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       p->outstanding.clear();
     }
     f.inFlight.clear();
-    if (tracker && tracker->connected()) announce(f, signaling::Event::kCompleted);
+    announce(f, signaling::Event::kCompleted);
     if (f.events.onComplete) {
       auto cb = f.events.onComplete;
       asio::post(io, cb);
@@ -307,8 +306,12 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // ---- tracker --------------------------------------------------------------
+  // first: a (re)connection to the tracker, which also restarts the back-off.
   void announceAll(bool first) {
-    for (auto& [id, f] : files) announce(f, first ? signaling::Event::kStarted : signaling::Event::kNone);
+    for (auto& [id, f] : files) {
+      if (first) f.quickAnnounces = 0;
+      announce(f, first ? signaling::Event::kStarted : signaling::Event::kNone);
+    }
   }
 
   std::uint64_t left(const FileState& f) const {
@@ -316,17 +319,19 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     return f.manifest->storedSize() - f.bytesVerified;
   }
 
-  void announce(FileState& f, signaling::Event event) {
-    if (!tracker || !tracker->connected()) return;
+  // False when there is no tracker connection to announce on.
+  bool announce(FileState& f, signaling::Event event) {
+    if (!tracker || !tracker->connected()) return false;
     f.lastAnnounce = Clock::now();
     signaling::AnnounceRequest msg = baseAnnounce(f);
     msg.event = event;
     tracker->send(signaling::encodeClientMessage(msg));
     // Leechers make offers; the tracker hands each to another peer of the swarm.
-    if (f.complete() || !f.wanted) return;
+    if (f.complete() || !f.wanted) return true;
     std::size_t room = opts.maxPeersPerFile > f.peers.size() ? opts.maxPeersPerFile - f.peers.size() : 0;
     std::size_t offers = std::min(room, opts.offersPerAnnounce);
     for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
+    return true;
   }
 
   signaling::AnnounceRequest baseAnnounce(const FileState& f) const {

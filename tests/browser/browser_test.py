@@ -38,7 +38,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,38 +47,13 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
-from itest import KIB, MIB, Cli, TestFailure, check, describe_rc, write_file  # noqa: E402
+from itest import (KIB, MIB, Cli, Processes, TestFailure, check, describe_rc, free_port, tail,  # noqa: E402
+                   wait_port, write_file)
 
 SKIP = 77
 SWARM_KEY_CONTEXT = "p2pcdn 2026-11-24 swarm key v1"
 GOODBYE_WRONG_FILE = 3
 CAP_HAS_MANIFEST = 1 << 2
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, log, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise TestFailure(f"tracker exited early: {describe_rc(proc.returncode)}; tracker.log:\n{tail(log)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TestFailure(f"tracker did not listen on {port} within {timeout}s")
-
-
-def tail(path, n=3000):
-    try:
-        return Path(path).read_bytes()[-n:].decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def ensure_node_modules(npm, timeout=300):
@@ -127,41 +101,6 @@ def b3sum_hash(b3sum, data):
     p = subprocess.run([b3sum, "--no-names"], input=data, capture_output=True, timeout=30)
     check(p.returncode == 0, f"b3sum failed: {p.stderr.decode('utf-8', 'replace')}")
     return p.stdout.decode().split()[0]
-
-
-class Processes:
-    """The tracker and the seeder; stopped with SIGTERM on exit."""
-
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.procs = []
-
-    def spawn(self, cmd, name, stdout=None):
-        log = open(self.tmp / f"{name}.log", "wb")
-        p = subprocess.Popen([str(c) for c in cmd], stdout=stdout if stdout is not None else log, stderr=log,
-                             stdin=subprocess.DEVNULL)
-        p.name = name
-        self.procs.append(p)
-        return p
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if exc[0] is None:
-            for p in self.procs:
-                if p.name == "seeder":
-                    check(p.returncode in (0, -signal.SIGTERM),
-                          f"seeder ended with {describe_rc(p.returncode)}; see seeder.log:\n{tail(self.tmp / 'seeder.log')}")
 
 
 def tracker_command(args, port):

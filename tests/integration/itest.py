@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -157,6 +158,77 @@ def find_unique(haystack, needle):
         return -1
     check(haystack.find(needle, first + 1) < 0, "a 64-byte random snippet occurs twice in the store")
     return first
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path, n=3000):
+    try:
+        return Path(path).read_bytes()[-n:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def wait_port(port, proc, log=None, timeout=15):
+    """Waits until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TestFailure(f"{proc.name} exited early: {describe_rc(proc.returncode)}"
+                              + (f"; {Path(log).name}:\n{tail(log)}" if log else ""))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TestFailure(f"{proc.name} did not listen on {port} within {timeout}s")
+
+
+class Processes:
+    """Background processes of one test (tracker, seeder, leechers), each with a
+    log in the test folder; stopped with SIGTERM (then SIGKILL) on exit. A
+    process named "seeder" must have ended cleanly."""
+
+    def __init__(self, tmp):
+        self.tmp = Path(tmp)
+        self.procs = []
+
+    def spawn(self, cmd, name, stdout=None):
+        log = open(self.tmp / f"{name}.log", "wb")
+        p = subprocess.Popen([str(c) for c in cmd], stdout=stdout if stdout is not None else log, stderr=log,
+                             stdin=subprocess.DEVNULL)
+        p.name = name
+        self.procs.append(p)
+        return p
+
+    def adopt(self, p, name):
+        """Stops a process started elsewhere on exit too."""
+        p.name = name
+        self.procs.append(p)
+        return p
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if exc[0] is None:
+            for p in self.procs:
+                if p.name == "seeder":
+                    check(p.returncode in (0, -signal.SIGTERM),
+                          f"seeder ended with {describe_rc(p.returncode)}; seeder.log:\n{tail(self.tmp / 'seeder.log')}")
 
 
 class Harness:
