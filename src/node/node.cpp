@@ -31,67 +31,41 @@ std::array<std::uint8_t, 20> swarmKey(const FileId& id) { return signaling::swar
 
 // ---- Peers and files --------------------------------------------------------
 
+// A link to one peer for one file. The wire protocol on it is the session's.
 struct Peer {
   std::uint64_t key = 0;
   Clock::time_point created = Clock::now();
-  Clock::time_point lastSent = Clock::now(), lastHeard = Clock::now();
   bool offerer = false;
-  std::unique_ptr<transport::PeerLink> link;
   bool open = false;
-  bool handshaken = false;
-  bool goodbyeSent = false;
+  std::unique_ptr<transport::PeerLink> link;
   std::optional<Id20> remotePeerId;
-  wire::PeerId remoteWireId{};
-  std::uint32_t remoteCaps = 0;
-  std::vector<bool> remoteHave;
-  std::optional<Bytes> pendingBitfield;  // arrived before we knew the chunk count
-  // Downloads from this peer.
-  std::uint32_t nextRequestId = 1;
-  struct Out {
-    ChunkIndex index;
-    wire::ChunkAssembler assembler;
-    Clock::time_point sent;
-  };
-  std::map<std::uint32_t, Out> outstanding;
-  std::optional<std::uint32_t> manifestRequest;
-  std::optional<wire::ManifestAssembler> manifestAssembler;
-  // Uploads to this peer: requests queued, served as the send buffer drains.
-  struct Up {
-    std::uint32_t requestId;
-    ChunkIndex index;
-    std::uint32_t offset, length;
-    Bytes chunk;
-    std::uint32_t sent = 0;  // bytes of [offset, offset+length) sent
-  };
-  std::deque<Up> uploads;
-  std::deque<Bytes> control;  // small messages refused by back-pressure
-  std::uint64_t bytesUp = 0, bytesDown = 0;
+  transport::LinkStats linkStats;  // last full report (rtt, candidate types)
 };
 
 struct FileState {
   FileId id;
   Id20 infoHash{};
-  std::optional<Manifest> manifest;
-  std::vector<bool> have;
-  std::uint32_t haveCount = 0;
-  std::uint32_t fetched = 0;
-  std::uint64_t bytesVerified = 0;
+  std::unique_ptr<swarm::SessionHost> host;  // Node::Impl::Host
+  std::unique_ptr<swarm::Session> session;
   bool wanted = false;  // fetching
-  bool completeFired = false;
+  bool serving = true;
   FetchEvents events;
   std::map<std::uint64_t, std::shared_ptr<Peer>> peers;
-  std::set<ChunkIndex> inFlight;  // requested from some peer
-  std::uint64_t uploaded = 0, downloaded = 0;
   Clock::time_point lastAnnounce{};
   int quickAnnounces = 0;  // re-announces while a leecher has no peer (back-off)
 
-  bool complete() const { return manifest && haveCount == manifest->chunkCount(); }
+  bool complete() const { return session->complete(); }
+  const std::optional<Manifest>& manifest() const { return session->manifest(); }
 };
+
+static swarm::Time nowTime() { return Clock::now().time_since_epoch(); }
 
 // An offer nobody answered within this long is withdrawn (its link closed).
 constexpr std::chrono::seconds kOfferLifetime{15};
-constexpr std::chrono::seconds kKeepAliveAfter{15};
-constexpr std::chrono::seconds kIdleTimeout{60};
+// How often the node runs the sessions' timers (choking, time-outs, rate limits).
+constexpr std::chrono::milliseconds kTickPeriod{100};
+// How often link stats (RTT, candidate types) are refreshed for peerStats().
+constexpr std::chrono::seconds kLinkStatsPeriod{5};
 
 struct Node::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
@@ -100,7 +74,63 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     for (auto& b : peerId) b = static_cast<std::uint8_t>(rd());
     const char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
     std::copy_n(prefix, 8, peerId.begin());
+    opts.swarm.maxPiecePayload = wire::maxPiecePayload(opts.link.maxMessageSize);
   }
+
+  // The session's I/O for one file.
+  struct Host : swarm::SessionHost {
+    Impl* impl;
+    FileId fid;
+    Host(Impl* i, const FileId& f) : impl(i), fid(f) {}
+    FileState& file() { return impl->files.at(fid); }
+    Status send(swarm::PeerKey key, ByteView message) override {
+      auto& f = file();
+      auto it = f.peers.find(key);
+      if (it == f.peers.end() || !it->second->link) return fail(Errc::kCancelled, "send", "peer gone");
+      return it->second->link->send(message);
+    }
+    void disconnect(swarm::PeerKey key) override {
+      // Not from inside the session's call: the link closes on the next turn
+      // of the loop, after the GOODBYE has been queued.
+      std::weak_ptr<Impl> weak = impl->shared_from_this();
+      asio::post(impl->io, [weak, fid = fid, key] {
+        if (auto self = weak.lock()) {
+          if (auto it = self->files.find(fid); it != self->files.end()) self->dropPeer(it->second, key);
+        }
+      });
+    }
+    Result<Bytes> readChunk(ChunkIndex index) override {
+      return impl->store.getChunk(fid, index, ReadOptions{.verify = true});
+    }
+    Status storeChunk(ChunkIndex index, ByteView data) override { return impl->store.storeChunk(fid, index, data); }
+    Status storeManifest(const Manifest& m) override {
+      auto id = impl->store.storeManifest(m, /*pinned=*/true);
+      if (!id) return fail(id.error());
+      return {};
+    }
+    void onManifest(const Manifest& m) override {
+      auto& f = file();
+      (void)impl->store.setPinned(fid, true);
+      if (f.events.onManifest) f.events.onManifest(m);
+    }
+    void onChunk(ChunkIndex index) override {
+      if (auto& cb = file().events.onChunk) cb(index);
+    }
+    void onComplete() override {
+      auto& f = file();
+      f.wanted = false;
+      impl->announce(f, signaling::Event::kCompleted);
+      if (f.events.onComplete) asio::post(impl->io, f.events.onComplete);
+    }
+    void onBanned(swarm::PeerKey, const wire::PeerId& id) override {
+      Id20 banned{};
+      std::copy(id.begin(), id.end(), banned.begin());
+      impl->banned.insert(banned);
+    }
+    void onError(const Error& e) override {
+      if (auto& cb = file().events.onError) cb(e);
+    }
+  };
 
   asio::io_context& io;
   BlockingStorage store;
@@ -111,9 +141,11 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   asio::steady_timer announceTimer, tickTimer;
   std::map<FileId, FileState> files;
   std::map<Id20, std::pair<FileId, std::uint64_t>> pendingOffers;  // offer_id -> (file, peer key)
+  std::set<Id20> banned;  // peers that sent chunks failing verification: never connected again
   std::uint64_t nextPeerKey = 1;
   bool stopped = false;
   std::mt19937 rng{std::random_device{}()};
+  Clock::time_point lastLinkStats{};
 
   // ---- lifecycle ------------------------------------------------------------
   Status start() {
@@ -138,9 +170,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     stopped = true;
     announceTimer.cancel();
     tickTimer.cancel();
-    for (auto& [id, f] : files) {
-      for (auto& [k, p] : f.peers) sendGoodbye(*p, wire::GoodbyeReason::kShutdown, "shutting down");
-    }
+    for (auto& [id, f] : files) f.session->goodbyeAll(wire::GoodbyeReason::kShutdown, "shutting down");
     if (tracker) tracker->stop();
     // Give GOODBYEs a moment to leave before the links are torn down.
     auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
@@ -157,7 +187,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void scheduleTick() {
-    tickTimer.expires_after(std::chrono::milliseconds(500));
+    tickTimer.expires_after(kTickPeriod);
     std::weak_ptr<Impl> weak = shared_from_this();
     tickTimer.async_wait([weak](boost::system::error_code ec) {
       auto self = weak.lock();
@@ -178,30 +208,22 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  // Re-issues requests that went unanswered too long; drops offers nobody
-  // answered; a leecher without peers re-announces with back-off (2 s, 4 s,
-  // ... up to the announce interval) instead of waiting a whole interval.
+  // Runs the sessions' timers; drops offers nobody answered; a leecher without
+  // peers re-announces with back-off (2 s, 4 s, ... up to the announce
+  // interval) instead of waiting a whole interval.
   void tick() {
     auto now = Clock::now();
+    bool refreshStats = now - lastLinkStats > kLinkStatsPeriod;
+    if (refreshStats) lastLinkStats = now;
     for (auto& [id, f] : files) {
       std::vector<std::uint64_t> stale;
-      std::size_t connected = 0;
       for (auto& [k, p] : f.peers) {
-        if (p->handshaken) ++connected;
         if (p->offerer && !p->open && now - p->created > kOfferLifetime) stale.push_back(k);
-      }
-      // Liveness (docs/protocol.md): KEEPALIVE after 15 s of our silence; a
-      // peer silent for 60 s is dropped with GOODBYE idle-timeout.
-      for (auto& [k, p] : f.peers) {
-        if (!p->handshaken) continue;
-        if (now - p->lastHeard > kIdleTimeout) {
-          sendGoodbye(*p, wire::GoodbyeReason::kIdleTimeout, "silent for 60 s");
-          stale.push_back(k);
-        } else if (now - p->lastSent > kKeepAliveAfter) {
-          (void)sendMsg(*p, wire::encode(wire::KeepAlive{}));
-        }
+        if (refreshStats && p->open && p->link) requestLinkStats(f, *p);
       }
       for (auto k : stale) dropPeer(f, k);
+      f.session->tick(nowTime());
+      const std::size_t connected = f.session->stats().peers;
       if (f.wanted && !f.complete() && connected == 0) {
         auto wait = std::min<Clock::duration>(std::chrono::seconds(2) * (1 << std::min(f.quickAnnounces, 5)),
                                               opts.announceInterval);
@@ -211,112 +233,120 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       } else if (connected > 0) {
         f.quickAnnounces = 0;
       }
-      for (auto& [k, p] : f.peers) {
-        for (auto it = p->outstanding.begin(); it != p->outstanding.end();) {
-          if (now - it->second.sent > opts.requestTimeout) {
-            (void)sendMsg(*p, wire::encode(wire::Cancel{it->first}));
-            f.inFlight.erase(it->second.index);
-            it = p->outstanding.erase(it);
-          } else {
-            ++it;
-          }
-        }
-      }
-      for (auto& [k, p] : f.peers) requestMore(f, *p);
     }
+  }
+
+  void requestLinkStats(FileState& f, Peer& p) {
+    std::weak_ptr<Impl> weak = shared_from_this();
+    p.link->requestStats([weak, fid = f.id, key = p.key](transport::LinkStats st) {
+      auto self = weak.lock();
+      if (!self) return;
+      auto it = self->files.find(fid);
+      if (it == self->files.end()) return;
+      if (auto q = it->second.peers.find(key); q != it->second.peers.end()) q->second->linkStats = std::move(st);
+    });
   }
 
   // ---- files ----------------------------------------------------------------
   Result<FileState*> addFile(const FileId& id) {
-    auto [it, inserted] = files.try_emplace(id);
-    FileState& f = it->second;
-    if (inserted) {
-      f.id = id;
-      f.infoHash = swarmKey(id);
+    auto it = files.find(id);
+    if (it != files.end()) return &it->second;
+    std::optional<Manifest> manifest;
+    std::vector<bool> have;
+    if (auto m = store.getManifest(id)) {
+      auto present = store.presentChunks(id);
+      if (!present) return fail(present.error());
+      manifest = std::move(*m);
+      have = std::move(*present);
+    } else if (m.error().code() != Errc::kNotFound) {
+      return fail(m.error());
     }
-    if (!f.manifest) {
-      if (auto m = store.getManifest(id)) {
-        P2PCDN_TRY(setManifest(f, *m, /*store=*/false));
-      } else if (m.error().code() != Errc::kNotFound) {
-        return fail(m.error());
-      }
+    FileState& f = files[id];
+    f.id = id;
+    f.infoHash = swarmKey(id);
+    f.host = std::make_unique<Host>(this, id);
+    wire::PeerId self{};
+    std::copy(peerId.begin(), peerId.end(), self.begin());
+    f.session = std::make_unique<swarm::Session>(id, self, std::move(manifest), std::move(have), *f.host, opts.swarm, rng());
+    for (const Id20& b : banned) {
+      wire::PeerId w{};
+      std::copy(b.begin(), b.end(), w.begin());
+      f.session->banPeerId(w);
     }
     return &f;
-  }
-
-  Status setManifest(FileState& f, const Manifest& m, bool storeIt) {
-    if (storeIt) {
-      auto id = store.storeManifest(m, /*pinned=*/true);
-      if (!id) return fail(id.error());
-      if (*id != f.id) return fail(Errc::kIntegrity, "set manifest", "manifest does not match the file id");
-    }
-    auto present = store.presentChunks(f.id);
-    if (!present) return fail(present.error());
-    f.manifest = m;
-    f.have = std::move(*present);
-    f.haveCount = 0;
-    f.bytesVerified = 0;
-    for (ChunkIndex i = 0; i < f.have.size(); ++i) {
-      if (f.have[i]) {
-        ++f.haveCount;
-        f.bytesVerified += m.storedChunkLength(i);
-      }
-    }
-    return {};
   }
 
   Status seed(const FileId& id) {
     auto f = addFile(id);
     if (!f) return fail(f.error());
-    if (!(*f)->manifest) return fail(Errc::kNotFound, "seed", "no manifest for " + id.hex() + " in the store");
+    if (!(*f)->manifest()) return fail(Errc::kNotFound, "seed", "no manifest for " + id.hex() + " in the store");
+    (*f)->serving = true;
+    (*f)->session->setServing(true);
     announce(**f, signaling::Event::kStarted);
     return {};
+  }
+
+  void stopSeeding(const FileId& id) {
+    auto it = files.find(id);
+    if (it == files.end()) return;
+    FileState& f = it->second;
+    f.serving = false;
+    f.session->setServing(false);
+    if (!f.wanted) {
+      announce(f, signaling::Event::kStopped);
+      f.session->goodbyeAll(wire::GoodbyeReason::kNormal, "no longer seeding");
+      std::vector<std::uint64_t> keys;
+      for (auto& [k, p] : f.peers) keys.push_back(k);
+      std::weak_ptr<Impl> weak = shared_from_this();
+      asio::post(io, [weak, id, keys] {
+        auto self = weak.lock();
+        if (!self) return;
+        if (auto it2 = self->files.find(id); it2 != self->files.end()) {
+          for (auto k : keys) self->dropPeer(it2->second, k);
+        }
+      });
+    }
   }
 
   Status fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events) {
     auto fr = addFile(id);
     if (!fr) return fail(fr.error());
     FileState& f = **fr;
-    if (manifest && !f.manifest) P2PCDN_TRY(setManifest(f, *manifest, /*store=*/true));
+    if (manifest && !f.manifest()) {
+      auto stored = store.storeManifest(*manifest, /*pinned=*/true);
+      if (!stored) return fail(stored.error());
+      if (*stored != id) return fail(Errc::kIntegrity, "fetch", "manifest does not match the file id");
+      auto present = store.presentChunks(id);
+      if (!present) return fail(present.error());
+      P2PCDN_TRY(f.session->setManifest(*manifest, std::move(*present), nowTime()));
+    }
     f.events = std::move(events);
     f.wanted = true;
-    if (f.manifest) {
-      (void)store.setPinned(id, true);
-      if (f.events.onManifest) f.events.onManifest(*f.manifest);
-    }
-    checkComplete(f);
+    if (f.complete() && f.events.onManifest) f.events.onManifest(*f.manifest());
+    // Fires onManifest (if known and not complete) and onComplete (if complete).
+    f.session->setWanted(true, nowTime());
     announce(f, signaling::Event::kStarted);
     return {};
   }
 
-  void checkComplete(FileState& f) {
-    if (!f.complete() || f.completeFired) return;
-    f.completeFired = true;
-    f.wanted = false;
-    for (auto& [k, p] : f.peers) {  // nothing more to ask for
-      for (auto& [rid, out] : p->outstanding) (void)sendMsg(*p, wire::encode(wire::Cancel{rid}));
-      p->outstanding.clear();
-    }
-    f.inFlight.clear();
-    announce(f, signaling::Event::kCompleted);
-    if (f.events.onComplete) {
-      auto cb = f.events.onComplete;
-      asio::post(io, cb);
-    }
+  void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
+    if (auto it = files.find(id); it != files.end()) it->second.session->setStreaming(on, cursor, lookahead, nowTime());
   }
 
   // ---- tracker --------------------------------------------------------------
   // first: a (re)connection to the tracker, which also restarts the back-off.
   void announceAll(bool first) {
     for (auto& [id, f] : files) {
+      if (!f.serving && !f.wanted) continue;
       if (first) f.quickAnnounces = 0;
       announce(f, first ? signaling::Event::kStarted : signaling::Event::kNone);
     }
   }
 
   std::uint64_t left(const FileState& f) const {
-    if (!f.manifest) return 1;  // unknown, but not zero: we are a leecher
-    return f.manifest->storedSize() - f.bytesVerified;
+    auto st = f.session->stats();
+    if (!st.haveManifest) return 1;  // unknown, but not zero: we are a leecher
+    return st.bytesTotal - st.bytesVerified;
   }
 
   // False when there is no tracker connection to announce on.
@@ -327,7 +357,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     msg.event = event;
     tracker->send(signaling::encodeClientMessage(msg));
     // Leechers make offers; the tracker hands each to another peer of the swarm.
-    if (f.complete() || !f.wanted) return true;
+    if (f.complete() || !f.wanted || event == signaling::Event::kStopped) return true;
     std::size_t room = opts.maxPeersPerFile > f.peers.size() ? opts.maxPeersPerFile - f.peers.size() : 0;
     std::size_t offers = std::min(room, opts.offersPerAnnounce);
     for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
@@ -335,12 +365,13 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   }
 
   signaling::AnnounceRequest baseAnnounce(const FileState& f) const {
+    auto st = f.session->stats();
     signaling::AnnounceRequest a;
     a.infoHash = f.infoHash;
     a.peerId = peerId;
     a.numwant = static_cast<std::uint32_t>(opts.offersPerAnnounce);
-    a.uploaded = f.uploaded;
-    a.downloaded = f.downloaded;
+    a.uploaded = st.uploaded;
+    a.downloaded = st.downloaded;
     a.left = left(f);
     return a;
   }
@@ -375,7 +406,8 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     if (!msg) return;
     if (auto* offer = std::get_if<signaling::RelayedOffer>(&*msg)) {
       FileState* f = fileBySwarm(offer->infoHash);
-      if (!f || offer->peerId == peerId) return;
+      if (!f || offer->peerId == peerId || banned.count(offer->peerId)) return;
+      if (!f->serving && !f->wanted) return;
       if (f->peers.size() >= opts.maxPeersPerFile || connectedTo(*f, offer->peerId)) return;
       onRemoteOffer(*f, offer->peerId, offer->offerId, offer->offer.sdp);
     } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&*msg)) {
@@ -387,7 +419,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (fid != f->id) return;
       auto p = f->peers.find(key);
       if (p == f->peers.end()) return;
-      if (connectedTo(*f, answer->peerId)) {
+      if (connectedTo(*f, answer->peerId) || banned.count(answer->peerId)) {
         dropPeer(*f, key);
         return;
       }
@@ -439,9 +471,12 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     };
     transport::LinkEvents ev;
     ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
-    ev.onOpen = with([](Impl& self, FileState& file, Peer& p) { self.onOpen(file, p); });
-    ev.onMessage = with([](Impl& self, FileState& file, Peer& p, Bytes m) { self.onMessage(file, p, m); });
-    ev.onBufferedAmountLow = with([](Impl& self, FileState& file, Peer& p) { self.pump(file, p); });
+    ev.onOpen = with([](Impl&, FileState& file, Peer& p) {
+      p.open = true;
+      file.session->addPeer(p.key, nowTime());
+    });
+    ev.onMessage = with([](Impl&, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, nowTime()); });
+    ev.onBufferedAmountLow = with([](Impl&, FileState& file, Peer& p) { file.session->onWritable(p.key, nowTime()); });
     ev.onClosed = with([](Impl& self, FileState& file, Peer& p, const Error&) { self.dropPeer(file, p.key); });
     asio::io_context* ioPtr = &io;
     auto link = links.create(role, opts.link, [ioPtr](std::function<void()> task) { asio::post(*ioPtr, std::move(task)); },
@@ -455,7 +490,6 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void dropPeer(FileState& f, std::uint64_t key) {
     auto it = f.peers.find(key);
     if (it == f.peers.end()) return;
-    for (auto& [rid, out] : it->second->outstanding) f.inFlight.erase(out.index);
     auto peer = it->second;
     f.peers.erase(it);
     for (auto p = pendingOffers.begin(); p != pendingOffers.end();) {
@@ -464,289 +498,46 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     if (peer->link) peer->link->close();
     // Keep the link alive until its close completes (events are ignored: the peer is gone).
     asio::post(io, [peer] {});
-    for (auto& [k, p] : f.peers) requestMore(f, *p);
-  }
-
-  void onOpen(FileState& f, Peer& p) {
-    p.open = true;
-    wire::Handshake h;
-    std::copy(peerId.begin(), peerId.end(), h.peerId.begin());
-    h.capabilities = wire::kCapEncryption | (f.manifest ? wire::kCapHasManifest : 0);
-    h.fileId = f.id;
-    (void)sendMsg(p, wire::encode(h));
-  }
-
-  Status sendMsg(Peer& p, Result<Bytes> msg) {
-    if (!msg) return fail(msg.error());
-    p.lastSent = Clock::now();
-    if (!p.control.empty()) {
-      p.control.push_back(std::move(*msg));
-      return {};
-    }
-    Status st = p.link->send(*msg);
-    if (!st && transport::isBackPressure(st.error())) {
-      p.control.push_back(std::move(*msg));
-      return {};
-    }
-    return st;
-  }
-
-  void sendGoodbye(Peer& p, wire::GoodbyeReason reason, std::string_view text) {
-    if (p.goodbyeSent || !p.open) return;
-    p.goodbyeSent = true;
-    (void)sendMsg(p, wire::encode(wire::Goodbye{reason, text}));
-  }
-
-  void protocolError(FileState& f, Peer& p, std::string_view why) {
-    sendGoodbye(p, wire::GoodbyeReason::kProtocolError, why);
-    dropPeer(f, p.key);
-  }
-
-  void onMessage(FileState& f, Peer& p, const Bytes& bytes) {
-    p.lastHeard = Clock::now();
-    wire::DecodeContext ctx;
-    if (f.manifest) ctx.chunkCount = f.manifest->chunkCount();
-    auto m = wire::decodeMessage(ByteView(bytes), ctx);
-    if (!m) return protocolError(f, p, "undecodable message");
-    if (f.manifest) {
-      if (auto st = wire::checkAgainstManifest(*m, *f.manifest); !st) return protocolError(f, p, "out of range");
-    }
-    if (!p.handshaken && !std::holds_alternative<wire::Handshake>(*m)) {
-      return protocolError(f, p, "handshake first");
-    }
-    std::visit([&](const auto& msg) { handle(f, p, msg); }, *m);
-  }
-
-  void handle(FileState& f, Peer& p, const wire::Handshake& h) {
-    if (p.handshaken) return protocolError(f, p, "second handshake");
-    if (h.fileId != f.id) {
-      sendGoodbye(p, wire::GoodbyeReason::kWrongFile, "not this file");
-      return dropPeer(f, p.key);
-    }
-    p.handshaken = true;
-    p.remoteWireId = h.peerId;
-    p.remoteCaps = h.capabilities;
-    if (f.manifest) {
-      p.remoteHave.assign(f.manifest->chunkCount(), false);
-      sendBitfield(f, p);
-    }
-    if (f.wanted && !f.manifest && (h.capabilities & wire::kCapHasManifest) && !manifestPending(f)) {
-      std::uint32_t rid = p.nextRequestId++;
-      p.manifestRequest = rid;
-      p.manifestAssembler.emplace(rid);
-      (void)sendMsg(p, wire::encode(wire::ManifestRequest{rid}));
-    }
-    requestMore(f, p);
-  }
-
-  bool manifestPending(const FileState& f) const {
-    for (const auto& [k, q] : f.peers) {
-      if (q->manifestRequest) return true;
-    }
-    return false;
-  }
-
-  void sendBitfield(FileState& f, Peer& p) {
-    Bytes bits(wire::bitfieldBytes(f.manifest->chunkCount()));
-    for (ChunkIndex i = 0; i < f.have.size(); ++i) {
-      if (f.have[i]) wire::setBit(bits, i);
-    }
-    (void)sendMsg(p, wire::encode(wire::Bitfield{f.manifest->chunkCount(), bits}));
-  }
-
-  void handle(FileState& f, Peer& p, const wire::Bitfield& b) {
-    if (!f.manifest) {
-      p.pendingBitfield = Bytes(b.bits.begin(), b.bits.end());
-      return;
-    }
-    p.remoteHave.assign(b.chunkCount, false);
-    for (ChunkIndex i = 0; i < b.chunkCount; ++i) p.remoteHave[i] = b.has(i);
-    requestMore(f, p);
-  }
-
-  void handle(FileState& f, Peer& p, const wire::Have& h) {
-    if (!f.manifest) return;
-    if (p.remoteHave.size() != f.manifest->chunkCount()) p.remoteHave.assign(f.manifest->chunkCount(), false);
-    p.remoteHave[h.index] = true;
-    requestMore(f, p);
-  }
-
-  void handle(FileState& f, Peer& p, const wire::Request& r) {
-    auto reject = [&](wire::RejectReason why) { (void)sendMsg(p, wire::encode(wire::Reject{r.requestId, why, 0})); };
-    if (!f.manifest || r.index >= f.have.size() || !f.have[r.index]) return reject(wire::RejectReason::kNotHave);
-    if (p.uploads.size() >= opts.maxUploadRequestsPerPeer) return reject(wire::RejectReason::kTooManyRequests);
-    auto chunk = store.getChunk(f.id, r.index, ReadOptions{.verify = true});
-    if (!chunk) return reject(wire::RejectReason::kNotHave);  // corrupt or evicted: never serve bad bytes
-    if (std::uint64_t{r.offset} + r.length > chunk->size()) return reject(wire::RejectReason::kInvalidRequest);
-    p.uploads.push_back(Peer::Up{r.requestId, r.index, r.offset, r.length, std::move(*chunk), 0});
-    pump(f, p);
-  }
-
-  void handle(FileState&, Peer& p, const wire::Cancel& c) {
-    for (auto it = p.uploads.begin(); it != p.uploads.end(); ++it) {
-      if (it->requestId == c.requestId && it->sent == 0) {
-        p.uploads.erase(it);
-        return;
-      }
-    }
-  }
-
-  void handle(FileState& f, Peer& p, const wire::Reject& r) {
-    if (p.manifestRequest && *p.manifestRequest == r.requestId) {
-      p.manifestRequest.reset();
-      p.manifestAssembler.reset();
-      return;
-    }
-    auto it = p.outstanding.find(r.requestId);
-    if (it == p.outstanding.end()) return;
-    f.inFlight.erase(it->second.index);
-    if (p.remoteHave.size() > it->second.index) p.remoteHave[it->second.index] = false;
-    p.outstanding.erase(it);
-    for (auto& [k, q] : f.peers) requestMore(f, *q);
-  }
-
-  void handle(FileState& f, Peer& p, const wire::Piece& piece) {
-    auto it = p.outstanding.find(piece.requestId);
-    if (it == p.outstanding.end()) return;  // cancelled meanwhile
-    if (auto st = it->second.assembler.add(piece); !st) return protocolError(f, p, "bad piece");
-    p.bytesDown += piece.data.size();
-    f.downloaded += piece.data.size();
-    if (!it->second.assembler.complete()) return;
-    ChunkIndex index = it->second.index;
-    auto data = it->second.assembler.take();
-    p.outstanding.erase(it);
-    f.inFlight.erase(index);
-    if (!data) return protocolError(f, p, "assembly");
-    if (f.have[index]) return requestMore(f, p);
-    if (auto st = store.storeChunk(f.id, index, *data); !st) {
-      if (st.error().code() == Errc::kIntegrity) return protocolError(f, p, "chunk failed verification");
-      if (f.events.onError) f.events.onError(st.error());
-      return;
-    }
-    f.have[index] = true;
-    ++f.haveCount;
-    ++f.fetched;
-    f.bytesVerified += data->size();
-    for (auto& [k, q] : f.peers) {
-      if (q->handshaken) (void)sendMsg(*q, wire::encode(wire::Have{index}));
-    }
-    if (f.events.onChunk) f.events.onChunk(index);
-    checkComplete(f);
-    requestMore(f, p);
-  }
-
-  void handle(FileState& f, Peer& p, const wire::ManifestRequest& r) {
-    if (!f.manifest) {
-      (void)sendMsg(p, wire::encode(wire::Reject{r.requestId, wire::RejectReason::kNotHave, 0}));
-      return;
-    }
-    auto enc = encodeManifest(*f.manifest);
-    if (!enc) return;
-    auto parts = wire::splitManifest(r.requestId, *enc);
-    if (!parts) return;
-    for (Bytes& part : *parts) (void)sendMsg(p, std::move(part));
-  }
-
-  void handle(FileState& f, Peer& p, const wire::ManifestPart& part) {
-    if (!p.manifestAssembler || f.manifest) return;
-    if (auto st = p.manifestAssembler->add(part); !st) return protocolError(f, p, "bad manifest part");
-    if (!p.manifestAssembler->complete()) return;
-    auto m = p.manifestAssembler->finish(f.id);
-    p.manifestAssembler.reset();
-    p.manifestRequest.reset();
-    if (!m) return protocolError(f, p, "manifest does not match the file id");
-    if (auto st = setManifest(f, *m, /*store=*/true); !st) {
-      if (f.events.onError) f.events.onError(st.error());
-      return;
-    }
-    if (f.events.onManifest) f.events.onManifest(*f.manifest);
-    for (auto& [k, q] : f.peers) {
-      if (!q->handshaken) continue;
-      q->remoteHave.assign(f.manifest->chunkCount(), false);
-      if (q->pendingBitfield) {
-        for (ChunkIndex i = 0; i < f.manifest->chunkCount(); ++i) q->remoteHave[i] = wire::testBit(*q->pendingBitfield, i);
-        q->pendingBitfield.reset();
-      }
-      sendBitfield(f, *q);
-    }
-    checkComplete(f);
-    for (auto& [k, q] : f.peers) requestMore(f, *q);
-  }
-
-  void handle(FileState&, Peer&, const wire::KeepAlive&) {}
-
-  void handle(FileState& f, Peer& p, const wire::Goodbye&) {
-    p.goodbyeSent = true;  // no reply needed
-    dropPeer(f, p.key);
-  }
-
-  // Keeps up to requestsPerPeer whole-chunk requests in flight with this peer,
-  // lowest missing index first (rarest-first and endgame come with the swarm engine).
-  void requestMore(FileState& f, Peer& p) {
-    if (!f.wanted || !f.manifest || !p.handshaken || p.remoteHave.size() != f.have.size()) return;
-    for (ChunkIndex i = 0; i < f.have.size() && p.outstanding.size() < opts.requestsPerPeer; ++i) {
-      if (f.have[i] || !p.remoteHave[i] || f.inFlight.count(i)) continue;
-      auto assembler = wire::ChunkAssembler::forManifest(*f.manifest, i);
-      if (!assembler) return;
-      std::uint32_t rid = p.nextRequestId++;
-      wire::Request req{rid, i, 0, f.manifest->storedChunkLength(i)};
-      if (auto st = sendMsg(p, wire::encode(req)); !st) return;
-      p.outstanding.emplace(rid, Peer::Out{i, std::move(*assembler), Clock::now()});
-      f.inFlight.insert(i);
-    }
-  }
-
-  // Sends queued control messages, then pieces of queued uploads, until the
-  // link pushes back; onBufferedAmountLow calls again.
-  void pump(FileState& f, Peer& p) {
-    if (!p.link || !p.open) return;
-    while (!p.control.empty()) {
-      Status st = p.link->send(p.control.front());
-      if (!st) {
-        if (transport::isBackPressure(st.error())) return;
-        p.control.clear();
-        break;
-      }
-      p.control.pop_front();
-    }
-    const std::size_t maxPayload = wire::maxPiecePayload(opts.link.maxMessageSize);
-    while (!p.uploads.empty()) {
-      Peer::Up& up = p.uploads.front();
-      std::uint32_t n = static_cast<std::uint32_t>(std::min<std::size_t>(maxPayload, up.length - up.sent));
-      wire::Piece piece{up.requestId, up.index, static_cast<std::uint32_t>(up.chunk.size()), up.offset + up.sent,
-                        ByteView(up.chunk).subspan(up.offset + up.sent, n)};
-      auto msg = wire::encode(piece);
-      if (!msg) {
-        p.uploads.pop_front();
-        continue;
-      }
-      Status st = p.link->send(*msg);
-      if (!st) return;  // back-pressure (or closing): resume on onBufferedAmountLow
-      up.sent += n;
-      p.bytesUp += n;
-      p.lastSent = Clock::now();
-      f.uploaded += n;
-      if (up.sent == up.length) p.uploads.pop_front();
-    }
+    f.session->removePeer(key, nowTime());
   }
 
   std::optional<FileProgress> progress(const FileId& id) const {
     auto it = files.find(id);
     if (it == files.end()) return std::nullopt;
     const FileState& f = it->second;
+    auto st = f.session->stats();
     FileProgress out;
     out.fileId = id;
-    out.haveManifest = f.manifest.has_value();
-    if (f.manifest) {
-      out.bytesTotal = f.manifest->storedSize();
-      out.chunksTotal = f.manifest->chunkCount();
+    out.haveManifest = st.haveManifest;
+    out.bytesTotal = st.bytesTotal;
+    out.chunksTotal = st.chunksTotal;
+    out.bytesVerified = st.bytesVerified;
+    out.chunksHave = st.chunksHave;
+    out.chunksFetched = st.chunksFetched;
+    out.peers = st.peers;
+    out.bytesUploaded = st.uploaded;
+    out.bytesDownloaded = st.downloaded;
+    out.swarm = st;
+    return out;
+  }
+
+  std::vector<NodePeerStats> peerStats() const {
+    std::vector<NodePeerStats> out;
+    auto now = nowTime();
+    for (const auto& [id, f] : files) {
+      for (const auto& [k, p] : f.peers) {
+        auto s = f.session->peerStats(k, now);
+        if (!s || !s->handshaken) continue;
+        NodePeerStats n;
+        n.fileId = id;
+        n.peerId = toHex(s->peerId);
+        n.swarm = *s;
+        n.rttSeconds = p->linkStats.rttSeconds;
+        n.localCandidateType = p->linkStats.localCandidateType;
+        n.remoteCandidateType = p->linkStats.remoteCandidateType;
+        out.push_back(std::move(n));
+      }
     }
-    out.bytesVerified = f.bytesVerified;
-    out.chunksHave = f.haveCount;
-    out.chunksFetched = f.fetched;
-    for (const auto& [k, p] : f.peers) out.peers += p->handshaken ? 1u : 0u;
-    out.bytesUploaded = f.uploaded;
-    out.bytesDownloaded = f.downloaded;
     return out;
   }
 };
@@ -761,6 +552,11 @@ Status Node::fetch(const FileId& id, std::optional<Manifest> m, FetchEvents e) {
   return impl_->fetch(id, std::move(m), std::move(e));
 }
 std::optional<FileProgress> Node::progress(const FileId& id) const { return impl_->progress(id); }
+std::vector<NodePeerStats> Node::peerStats() const { return impl_->peerStats(); }
+void Node::stopSeeding(const FileId& id) { impl_->stopSeeding(id); }
+void Node::setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
+  impl_->setStreaming(id, on, cursor, lookahead);
+}
 std::string Node::peerIdHex() const { return toHex(impl_->peerId); }
 
 }  // namespace p2pcdn::node

@@ -16,6 +16,7 @@
 
 #include "p2pcdn/chunk_storage.hpp"
 #include "p2pcdn/manifest.hpp"
+#include "swarm/session.hpp"
 #include "transport/peer_link.hpp"
 
 namespace p2pcdn::node {
@@ -30,9 +31,9 @@ struct NodeOptions {
   std::chrono::milliseconds announceInterval{30000};
   std::size_t offersPerAnnounce = 4;                // offers a leecher sends per announce
   std::size_t maxPeersPerFile = 20;
-  std::size_t requestsPerPeer = 8;                  // whole-chunk requests in flight per peer
-  std::size_t maxUploadRequestsPerPeer = 32;        // more outstanding: REJECT too-many-requests
-  std::chrono::milliseconds requestTimeout{20000};  // a request unanswered this long is re-issued
+  // The swarm engine's policy (pipelining, choking, rate limits, bans); the
+  // node fills in maxPiecePayload from the link's message size.
+  swarm::SessionOptions swarm;
 };
 
 struct FileProgress {
@@ -46,6 +47,16 @@ struct FileProgress {
   std::size_t peers = 0;               // open links with a completed handshake
   std::uint64_t bytesUploaded = 0;
   std::uint64_t bytesDownloaded = 0;
+  swarm::SessionStats swarm;           // the engine's counters (bad chunks, bans, time-outs, waste)
+};
+
+// One peer of one file, as the node sees it: the engine's view plus the link's.
+struct NodePeerStats {
+  FileId fileId;
+  std::string peerId;                  // hex of the 20-byte id
+  swarm::PeerStats swarm;
+  std::optional<double> rttSeconds;    // from the link's last stats report
+  std::string localCandidateType, remoteCandidateType;
 };
 
 struct FetchEvents {
@@ -74,6 +85,12 @@ class Node {
   Status fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events);
 
   std::optional<FileProgress> progress(const FileId& id) const;
+  std::vector<NodePeerStats> peerStats() const;
+  // Stops serving a file (seedDuration over): requests are rejected, the node
+  // leaves its swarm unless it is still fetching it.
+  void stopSeeding(const FileId& id);
+  // Streaming: fetch in order from `cursor`, at most `lookahead` chunks ahead.
+  void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
   std::string peerIdHex() const;
 
  private:

@@ -100,6 +100,13 @@ Status PiecePicker::peerHas(ChunkIndex index) {
   return {};
 }
 
+Status PiecePicker::peerLost(ChunkIndex index) {
+  P2PCDN_TRY(checkIndex(index, "peer lost"));
+  if (avail_[index] == 0) return fail(Errc::kInvalidArgument, "peer lost", "availability already 0");
+  changeAvailability(index, false);
+  return {};
+}
+
 Status PiecePicker::markHave(ChunkIndex index) {
   P2PCDN_TRY(checkIndex(index, "mark have"));
   if (have_[index]) return {};
@@ -167,10 +174,26 @@ std::vector<ChunkIndex> PiecePicker::pickImpl(const std::vector<bool>& peerHas,
     }
   }
   const auto inWindow = [&](ChunkIndex i) { return i >= cursor_ && i < windowEnd; };
+  const bool bounded = mode == PickMode::kStreaming && options_.streamLookahead != 0;
+  const ChunkIndex limit =
+      bounded ? static_cast<ChunkIndex>(std::min<std::uint64_t>(std::uint64_t{cursor_} + options_.streamLookahead, count_))
+              : count_;
+
+  // 2a. Bounded streaming: rarest first inside [windowEnd, limit) only.
+  if (bounded) {
+    std::vector<std::pair<std::uint64_t, ChunkIndex>> candidates;  // (availability, random) -> chunk
+    for (ChunkIndex i = windowEnd; i < limit; ++i) {
+      if (!have_[i] && requested_[i] == 0 && peerHasChunk(i)) {
+        candidates.emplace_back((std::uint64_t{avail_[i]} << 32) | (rng.below(1u << 31)), i);
+      }
+    }
+    std::sort(candidates.begin(), candidates.end());
+    for (std::size_t j = 0; j < candidates.size() && out.size() < count; ++j) out.push_back(candidates[j].second);
+  }
 
   // 2. Rarest first: buckets by increasing availability; inside a bucket, start
   // at a random position and wrap, so that peers spread over equally rare chunks.
-  for (std::size_t a = 1; a < buckets_.size() && out.size() < count; ++a) {
+  for (std::size_t a = 1; !bounded && a < buckets_.size() && out.size() < count; ++a) {
     const auto& bucket = buckets_[a];
     if (bucket.empty()) continue;
     const std::size_t start = rng.below(bucket.size());
@@ -189,7 +212,7 @@ std::vector<ChunkIndex> PiecePicker::pickImpl(const std::vector<bool>& peerHas,
     std::sort(sent.begin(), sent.end());
     std::vector<ChunkIndex> candidates;
     for (ChunkIndex i : requestedList_) {
-      if (requested_[i] < options_.maxDuplicates && avail_[i] > 0 && peerHasChunk(i) &&
+      if (requested_[i] < options_.maxDuplicates && avail_[i] > 0 && peerHasChunk(i) && i < limit &&
           !std::binary_search(sent.begin(), sent.end(), i)) {
         candidates.push_back(i);
       }

@@ -38,7 +38,11 @@ enum class PickMode {
 
 struct PickerOptions {
   std::size_t windowSize = 16;     // streaming: chunks after the cursor picked in order
-  std::uint16_t maxDuplicates = 2;  // endgame: at most this many outstanding requests per chunk
+  std::uint16_t maxDuplicates = 2;   // endgame: at most this many outstanding requests per chunk
+  // Streaming: chunks at or past cursor + streamLookahead are not picked, so a
+  // slow consumer pauses fetching (bounded memory). 0 = no limit. Costs
+  // O(streamLookahead log) per pick instead of the bucket walk.
+  std::size_t streamLookahead = 0;
 };
 
 class PiecePicker {
@@ -54,6 +58,7 @@ class PiecePicker {
   Status addPeerBitfield(const std::vector<bool>& bits);
   Status removePeerBitfield(const std::vector<bool>& bits);
   Status peerHas(ChunkIndex index);  // a connected peer announced one more chunk
+  Status peerLost(ChunkIndex index);  // a connected peer no longer has a chunk (it rejected a request: not-have)
   std::uint32_t availability(ChunkIndex index) const { return avail_[index]; }
 
   // Our own progress. markHave also forgets the chunk's outstanding requests:
@@ -71,6 +76,7 @@ class PiecePicker {
 
   // Streaming: a seek. Clamped to chunkCount().
   void setStreamCursor(ChunkIndex index);
+  void setStreamLookahead(std::size_t chunks) { options_.streamLookahead = chunks; }
   ChunkIndex streamCursor() const { return cursor_; }
 
   // True when at least one chunk we lack is requested and every chunk we lack

@@ -1,0 +1,818 @@
+#include "swarm/session.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/blake3.hpp"
+
+namespace p2pcdn::swarm {
+
+struct Session::Out {
+  ChunkIndex index;
+  wire::ChunkAssembler assembler;
+  Time sent;
+  bool gotFirstByte = false;
+};
+
+struct Session::Up {
+  std::uint32_t requestId;
+  ChunkIndex index;
+  std::uint32_t offset, length;
+  Bytes chunk;             // loaded when it reaches the front of the queue
+  std::uint32_t sent = 0;  // bytes of [offset, offset + length) sent
+};
+
+struct Session::Peer {
+  PeerKey key = 0;
+  Time connected{}, lastSent{}, lastHeard{}, lastProgress{}, lastRequest{};
+  bool handshaken = false;
+  bool dropping = false;  // GOODBYE sent or disconnect asked: ignore it from now on
+  bool goodbyeSent = false;
+  bool counted = false;   // `has` is counted in the picker
+  wire::PeerId id{};
+  std::uint32_t caps = 0;
+  std::vector<bool> has;
+  std::uint32_t hasCount = 0;
+  std::optional<Bytes> pendingBitfield;  // arrived before we knew the manifest
+
+  // Downloads from it.
+  std::uint32_t nextRequestId = 1;
+  std::map<std::uint32_t, Out> out;
+  std::optional<std::uint32_t> manifestRequest;
+  std::optional<wire::ManifestAssembler> manifestAssembler;
+  Time chokedUntil{};
+  std::size_t requestCap = SIZE_MAX;
+  RateMeter down, up;
+  Time minLatency{};
+  bool latencyKnown = false;
+  TokenBucket downBucket, upBucket;
+
+  // Uploads to it.
+  std::deque<Up> uploads;
+  std::deque<Bytes> control;  // messages the link refused (back-pressure), in order
+  bool unchoked = false;
+
+  std::uint32_t chunksServed = 0, chunksReceived = 0, failures = 0, badChunks = 0;
+};
+
+namespace {
+constexpr double kBurstSeconds = 0.25;  // token bucket depth, in seconds of rate
+TokenBucket bucketFor(double rate) { return rate > 0 ? TokenBucket(rate, std::max(rate * kBurstSeconds, 262144.0)) : TokenBucket(); }
+}  // namespace
+
+Session::Session(const FileId& fileId, const wire::PeerId& self, std::optional<Manifest> manifest,
+                 std::vector<bool> have, SessionHost& host, SessionOptions options, std::uint64_t seed)
+    : fileId_(fileId), self_(self), host_(host), opts_(std::move(options)), rng_(seed) {
+  if (manifest) adoptManifest(*manifest, std::move(have), Time{});
+}
+
+Session::~Session() = default;
+
+bool Session::complete() const { return manifest_ && haveCount_ == manifest_->chunkCount(); }
+
+bool Session::isBanned(const wire::PeerId& id) const {
+  return std::find(banned_.begin(), banned_.end(), id) != banned_.end();
+}
+
+Session::Peer* Session::find(PeerKey key) {
+  auto it = peers_.find(key);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+// ---- manifest and have ------------------------------------------------------
+
+void Session::adoptManifest(const Manifest& m, std::vector<bool> have, Time now) {
+  manifest_ = m;
+  if (auto enc = encodeManifest(m)) manifestBytes_ = std::move(*enc);
+  const ChunkIndex n = m.chunkCount();
+  have_ = std::move(have);
+  have_.resize(n, false);
+  haveCount_ = 0;
+  counters_ = SessionStats{.uploaded = counters_.uploaded, .downloaded = counters_.downloaded};
+  picker_ = std::make_unique<PiecePicker>(n, opts_.picker);
+  servedCount_.assign(n, 0);
+  for (ChunkIndex i = 0; i < n; ++i) {
+    if (have_[i]) {
+      ++haveCount_;
+      (void)picker_->markHave(i);
+      counters_.bytesVerified += m.storedChunkLength(i);
+    }
+  }
+  for (auto& [k, p] : peers_) {
+    if (!p->handshaken || p->dropping) continue;
+    std::vector<bool> bits(n, false);
+    if (p->pendingBitfield) {
+      for (ChunkIndex i = 0; i < n; ++i) bits[i] = wire::testBit(*p->pendingBitfield, i);
+      p->pendingBitfield.reset();
+    }
+    learnBitfield(*p, std::move(bits));
+    sendBitfield(*p, now);
+  }
+}
+
+Status Session::setManifest(const Manifest& m, std::vector<bool> have, Time now) {
+  if (manifest_) return {};
+  auto enc = encodeManifest(m);
+  if (!enc) return fail(enc.error());
+  if (Blake3::hash(*enc) != fileId_) return fail(Errc::kIntegrity, "set manifest", "manifest does not match the file id");
+  adoptManifest(m, std::move(have), now);
+  if (wanted_) host_.onManifest(*manifest_);
+  checkComplete(now);
+  requestEverywhere(now);
+  return {};
+}
+
+void Session::learnBitfield(Peer& p, std::vector<bool> bits) {
+  if (!picker_) return;
+  if (p.counted) (void)picker_->removePeerBitfield(p.has);
+  p.has = std::move(bits);
+  p.hasCount = static_cast<std::uint32_t>(std::count(p.has.begin(), p.has.end(), true));
+  p.counted = picker_->addPeerBitfield(p.has).has_value();
+}
+
+void Session::sendBitfield(Peer& p, Time now) {
+  Bytes bits(wire::bitfieldBytes(manifest_->chunkCount()));
+  for (ChunkIndex i = 0; i < have_.size(); ++i) {
+    if (have_[i]) wire::setBit(bits, i);
+  }
+  sendTo(p, wire::encode(wire::Bitfield{manifest_->chunkCount(), bits}), now);
+}
+
+void Session::setWanted(bool wanted, Time now) {
+  wanted_ = wanted && !complete();
+  if (wanted_ && manifest_) host_.onManifest(*manifest_);
+  if (wanted_) {
+    for (auto& [k, p] : peers_) {
+      if (p->handshaken && !manifest_ && (p->caps & wire::kCapHasManifest) && !p->dropping) {
+        bool pending = false;
+        for (auto& [k2, q] : peers_) pending = pending || q->manifestRequest.has_value();
+        if (pending) break;
+        std::uint32_t rid = p->nextRequestId++;
+        p->manifestRequest = rid;
+        p->manifestAssembler.emplace(rid);
+        sendTo(*p, wire::encode(wire::ManifestRequest{rid}), now);
+      }
+    }
+  }
+  checkComplete(now);
+  requestEverywhere(now);
+}
+
+void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Time now) {
+  streaming_ = on;
+  opts_.picker.streamLookahead = on ? lookahead : 0;
+  if (picker_) {
+    picker_->setStreamCursor(cursor);
+    picker_->setStreamLookahead(opts_.picker.streamLookahead);
+  }
+  requestEverywhere(now);
+}
+
+void Session::checkComplete(Time now) {
+  if (!complete() || completeFired_) return;
+  completeFired_ = true;
+  wanted_ = false;
+  for (auto& [k, p] : peers_) cancelAll(*p, now);
+  host_.onComplete();
+}
+
+// ---- peers ------------------------------------------------------------------
+
+void Session::addPeer(PeerKey key, Time now) {
+  auto [it, inserted] = peers_.try_emplace(key, std::make_unique<Peer>());
+  if (!inserted) return;
+  Peer& p = *it->second;
+  p.key = key;
+  p.connected = p.lastSent = p.lastHeard = p.lastProgress = now;
+  p.downBucket = bucketFor(opts_.perPeerDownRate);
+  p.upBucket = bucketFor(opts_.perPeerUpRate);
+  wire::Handshake h;
+  h.peerId = self_;
+  h.capabilities = wire::kCapEncryption | (manifest_ ? wire::kCapHasManifest : 0) | (streaming_ ? wire::kCapStreaming : 0);
+  h.fileId = fileId_;
+  sendTo(p, wire::encode(h), now);
+}
+
+void Session::removePeer(PeerKey key, Time now) {
+  auto it = peers_.find(key);
+  if (it == peers_.end()) return;
+  Peer& p = *it->second;
+  for (auto& [rid, out] : p.out) {
+    if (picker_) (void)picker_->unmarkRequested(out.index);
+  }
+  if (p.counted && picker_) (void)picker_->removePeerBitfield(p.has);
+  if (optimistic_ == key) optimistic_.reset();
+  peers_.erase(it);
+  requestEverywhere(now);
+}
+
+void Session::goodbye(Peer& p, wire::GoodbyeReason reason, std::string_view text) {
+  if (p.goodbyeSent) return;
+  p.goodbyeSent = true;
+  auto msg = wire::encode(wire::Goodbye{reason, text});
+  if (msg) sendTo(p, std::move(msg), p.lastSent);
+}
+
+void Session::goodbyeAll(wire::GoodbyeReason reason, std::string_view text) {
+  for (auto& [k, p] : peers_) goodbye(*p, reason, text);
+}
+
+void Session::drop(Peer& p, wire::GoodbyeReason reason, std::string_view text) {
+  if (p.dropping) return;
+  goodbye(p, reason, text);
+  p.dropping = true;
+  for (auto& [rid, out] : p.out) {
+    if (picker_) (void)picker_->unmarkRequested(out.index);
+  }
+  p.out.clear();
+  p.uploads.clear();
+  host_.disconnect(p.key);
+}
+
+void Session::sendTo(Peer& p, Result<Bytes> message, Time now) {
+  if (!message) return;
+  p.lastSent = std::max(p.lastSent, now);
+  if (p.control.empty()) {
+    Status st = host_.send(p.key, *message);
+    if (st.has_value() || st.error().code() != Errc::kBackPressure) return;  // other errors: the link is going away
+  }
+  p.control.push_back(std::move(*message));
+}
+
+void Session::onWritable(PeerKey key, Time now) {
+  if (Peer* p = find(key)) pump(*p, now);
+}
+
+void Session::onMessage(PeerKey key, ByteView bytes, Time now) {
+  Peer* pp = find(key);
+  if (!pp || pp->dropping) return;
+  Peer& p = *pp;
+  p.lastHeard = now;
+  wire::DecodeContext ctx;
+  if (manifest_) ctx.chunkCount = manifest_->chunkCount();
+  auto m = wire::decodeMessage(bytes, ctx);
+  if (!m) return drop(p, wire::GoodbyeReason::kProtocolError, "undecodable message");
+  if (manifest_) {
+    if (auto st = wire::checkAgainstManifest(*m, *manifest_); !st) {
+      return drop(p, wire::GoodbyeReason::kProtocolError, "out of range for the manifest");
+    }
+  }
+  if (!p.handshaken && !std::holds_alternative<wire::Handshake>(*m)) {
+    return drop(p, wire::GoodbyeReason::kProtocolError, "handshake first");
+  }
+  std::visit([&](const auto& msg) { handle(p, msg, now); }, *m);
+}
+
+void Session::handle(Peer& p, const wire::Handshake& h, Time now) {
+  if (p.handshaken) return drop(p, wire::GoodbyeReason::kProtocolError, "second handshake");
+  if (h.fileId != fileId_) return drop(p, wire::GoodbyeReason::kWrongFile, "not this file");
+  if (isBanned(h.peerId)) return drop(p, wire::GoodbyeReason::kProtocolError, "banned: sent chunks that failed verification");
+  for (auto& [k, q] : peers_) {
+    if (q.get() != &p && q->handshaken && !q->dropping && q->id == h.peerId) {
+      return drop(p, wire::GoodbyeReason::kDuplicate, "already connected");
+    }
+  }
+  p.handshaken = true;
+  p.id = h.peerId;
+  p.caps = h.capabilities;
+  if (manifest_) {
+    learnBitfield(p, std::vector<bool>(manifest_->chunkCount(), false));
+    sendBitfield(p, now);
+  }
+  std::size_t unchoked = 0;
+  for (auto& [k, q] : peers_) unchoked += q->unchoked ? 1u : 0u;
+  if (unchoked < opts_.maxConcurrentUploads) p.unchoked = true;
+  if (wanted_ && !manifest_ && (h.capabilities & wire::kCapHasManifest)) {
+    bool pending = false;
+    for (auto& [k, q] : peers_) pending = pending || q->manifestRequest.has_value();
+    if (!pending) {
+      std::uint32_t rid = p.nextRequestId++;
+      p.manifestRequest = rid;
+      p.manifestAssembler.emplace(rid);
+      sendTo(p, wire::encode(wire::ManifestRequest{rid}), now);
+    }
+  }
+  requestFrom(p, now);
+}
+
+void Session::handle(Peer& p, const wire::Bitfield& b, Time now) {
+  if (!manifest_) {
+    p.pendingBitfield = Bytes(b.bits.begin(), b.bits.end());
+    return;
+  }
+  std::vector<bool> bits(b.chunkCount);
+  for (ChunkIndex i = 0; i < b.chunkCount; ++i) bits[i] = b.has(i);
+  learnBitfield(p, std::move(bits));
+  requestFrom(p, now);
+}
+
+void Session::handle(Peer& p, const wire::Have& h, Time now) {
+  if (!manifest_ || !p.counted || p.has[h.index]) return;
+  p.has[h.index] = true;
+  ++p.hasCount;
+  (void)picker_->peerHas(h.index);
+  requestFrom(p, now);
+}
+
+void Session::handle(Peer& p, const wire::Request& r, Time now) {
+  auto reject = [&](wire::RejectReason why, std::uint32_t retryMs = 0) {
+    sendTo(p, wire::encode(wire::Reject{r.requestId, why, retryMs}), now);
+  };
+  p.lastRequest = now;
+  if (!serving_) return reject(wire::RejectReason::kUnknownFile);
+  if (!manifest_ || !have(r.index)) return reject(wire::RejectReason::kNotHave);
+  if (!p.unchoked) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::max(nextChoke_ - now, Time(0))).count();
+    return reject(wire::RejectReason::kOverloaded,
+                  static_cast<std::uint32_t>(std::clamp<long long>(wait, 1, wire::kMaxRetryAfterMs)));
+  }
+  if (p.uploads.size() >= opts_.maxUploadRequestsPerPeer) return reject(wire::RejectReason::kTooManyRequests);
+  if (std::uint64_t{r.offset} + r.length > manifest_->storedChunkLength(r.index)) {
+    return reject(wire::RejectReason::kInvalidRequest);
+  }
+  p.uploads.push_back(Up{r.requestId, r.index, r.offset, r.length, {}, 0});
+  pump(p, now);
+}
+
+void Session::handle(Peer& p, const wire::Cancel& c, Time) {
+  for (auto it = p.uploads.begin(); it != p.uploads.end(); ++it) {
+    if (it->requestId == c.requestId) {
+      p.uploads.erase(it);  // a partly sent chunk stops too: the taker discards it
+      return;
+    }
+  }
+}
+
+void Session::forget(Peer& p, std::uint32_t requestId, bool failed) {
+  auto it = p.out.find(requestId);
+  if (it == p.out.end()) return;
+  if (picker_) (void)picker_->unmarkRequested(it->second.index);
+  p.out.erase(it);
+  if (failed) ++p.failures;
+}
+
+void Session::handle(Peer& p, const wire::Reject& r, Time now) {
+  if (p.manifestRequest && *p.manifestRequest == r.requestId) {
+    p.manifestRequest.reset();
+    p.manifestAssembler.reset();
+    return;
+  }
+  auto it = p.out.find(r.requestId);
+  if (it == p.out.end()) return;
+  const ChunkIndex index = it->second.index;
+  switch (r.reason) {
+    case wire::RejectReason::kOverloaded: {  // choked (or busy): come back after the hint
+      Time wait = r.retryAfterMs ? Time(std::chrono::milliseconds(r.retryAfterMs)) : Time(std::chrono::seconds(2));
+      p.chokedUntil = now + wait;
+      forget(p, r.requestId, false);
+      break;
+    }
+    case wire::RejectReason::kTooManyRequests:
+      p.requestCap = std::max<std::size_t>(1, p.out.size() - 1);
+      forget(p, r.requestId, false);
+      break;
+    case wire::RejectReason::kNotHave:
+      forget(p, r.requestId, true);
+      if (p.counted && p.has[index]) {
+        p.has[index] = false;
+        --p.hasCount;
+        (void)picker_->peerLost(index);
+      }
+      break;
+    default:  // unknown file (it stopped seeding), invalid: ask elsewhere
+      forget(p, r.requestId, true);
+      if (r.reason == wire::RejectReason::kUnknownFile) p.chokedUntil = now + opts_.chokeInterval;
+      break;
+  }
+  requestEverywhere(now);
+}
+
+void Session::handle(Peer& p, const wire::Piece& piece, Time now) {
+  auto it = p.out.find(piece.requestId);
+  counters_.downloaded += piece.data.size();
+  p.down.add(piece.data.size(), now);
+  if (it == p.out.end()) {  // cancelled meanwhile (endgame loser, time-out)
+    counters_.wasted += piece.data.size();
+    return;
+  }
+  Out& out = it->second;
+  if (auto st = out.assembler.add(piece); !st) return drop(p, wire::GoodbyeReason::kProtocolError, "bad piece");
+  p.lastProgress = now;
+  if (!out.gotFirstByte) {
+    out.gotFirstByte = true;
+    Time latency = now - out.sent;
+    if (!p.latencyKnown || latency < p.minLatency) p.minLatency = latency;
+    p.latencyKnown = true;
+  }
+  if (!out.assembler.complete()) return;
+  const ChunkIndex index = out.index;
+  auto data = out.assembler.take();
+  p.out.erase(it);
+  if (!data) return drop(p, wire::GoodbyeReason::kProtocolError, "piece assembly");
+  if (have(index)) {  // an endgame duplicate that crossed our CANCEL
+    counters_.wasted += data->size();
+    return requestFrom(p, now);
+  }
+  if (data->size() != manifest_->storedChunkLength(index) || Blake3::hash(*data) != manifest_->chunkHashes[index]) {
+    return badChunk(p, index, now);
+  }
+  chunkArrived(p, index, std::move(*data), now);
+}
+
+void Session::badChunk(Peer& p, ChunkIndex index, Time now) {
+  (void)picker_->unmarkRequested(index);
+  ++counters_.badChunks;
+  counters_.wasted += manifest_->storedChunkLength(index);
+  ++p.badChunks;
+  ++p.failures;
+  if (p.badChunks >= opts_.banAfterBadChunks) {
+    banned_.push_back(p.id);
+    ++counters_.bans;
+    host_.onBanned(p.key, p.id);
+    drop(p, wire::GoodbyeReason::kProtocolError, "banned: sent chunks that failed verification");
+  } else {
+    p.chokedUntil = now + opts_.chokeInterval;  // scored down: others first for a while
+  }
+  requestEverywhere(now);
+}
+
+void Session::chunkArrived(Peer& p, ChunkIndex index, Bytes data, Time now) {
+  if (auto st = host_.storeChunk(index, data); !st) {
+    (void)picker_->unmarkRequested(index);
+    host_.onError(st.error());
+    return;
+  }
+  have_[index] = true;
+  ++haveCount_;
+  (void)picker_->markHave(index);
+  ++counters_.chunksFetched;
+  counters_.bytesVerified += data.size();
+  ++p.chunksReceived;
+  // Endgame: cancel the same chunk elsewhere; tell everyone who lacks it.
+  std::vector<Peer*> freed;
+  for (auto& [k, q] : peers_) {
+    if (q->dropping || !q->handshaken) continue;
+    for (auto o = q->out.begin(); o != q->out.end();) {
+      if (o->second.index == index) {
+        sendTo(*q, wire::encode(wire::Cancel{o->first}), now);
+        o = q->out.erase(o);
+        freed.push_back(q.get());
+      } else {
+        ++o;
+      }
+    }
+    if (!q->counted || !q->has[index]) sendTo(*q, wire::encode(wire::Have{index}), now);
+  }
+  host_.onChunk(index);
+  checkComplete(now);
+  requestFrom(p, now);
+  for (Peer* q : freed) requestFrom(*q, now);
+}
+
+void Session::handle(Peer& p, const wire::ManifestRequest& r, Time now) {
+  if (!manifest_ || manifestBytes_.empty()) {
+    return sendTo(p, wire::encode(wire::Reject{r.requestId, wire::RejectReason::kNotHave, 0}), now);
+  }
+  auto parts = wire::splitManifest(r.requestId, manifestBytes_);
+  if (!parts) return;
+  for (Bytes& part : *parts) sendTo(p, std::move(part), now);
+}
+
+void Session::handle(Peer& p, const wire::ManifestPart& part, Time now) {
+  if (!p.manifestAssembler || manifest_) return;
+  if (auto st = p.manifestAssembler->add(part); !st) return drop(p, wire::GoodbyeReason::kProtocolError, "bad manifest part");
+  if (!p.manifestAssembler->complete()) return;
+  auto m = p.manifestAssembler->finish(fileId_);
+  p.manifestAssembler.reset();
+  p.manifestRequest.reset();
+  if (!m) return drop(p, wire::GoodbyeReason::kProtocolError, "manifest does not match the file id");
+  if (auto st = host_.storeManifest(*m); !st) return host_.onError(st.error());
+  adoptManifest(*m, {}, now);
+  if (wanted_) host_.onManifest(*manifest_);
+  checkComplete(now);
+  requestEverywhere(now);
+}
+
+void Session::handle(Peer&, const wire::KeepAlive&, Time) {}
+
+void Session::handle(Peer& p, const wire::Goodbye&, Time) {
+  p.goodbyeSent = true;  // no reply
+  p.dropping = true;
+  for (auto& [rid, out] : p.out) (void)picker_->unmarkRequested(out.index);
+  p.out.clear();
+  host_.disconnect(p.key);
+}
+
+// ---- requesting ---------------------------------------------------------------
+
+// Enough whole-chunk requests to cover the peer's rate x latency, plus one
+// being transmitted and one queued behind it.
+std::size_t Session::requestTarget(const Peer& p, Time now) const {
+  const double rate = p.down.rate(now);
+  const double latency = seconds(p.latencyKnown ? p.minLatency : opts_.latencyGuess);
+  const double chunk = manifest_ ? static_cast<double>(manifest_->chunkSize) : 262144.0;
+  std::size_t target = static_cast<std::size_t>(std::ceil(rate * latency / chunk)) + 2;
+  if (p.chunksReceived == 0) target = std::max<std::size_t>(target, 4);  // start before measuring
+  target = std::clamp(target, opts_.minRequestsPerPeer, opts_.maxRequestsPerPeer);
+  return std::min(target, p.requestCap);
+}
+
+void Session::requestFrom(Peer& p, Time now) {
+  if (!wanted_ || !picker_ || !p.handshaken || p.dropping || !p.counted || p.hasCount == 0) return;
+  if (now < p.chokedUntil) return;
+  const std::size_t target = requestTarget(p, now);
+  if (p.out.size() >= target) return;
+  if (p.out.empty()) {
+    std::size_t active = 0;
+    for (auto& [k, q] : peers_) active += q->out.empty() ? 0u : 1u;
+    if (active >= opts_.maxConcurrentDownloads) return;
+  }
+  if ((opts_.globalDown && !opts_.globalDown->ready(now)) || !p.downBucket.ready(now)) {
+    Time at = p.downBucket.readyAt(now);
+    if (opts_.globalDown) at = std::max(at, opts_.globalDown->readyAt(now));
+    if (downloadWake_ == Time{} || at < downloadWake_) downloadWake_ = at;
+    return;
+  }
+  std::vector<ChunkIndex> inFlight;
+  inFlight.reserve(p.out.size());
+  for (auto& [rid, o] : p.out) inFlight.push_back(o.index);
+  auto picks = picker_->pick(p.has, target - p.out.size(), streaming_ ? PickMode::kStreaming : PickMode::kWholeFile,
+                             rng_, inFlight);
+  if (p.out.empty() && !picks.empty()) p.lastProgress = now;
+  for (ChunkIndex i : picks) {
+    auto assembler = wire::ChunkAssembler::forManifest(*manifest_, i);
+    if (!assembler) return;
+    const std::uint32_t length = manifest_->storedChunkLength(i);
+    const std::uint32_t rid = p.nextRequestId++;
+    sendTo(p, wire::encode(wire::Request{rid, i, 0, length}), now);
+    p.out.emplace(rid, Out{i, std::move(*assembler), now});
+    (void)picker_->markRequested(i);
+    p.downBucket.spend(length, now);
+    if (opts_.globalDown) opts_.globalDown->spend(length, now);
+  }
+}
+
+void Session::requestEverywhere(Time now) {
+  if (!wanted_ || !picker_) return;
+  // Fastest peers first, so that they fill their pipelines before slow ones.
+  std::vector<Peer*> order;
+  for (auto& [k, p] : peers_) order.push_back(p.get());
+  std::sort(order.begin(), order.end(), [&](Peer* a, Peer* b) { return a->down.rate(now) > b->down.rate(now); });
+  for (Peer* p : order) requestFrom(*p, now);
+}
+
+void Session::cancelAll(Peer& p, Time now) {
+  for (auto& [rid, out] : p.out) {
+    sendTo(p, wire::encode(wire::Cancel{rid}), now);
+    if (picker_) (void)picker_->unmarkRequested(out.index);
+  }
+  p.out.clear();
+}
+
+// ---- uploading ----------------------------------------------------------------
+
+void Session::pump(Peer& p, Time now) {
+  if (p.dropping && p.control.empty()) return;
+  while (!p.control.empty()) {
+    Status st = host_.send(p.key, p.control.front());
+    if (!st) {
+      if (st.error().code() == Errc::kBackPressure) return;
+      p.control.clear();
+      return;
+    }
+    p.control.pop_front();
+  }
+  const bool seeding = complete();
+  while (!p.uploads.empty() && !p.dropping) {
+    if ((opts_.globalUp && !opts_.globalUp->ready(now)) || !p.upBucket.ready(now)) {
+      Time at = p.upBucket.readyAt(now);
+      if (opts_.globalUp) at = std::max(at, opts_.globalUp->readyAt(now));
+      if (uploadWake_ == Time{} || at < uploadWake_) uploadWake_ = at;
+      return;
+    }
+    if (p.uploads.front().sent == 0 && seeding && !(p.caps & wire::kCapStreaming)) {
+      // A seeder serves the chunk it has served least first: distinct chunks
+      // leave it sooner and the leechers trade the rest among themselves.
+      auto best = p.uploads.begin();
+      for (auto it = p.uploads.begin(); it != p.uploads.end(); ++it) {
+        if (it->sent == 0 && servedCount_[it->index] < servedCount_[best->index]) best = it;
+      }
+      if (best != p.uploads.begin()) std::iter_swap(best, p.uploads.begin());
+    }
+    Up& up = p.uploads.front();
+    if (up.chunk.empty()) {
+      auto chunk = host_.readChunk(up.index);
+      if (!chunk || chunk->size() < std::uint64_t{up.offset} + up.length) {  // evicted or corrupt: never serve bad bytes
+        sendTo(p, wire::encode(wire::Reject{up.requestId, wire::RejectReason::kNotHave, 0}), now);
+        p.uploads.pop_front();
+        continue;
+      }
+      up.chunk = std::move(*chunk);
+#ifdef P2PCDN_FAULT_INJECTION
+      if (opts_.faultCorruptServedChunks && !up.chunk.empty()) up.chunk[up.chunk.size() / 2] ^= 0x5a;
+#endif
+    }
+    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(opts_.maxPiecePayload, up.length - up.sent));
+    wire::Piece piece{up.requestId, up.index, static_cast<std::uint32_t>(up.chunk.size()), up.offset + up.sent,
+                      ByteView(up.chunk).subspan(up.offset + up.sent, n)};
+    auto msg = wire::encode(piece);
+    if (!msg) {
+      p.uploads.pop_front();
+      continue;
+    }
+    Status st = host_.send(p.key, *msg);
+    if (!st) return;  // back-pressure (or closing): onWritable resumes
+    p.lastSent = std::max(p.lastSent, now);
+    p.up.add(n, now);
+    counters_.uploaded += n;
+    p.upBucket.spend(n, now);
+    if (opts_.globalUp) opts_.globalUp->spend(n, now);
+    up.sent += n;
+    if (up.sent == up.length) {
+      ++servedCount_[up.index];
+      ++p.chunksServed;
+      p.uploads.pop_front();
+    }
+  }
+}
+
+void Session::pumpAll(Time now) {
+  // Start at a random peer so a global limit is shared fairly.
+  if (peers_.empty()) return;
+  std::vector<Peer*> order;
+  for (auto& [k, p] : peers_) order.push_back(p.get());
+  std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(rng_() % order.size()), order.end());
+  for (Peer* p : order) pump(*p, now);
+}
+
+bool Session::interested(const Peer& p) const {
+  if (!p.handshaken || p.dropping) return false;
+  if (!p.counted) return true;  // no manifest yet: it may want the manifest or anything
+  return p.hasCount < haveCount_ || (p.lastRequest != Time{} && p.hasCount < have_.size());
+}
+
+void Session::chokeRound(Time now) {
+  ++chokeRounds_;
+  const bool seeding = complete();
+  std::vector<Peer*> candidates;
+  for (auto& [k, p] : peers_) {
+    if (interested(*p)) candidates.push_back(p.get());
+  }
+  std::shuffle(candidates.begin(), candidates.end(), rng_);
+  // Downloading: reciprocate (who gives us most). Seeding: who takes fastest.
+  std::stable_sort(candidates.begin(), candidates.end(), [&](Peer* a, Peer* b) {
+    return seeding ? a->up.rate(now) > b->up.rate(now) : a->down.rate(now) > b->down.rate(now);
+  });
+  const std::size_t slots = opts_.maxConcurrentUploads;
+  const std::size_t regular = slots > 1 ? slots - 1 : slots;
+  std::vector<Peer*> unchoke(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(std::min(regular, candidates.size())));
+  if (slots > 1 && candidates.size() > unchoke.size()) {
+    Peer* current = nullptr;
+    if (optimistic_) {
+      for (std::size_t i = unchoke.size(); i < candidates.size(); ++i) {
+        if (candidates[i]->key == *optimistic_) current = candidates[i];
+      }
+    }
+    if (!current || chokeRounds_ % opts_.optimisticEvery == 0) {
+      // Rotate: a random choked peer; newcomers (connected < 3 rounds) count thrice.
+      std::vector<Peer*> pool;
+      for (std::size_t i = unchoke.size(); i < candidates.size(); ++i) {
+        Peer* c = candidates[i];
+        int weight = now - c->connected < opts_.chokeInterval * 3 ? 3 : 1;
+        for (int w = 0; w < weight; ++w) pool.push_back(c);
+      }
+      current = pool[rng_() % pool.size()];
+    }
+    optimistic_ = current->key;
+    unchoke.push_back(current);
+  }
+  for (auto& [k, p] : peers_) {
+    bool on = std::find(unchoke.begin(), unchoke.end(), p.get()) != unchoke.end();
+    if (p->unchoked && !on) {  // choke: queued requests are refused with a retry hint
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.chokeInterval).count();
+      for (auto& up : p->uploads) {
+        if (up.sent == 0) {
+          sendTo(*p, wire::encode(wire::Reject{up.requestId, wire::RejectReason::kOverloaded, static_cast<std::uint32_t>(wait)}), now);
+        }
+      }
+      std::erase_if(p->uploads, [](const Up& up) { return up.sent == 0; });
+    }
+    p->unchoked = on || (!interested(*p) && p->unchoked);
+  }
+  // Two complete peers have nothing to trade: free the link for leechers.
+  if (seeding) {
+    for (auto& [k, p] : peers_) {
+      if (p->handshaken && p->counted && p->hasCount == have_.size() && !p->dropping) {
+        drop(*p, wire::GoodbyeReason::kNormal, "both complete");
+      }
+    }
+  }
+}
+
+// ---- timers -------------------------------------------------------------------
+
+void Session::tick(Time now) {
+  if (nextChoke_ == Time{}) nextChoke_ = now + opts_.chokeInterval;
+  if (now >= nextChoke_) {
+    chokeRound(now);
+    nextChoke_ = now + opts_.chokeInterval;
+  }
+  std::vector<Peer*> stale;
+  for (auto& [k, pp] : peers_) {
+    Peer& p = *pp;
+    if (p.dropping) continue;
+    if (now - p.lastHeard > opts_.idleTimeout) {
+      stale.push_back(&p);
+      continue;
+    }
+    if (p.handshaken && now - p.lastSent > opts_.keepAliveAfter) sendTo(p, wire::encode(wire::KeepAlive{}), now);
+    if (p.out.empty()) continue;
+    // A stalled peer: nothing for stallTimeout (or 4 chunk-times at its rate).
+    const double rate = p.down.rate(now);
+    Time stall = opts_.stallTimeout;
+    if (rate > 0 && manifest_) stall = std::max(stall, fromSeconds(4.0 * manifest_->chunkSize / rate));
+    if (p.chunksReceived == 0) stall = std::max(stall, opts_.requestTimeout / 2);
+    bool stalled = now - p.lastProgress > stall;
+    std::vector<std::uint32_t> expired;
+    for (auto& [rid, o] : p.out) {
+      if (stalled || now - o.sent > opts_.requestTimeout) expired.push_back(rid);
+    }
+    for (auto rid : expired) {
+      sendTo(p, wire::encode(wire::Cancel{rid}), now);
+      forget(p, rid, true);
+      ++counters_.timeouts;
+    }
+    if (stalled) p.chokedUntil = now + opts_.chokeInterval;  // snubbed: ask others for a while
+  }
+  for (Peer* p : stale) drop(*p, wire::GoodbyeReason::kIdleTimeout, "silent too long");
+  if (uploadWake_ != Time{} && now >= uploadWake_) {
+    uploadWake_ = Time{};
+    pumpAll(now);
+  }
+  if (downloadWake_ != Time{} && now >= downloadWake_) downloadWake_ = Time{};
+  requestEverywhere(now);
+}
+
+Time Session::nextWakeup(Time now) const {
+  Time next = now + std::chrono::seconds(1);
+  if (nextChoke_ != Time{}) next = std::min(next, nextChoke_);
+  if (uploadWake_ != Time{}) next = std::min(next, uploadWake_);
+  if (downloadWake_ != Time{}) next = std::min(next, downloadWake_);
+  for (auto& [k, p] : peers_) {
+    if (p->chokedUntil > now) next = std::min(next, p->chokedUntil);
+  }
+  return std::max(next, now);
+}
+
+// ---- stats --------------------------------------------------------------------
+
+SessionStats Session::stats() const {
+  SessionStats s = counters_;
+  s.haveManifest = manifest_.has_value();
+  if (manifest_) {
+    s.chunksTotal = manifest_->chunkCount();
+    s.bytesTotal = manifest_->storedSize();
+  }
+  s.chunksHave = haveCount_;
+  s.complete = complete();
+  s.peers = 0;
+  for (auto& [k, p] : peers_) s.peers += p->handshaken && !p->dropping ? 1u : 0u;
+  return s;
+}
+
+std::optional<PeerStats> Session::peerStats(PeerKey key, Time now) const {
+  auto it = peers_.find(key);
+  if (it == peers_.end()) return std::nullopt;
+  const Peer& p = *it->second;
+  PeerStats s;
+  s.key = p.key;
+  s.peerId = p.id;
+  s.handshaken = p.handshaken;
+  s.chunksAvailable = p.hasCount;
+  s.seeder = p.counted && p.hasCount == p.has.size() && !p.has.empty();
+  s.bytesUp = p.up.total();
+  s.bytesDown = p.down.total();
+  s.upRate = p.up.rate(now);
+  s.downRate = p.down.rate(now);
+  s.chunksServed = p.chunksServed;
+  s.chunksReceived = p.chunksReceived;
+  s.failures = p.failures;
+  s.badChunks = p.badChunks;
+  s.requestsOutstanding = p.out.size();
+  s.requestTarget = manifest_ ? requestTarget(p, now) : 0;
+  s.uploadsQueued = p.uploads.size();
+  s.unchoked = p.unchoked;
+  s.chokingUs = now < p.chokedUntil;
+  s.latencySeconds = p.latencyKnown ? seconds(p.minLatency) : 0;
+  return s;
+}
+
+std::vector<PeerStats> Session::peerStats(Time now) const {
+  std::vector<PeerStats> out;
+  for (auto& [k, p] : peers_) {
+    if (auto s = peerStats(k, now)) out.push_back(*s);
+  }
+  return out;
+}
+
+}  // namespace p2pcdn::swarm

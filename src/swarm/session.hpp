@@ -1,0 +1,245 @@
+// Session: the swarm engine for one file, sans I/O. It speaks the peer wire
+// protocol (wire/) with every connected peer of the file and decides what to
+// request from whom, what to serve to whom and when, and which peers to drop
+// or ban. It does no I/O itself: bytes go out, chunks are read and stored and
+// links are closed through the SessionHost the caller implements; time is the
+// `now` passed into every call. The native node (node/) hosts it over WebRTC
+// links and SQLite; the simulator (tests/sim) hosts thousands of them over a
+// virtual network in virtual time.
+//
+// Policy, in short (docs/hacking.md, "Swarm engine"):
+//  - picking: PiecePicker — rarest first with random tie-break, or streaming
+//    (in-order urgent window, then rarest first within a lookahead), endgame
+//    with duplicate requests and CANCEL of the losers;
+//  - pipelining: per peer, enough whole-chunk requests to cover that peer's
+//    measured rate x latency (between minRequestsPerPeer and maxRequestsPerPeer);
+//    at most maxConcurrentDownloads peers with requests outstanding;
+//  - failures: a stalled peer's requests time out and go elsewhere; a chunk that
+//    fails its BLAKE3 check is never stored or served, scores its sender down,
+//    and banAfterBadChunks of them ban the sender;
+//  - uploads: at most maxConcurrentUploads peers unchoked, re-ranked every
+//    chokeInterval (downloading: the peers that give us most; seeding: the
+//    fastest takers), plus one optimistic unchoke rotated every third round;
+//    requests from choked peers get REJECT overloaded with a retry hint (the
+//    v1 wire protocol has no CHOKE message); uploads are served rarest-served
+//    first so a seeder spreads distinct chunks;
+//  - rate limits: token buckets, global and per peer, up and down.
+//
+// Thread-safety: none; one event loop owns a Session and its host.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "p2pcdn/manifest.hpp"
+#include "p2pcdn/result.hpp"
+#include "swarm/picker.hpp"
+#include "swarm/rate.hpp"
+#include "wire/fragment.hpp"
+#include "wire/wire.hpp"
+
+namespace p2pcdn::swarm {
+
+using PeerKey = std::uint64_t;  // the host's name for one link
+
+struct SessionOptions {
+  std::size_t maxConcurrentDownloads = 10;  // peers with our requests outstanding at once
+  std::size_t maxConcurrentUploads = 20;    // peers unchoked at once (one of them optimistic)
+  std::size_t minRequestsPerPeer = 2;
+  std::size_t maxRequestsPerPeer = 24;      // stay under a peer's upload queue limit
+  std::size_t maxUploadRequestsPerPeer = 32;  // queued from one peer; more: REJECT too-many-requests
+  Time latencyGuess = std::chrono::milliseconds(50);  // before a peer's latency is measured
+  // A peer with requests outstanding that sends nothing for this long has them
+  // all cancelled and re-requested elsewhere; any request older than
+  // requestTimeout is cancelled too.
+  Time stallTimeout = std::chrono::seconds(5);
+  Time requestTimeout = std::chrono::seconds(30);
+  std::uint32_t banAfterBadChunks = 2;      // chunks failing verification before a ban
+  Time chokeInterval = std::chrono::seconds(10);
+  std::uint32_t optimisticEvery = 3;        // choke rounds between optimistic rotations
+  Time keepAliveAfter = std::chrono::seconds(15);
+  Time idleTimeout = std::chrono::seconds(60);
+  // Rate limits in bytes per second, 0 = unlimited. The global buckets may be
+  // shared by several sessions (pass the same ones to each).
+  double perPeerUpRate = 0;
+  double perPeerDownRate = 0;
+  std::shared_ptr<TokenBucket> globalUp;    // null: unlimited
+  std::shared_ptr<TokenBucket> globalDown;
+  PickerOptions picker;
+  std::size_t maxPiecePayload = 262144 - wire::kPieceHeaderBytes;  // PIECE data per message
+#ifdef P2PCDN_FAULT_INJECTION
+  // Test builds only: flip a byte in every chunk served (a corrupting peer).
+  bool faultCorruptServedChunks = false;
+#endif
+};
+
+// The I/O side. Every call happens on the owner's loop, from inside a Session
+// method; none may call back into the Session synchronously.
+class SessionHost {
+ public:
+  virtual ~SessionHost() = default;
+  // Queues one encoded message on the peer's link. Errc::kBackPressure means
+  // "not sent, full": the session keeps it and waits for onWritable(peer).
+  virtual Status send(PeerKey peer, ByteView message) = 0;
+  // The session is done with the peer (after a GOODBYE, a ban, a time-out):
+  // close the link. The host must still call removePeer when it is gone.
+  virtual void disconnect(PeerKey peer) = 0;
+  // A verified stored chunk, for serving.
+  virtual Result<Bytes> readChunk(ChunkIndex index) = 0;
+  // Stores a chunk whose BLAKE3 the session has checked.
+  virtual Status storeChunk(ChunkIndex index, ByteView data) = 0;
+  // Stores a manifest received from a peer and checked against the file id.
+  virtual Status storeManifest(const Manifest& manifest) = 0;
+
+  // Events.
+  virtual void onManifest(const Manifest&) {}
+  virtual void onChunk(ChunkIndex) {}
+  virtual void onComplete() {}
+  virtual void onBanned(PeerKey, const wire::PeerId&) {}
+  virtual void onError(const Error&) {}  // storage failure: the fetch cannot go on
+};
+
+struct PeerStats {
+  PeerKey key = 0;
+  wire::PeerId peerId{};
+  bool handshaken = false;
+  bool seeder = false;            // has every chunk
+  std::uint32_t chunksAvailable = 0;
+  std::uint64_t bytesUp = 0, bytesDown = 0;
+  double upRate = 0, downRate = 0;  // bytes/s, smoothed
+  std::uint32_t chunksServed = 0, chunksReceived = 0;
+  std::uint32_t failures = 0;     // timeouts + rejects + bad chunks
+  std::uint32_t badChunks = 0;
+  std::size_t requestsOutstanding = 0;
+  std::size_t requestTarget = 0;  // current pipeline size
+  std::size_t uploadsQueued = 0;
+  bool unchoked = false;          // we serve it
+  bool chokingUs = false;         // it rejected us as overloaded recently
+  double latencySeconds = 0;      // request -> first byte, lowest seen
+};
+
+struct SessionStats {
+  bool haveManifest = false;
+  std::uint32_t chunksTotal = 0, chunksHave = 0, chunksFetched = 0;
+  std::uint64_t bytesTotal = 0, bytesVerified = 0;
+  std::uint64_t uploaded = 0, downloaded = 0;  // payload bytes of PIECE messages
+  std::uint64_t wasted = 0;                    // received but not stored: duplicates, bad chunks
+  std::uint32_t badChunks = 0, timeouts = 0, bans = 0;
+  std::size_t peers = 0;                       // handshaken
+  bool complete = false;
+};
+
+class Session {
+ public:
+  // `have` is what the store holds (empty if the manifest is not known yet).
+  Session(const FileId& fileId, const wire::PeerId& self, std::optional<Manifest> manifest, std::vector<bool> have,
+          SessionHost& host, SessionOptions options, std::uint64_t seed);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const FileId& fileId() const { return fileId_; }
+  const std::optional<Manifest>& manifest() const { return manifest_; }
+  bool complete() const;
+  bool have(ChunkIndex index) const { return index < have_.size() && have_[index]; }
+
+  // Fetch missing chunks (true) or only serve (false).
+  void setWanted(bool wanted, Time now);
+  bool wanted() const { return wanted_; }
+  // Serve chunks to peers (seeding). false: requests are rejected (seedDuration over).
+  void setServing(bool serving) { serving_ = serving; }
+  // Streaming: pick in order from `cursor` (see PickerOptions); whole-file otherwise.
+  void setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Time now);
+  // Adds a manifest learned another way (checked against the file id).
+  Status setManifest(const Manifest& manifest, std::vector<bool> have, Time now);
+  void banPeerId(const wire::PeerId& id) { banned_.push_back(id); }
+  bool isBanned(const wire::PeerId& id) const;
+
+  // Link events from the host.
+  void addPeer(PeerKey peer, Time now);                  // the link opened: HANDSHAKE goes out
+  void removePeer(PeerKey peer, Time now);               // the link is gone
+  void onMessage(PeerKey peer, ByteView message, Time now);
+  void onWritable(PeerKey peer, Time now);               // the link drained after back-pressure
+  // Sends GOODBYE to every peer (then the host closes the links).
+  void goodbyeAll(wire::GoodbyeReason reason, std::string_view text);
+
+  // Timers: call tick at nextWakeup() (or more often).
+  void tick(Time now);
+  Time nextWakeup(Time now) const;
+
+  SessionStats stats() const;
+  std::vector<PeerStats> peerStats(Time now) const;
+  std::optional<PeerStats> peerStats(PeerKey peer, Time now) const;
+  std::size_t peerCount() const { return peers_.size(); }
+
+ private:
+  struct Peer;
+  struct Out;
+  struct Up;
+
+  Peer* find(PeerKey key);
+  void handle(Peer& p, const wire::Handshake& m, Time now);
+  void handle(Peer& p, const wire::Bitfield& m, Time now);
+  void handle(Peer& p, const wire::Have& m, Time now);
+  void handle(Peer& p, const wire::Request& m, Time now);
+  void handle(Peer& p, const wire::Cancel& m, Time now);
+  void handle(Peer& p, const wire::Reject& m, Time now);
+  void handle(Peer& p, const wire::Piece& m, Time now);
+  void handle(Peer& p, const wire::ManifestRequest& m, Time now);
+  void handle(Peer& p, const wire::ManifestPart& m, Time now);
+  void handle(Peer& p, const wire::KeepAlive& m, Time now);
+  void handle(Peer& p, const wire::Goodbye& m, Time now);
+
+  void sendTo(Peer& p, Result<Bytes> message, Time now);
+  void goodbye(Peer& p, wire::GoodbyeReason reason, std::string_view text);
+  void drop(Peer& p, wire::GoodbyeReason reason, std::string_view text);
+  void adoptManifest(const Manifest& m, std::vector<bool> have, Time now);
+  void learnBitfield(Peer& p, std::vector<bool> bits);
+  void sendBitfield(Peer& p, Time now);
+  void chunkArrived(Peer& p, ChunkIndex index, Bytes data, Time now);
+  void badChunk(Peer& p, ChunkIndex index, Time now);
+  void forget(Peer& p, std::uint32_t requestId, bool failed);
+  void cancelAll(Peer& p, Time now);
+  std::size_t requestTarget(const Peer& p, Time now) const;
+  void requestFrom(Peer& p, Time now);
+  void requestEverywhere(Time now);
+  void pump(Peer& p, Time now);
+  void pumpAll(Time now);
+  void chokeRound(Time now);
+  bool interested(const Peer& p) const;  // it lacks something we have
+  void checkComplete(Time now);
+
+  FileId fileId_;
+  wire::PeerId self_;
+  std::optional<Manifest> manifest_;
+  Bytes manifestBytes_;
+  std::vector<bool> have_;
+  std::uint32_t haveCount_ = 0;
+  std::unique_ptr<PiecePicker> picker_;
+  SessionHost& host_;
+  SessionOptions opts_;
+  std::mt19937_64 rng_;
+  bool wanted_ = false;
+  bool serving_ = true;
+  bool streaming_ = false;
+  bool completeFired_ = false;
+  std::map<PeerKey, std::unique_ptr<Peer>> peers_;
+  std::vector<wire::PeerId> banned_;
+  std::vector<std::uint32_t> servedCount_;  // per chunk: times uploaded by us
+  Time nextChoke_{};
+  std::uint32_t chokeRounds_ = 0;
+  std::optional<PeerKey> optimistic_;
+  Time uploadWake_{};  // a rate limit holds uploads until then (0: none)
+  Time downloadWake_{};
+  SessionStats counters_;
+};
+
+}  // namespace p2pcdn::swarm
