@@ -333,6 +333,25 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     if (auto it = files.find(id); it != files.end()) it->second.session->setStreaming(on, cursor, lookahead, nowTime());
   }
 
+  void forget(const FileId& id) {
+    auto it = files.find(id);
+    if (it == files.end()) return;
+    FileState& f = it->second;
+    announce(f, signaling::Event::kStopped);
+    f.session->goodbyeAll(wire::GoodbyeReason::kNormal, "file removed");
+    std::erase_if(pendingOffers, [&](const auto& kv) { return kv.second.first == id; });
+    // As in stop(): the links close once the GOODBYEs have had a moment to leave;
+    // their events are ignored from now on (the file is gone).
+    auto peers = std::make_shared<std::map<std::uint64_t, std::shared_ptr<Peer>>>(std::move(f.peers));
+    files.erase(it);
+    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
+    timer->async_wait([timer, peers](auto) {
+      for (auto& [k, p] : *peers) {
+        if (p->link) p->link->close();
+      }
+    });
+  }
+
   // ---- tracker --------------------------------------------------------------
   // first: a (re)connection to the tracker, which also restarts the back-off.
   void announceAll(bool first) {
@@ -557,6 +576,10 @@ void Node::stopSeeding(const FileId& id) { impl_->stopSeeding(id); }
 void Node::setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
   impl_->setStreaming(id, on, cursor, lookahead);
 }
+void Node::announceNow() {
+  if (!impl_->stopped) impl_->announceAll(false);
+}
+void Node::forget(const FileId& id) { impl_->forget(id); }
 std::string Node::peerIdHex() const { return toHex(impl_->peerId); }
 
 }  // namespace p2pcdn::node

@@ -91,6 +91,14 @@ class Node {
   void stopSeeding(const FileId& id);
   // Streaming: fetch in order from `cursor`, at most `lookahead` chunks ahead.
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
+  // Announces every file now (new offers for the ones being fetched) instead
+  // of waiting for announceInterval: "discover peers" (used by src/api).
+  void announceNow();
+  // Forgets a file (the store is untouched): leaves its swarm, says GOODBYE to
+  // its peers, closes their links and drops its state, so a later seed() or
+  // fetch() starts afresh from the store. Its FetchEvents are dropped (an
+  // onComplete already posted may still run).
+  void forget(const FileId& id);
   std::string peerIdHex() const;
 
  private:
