@@ -152,8 +152,9 @@ Status PiecePicker::unmarkRequested(ChunkIndex index) {
 void PiecePicker::setStreamCursor(ChunkIndex index) { cursor_ = std::min(index, count_); }
 
 bool PiecePicker::isEndgame() const {
-  // Nothing left in buckets 1.. : every chunk we lack that a peer has is requested.
-  return !requestedList_.empty() && bucketed_ == buckets_[0].size();
+  // Every chunk we lack is requested. (Not "every chunk some peer has": early
+  // on, when the neighbours hold a few chunks each, that would race them all.)
+  return !requestedList_.empty() && bucketed_ == 0;
 }
 
 std::vector<ChunkIndex> PiecePicker::pickImpl(const std::vector<bool>& peerHas,

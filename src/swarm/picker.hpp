@@ -79,9 +79,9 @@ class PiecePicker {
   void setStreamLookahead(std::size_t chunks) { options_.streamLookahead = chunks; }
   ChunkIndex streamCursor() const { return cursor_; }
 
-  // True when at least one chunk we lack is requested and every chunk we lack
-  // that some peer has is already requested: pick then also returns chunks
-  // requested from other peers so that the last ones race.
+  // True when every chunk we lack is already requested (and there is one):
+  // pick then also returns chunks requested from other peers so that the last
+  // ones race.
   bool isEndgame() const;
 
   // Up to `count` chunk indexes to request from a peer whose bitfield is

@@ -53,6 +53,7 @@ struct Session::Peer {
   bool unchoked = false;
 
   std::uint32_t chunksServed = 0, chunksReceived = 0, failures = 0, badChunks = 0;
+  std::vector<ChunkIndex> revealed;  // super-seeding: told with HAVE, not yet served to it
 };
 
 namespace {
@@ -64,6 +65,7 @@ Session::Session(const FileId& fileId, const wire::PeerId& self, std::optional<M
                  std::vector<bool> have, SessionHost& host, SessionOptions options, std::uint64_t seed)
     : fileId_(fileId), self_(self), host_(host), opts_(std::move(options)), rng_(seed) {
   if (manifest) adoptManifest(*manifest, std::move(have), Time{});
+  superSeeding_ = opts_.superSeed && complete();
 }
 
 Session::~Session() = default;
@@ -91,6 +93,8 @@ void Session::adoptManifest(const Manifest& m, std::vector<bool> have, Time now)
   counters_ = SessionStats{.uploaded = counters_.uploaded, .downloaded = counters_.downloaded};
   picker_ = std::make_unique<PiecePicker>(n, opts_.picker);
   servedCount_.assign(n, 0);
+  revealedCount_.assign(n, 0);
+  assignedCount_.assign(n, 0);
   for (ChunkIndex i = 0; i < n; ++i) {
     if (have_[i]) {
       ++haveCount_;
@@ -132,10 +136,53 @@ void Session::learnBitfield(Peer& p, std::vector<bool> bits) {
 
 void Session::sendBitfield(Peer& p, Time now) {
   Bytes bits(wire::bitfieldBytes(manifest_->chunkCount()));
-  for (ChunkIndex i = 0; i < have_.size(); ++i) {
-    if (have_[i]) wire::setBit(bits, i);
+  if (!superSeeding_) {
+    for (ChunkIndex i = 0; i < have_.size(); ++i) {
+      if (have_[i]) wire::setBit(bits, i);
+    }
   }
   sendTo(p, wire::encode(wire::Bitfield{manifest_->chunkCount(), bits}), now);
+  if (superSeeding_) reveal(p, now);
+}
+
+// Super-seeding: keep superSeedReveal chunks revealed to the peer and not yet
+// requested by it, choosing the chunks with the least load (requests taken +
+// peers they are revealed to),
+// scanning from a random start so equal loads spread. O(chunks) per reveal.
+void Session::reveal(Peer& p, Time now) {
+  if (!superSeeding_ || !p.counted || p.dropping) return;
+  std::erase_if(p.revealed, [&](ChunkIndex i) {
+    if (!p.has[i]) return false;
+    --revealedCount_[i];
+    return true;
+  });
+  const auto n = static_cast<ChunkIndex>(have_.size());
+  while (p.revealed.size() < opts_.superSeedReveal && p.hasCount + p.revealed.size() < n) {
+    const auto start = static_cast<ChunkIndex>(rng_() % n);
+    std::optional<ChunkIndex> best;
+    std::uint64_t bestLoad = UINT64_MAX;
+    for (ChunkIndex j = 0; j < n; ++j) {
+      const ChunkIndex i = (start + j) % n;
+      if (p.has[i] || std::find(p.revealed.begin(), p.revealed.end(), i) != p.revealed.end()) continue;
+      const std::uint64_t load = std::uint64_t{assignedCount_[i]} + revealedCount_[i];
+      if (load < bestLoad) {
+        bestLoad = load;
+        best = i;
+        if (load == 0) break;
+      }
+    }
+    if (!best) break;
+    p.revealed.push_back(*best);
+    ++revealedCount_[*best];
+    sendTo(p, wire::encode(wire::Have{*best}), now);
+  }
+}
+
+void Session::unreveal(Peer& p, ChunkIndex index) {
+  auto it = std::find(p.revealed.begin(), p.revealed.end(), index);
+  if (it == p.revealed.end()) return;
+  --revealedCount_[index];
+  p.revealed.erase(it);
 }
 
 void Session::setWanted(bool wanted, Time now) {
@@ -201,6 +248,7 @@ void Session::removePeer(PeerKey key, Time now) {
     if (picker_) (void)picker_->unmarkRequested(out.index);
   }
   if (p.counted && picker_) (void)picker_->removePeerBitfield(p.has);
+  for (ChunkIndex i : p.revealed) --revealedCount_[i];
   if (optimistic_ == key) optimistic_.reset();
   peers_.erase(it);
   requestEverywhere(now);
@@ -303,6 +351,7 @@ void Session::handle(Peer& p, const wire::Bitfield& b, Time now) {
   std::vector<bool> bits(b.chunkCount);
   for (ChunkIndex i = 0; i < b.chunkCount; ++i) bits[i] = b.has(i);
   learnBitfield(p, std::move(bits));
+  if (superSeeding_) reveal(p, now);
   requestFrom(p, now);
 }
 
@@ -311,6 +360,7 @@ void Session::handle(Peer& p, const wire::Have& h, Time now) {
   p.has[h.index] = true;
   ++p.hasCount;
   (void)picker_->peerHas(h.index);
+  if (superSeeding_) reveal(p, now);
   requestFrom(p, now);
 }
 
@@ -331,6 +381,11 @@ void Session::handle(Peer& p, const wire::Request& r, Time now) {
     return reject(wire::RejectReason::kInvalidRequest);
   }
   p.uploads.push_back(Up{r.requestId, r.index, r.offset, r.length, {}, 0});
+  if (superSeeding_) {  // taken: reveal the next one now, so the peer always has some to ask for
+    unreveal(p, r.index);
+    ++assignedCount_[r.index];
+    reveal(p, now);
+  }
   pump(p, now);
 }
 

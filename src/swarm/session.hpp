@@ -73,6 +73,13 @@ struct SessionOptions {
   double perPeerDownRate = 0;
   std::shared_ptr<TokenBucket> globalUp;    // null: unlimited
   std::shared_ptr<TokenBucket> globalDown;
+  // Super-seeding, for a session that starts complete (the publisher): it
+  // advertises an empty bitfield and then reveals chunks to each peer with
+  // HAVE, superSeedReveal at a time, always the ones it has served least. So
+  // the origin uploads each chunk about once and the leechers spread it
+  // (BitTorrent's "initial seeding"). It serves any chunk it is asked for.
+  bool superSeed = true;
+  std::size_t superSeedReveal = 2;
   PickerOptions picker;
   std::size_t maxPiecePayload = 262144 - wire::kPieceHeaderBytes;  // PIECE data per message
 #ifdef P2PCDN_FAULT_INJECTION
@@ -215,6 +222,8 @@ class Session {
   void pumpAll(Time now);
   void chokeRound(Time now);
   bool interested(const Peer& p) const;  // it lacks something we have
+  void reveal(Peer& p, Time now);        // super-seeding: top up the peer's revealed chunks
+  void unreveal(Peer& p, ChunkIndex index);
   void checkComplete(Time now);
 
   FileId fileId_;
@@ -234,6 +243,9 @@ class Session {
   std::map<PeerKey, std::unique_ptr<Peer>> peers_;
   std::vector<wire::PeerId> banned_;
   std::vector<std::uint32_t> servedCount_;  // per chunk: times uploaded by us
+  bool superSeeding_ = false;
+  std::vector<std::uint32_t> revealedCount_;  // per chunk: peers it is revealed to that have not asked yet
+  std::vector<std::uint32_t> assignedCount_;  // per chunk: requests for it we have taken
   Time nextChoke_{};
   std::uint32_t chokeRounds_ = 0;
   std::optional<PeerKey> optimistic_;

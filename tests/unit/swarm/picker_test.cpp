@@ -230,8 +230,8 @@ TEST(PiecePicker, RemovingABitfieldRestoresCounts) {
             (std::vector<ChunkIndex>{2, 4, 5}));
   ASSERT_TRUE(p.removePeerBitfield(b));
   for (ChunkIndex i = 0; i < n; ++i) EXPECT_EQ(p.availability(i), 0u) << i;
-  // Not even the requested chunk 1 races in endgame: no connected peer has it.
-  EXPECT_TRUE(p.isEndgame());
+  // Not endgame (chunks 0, 2.. are unrequested), and nothing to pick: no connected peer has anything.
+  EXPECT_FALSE(p.isEndgame());
   EXPECT_TRUE(p.pick(all(n), 8, PickMode::kWholeFile, rng).empty());
 }
 
@@ -276,7 +276,7 @@ struct Model {
     for (ChunkIndex i = 0; i < n; ++i) {
       if (have[i]) continue;
       if (req[i] > 0) anyRequested = true;
-      if (req[i] == 0 && avail[i] > 0) return false;
+      if (req[i] == 0) return false;
     }
     return anyRequested;
   }

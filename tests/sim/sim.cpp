@@ -1,0 +1,591 @@
+#include "sim/sim.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <cstdio>
+#include <map>
+#include <queue>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "core/blake3.hpp"
+#include "signaling/signaling.hpp"
+#include "tracker/swarm_registry.hpp"
+
+namespace p2pcdn::sim {
+
+namespace {
+
+using swarm::Time;
+using swarm::fromSeconds;
+using swarm::seconds;
+
+enum class Kind : std::uint8_t { kJoin, kTick, kDepart, kArrive, kDeliver, kToTracker, kFromTracker, kLinkOpen, kLinkClose, kLeave };
+
+struct Event {
+  Time t{};
+  std::uint64_t seq = 0;
+  Kind kind = Kind::kTick;
+  std::uint32_t peer = 0;
+  std::uint32_t link = 0;
+  std::uint32_t msg = 0;
+  std::uint32_t gen = 0;
+  bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+};
+
+struct Msg {
+  Bytes bytes;
+  std::uint32_t link = 0;
+  std::uint8_t dir = 0;  // 0: a -> b, 1: b -> a
+};
+
+struct Link {
+  std::uint32_t a = 0, b = 0;  // a made the offer
+  bool open = false, closed = false;
+  std::size_t buffered[2] = {0, 0};
+  bool wantWritable[2] = {false, false};
+  Time lastArrive[2] = {};
+};
+
+class Sim;
+
+struct Peer final : swarm::SessionHost {
+  Sim* sim = nullptr;
+  std::uint32_t index = 0;
+  bool seeder = false, corrupt = false, joined = false, left = false;
+  double up = 0, down = 0, latency = 0;
+  Time joinedAt{};
+  Time downFree{};
+  // The uplink serves its connections round robin, one message at a time
+  // (flows sharing a bottleneck get equal shares; a fresh chunk on one
+  // connection does not wait behind another connection's backlog).
+  std::map<std::uint32_t, std::deque<std::uint32_t>> upQueues;  // link -> messages waiting
+  std::deque<std::uint32_t> upRing;                              // links with messages waiting
+  bool upBusy = false;
+  Time tickAt{};
+  std::uint32_t tickGen = 0;
+  std::unique_ptr<swarm::Session> session;
+  std::map<swarm::PeerKey, std::uint32_t> links;  // key (= link index + 1) -> link
+  std::set<std::uint32_t> neighbours;             // peer indexes linked or being linked
+  signaling::PeerId id{};
+  std::optional<double> completed;
+  Time lastAnnounce{};
+  int quickAnnounces = 0;
+  std::map<signaling::OfferId, Time> offers;      // pending offers and when they were made
+
+  Status send(swarm::PeerKey key, ByteView message) override;
+  void disconnect(swarm::PeerKey key) override;
+  Result<Bytes> readChunk(ChunkIndex index) override;
+  Status storeChunk(ChunkIndex, ByteView) override { return {}; }
+  Status storeManifest(const Manifest&) override { return {}; }
+  void onComplete() override;
+};
+
+class Sim {
+ public:
+  explicit Sim(const SimConfig& c) : cfg(c), rng(c.seed), registry(registryOptions(c), c.seed) {}
+
+  static tracker::RegistryOptions registryOptions(const SimConfig& c) {
+    tracker::RegistryOptions o;
+    o.interval = std::chrono::milliseconds(static_cast<std::int64_t>(c.announceInterval * 1000));
+    return o;
+  }
+
+  SimResult run();
+
+  // ---- time and events ----
+  void at(Time t, Event e) {
+    e.t = t;
+    e.seq = seq++;
+    queue.push(e);
+  }
+  Time now{};
+
+  // ---- network ----
+  Status send(Peer& from, std::uint32_t linkIndex, ByteView bytes) {
+    Link& l = links[linkIndex];
+    if (!l.open || l.closed) return fail(Errc::kCancelled, "send", "link closed");
+    const int dir = l.a == from.index ? 0 : 1;
+    if (l.buffered[dir] > 0 && l.buffered[dir] + bytes.size() > cfg.highWatermark) {
+      l.wantWritable[dir] = true;
+      return fail(Errc::kBackPressure, "send", "buffer full");
+    }
+    l.buffered[dir] += bytes.size();
+    std::uint32_t m;
+    if (!freeMsgs.empty()) {
+      m = freeMsgs.back();
+      freeMsgs.pop_back();
+    } else {
+      m = static_cast<std::uint32_t>(msgs.size());
+      msgs.emplace_back();
+    }
+    msgs[m].bytes.assign(bytes.begin(), bytes.end());
+    msgs[m].link = linkIndex;
+    msgs[m].dir = static_cast<std::uint8_t>(dir);
+    ++messages;
+    auto& q = from.upQueues[linkIndex];
+    if (q.empty()) from.upRing.push_back(linkIndex);
+    q.push_back(m);
+    if (!from.upBusy) startUpload(from);
+    return {};
+  }
+
+  void startUpload(Peer& p) {
+    while (!p.upRing.empty()) {
+      const std::uint32_t li = p.upRing.front();
+      p.upRing.pop_front();
+      auto& q = p.upQueues[li];
+      if (q.empty()) continue;
+      const std::uint32_t m = q.front();
+      q.pop_front();
+      if (!q.empty()) p.upRing.push_back(li);
+      p.upBusy = true;
+      at(now + fromSeconds(static_cast<double>(msgs[m].bytes.size()) / p.up),
+         Event{.kind = Kind::kDepart, .peer = p.index, .link = li, .msg = m});
+      return;
+    }
+    p.upBusy = false;
+  }
+
+  void release(std::uint32_t m) {
+    msgs[m].bytes.clear();
+    msgs[m].bytes.shrink_to_fit();
+    freeMsgs.push_back(m);
+  }
+
+  void onDepart(const Event& e) {
+    startUpload(peers[e.peer]);
+    Msg& msg = msgs[e.msg];
+    Link& l = links[msg.link];
+    const int dir = msg.dir;
+    l.buffered[dir] -= msg.bytes.size();
+    Peer& from = peers[dir == 0 ? l.a : l.b];
+    Peer& to = peers[dir == 0 ? l.b : l.a];
+    if (trace) {
+      auto sec = static_cast<std::size_t>(seconds(now));
+      if (upBySecond.size() <= sec) upBySecond.resize(sec + 1, {0.0, 0.0});
+      (from.index == 0 ? upBySecond[sec].first : upBySecond[sec].second) += static_cast<double>(msg.bytes.size());
+    }
+    Time arrive = now + fromSeconds(from.latency + to.latency);
+    if (cfg.loss > 0 && unit(rng) < cfg.loss) arrive += fromSeconds(2 * (from.latency + to.latency) + 0.2);
+    arrive = std::max(arrive, l.lastArrive[dir]);
+    l.lastArrive[dir] = arrive;
+    at(arrive, Event{.kind = Kind::kArrive, .peer = to.index, .link = msg.link, .msg = e.msg});
+    if (l.wantWritable[dir] && l.buffered[dir] <= cfg.lowWatermark && l.open && !l.closed && !from.left) {
+      l.wantWritable[dir] = false;
+      from.session->onWritable(msg.link + 1, now);
+      afterEvent(from);
+    }
+  }
+
+  void onArrive(const Event& e) {
+    Peer& to = peers[e.peer];
+    to.downFree = std::max(now, to.downFree) + fromSeconds(static_cast<double>(msgs[e.msg].bytes.size()) / to.down);
+    at(to.downFree, Event{.kind = Kind::kDeliver, .peer = e.peer, .link = e.link, .msg = e.msg});
+  }
+
+  void onDeliver(const Event& e) {
+    Peer& to = peers[e.peer];
+    Link& l = links[e.link];
+    if (l.open && !l.closed && !to.left) {
+      to.session->onMessage(e.link + 1, msgs[e.msg].bytes, now);
+      afterEvent(to);
+    }
+    release(e.msg);
+  }
+
+  void closeLink(std::uint32_t linkIndex) {
+    Link& l = links[linkIndex];
+    if (l.closed) return;
+    l.closed = true;
+    for (std::uint32_t side : {l.a, l.b}) {
+      Peer& p = peers[side];
+      p.neighbours.erase(side == l.a ? l.b : l.a);
+      if (p.links.erase(linkIndex + 1) && l.open && !p.left) {
+        p.session->removePeer(linkIndex + 1, now);
+        afterEvent(p);
+      }
+    }
+  }
+
+  // ---- tracker ----
+  void toTracker(Peer& p, signaling::ClientMessage msg) {
+    trackerInbox.push_back({p.index, std::move(msg)});
+    at(now + fromSeconds(p.latency + 0.005),
+       Event{.kind = Kind::kToTracker, .peer = p.index, .msg = static_cast<std::uint32_t>(trackerInbox.size() - 1)});
+  }
+
+  void onToTracker(const Event& e) {
+    auto& [from, msg] = trackerInbox[e.msg];
+    std::vector<tracker::Delivery> out;
+    registry.handle(from + 1, msg, tracker::TimePoint(std::chrono::duration_cast<tracker::Clock::duration>(now)), out);
+    for (auto& d : out) {
+      const auto to = static_cast<std::uint32_t>(d.to - 1);
+      trackerOutbox.push_back(std::move(d.text));
+      at(now + fromSeconds(peers[to].latency + 0.005),
+         Event{.kind = Kind::kFromTracker, .peer = to, .msg = static_cast<std::uint32_t>(trackerOutbox.size() - 1)});
+    }
+    msg = signaling::ScrapeRequest{};  // free the memory
+  }
+
+  void announce(Peer& p, signaling::Event event) {
+    p.lastAnnounce = now;
+    const auto st = p.session->stats();
+    signaling::AnnounceRequest a;
+    a.infoHash = infoHash;
+    a.peerId = p.id;
+    a.event = event;
+    a.numwant = static_cast<std::uint32_t>(cfg.offersPerAnnounce);
+    a.uploaded = st.uploaded;
+    a.downloaded = st.downloaded;
+    a.left = st.bytesTotal - st.bytesVerified;
+    if (!p.session->complete()) {
+      const std::size_t room = cfg.maxPeersPerPeer > p.neighbours.size() ? cfg.maxPeersPerPeer - p.neighbours.size() : 0;
+      for (std::size_t i = 0; i < std::min(room, cfg.offersPerAnnounce); ++i) {
+        signaling::OfferId oid{};
+        for (auto& b : oid) b = static_cast<std::uint8_t>(rng());
+        p.offers[oid] = now;
+        a.offers.push_back({oid, {"offer", "sim"}});
+      }
+    }
+    toTracker(p, std::move(a));
+  }
+
+  void onFromTracker(const Event& e) {
+    Peer& p = peers[e.peer];
+    if (p.left) return;
+    auto msg = signaling::decodeTrackerMessage(trackerOutbox[e.msg]);
+    trackerOutbox[e.msg].clear();
+    trackerOutbox[e.msg].shrink_to_fit();
+    if (!msg) return;
+    if (auto* offer = std::get_if<signaling::RelayedOffer>(&*msg)) {
+      const std::uint32_t from = peerIndex(offer->peerId);
+      if (from == p.index || p.neighbours.count(from) || p.neighbours.size() >= cfg.maxPeersPerPeer) return;
+      if (peers[from].left) return;
+      // Accept: a link in the making; the answer goes back through the tracker.
+      const auto li = static_cast<std::uint32_t>(links.size());
+      links.push_back(Link{.a = from, .b = p.index});
+      p.neighbours.insert(from);
+      pendingLinks[offer->offerId] = li;
+      signaling::AnnounceRequest a;
+      a.infoHash = infoHash;
+      a.peerId = p.id;
+      a.answer = signaling::AnswerEntry{offer->peerId, offer->offerId, {"answer", "sim"}};
+      toTracker(p, std::move(a));
+    } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&*msg)) {
+      auto pend = p.offers.find(answer->offerId);
+      auto li = pendingLinks.find(answer->offerId);
+      if (pend == p.offers.end() || li == pendingLinks.end()) return;
+      p.offers.erase(pend);
+      const std::uint32_t linkIndex = li->second;
+      pendingLinks.erase(li);
+      const std::uint32_t other = peerIndex(answer->peerId);
+      if (p.neighbours.count(other) || peers[other].left) {  // crossed offers: keep the first link
+        links[linkIndex].closed = true;
+        peers[other].neighbours.erase(p.index);
+        return;
+      }
+      p.neighbours.insert(other);
+      // ICE + DTLS + SCTP: about two round trips.
+      at(now + fromSeconds(4 * (p.latency + peers[other].latency)), Event{.kind = Kind::kLinkOpen, .link = linkIndex});
+    }
+  }
+
+  void onLinkOpen(const Event& e) {
+    Link& l = links[e.link];
+    if (l.closed || peers[l.a].left || peers[l.b].left) {
+      l.closed = true;
+      peers[l.a].neighbours.erase(l.b);
+      peers[l.b].neighbours.erase(l.a);
+      return;
+    }
+    l.open = true;
+    for (std::uint32_t side : {l.a, l.b}) {
+      Peer& p = peers[side];
+      p.links[e.link + 1] = e.link;
+      p.session->addPeer(e.link + 1, now);
+      afterEvent(p);
+    }
+  }
+
+  std::uint32_t peerIndex(const signaling::PeerId& id) const {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = (v << 8) | id[static_cast<std::size_t>(16 + i)];
+    return v;
+  }
+
+  // ---- peers ----
+  void scheduleTick(Peer& p, Time t) {
+    p.tickAt = t;
+    ++p.tickGen;
+    at(t, Event{.kind = Kind::kTick, .peer = p.index, .gen = p.tickGen});
+  }
+
+  void afterEvent(Peer& p) {
+    if (p.left || !p.joined) return;
+    Time w = p.session->nextWakeup(now);
+    if (w < p.tickAt) scheduleTick(p, w);
+  }
+
+  void onJoin(Peer& p) {
+    p.joined = true;
+    p.joinedAt = now;
+    p.session->setWanted(!p.seeder, now);
+    announce(p, signaling::Event::kStarted);
+    scheduleTick(p, p.session->nextWakeup(now));
+  }
+
+  void onTick(const Event& e) {
+    Peer& p = peers[e.peer];
+    if (e.gen != p.tickGen || p.left) return;
+    p.session->tick(now);
+    // Discovery like the node: re-announce every interval; a leecher without
+    // peers re-announces with back-off 2, 4, 8 ... s.
+    const bool leeching = !p.session->complete();
+    Time since = now - p.lastAnnounce;
+    if (since >= fromSeconds(cfg.announceInterval)) {
+      announce(p, signaling::Event::kNone);
+    } else if (leeching && p.session->stats().peers == 0) {
+      Time wait = fromSeconds(std::min(cfg.announceInterval, 2.0 * (1 << std::min(p.quickAnnounces, 5))));
+      if (since >= wait) {
+        ++p.quickAnnounces;
+        announce(p, signaling::Event::kNone);
+      }
+    } else {
+      p.quickAnnounces = 0;
+    }
+    for (auto it = p.offers.begin(); it != p.offers.end();) {  // offers nobody answered
+      it = now - it->second > std::chrono::seconds(15) ? p.offers.erase(it) : std::next(it);
+    }
+    scheduleTick(p, std::max(p.session->nextWakeup(now), now + std::chrono::milliseconds(1)));
+  }
+
+  void onLeave(Peer& p) {
+    std::vector<std::uint32_t> ls;
+    for (auto& [k, li] : p.links) ls.push_back(li);
+    for (auto li : ls) closeLink(li);
+    p.left = true;
+    signaling::AnnounceRequest a;
+    a.infoHash = infoHash;
+    a.peerId = p.id;
+    a.event = signaling::Event::kStopped;
+    toTracker(p, std::move(a));
+  }
+
+  bool allDone() const {
+    for (const auto& p : peers) {
+      if (!p.seeder && !p.corrupt && !p.completed) return false;
+    }
+    return true;
+  }
+
+  const SimConfig& cfg;
+  std::mt19937_64 rng;
+  std::uniform_real_distribution<double> unit{0.0, 1.0};
+  tracker::SwarmRegistry registry;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> queue;
+  std::uint64_t seq = 0;
+  std::vector<Peer> peers;
+  std::vector<Link> links;
+  std::vector<Msg> msgs;
+  std::vector<std::uint32_t> freeMsgs;
+  std::vector<std::pair<std::uint32_t, signaling::ClientMessage>> trackerInbox;
+  std::vector<std::string> trackerOutbox;
+  std::map<signaling::OfferId, std::uint32_t> pendingLinks;  // offer id -> link being made
+  signaling::InfoHash infoHash{};
+  std::vector<Bytes> chunks;
+  std::uint64_t messages = 0;
+  bool trace = std::getenv("P2PCDN_SIM_TRACE") != nullptr;  // per-second upload of the seeder and the leechers
+  std::vector<std::pair<double, double>> upBySecond;
+};
+
+Status Peer::send(swarm::PeerKey key, ByteView message) {
+  auto it = links.find(key);
+  if (it == links.end()) return fail(Errc::kCancelled, "send", "no such link");
+  return sim->send(*this, it->second, message);
+}
+
+void Peer::disconnect(swarm::PeerKey key) {
+  auto it = links.find(key);
+  if (it == links.end()) return;
+  sim->at(sim->now, Event{.kind = Kind::kLinkClose, .link = it->second});
+}
+
+Result<Bytes> Peer::readChunk(ChunkIndex chunk) {
+  Bytes b = sim->chunks[chunk];
+  if (corrupt && !b.empty()) b[b.size() / 2] ^= 0x5a;
+  return b;
+}
+
+void Peer::onComplete() {
+  if (!seeder) completed = seconds(sim->now);
+}
+
+SimResult Sim::run() {
+  auto wallStart = std::chrono::steady_clock::now();
+  // The file: random chunks and their manifest.
+  chunks.resize(cfg.chunkCount);
+  Manifest m;
+  m.name = "sim.bin";
+  m.chunkSize = cfg.chunkSize;
+  m.size = std::uint64_t{cfg.chunkCount} * cfg.chunkSize;
+  m.createdAtMs = 1;
+  for (auto& c : chunks) {
+    c.resize(cfg.chunkSize);
+    for (std::size_t i = 0; i < c.size(); i += 8) {
+      std::uint64_t v = rng();
+      std::memcpy(c.data() + i, &v, std::min<std::size_t>(8, c.size() - i));
+    }
+    m.chunkHashes.push_back(Blake3::hash(c));
+  }
+  auto enc = encodeManifest(m);
+  const FileId fileId = Blake3::hash(*enc);
+  infoHash = signaling::swarmKey(fileId);
+
+  // Peers: [0] the seeder, then the leechers by class.
+  const std::size_t n = cfg.leechers + 1;
+  peers.resize(n);
+  double shareSum = 0;
+  for (const auto& c : cfg.classes) shareSum += c.share;
+  std::vector<std::size_t> corruptAt;
+  for (std::size_t i = 0; i < cfg.corruptPeers && i < cfg.leechers; ++i) corruptAt.push_back(1 + (i * cfg.leechers) / std::max<std::size_t>(cfg.corruptPeers, 1));
+  std::uniform_real_distribution<double> lat(cfg.latencyMin, cfg.latencyMax);
+  std::uniform_real_distribution<double> join(0.0, cfg.joinSpread);
+  for (std::size_t i = 0; i < n; ++i) {
+    Peer& p = peers[i];
+    p.sim = this;
+    p.index = static_cast<std::uint32_t>(i);
+    p.seeder = i == 0;
+    p.corrupt = std::find(corruptAt.begin(), corruptAt.end(), i) != corruptAt.end();
+    p.latency = lat(rng);
+    if (p.seeder) {
+      p.up = cfg.seederUp;
+      p.down = cfg.seederDown;
+    } else {  // classes by position, so shares are exact
+      double x = (static_cast<double>(i - 1) + 0.5) / static_cast<double>(cfg.leechers) * shareSum;
+      const PeerClass* cls = &cfg.classes.back();
+      for (const auto& c : cfg.classes) {
+        if (x < c.share) {
+          cls = &c;
+          break;
+        }
+        x -= c.share;
+      }
+      p.up = cls->up;
+      p.down = cls->down;
+    }
+    for (std::size_t b = 0; b < 16; ++b) p.id[b] = static_cast<std::uint8_t>("-SIM0001-simpeer"[b]);
+    for (int b = 0; b < 4; ++b) p.id[static_cast<std::size_t>(16 + b)] = static_cast<std::uint8_t>(i >> (8 * (3 - b)));
+    wire::PeerId wid{};
+    std::copy(p.id.begin(), p.id.end(), wid.begin());
+    swarm::SessionOptions so = p.seeder && cfg.seederSession ? *cfg.seederSession : cfg.session;
+    so.maxPiecePayload = 262144 - wire::kPieceHeaderBytes;
+    std::vector<bool> have(cfg.chunkCount, p.seeder || p.corrupt);
+    p.session = std::make_unique<swarm::Session>(fileId, wid, m, std::move(have), p, so, cfg.seed * 1000003 + i);
+    const double t = p.seeder ? 0.0 : join(rng);
+    at(fromSeconds(t), Event{.kind = Kind::kJoin, .peer = p.index});
+  }
+  if (cfg.seederLeavesAt >= 0) at(fromSeconds(cfg.seederLeavesAt), Event{.kind = Kind::kLeave, .peer = 0});
+
+  std::uint64_t events = 0;
+  const Time limit = fromSeconds(cfg.timeLimit);
+  while (!queue.empty()) {
+    Event e = queue.top();
+    queue.pop();
+    if (e.t > limit) break;
+    now = e.t;
+    ++events;
+    switch (e.kind) {
+      case Kind::kJoin: onJoin(peers[e.peer]); break;
+      case Kind::kTick: onTick(e); break;
+      case Kind::kDepart: onDepart(e); break;
+      case Kind::kArrive: onArrive(e); break;
+      case Kind::kDeliver: onDeliver(e); break;
+      case Kind::kToTracker: onToTracker(e); break;
+      case Kind::kFromTracker: onFromTracker(e); break;
+      case Kind::kLinkOpen: onLinkOpen(e); break;
+      case Kind::kLinkClose: closeLink(e.link); break;
+      case Kind::kLeave: onLeave(peers[e.peer]); break;
+    }
+    if (e.kind == Kind::kDeliver && allDone()) break;
+  }
+
+  SimResult r;
+  r.fileBytes = static_cast<double>(m.storedSize());
+  r.events = events;
+  r.messages = messages;
+  double sumUp = 0, dMin = 1e300;
+  r.allCompleted = true;
+  for (auto& p : peers) {
+    PeerResult pr;
+    pr.seeder = p.seeder;
+    pr.corrupt = p.corrupt;
+    pr.up = p.up;
+    pr.down = p.down;
+    pr.joined = seconds(p.joinedAt);
+    pr.completed = p.completed;
+    pr.stats = p.session->stats();
+    pr.uploaded = pr.stats.uploaded;
+    pr.downloaded = pr.stats.downloaded;
+    r.badChunks += pr.stats.badChunks;
+    r.bans += pr.stats.bans;
+    r.timeouts += pr.stats.timeouts;
+    r.wastedBytes += pr.stats.wasted;
+    if (!p.seeder) {
+      sumUp += p.up;
+      dMin = std::min(dMin, p.down);
+      if (!p.corrupt) {
+        if (p.completed) {
+          r.lastCompletion = std::max(r.lastCompletion, *p.completed);
+        } else {
+          r.allCompleted = false;
+        }
+      }
+    }
+    r.peers.push_back(pr);
+  }
+  if (!r.allCompleted) r.lastCompletion = cfg.timeLimit;
+  const double F = r.fileBytes;
+  const double N = static_cast<double>(cfg.leechers);
+  r.fluidBound = std::max({F / cfg.seederUp, F / dMin, N * F / (cfg.seederUp + sumUp)});
+  r.seederCopies = static_cast<double>(r.peers[0].uploaded) / F;
+  r.ratio = r.lastCompletion / r.fluidBound;
+  for (std::size_t i = 0; i < upBySecond.size(); ++i) {
+    std::fprintf(stderr, "t=%zu seeder %.0f%% leechers %.0f%%\n", i, 100 * upBySecond[i].first / cfg.seederUp,
+                 100 * upBySecond[i].second / std::max(sumUp, 1.0));
+  }
+  r.wallSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wallStart).count();
+  return r;
+}
+
+}  // namespace
+
+SimResult runSimulation(const SimConfig& config) {
+  Sim sim(config);
+  return sim.run();
+}
+
+std::string summarize(const SimConfig& c, const SimResult& r) {
+  std::vector<double> done;
+  for (const auto& p : r.peers) {
+    if (p.completed) done.push_back(*p.completed);
+  }
+  std::sort(done.begin(), done.end());
+  auto pct = [&](double q) { return done.empty() ? 0.0 : done[static_cast<std::size_t>(q * static_cast<double>(done.size() - 1))]; };
+  std::ostringstream o;
+  o.setf(std::ios::fixed);
+  o.precision(3);
+  o << "peers=" << c.leechers << " chunks=" << c.chunkCount << "x" << c.chunkSize << " F=" << r.fileBytes / 1e6 << "MB"
+    << " completed=" << (r.allCompleted ? "all" : "NOT all") << " last=" << r.lastCompletion << "s"
+    << " bound=" << r.fluidBound << "s ratio=" << r.ratio << " seederCopies=" << r.seederCopies
+    << " bad=" << r.badChunks << " bans=" << r.bans << " timeouts=" << r.timeouts
+    << " wasted=" << static_cast<double>(r.wastedBytes) / r.fileBytes << "F"
+    << " done(p10/p50/p90)=" << pct(0.1) << "/" << pct(0.5) << "/" << pct(0.9)
+    << " events=" << r.events << " messages=" << r.messages << " wall=" << r.wallSeconds << "s";
+  return o.str();
+}
+
+}  // namespace p2pcdn::sim

@@ -1,0 +1,115 @@
+// Swarm simulations (label "sim"): >= 100 peers running the production
+// swarm::Session and tracker::SwarmRegistry in virtual time. Each test is
+// deterministic for its seed; the thresholds are the figures measured when
+// the test was written plus a margin, so a regression in the engine's policy
+// (picking, pipelining, super-seeding, choking) shows up as a failure.
+#include "sim/sim.hpp"
+
+#include <gtest/gtest.h>
+
+namespace p2pcdn::sim {
+namespace {
+
+SimConfig hundred() {
+  SimConfig c;
+  c.leechers = 100;
+  c.chunkCount = 128;
+  return c;
+}
+
+TEST(Sim, HundredPeersNearTheFluidBound) {
+  SimConfig c = hundred();
+  auto r = runSimulation(c);
+  std::printf("%s\n", summarize(c, r).c_str());
+  ASSERT_TRUE(r.allCompleted);
+  EXPECT_LE(r.ratio, 1.7);         // measured 1.4-1.5 (see bench/RESULTS.md)
+  EXPECT_LE(r.seederCopies, 1.5);  // super-seeding: measured ~1.1
+  EXPECT_EQ(r.badChunks, 0u);
+  // Everyone uploaded: the leechers delivered most of the bytes.
+  double leecherUp = 0;
+  for (const auto& p : r.peers) leecherUp += p.seeder ? 0.0 : static_cast<double>(p.uploaded);
+  EXPECT_GT(leecherUp, 0.9 * static_cast<double>(c.leechers) * r.fileBytes);
+}
+
+TEST(Sim, SameSeedSameResult) {
+  SimConfig c = hundred();
+  c.leechers = 40;
+  auto a = runSimulation(c);
+  auto b = runSimulation(c);
+  ASSERT_EQ(a.peers.size(), b.peers.size());
+  EXPECT_EQ(a.lastCompletion, b.lastCompletion);
+  EXPECT_EQ(a.events, b.events);
+  for (std::size_t i = 0; i < a.peers.size(); ++i) {
+    EXPECT_EQ(a.peers[i].uploaded, b.peers[i].uploaded) << i;
+    EXPECT_EQ(a.peers[i].completed, b.peers[i].completed) << i;
+  }
+  c.seed = 2;
+  auto d = runSimulation(c);
+  EXPECT_NE(a.events, d.events);  // the seed matters
+}
+
+TEST(Sim, HeterogeneousLossyPeersAllFinish) {
+  SimConfig c = hundred();
+  c.classes = {{1.0, 64e3, 512e3}, {1.0, 256e3, 1024e3}, {1.0, 1024e3, 4096e3}};
+  c.loss = 0.01;
+  c.latencyMax = 0.150;
+  auto r = runSimulation(c);
+  std::printf("%s\n", summarize(c, r).c_str());
+  ASSERT_TRUE(r.allCompleted);
+  EXPECT_LE(r.ratio, 2.5);
+  // Fast peers finish first (they get more: pipelines sized by rate).
+  double fastSum = 0, slowSum = 0;
+  int fast = 0, slow = 0;
+  for (const auto& p : r.peers) {
+    if (p.seeder || !p.completed) continue;
+    if (p.up >= 1024e3) fastSum += *p.completed, ++fast;
+    if (p.up <= 64e3) slowSum += *p.completed, ++slow;
+  }
+  ASSERT_GT(fast, 0);
+  ASSERT_GT(slow, 0);
+  EXPECT_LT(fastSum / fast, slowSum / slow);
+}
+
+TEST(Sim, CorruptingPeersAreBannedAndNothingBadIsStored) {
+  SimConfig c = hundred();
+  c.corruptPeers = 5;  // they hold the whole file and serve every chunk corrupted
+  auto r = runSimulation(c);
+  std::printf("%s\n", summarize(c, r).c_str());
+  ASSERT_TRUE(r.allCompleted);  // every honest peer completed with verified chunks only
+  EXPECT_GT(r.badChunks, 0u);
+  EXPECT_GT(r.bans, 0u);
+  // A ban takes banAfterBadChunks (2) bad chunks: each honest peer loses at most
+  // that many per corrupt neighbour.
+  for (const auto& p : r.peers) {
+    if (p.corrupt || p.seeder) continue;
+    EXPECT_LE(p.stats.badChunks, 2u * c.corruptPeers);
+  }
+}
+
+TEST(Sim, SeederLeavesOnceEveryChunkIsOut) {
+  SimConfig c = hundred();
+  c.leechers = 100;
+  // The seeder pushes a copy in F/u_s = 8.2 s (plus duplicates): gone at 12 s.
+  c.seederLeavesAt = 12.0;
+  auto r = runSimulation(c);
+  std::printf("%s\n", summarize(c, r).c_str());
+  ASSERT_TRUE(r.allCompleted);
+  EXPECT_LE(r.seederCopies, 1.5);
+}
+
+TEST(Sim, UploadRateLimitIsHonoured) {
+  SimConfig c = hundred();
+  c.leechers = 30;
+  c.seederSession = c.session;
+  const double limit = 64e3;  // a quarter of the seeder's link
+  c.seederSession->globalUp = std::make_shared<swarm::TokenBucket>(limit, 65536.0);
+  c.seederLeavesAt = 20.0;
+  auto r = runSimulation(c);
+  std::printf("%s\n", summarize(c, r).c_str());
+  // In 20 s the seeder may upload at most limit x 20 s + one burst + one piece.
+  EXPECT_LE(static_cast<double>(r.peers[0].uploaded), limit * 20.0 + 65536.0 + 16384.0);
+  EXPECT_GE(static_cast<double>(r.peers[0].uploaded), 0.8 * limit * 20.0);  // and used it
+}
+
+}  // namespace
+}  // namespace p2pcdn::sim
