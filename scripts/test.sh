@@ -36,7 +36,7 @@ run() {  # run <flavour> <ctest args...>
 
 run asan -L unit
 run wasm -L unit
-run release -L 'integration|unit|browser'
+run release -L 'integration|unit|browser|sim'
 run fuzz -L fuzz
 
 echo "$passed passed, $failed failed"
