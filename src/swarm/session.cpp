@@ -58,7 +58,7 @@ struct Session::Peer {
 
 namespace {
 constexpr double kBurstSeconds = 0.25;  // token bucket depth, in seconds of rate
-TokenBucket bucketFor(double rate) { return rate > 0 ? TokenBucket(rate, std::max(rate * kBurstSeconds, 262144.0)) : TokenBucket(); }
+TokenBucket bucketFor(double rate) { return rate > 0 ? TokenBucket(rate, rate * kBurstSeconds) : TokenBucket(); }
 }  // namespace
 
 Session::Session(const FileId& fileId, const wire::PeerId& self, std::optional<Manifest> manifest,
@@ -229,6 +229,7 @@ void Session::addPeer(PeerKey key, Time now) {
   auto [it, inserted] = peers_.try_emplace(key, std::make_unique<Peer>());
   if (!inserted) return;
   Peer& p = *it->second;
+  if (nextChoke_ == Time{}) nextChoke_ = now + opts_.chokeInterval;
   p.key = key;
   p.connected = p.lastSent = p.lastHeard = p.lastProgress = now;
   p.downBucket = bucketFor(opts_.perPeerDownRate);

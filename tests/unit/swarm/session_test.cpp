@@ -1,0 +1,254 @@
+// swarm::Session between in-memory hosts: the wire conversation, verification,
+// bans, choking, super-seeding. Messages are delivered by hand (pump()), so each
+// test controls the order; time is a plain counter.
+#include "swarm/session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+
+#include "core/blake3.hpp"
+
+namespace p2pcdn::swarm {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct Net;
+
+struct Host : SessionHost {
+  Net* net = nullptr;
+  int self = 0;
+  std::vector<Bytes> chunks;  // served bytes (may be corrupt)
+  std::map<ChunkIndex, Bytes> stored;
+  std::vector<PeerKey> disconnected;
+  std::vector<wire::PeerId> banned;
+  bool completed = false;
+  Status send(PeerKey peer, ByteView message) override;
+  void disconnect(PeerKey peer) override { disconnected.push_back(peer); }
+  Result<Bytes> readChunk(ChunkIndex index) override { return chunks.at(index); }
+  Status storeChunk(ChunkIndex index, ByteView data) override {
+    stored[index] = Bytes(data.begin(), data.end());
+    return {};
+  }
+  Status storeManifest(const Manifest&) override { return {}; }
+  void onComplete() override { completed = true; }
+  void onBanned(PeerKey, const wire::PeerId& id) override { banned.push_back(id); }
+};
+
+// Peers 0..n-1; the link between a and b is key b in a's session and key a in b's.
+struct Net {
+  std::vector<Host> hosts;
+  std::vector<std::unique_ptr<Session>> sessions;
+  std::deque<std::tuple<int, int, Bytes>> wire;  // from, to, message
+  Time now{};
+
+  Status send(int from, PeerKey to, ByteView m) {
+    wire.emplace_back(from, static_cast<int>(to), Bytes(m.begin(), m.end()));
+    return {};
+  }
+  void connect(int a, int b) {
+    sessions[static_cast<std::size_t>(a)]->addPeer(static_cast<PeerKey>(b), now);
+    sessions[static_cast<std::size_t>(b)]->addPeer(static_cast<PeerKey>(a), now);
+  }
+  // Delivers messages until none is left (or `limit`); returns how many.
+  std::size_t pump(std::size_t limit = 1000000) {
+    std::size_t n = 0;
+    while (!wire.empty() && n < limit) {
+      auto [from, to, m] = std::move(wire.front());
+      wire.pop_front();
+      now += milliseconds(1);
+      sessions[static_cast<std::size_t>(to)]->onMessage(static_cast<PeerKey>(from), m, now);
+      ++n;
+    }
+    return n;
+  }
+  std::vector<wire::Message> peek(int from, int to) {  // undelivered messages from -> to
+    std::vector<wire::Message> out;
+    for (auto& [f, t, m] : wire) {
+      if (f == from && t == to) {
+        auto d = wire::decodeMessage(ByteView(m));
+        if (d) out.push_back(*d);
+      }
+    }
+    return out;
+  }
+};
+
+Status Host::send(PeerKey peer, ByteView message) { return net->send(self, peer, message); }
+
+struct Fixture {
+  Manifest manifest;
+  FileId id;
+  std::vector<Bytes> chunks;
+  Net net;
+
+  // seeders: peers that hold the file; the rest start empty and want it.
+  Fixture(int peers, int seeders, std::uint32_t chunkCount, SessionOptions options = {}) {
+    manifest.name = "t.bin";
+    manifest.chunkSize = 1024;
+    manifest.size = std::uint64_t{chunkCount} * 1024;
+    manifest.createdAtMs = 1;
+    for (std::uint32_t i = 0; i < chunkCount; ++i) {
+      Bytes c(1024, static_cast<std::uint8_t>(i * 7 + 1));
+      chunks.push_back(c);
+      manifest.chunkHashes.push_back(Blake3::hash(c));
+    }
+    id = Blake3::hash(*encodeManifest(manifest));
+    net.hosts.resize(static_cast<std::size_t>(peers));
+    for (int i = 0; i < peers; ++i) {
+      Host& h = net.hosts[static_cast<std::size_t>(i)];
+      h.net = &net;
+      h.self = i;
+      h.chunks = chunks;
+      wire::PeerId pid{};
+      pid[0] = static_cast<std::uint8_t>(i + 1);
+      const bool seeder = i < seeders;
+      net.sessions.push_back(std::make_unique<Session>(id, pid, manifest, std::vector<bool>(chunkCount, seeder), h,
+                                                       options, static_cast<std::uint64_t>(i + 1)));
+      if (!seeder) net.sessions.back()->setWanted(true, net.now);
+    }
+  }
+  Session& s(int i) { return *net.sessions[static_cast<std::size_t>(i)]; }
+  Host& h(int i) { return net.hosts[static_cast<std::size_t>(i)]; }
+};
+
+TEST(Session, LeecherFetchesEveryChunkVerified) {
+  Fixture f(2, 1, 20);
+  f.net.connect(0, 1);
+  f.net.pump();
+  EXPECT_TRUE(f.s(1).complete());
+  EXPECT_TRUE(f.h(1).completed);
+  ASSERT_EQ(f.h(1).stored.size(), 20u);
+  for (auto& [i, c] : f.h(1).stored) EXPECT_EQ(c, f.chunks[i]);
+  auto st = f.s(1).stats();
+  EXPECT_EQ(st.chunksFetched, 20u);
+  EXPECT_EQ(st.wasted, 0u);
+  EXPECT_EQ(f.s(0).stats().uploaded, 20u * 1024);
+}
+
+TEST(Session, PublisherSuperSeedsWithAnEmptyBitfieldAndHaves) {
+  SessionOptions o;
+  o.superSeedReveal = 2;
+  Fixture f(2, 1, 8, o);
+  f.net.connect(0, 1);
+  f.net.pump(2);  // the two HANDSHAKEs
+  auto msgs = f.net.peek(0, 1);
+  ASSERT_EQ(msgs.size(), 3u);  // BITFIELD (empty), HAVE, HAVE
+  auto* bf = std::get_if<wire::Bitfield>(&msgs[0]);
+  ASSERT_NE(bf, nullptr);
+  for (ChunkIndex i = 0; i < 8; ++i) EXPECT_FALSE(bf->has(i));
+  EXPECT_TRUE(std::holds_alternative<wire::Have>(msgs[1]));
+  EXPECT_TRUE(std::holds_alternative<wire::Have>(msgs[2]));
+  f.net.pump();
+  EXPECT_TRUE(f.s(1).complete());  // reveals continue as chunks are taken
+  EXPECT_EQ(f.s(0).stats().uploaded, 8u * 1024);  // each chunk once
+}
+
+TEST(Session, CorruptChunksAreNeverStoredAndTheSenderIsBanned) {
+  SessionOptions o;
+  o.banAfterBadChunks = 2;
+  Fixture f(2, 1, 10, o);
+  for (auto& c : f.h(0).chunks) c[5] ^= 1;  // peer 0 serves garbage
+  f.net.connect(0, 1);
+  f.net.pump();
+  EXPECT_TRUE(f.h(1).stored.empty());
+  EXPECT_EQ(f.s(1).stats().badChunks, 2u);
+  EXPECT_EQ(f.s(1).stats().bans, 1u);
+  ASSERT_EQ(f.h(1).banned.size(), 1u);
+  EXPECT_EQ(f.h(1).banned[0][0], 1);  // peer 0's id
+  EXPECT_EQ(f.h(1).disconnected, (std::vector<PeerKey>{0}));
+  // A banned id is refused at the handshake next time.
+  f.s(1).removePeer(0, f.net.now);
+  f.s(0).removePeer(1, f.net.now);
+  f.net.wire.clear();
+  f.net.connect(0, 1);
+  f.net.pump();
+  EXPECT_EQ(f.h(1).disconnected.size(), 2u);
+  EXPECT_TRUE(f.h(1).stored.empty());
+}
+
+TEST(Session, ChokedPeersAreRejectedWithARetryHint) {
+  SessionOptions o;
+  o.maxConcurrentUploads = 1;
+  o.superSeed = false;
+  Fixture f(3, 1, 6, o);
+  f.net.connect(0, 1);  // takes the only upload slot
+  f.net.connect(0, 2);
+  f.net.pump();
+  EXPECT_TRUE(f.s(1).complete());
+  EXPECT_FALSE(f.s(2).complete());  // choked: REJECT overloaded, nothing served
+  auto ps = f.s(2).peerStats(0, f.net.now);
+  ASSERT_TRUE(ps);
+  EXPECT_TRUE(ps->chokingUs);
+  EXPECT_EQ(f.s(0).stats().uploaded, 6u * 1024);
+  // Peer 1 is complete and leaves: the next choke round unchokes peer 2.
+  f.s(0).removePeer(1, f.net.now);
+  f.net.now += std::chrono::seconds(11);
+  f.s(0).tick(f.net.now);
+  f.s(2).tick(f.net.now);
+  f.net.pump();
+  EXPECT_TRUE(f.s(2).complete());
+}
+
+TEST(Session, StalledRequestsTimeOutAndGoElsewhere) {
+  SessionOptions o;
+  o.superSeed = false;
+  o.stallTimeout = std::chrono::seconds(2);
+  o.requestTimeout = std::chrono::seconds(4);
+  o.picker.maxDuplicates = 1;  // no endgame: only the time-out can save the chunks asked of 0
+  Fixture g(3, 2, 8, o);
+  g.net.connect(0, 2);
+  g.net.connect(1, 2);
+  // Deliver only what goes to 0 and to 2 from 1: 0 never answers.
+  for (int round = 0; round < 200 && !g.net.wire.empty(); ++round) {
+    auto [from, to, m] = std::move(g.net.wire.front());
+    g.net.wire.pop_front();
+    g.net.now += milliseconds(1);
+    if (from == 0 && to == 2) {
+      auto d = wire::decodeMessage(ByteView(m));
+      if (d && std::holds_alternative<wire::Piece>(*d)) continue;  // lost
+    }
+    g.s(to).onMessage(static_cast<PeerKey>(from), m, g.net.now);
+  }
+  g.net.now += std::chrono::seconds(5);
+  g.s(2).tick(g.net.now);
+  g.net.pump();
+  EXPECT_TRUE(g.s(2).complete());
+  EXPECT_GT(g.s(2).stats().timeouts, 0u);
+}
+
+TEST(Session, RejectsMalformedInputWithGoodbye) {
+  Fixture f(2, 1, 4);
+  f.net.connect(0, 1);
+  f.net.wire.clear();
+  const Bytes junk = {1, 2, 3};
+  f.s(0).onMessage(1, junk, f.net.now);
+  EXPECT_EQ(f.h(0).disconnected, (std::vector<PeerKey>{1}));
+  auto msgs = f.net.peek(0, 1);
+  ASSERT_EQ(msgs.size(), 1u);
+  auto* g = std::get_if<wire::Goodbye>(&msgs[0]);
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->reason, wire::GoodbyeReason::kProtocolError);
+}
+
+TEST(Session, UploadTokenBucketPacesPieces) {
+  SessionOptions o;
+  o.superSeed = false;
+  o.perPeerUpRate = 2048;  // two chunks per second
+  Fixture f(2, 1, 20, o);
+  f.net.connect(0, 1);
+  f.net.pump();
+  const auto first = f.s(0).stats().uploaded;
+  EXPECT_LT(first, 20u * 1024);  // the bucket paused the uploads
+  for (int i = 0; i < 200 && !f.s(1).complete(); ++i) {
+    f.net.now = f.s(0).nextWakeup(f.net.now);
+    f.s(0).tick(f.net.now);
+    f.net.pump();
+  }
+  EXPECT_TRUE(f.s(1).complete());
+}
+
+}  // namespace
+}  // namespace p2pcdn::swarm
