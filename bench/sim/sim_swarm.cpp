@@ -31,11 +31,17 @@ int main(int argc, char** argv) {
     else if (a == "--runs") runs = std::atoi(v);
     else if (a == "--scenario") scenario = v;
     else if (a == "--loss") base.loss = std::strtod(v, nullptr);
+    else if (a == "--seeder-up") base.seederUp = std::strtod(v, nullptr);
+    else if (a == "--offers") base.offersPerAnnounce = std::strtoul(v, nullptr, 10);
     else if (a == "--join-spread") base.joinSpread = std::strtod(v, nullptr);
     else if (a == "--max-downloads") base.session.maxConcurrentDownloads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-uploads") base.session.maxConcurrentUploads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-peers") base.maxPeersPerPeer = std::strtoul(v, nullptr, 10);
     else if (a == "--reveal") base.session.superSeedReveal = std::strtoul(v, nullptr, 10);
+    else if (a == "--seeder-uploads") {
+      base.seederSession = base.session;
+      base.seederSession->maxConcurrentUploads = std::strtoul(v, nullptr, 10);
+    }
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;

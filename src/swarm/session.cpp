@@ -149,15 +149,16 @@ void Session::sendBitfield(Peer& p, Time now) {
 // requested by it, choosing the chunks with the least load (requests taken +
 // peers they are revealed to),
 // scanning from a random start so equal loads spread. O(chunks) per reveal.
-void Session::reveal(Peer& p, Time now) {
+void Session::reveal(Peer& p, Time now, std::size_t target) {
   if (!superSeeding_ || !p.counted || p.dropping) return;
+  if (target == 0) target = opts_.superSeedReveal;
   std::erase_if(p.revealed, [&](ChunkIndex i) {
     if (!p.has[i]) return false;
     --revealedCount_[i];
     return true;
   });
   const auto n = static_cast<ChunkIndex>(have_.size());
-  while (p.revealed.size() < opts_.superSeedReveal && p.hasCount + p.revealed.size() < n) {
+  while (p.revealed.size() < target && p.hasCount + p.revealed.size() < n) {
     const auto start = static_cast<ChunkIndex>(rng_() % n);
     std::optional<ChunkIndex> best;
     std::uint64_t bestLoad = UINT64_MAX;
@@ -688,6 +689,9 @@ void Session::pump(Peer& p, Time now) {
       ++servedCount_[up.index];
       ++p.chunksServed;
       p.uploads.pop_front();
+      // Super-seeding: the peer is not asking for what we revealed (it gets it
+      // elsewhere): reveal one more rather than let the link idle.
+      if (superSeeding_ && p.uploads.empty() && p.unchoked) reveal(p, now, p.revealed.size() + 1);
     }
   }
 }
@@ -701,10 +705,29 @@ void Session::pumpAll(Time now) {
   for (Peer* p : order) pump(*p, now);
 }
 
+// O(chunks); called once per peer per choke round.
 bool Session::interested(const Peer& p) const {
   if (!p.handshaken || p.dropping) return false;
   if (!p.counted) return true;  // no manifest yet: it may want the manifest or anything
-  return p.hasCount < haveCount_ || (p.lastRequest != Time{} && p.hasCount < have_.size());
+  if (p.hasCount >= have_.size()) return false;
+  for (ChunkIndex i = 0; i < have_.size(); ++i) {
+    if (have_[i] && !p.has[i]) return true;
+  }
+  return false;
+}
+
+std::size_t Session::usefulPeers() const {
+  std::size_t n = 0;
+  for (const auto& [k, p] : peers_) {
+    if (!p->handshaken || p->dropping || !p->counted) continue;
+    for (ChunkIndex i = 0; i < have_.size(); ++i) {
+      if (!have_[i] && p->has[i]) {
+        ++n;
+        break;
+      }
+    }
+  }
+  return n;
 }
 
 void Session::chokeRound(Time now) {
@@ -801,6 +824,13 @@ void Session::tick(Time now) {
     if (stalled) p.chokedUntil = now + opts_.chokeInterval;  // snubbed: ask others for a while
   }
   for (Peer* p : stale) drop(*p, wire::GoodbyeReason::kIdleTimeout, "silent too long");
+  if (superSeeding_) {  // idle unchoked links: one more reveal each, up to 4x the usual
+    for (auto& [k, p] : peers_) {
+      if (p->unchoked && p->uploads.empty() && p->revealed.size() < 4 * opts_.superSeedReveal) {
+        reveal(*p, now, p->revealed.size() + 1);
+      }
+    }
+  }
   if (uploadWake_ != Time{} && now >= uploadWake_) {
     uploadWake_ = Time{};
     pumpAll(now);

@@ -186,6 +186,9 @@ class Session {
   std::vector<PeerStats> peerStats(Time now) const;
   std::optional<PeerStats> peerStats(PeerKey peer, Time now) const;
   std::size_t peerCount() const { return peers_.size(); }
+  // Handshaken peers that have a chunk we lack. A fetch whose peers are all
+  // useless should look for more (re-announce). O(peers x chunks).
+  std::size_t usefulPeers() const;
 
  private:
   struct Peer;
@@ -222,7 +225,8 @@ class Session {
   void pumpAll(Time now);
   void chokeRound(Time now);
   bool interested(const Peer& p) const;  // it lacks something we have
-  void reveal(Peer& p, Time now);        // super-seeding: top up the peer's revealed chunks
+  // Super-seeding: top up the peer's revealed chunks to `target` (0: superSeedReveal).
+  void reveal(Peer& p, Time now, std::size_t target = 0);
   void unreveal(Peer& p, ChunkIndex index);
   void checkComplete(Time now);
 

@@ -348,7 +348,7 @@ class Sim {
     Time since = now - p.lastAnnounce;
     if (since >= fromSeconds(cfg.announceInterval)) {
       announce(p, signaling::Event::kNone);
-    } else if (leeching && p.session->stats().peers == 0) {
+    } else if (leeching && p.session->usefulPeers() == 0) {
       Time wait = fromSeconds(std::min(cfg.announceInterval, 2.0 * (1 << std::min(p.quickAnnounces, 5))));
       if (since >= wait) {
         ++p.quickAnnounces;
