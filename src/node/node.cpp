@@ -224,13 +224,14 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       for (auto k : stale) dropPeer(f, k);
       f.session->tick(nowTime());
       const std::size_t connected = f.session->stats().peers;
-      if (f.wanted && !f.complete() && connected == 0) {
+      // No peer, or none with anything we lack: look for more, with back-off.
+      if (f.wanted && !f.complete() && (connected == 0 || f.session->usefulPeers() == 0)) {
         auto wait = std::min<Clock::duration>(std::chrono::seconds(2) * (1 << std::min(f.quickAnnounces, 5)),
                                               opts.announceInterval);
         // Count only announces that went out: while the tracker is away the
         // back-off must not grow, or the first peer is found an interval late.
         if (now - f.lastAnnounce >= wait && announce(f, signaling::Event::kNone)) ++f.quickAnnounces;
-      } else if (connected > 0) {
+      } else if (connected > 0 && f.wanted) {
         f.quickAnnounces = 0;
       }
     }
