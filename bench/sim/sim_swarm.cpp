@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
     else if (a == "--loss") base.loss = std::strtod(v, nullptr);
     else if (a == "--seeder-up") base.seederUp = std::strtod(v, nullptr);
     else if (a == "--offers") base.offersPerAnnounce = std::strtoul(v, nullptr, 10);
+    else if (a == "--dups") base.session.picker.maxDuplicates = static_cast<std::uint16_t>(std::strtoul(v, nullptr, 10));
+    else if (a == "--stall") base.session.stallTimeout = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
+    else if (a == "--watermark") {
+      base.highWatermark = std::strtoul(v, nullptr, 10);
+      base.lowWatermark = base.highWatermark / 2;
+    }
     else if (a == "--join-spread") base.joinSpread = std::strtod(v, nullptr);
     else if (a == "--max-downloads") base.session.maxConcurrentDownloads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-uploads") base.session.maxConcurrentUploads = std::strtoul(v, nullptr, 10);

@@ -93,6 +93,7 @@ void Session::adoptManifest(const Manifest& m, std::vector<bool> have, Time now)
   counters_ = SessionStats{.uploaded = counters_.uploaded, .downloaded = counters_.downloaded};
   picker_ = std::make_unique<PiecePicker>(n, opts_.picker);
   servedCount_.assign(n, 0);
+  neverServed_ = n;
   revealedCount_.assign(n, 0);
   assignedCount_.assign(n, 0);
   for (ChunkIndex i = 0; i < n; ++i) {
@@ -146,8 +147,8 @@ void Session::sendBitfield(Peer& p, Time now) {
 }
 
 // Super-seeding: keep superSeedReveal chunks revealed to the peer and not yet
-// requested by it, choosing the chunks with the least load (requests taken +
-// peers they are revealed to),
+// requested by it, choosing the chunks with the least load (requests taken,
+// then peers they are revealed to),
 // scanning from a random start so equal loads spread. O(chunks) per reveal.
 void Session::reveal(Peer& p, Time now, std::size_t target) {
   if (!superSeeding_ || !p.counted || p.dropping) return;
@@ -165,7 +166,8 @@ void Session::reveal(Peer& p, Time now, std::size_t target) {
     for (ChunkIndex j = 0; j < n; ++j) {
       const ChunkIndex i = (start + j) % n;
       if (p.has[i] || std::find(p.revealed.begin(), p.revealed.end(), i) != p.revealed.end()) continue;
-      const std::uint64_t load = std::uint64_t{assignedCount_[i]} + revealedCount_[i];
+      // Never-taken chunks first (even if revealed elsewhere), then the least revealed.
+      const std::uint64_t load = (std::uint64_t{assignedCount_[i]} << 32) + revealedCount_[i];
       if (load < bestLoad) {
         bestLoad = load;
         best = i;
@@ -173,6 +175,9 @@ void Session::reveal(Peer& p, Time now, std::size_t target) {
       }
     }
     if (!best) break;
+    // Beyond the usual count only chunks nobody has taken or been shown:
+    // extra reveals keep an idle link busy, they must not start repeats.
+    if (p.revealed.size() >= opts_.superSeedReveal && bestLoad != 0) break;
     p.revealed.push_back(*best);
     ++revealedCount_[*best];
     sendTo(p, wire::encode(wire::Have{*best}), now);
@@ -579,7 +584,7 @@ void Session::requestFrom(Peer& p, Time now) {
   if (now < p.chokedUntil) return;
   const std::size_t target = requestTarget(p, now);
   if (p.out.size() >= target) return;
-  if (p.out.empty()) {
+  if (p.out.empty() && !picker_->isEndgame()) {  // endgame: race the last chunks from anyone
     std::size_t active = 0;
     for (auto& [k, q] : peers_) active += q->out.empty() ? 0u : 1u;
     if (active >= opts_.maxConcurrentDownloads) return;
@@ -628,7 +633,28 @@ void Session::cancelAll(Peer& p, Time now) {
 
 // ---- uploading ----------------------------------------------------------------
 
+// Super-seeding: is a chunk nobody has yet waiting in another peer's queue?
+bool Session::firstServeWaiting(const Peer& self) const {
+  for (const auto& [k, q] : peers_) {
+    if (q.get() == &self || q->dropping || !q->unchoked) continue;
+    for (const Up& up : q->uploads) {
+      if (servedCount_[up.index] == 0) return true;
+    }
+  }
+  return false;
+}
+
 void Session::pump(Peer& p, Time now) {
+  pumpOne(p, now);
+  if (releaseHeld_) {  // a first serve finished: links held back may go on
+    releaseHeld_ = false;
+    for (auto& [k, q] : peers_) {
+      if (q.get() != &p) pumpOne(*q, now);
+    }
+  }
+}
+
+void Session::pumpOne(Peer& p, Time now) {
   if (p.dropping && p.control.empty()) return;
   while (!p.control.empty()) {
     Status st = host_.send(p.key, p.control.front());
@@ -657,6 +683,12 @@ void Session::pump(Peer& p, Time now) {
       if (best != p.uploads.begin()) std::iter_swap(best, p.uploads.begin());
     }
     Up& up = p.uploads.front();
+    // Super-seeding: while chunks nobody has wait in other queues, a repeat
+    // waits too; the shared uplink goes to the new chunks first.
+    if (superSeeding_ && neverServed_ > 0 && up.sent == 0 && servedCount_[up.index] > 0 && firstServeWaiting(p)) {
+      holding_ = true;
+      return;
+    }
     if (up.chunk.empty()) {
       auto chunk = host_.readChunk(up.index);
       if (!chunk || chunk->size() < std::uint64_t{up.offset} + up.length) {  // evicted or corrupt: never serve bad bytes
@@ -686,7 +718,15 @@ void Session::pump(Peer& p, Time now) {
     if (opts_.globalUp) opts_.globalUp->spend(n, now);
     up.sent += n;
     if (up.sent == up.length) {
-      ++servedCount_[up.index];
+      if (servedCount_[up.index]++ == 0) {
+        --neverServed_;
+        if (holding_) {
+          holding_ = false;
+          releaseHeld_ = true;
+        }
+      } else if (neverServed_ > 0) {
+        ++counters_.earlyRepeats;
+      }
       ++p.chunksServed;
       p.uploads.pop_front();
       // Super-seeding: the peer is not asking for what we revealed (it gets it

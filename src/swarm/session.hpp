@@ -140,6 +140,9 @@ struct SessionStats {
   std::uint64_t uploaded = 0, downloaded = 0;  // payload bytes of PIECE messages
   std::uint64_t wasted = 0;                    // received but not stored: duplicates, bad chunks
   std::uint32_t badChunks = 0, timeouts = 0, bans = 0;
+  // Chunks uploaded again while another chunk had never been uploaded by us:
+  // for a publisher, bandwidth that did not add a new chunk to the swarm.
+  std::uint32_t earlyRepeats = 0;
   std::size_t peers = 0;                       // handshaken
   bool complete = false;
 };
@@ -222,6 +225,8 @@ class Session {
   void requestFrom(Peer& p, Time now);
   void requestEverywhere(Time now);
   void pump(Peer& p, Time now);
+  void pumpOne(Peer& p, Time now);
+  bool firstServeWaiting(const Peer& self) const;
   void pumpAll(Time now);
   void chokeRound(Time now);
   bool interested(const Peer& p) const;  // it lacks something we have
@@ -247,6 +252,9 @@ class Session {
   std::map<PeerKey, std::unique_ptr<Peer>> peers_;
   std::vector<wire::PeerId> banned_;
   std::vector<std::uint32_t> servedCount_;  // per chunk: times uploaded by us
+  std::uint32_t neverServed_ = 0;
+  bool holding_ = false;      // some link holds back a repeat (super-seeding)
+  bool releaseHeld_ = false;
   bool superSeeding_ = false;
   std::vector<std::uint32_t> revealedCount_;  // per chunk: peers it is revealed to that have not asked yet
   std::vector<std::uint32_t> assignedCount_;  // per chunk: requests for it we have taken

@@ -553,6 +553,18 @@ SimResult Sim::run() {
   r.fluidBound = std::max({F / cfg.seederUp, F / dMin, N * F / (cfg.seederUp + sumUp)});
   r.seederCopies = static_cast<double>(r.peers[0].uploaded) / F;
   r.ratio = r.lastCompletion / r.fluidBound;
+  if (trace) {  // the five last finishers
+    std::vector<std::pair<double, std::size_t>> order;
+    for (std::size_t i = 1; i < peers.size(); ++i) order.emplace_back(peers[i].completed.value_or(1e9), i);
+    std::sort(order.rbegin(), order.rend());
+    for (std::size_t k = 0; k < std::min<std::size_t>(5, order.size()); ++k) {
+      const Peer& p = peers[order[k].second];
+      const auto st = p.session->stats();
+      std::fprintf(stderr, "straggler %zu done=%.2f joined=%.2f neighbours=%zu linkedToSeeder=%d timeouts=%u wasted=%llu latency=%.3f\n",
+                   order[k].second, order[k].first, seconds(p.joinedAt), p.links.size(),
+                   peers[0].neighbours.count(p.index) ? 1 : 0, st.timeouts, static_cast<unsigned long long>(st.wasted), p.latency);
+    }
+  }
   for (std::size_t i = 0; i < upBySecond.size(); ++i) {
     std::fprintf(stderr, "t=%zu seeder %.0f%% leechers %.0f%%\n", i, 100 * upBySecond[i].first / cfg.seederUp,
                  100 * upBySecond[i].second / std::max(sumUp, 1.0));
@@ -580,7 +592,7 @@ std::string summarize(const SimConfig& c, const SimResult& r) {
   o.precision(3);
   o << "peers=" << c.leechers << " chunks=" << c.chunkCount << "x" << c.chunkSize << " F=" << r.fileBytes / 1e6 << "MB"
     << " completed=" << (r.allCompleted ? "all" : "NOT all") << " last=" << r.lastCompletion << "s"
-    << " bound=" << r.fluidBound << "s ratio=" << r.ratio << " seederCopies=" << r.seederCopies
+    << " bound=" << r.fluidBound << "s ratio=" << r.ratio << " seederCopies=" << r.seederCopies << " earlyRepeats=" << r.peers[0].stats.earlyRepeats
     << " bad=" << r.badChunks << " bans=" << r.bans << " timeouts=" << r.timeouts
     << " wasted=" << static_cast<double>(r.wastedBytes) / r.fileBytes << "F"
     << " done(p10/p50/p90)=" << pct(0.1) << "/" << pct(0.5) << "/" << pct(0.9)

@@ -13,7 +13,7 @@ namespace {
 SimConfig hundred() {
   SimConfig c;
   c.leechers = 100;
-  c.chunkCount = 128;
+  c.chunkCount = 512;  // 8 MiB in 16 KiB chunks: enough chunks that the tail is not the whole story
   return c;
 }
 
@@ -22,8 +22,8 @@ TEST(Sim, HundredPeersNearTheFluidBound) {
   auto r = runSimulation(c);
   std::printf("%s\n", summarize(c, r).c_str());
   ASSERT_TRUE(r.allCompleted);
-  EXPECT_LE(r.ratio, 1.7);         // measured 1.4-1.5 (see bench/RESULTS.md)
-  EXPECT_LE(r.seederCopies, 1.5);  // super-seeding: measured ~1.1
+  EXPECT_LE(r.ratio, 1.45);        // measured 1.33 (1000 peers: bench/RESULTS.md)
+  EXPECT_LE(r.seederCopies, 1.3);  // super-seeding: measured 1.15
   EXPECT_EQ(r.badChunks, 0u);
   // Everyone uploaded: the leechers delivered most of the bytes.
   double leecherUp = 0;
@@ -56,7 +56,7 @@ TEST(Sim, HeterogeneousLossyPeersAllFinish) {
   auto r = runSimulation(c);
   std::printf("%s\n", summarize(c, r).c_str());
   ASSERT_TRUE(r.allCompleted);
-  EXPECT_LE(r.ratio, 2.5);
+  EXPECT_LE(r.ratio, 1.9);  // measured 1.66
   // Fast peers finish first (they get more: pipelines sized by rate).
   double fastSum = 0, slowSum = 0;
   int fast = 0, slow = 0;
@@ -89,12 +89,13 @@ TEST(Sim, CorruptingPeersAreBannedAndNothingBadIsStored) {
 TEST(Sim, SeederLeavesOnceEveryChunkIsOut) {
   SimConfig c = hundred();
   c.leechers = 100;
-  // The seeder pushes a copy in F/u_s = 8.2 s (plus duplicates): gone at 12 s.
-  c.seederLeavesAt = 12.0;
+  // The seeder pushes a copy in F/u_s = 32.8 s (plus repeats): gone at 40 s,
+  // long before the leechers are done.
+  c.seederLeavesAt = 40.0;
   auto r = runSimulation(c);
   std::printf("%s\n", summarize(c, r).c_str());
   ASSERT_TRUE(r.allCompleted);
-  EXPECT_LE(r.seederCopies, 1.5);
+  EXPECT_LE(r.seederCopies, 1.3);
 }
 
 TEST(Sim, UploadRateLimitIsHonoured) {
