@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "p2pcdn/chunk_storage.hpp"
 #include "p2pcdn/manifest.hpp"
@@ -47,6 +48,13 @@ struct NetArgs {
   std::filesystem::path output;        // get -o
   std::optional<double> seedAfter;     // get --seed[=S]: keep serving after completion (0 = forever)
   bool verbose = false;
+  // The swarm engine (swarm::SessionOptions); unset: the engine's defaults.
+  std::optional<std::size_t> maxUploads;      // --max-uploads: peers unchoked at once
+  std::optional<std::size_t> maxDownloads;    // --max-downloads: peers with our requests outstanding
+  std::optional<std::uint64_t> uploadLimit;   // --upload-limit: bytes/s, global token bucket
+  std::optional<std::uint64_t> downloadLimit; // --download-limit: bytes/s, global token bucket
+  bool noSuperSeed = false;    // --no-super-seed: a complete seeder advertises all its chunks at once
+  bool faultCorrupt = false;  // --fault-corrupt (test builds, P2PCDN_FAULT_INJECTION): corrupt served chunks
 };
 
 int cmdAdd(const Globals& g, const AddArgs& a);

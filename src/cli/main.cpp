@@ -4,6 +4,7 @@
 
 #include "cli/commands.hpp"
 #ifdef P2PCDN_HAVE_NET
+#include "swarm/session.hpp"
 #include "tracker/serve.hpp"
 #endif
 
@@ -82,6 +83,25 @@ int main(int argc, char** argv) {
     c->add_option("--stun", net.stun, "STUN server, stun:host:port (repeatable; default none)");
     c->add_flag("--loopback", net.loopback, "gather ICE candidates on loopback only (local tests and demos)");
     c->add_flag("-v,--verbose", net.verbose, "libwebrtc warnings on stderr");
+    const p2pcdn::swarm::SessionOptions engine;  // the defaults, for the help text
+    c->add_option("--max-uploads", net.maxUploads,
+                  "peers served at once (unchoked; default " + std::to_string(engine.maxConcurrentUploads) + ")")
+        ->check(CLI::Range(1, 10000));
+    c->add_option("--max-downloads", net.maxDownloads,
+                  "peers downloaded from at once (default " + std::to_string(engine.maxConcurrentDownloads) + ")")
+        ->check(CLI::Range(1, 10000));
+    c->add_option("--upload-limit", net.uploadLimit, "upload rate limit in bytes/s, all peers together (default none)")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 50));
+    c->add_option("--download-limit", net.downloadLimit,
+                  "download rate limit in bytes/s, all peers together (default none)")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 50));
+    c->add_flag("--no-super-seed", net.noSuperSeed,
+                "when serving a complete file, advertise every chunk at once instead of revealing them a few at a "
+                "time to each peer (super-seeding, the default)");
+#ifdef P2PCDN_FAULT_INJECTION
+    c->add_flag("--fault-corrupt", net.faultCorrupt,
+                "TEST BUILD ONLY: flip a byte in every chunk served (a corrupting peer)");
+#endif
   }
 #endif
 

@@ -3,9 +3,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
@@ -22,13 +26,94 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
+// A global token bucket of `rate` bytes/s. The bucket may go into debt (one
+// message never waits for a burst larger than the bucket), so a small burst
+// keeps the rate smooth without starving large messages.
+std::shared_ptr<swarm::TokenBucket> bucket(std::uint64_t rate) {
+  const double r = static_cast<double>(rate);
+  return std::make_shared<swarm::TokenBucket>(r, std::max(r / 4, 16384.0));
+}
+
 node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
   node::NodeOptions o;
   o.trackerUrl = tracker;
   o.link.loopbackOnly = n.loopback;
   for (const auto& s : n.stun) o.link.iceServers.push_back(s);
+  if (n.maxUploads) o.swarm.maxConcurrentUploads = *n.maxUploads;
+  if (n.maxDownloads) o.swarm.maxConcurrentDownloads = *n.maxDownloads;
+  if (n.uploadLimit) o.swarm.globalUp = bucket(*n.uploadLimit);
+  if (n.downloadLimit) o.swarm.globalDown = bucket(*n.downloadLimit);
+  if (n.noSuperSeed) o.swarm.superSeed = false;
+#ifdef P2PCDN_FAULT_INJECTION
+  o.swarm.faultCorruptServedChunks = n.faultCorrupt;
+#endif
   return o;
 }
+
+// Per-peer statistics for the --json reports. Node::peerStats() lists only the
+// peers connected right now, so the last view of every link (by the node's
+// link key) is kept here, refreshed often and once more just before the node
+// stops: peers that left, were banned or were closed at shutdown still count.
+class PeerLedger {
+ public:
+  explicit PeerLedger(const FileId& id) : fileId_(id) {}
+
+  void update(const node::Node& node) {
+    for (auto& s : node.peerStats()) {
+      if (s.fileId == fileId_) links_[s.swarm.key] = std::move(s);
+    }
+  }
+
+  // One entry per remote peer id (a peer may have had several links).
+  json toJson() const {
+    std::map<std::string, json> byPeer;
+    for (const auto& [key, s] : links_) {
+      json& e = byPeer[s.peerId];
+      if (e.is_null()) {
+        e = json{{"peerId", s.peerId}, {"bytesDown", 0}, {"bytesUp", 0}, {"chunksReceived", 0},
+                 {"chunksServed", 0},  {"failures", 0},  {"badChunks", 0}};
+      }
+      auto add = [&e](const char* k, std::uint64_t v) { e[k] = e[k].get<std::uint64_t>() + v; };
+      add("bytesDown", s.swarm.bytesDown);
+      add("bytesUp", s.swarm.bytesUp);
+      add("chunksReceived", s.swarm.chunksReceived);
+      add("chunksServed", s.swarm.chunksServed);
+      add("failures", s.swarm.failures);
+      add("badChunks", s.swarm.badChunks);
+    }
+    json out = json::array();
+    for (auto& [id, e] : byPeer) out.push_back(std::move(e));
+    return out;
+  }
+
+ private:
+  FileId fileId_;
+  std::map<std::uint64_t, node::NodePeerStats> links_;
+};
+
+// The engine's counters, for the final --json line.
+void addSwarmCounters(json& j, const std::optional<node::FileProgress>& p) {
+  j["bytesUploaded"] = p ? p->bytesUploaded : 0;
+  j["badChunks"] = p ? p->swarm.badChunks : 0;
+  j["bans"] = p ? p->swarm.bans : 0;
+  j["timeouts"] = p ? p->swarm.timeouts : 0;
+  j["wasted"] = p ? p->swarm.wasted : 0;
+}
+
+// Hex of a chunk bitfield as on the wire (wire::setBit: bit i is chunk i,
+// most significant bit first in each byte).
+std::string bitfieldHex(const std::vector<bool>& have) {
+  Bytes bits((have.size() + 7) / 8, 0);
+  for (std::size_t i = 0; i < have.size(); ++i) {
+    if (have[i]) bits[i / 8] = static_cast<std::uint8_t>(bits[i / 8] | (0x80u >> (i % 8)));
+  }
+  return toHex(bits);
+}
+
+// How often the per-peer view is refreshed, and how often `get --json` prints
+// a progress line.
+constexpr std::chrono::milliseconds kLedgerPeriod{100};
+constexpr std::chrono::milliseconds kProgressLinePeriod{500};
 
 struct Net {
   asio::io_context io;
@@ -36,6 +121,7 @@ struct Net {
   std::unique_ptr<node::Node> node;
   asio::signal_set signals{io, SIGINT, SIGTERM};
   bool stopping = false;
+  std::function<void()> beforeStop;  // runs once, while the node still has its peers
 
   Status init(const NetArgs& n, ChunkStorage& store, const std::string& tracker) {
     transport::WebRtcFactoryOptions fo;
@@ -54,6 +140,7 @@ struct Net {
     if (stopping) return;
     stopping = true;
     signals.cancel();
+    if (beforeStop) beforeStop();
     node->stop([this] { io.stop(); });
   }
 
@@ -106,19 +193,39 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   } else {
     std::cout << link << std::endl;
   }
-  asio::steady_timer deadline(net.io);
+  asio::steady_timer deadline(net.io), ledgerTimer(net.io);
   if (n.duration > 0) {
     deadline.expires_after(std::chrono::milliseconds(static_cast<long>(n.duration * 1000)));
     deadline.async_wait([&](auto e) {
       if (!e) net.stop();
     });
   }
+  PeerLedger ledger(r.id);
+  std::function<void()> refresh = [&] {
+    ledger.update(*net.node);
+    ledgerTimer.expires_after(kLedgerPeriod);
+    ledgerTimer.async_wait([&](auto e) {
+      if (!e && !net.stopping) refresh();
+    });
+  };
+  if (g.json) {
+    net.beforeStop = [&] {
+      ledgerTimer.cancel();
+      ledger.update(*net.node);
+    };
+    refresh();
+  }
   net.io.run();
-  if (!g.quiet) {
-    if (auto p = net.node->progress(r.id)) {
-      std::fprintf(stderr, "seeded %s: %llu bytes uploaded\n", r.id.hex().c_str(),
-                   static_cast<unsigned long long>(p->bytesUploaded));
-    }
+  auto p = net.node->progress(r.id);
+  if (g.json) {
+    json j{{"event", "done"}, {"fileId", r.id.hex()}, {"peerId", net.node->peerIdHex()}};
+    addSwarmCounters(j, p);
+    j["peers"] = ledger.toJson();
+    std::cout << j.dump() << std::endl;
+  }
+  if (!g.quiet && p) {
+    std::fprintf(stderr, "seeded %s: %llu bytes uploaded\n", r.id.hex().c_str(),
+                 static_cast<unsigned long long>(p->bytesUploaded));
   }
   return kExitOk;
 }
@@ -136,9 +243,11 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   std::optional<Manifest> manifest;
   if (auto m = store.getManifest(link->fileId)) manifest = *m;
   std::uint32_t fromStore = 0;
+  std::vector<bool> have;  // chunks held: stored before, plus every verified arrival (onChunk)
   if (manifest) {
     if (auto present = store.presentChunks(link->fileId)) {
-      for (bool b : *present) fromStore += b ? 1u : 0u;
+      have = *present;
+      for (bool b : have) fromStore += b ? 1u : 0u;
     }
   }
 
@@ -148,7 +257,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   std::optional<Error> failure;
   std::optional<double> firstChunkAt, completeAt;
   bool done = false;
-  asio::steady_timer ticker(net.io), seedTimer(net.io);
+  asio::steady_timer ticker(net.io), seedTimer(net.io), ledgerTimer(net.io);
   std::function<void()> tick = [&] {
     if (auto p = net.node->progress(link->fileId)) {
       std::string peers = std::to_string(p->peers) + (p->peers == 1 ? " peer" : " peers");
@@ -162,9 +271,52 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   };
   auto since = [&] { return std::chrono::duration<double>(Clock::now() - launched).count(); };
 
+  // --json: the per-peer view every 100 ms, a progress line every 500 ms (also
+  // while seeding after completion), until the node stops.
+  PeerLedger ledger(link->fileId);
+  Clock::time_point lastLine{};
+  auto progressLine = [&] {
+    auto p = net.node->progress(link->fileId);
+    if (!p) return;
+    if (have.size() < p->chunksTotal) have.resize(p->chunksTotal, false);
+    json j{{"event", "progress"},
+           {"seconds", since()},
+           {"chunksHave", p->chunksHave},
+           {"chunksTotal", p->chunksTotal},
+           {"have", bitfieldHex(have)},
+           {"peers", p->peers},
+           {"bytesDownloaded", p->bytesDownloaded},
+           {"bytesUploaded", p->bytesUploaded},
+           {"badChunks", p->swarm.badChunks},
+           {"bans", p->swarm.bans}};
+    std::cout << j.dump() << std::endl;
+  };
+  std::function<void()> refresh = [&] {
+    ledger.update(*net.node);
+    if (Clock::now() - lastLine >= kProgressLinePeriod) {
+      lastLine = Clock::now();
+      progressLine();
+    }
+    ledgerTimer.expires_after(kLedgerPeriod);
+    ledgerTimer.async_wait([&](auto e) {
+      if (!e && !net.stopping) refresh();
+    });
+  };
+  if (g.json) {
+    net.beforeStop = [&] {
+      ledgerTimer.cancel();
+      ledger.update(*net.node);
+    };
+  }
+
   node::FetchEvents ev;
-  ev.onChunk = [&](ChunkIndex) {
+  ev.onManifest = [&](const Manifest& m) {
+    if (have.size() < m.chunkCount()) have.resize(m.chunkCount(), false);
+  };
+  ev.onChunk = [&](ChunkIndex i) {
     if (!firstChunkAt) firstChunkAt = since();
+    if (i >= have.size()) have.resize(std::size_t{i} + 1, false);
+    have[i] = true;
   };
   ev.onError = [&](const Error& e) {
     failure = e;
@@ -184,11 +336,13 @@ int cmdGet(const Globals& g, const NetArgs& n) {
         });
       }
     } else {
+      if (g.json) progressLine();  // the last one: every chunk
       net.stop();
     }
   };
   if (auto st = net.node->fetch(link->fileId, manifest, ev); !st) return report(st.error());
   tick();
+  if (g.json) refresh();
   net.io.run();
   bar.finish();
   if (failure) return report(*failure);
@@ -204,7 +358,9 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   }
   auto p = net.node->progress(link->fileId);
   if (g.json) {
-    json j{{"fileId", link->fileId.hex()},
+    json j{{"event", "done"},
+           {"fileId", link->fileId.hex()},
+           {"peerId", net.node->peerIdHex()},
            {"size", m->size},
            {"chunks", m->chunkCount()},
            {"chunksFromStore", fromStore},
@@ -213,6 +369,8 @@ int cmdGet(const Globals& g, const NetArgs& n) {
            {"firstChunkSeconds", firstChunkAt ? *firstChunkAt : -1.0},
            {"completeSeconds", *completeAt},
            {"totalSeconds", since()}};
+    addSwarmCounters(j, p);
+    j["peers"] = ledger.toJson();
     std::cout << j.dump() << std::endl;
   } else if (!g.quiet) {
     std::fprintf(stderr, "fetched %s (%u chunks from peers, %u already stored) in %.2f s\n", m->name.c_str(),
