@@ -25,6 +25,7 @@ enum class Errc {
   kCrypto,           // the crypto library failed
   kCancelled,        // the operation was abandoned (shutdown)
   kBackPressure,     // a buffer is full: wait for its drain event and retry
+  kTimedOut,         // a deadline the caller set passed first
 };
 
 std::string_view errcName(Errc code);

@@ -16,6 +16,7 @@ std::string_view errcName(Errc code) {
     case Errc::kCrypto: return "crypto failure";
     case Errc::kCancelled: return "cancelled";
     case Errc::kBackPressure: return "back-pressure";
+    case Errc::kTimedOut: return "timed out";
   }
   return "unknown error";
 }
