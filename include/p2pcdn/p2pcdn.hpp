@@ -156,7 +156,8 @@ class P2PCDN;
 // the consumer's position and hands over one chunk per next(). Movable; the
 // destructor (or close()) ends streaming mode (an unfinished fetch goes on in
 // the background in whole-file order). A stream may outlive its P2PCDN: next()
-// then fails with kCancelled.
+// then fails with kCancelled. The node has one streaming window per file: two
+// streams of the same file move the same window (the last next() wins).
 class ChunkStream {
  public:
   ChunkStream(ChunkStream&&) noexcept;

@@ -175,6 +175,28 @@ TEST_F(Api, DownloadToWritesTheFileAtomicallyFromALinkAlone) {
   EXPECT_FALSE(fs::exists(dir_ / "nokey.bin"));
 }
 
+TEST_F(Api, TheCliReadsTheLibrarysStore) {
+  // storage = a folder is the CLI's --home: store.db and keys/ (encrypted files).
+  const char* cli = std::getenv("P2PCDN_TEST_CLI");
+  ASSERT_TRUE(cli && *cli) << "P2PCDN_TEST_CLI is not set (with_tracker.py sets it)";
+  const Bytes data = randomBytes(100 * 1024 + 1, 11);
+  FileId id;
+  {
+    auto p = connected((dir_ / "home").string());
+    FileMetadata md;
+    md.name = "shared.bin";
+    md.encrypt = true;
+    auto up = p->upload(ByteView(data), md);
+    ASSERT_TRUE(up) << up.error().message();
+    id = up->fileId;
+  }  // disconnected: the store is closed
+  const fs::path out = dir_ / "exported.bin";
+  std::string cmd = std::string(cli) + " --home '" + (dir_ / "home").string() + "' -q export " + id.hex() + " -o '" +
+                    out.string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  EXPECT_EQ(readFile(out), data);
+}
+
 TEST_F(Api, StreamYieldsChunksInOrderWhileTheyArriveOutOfOrder) {
   // A whole-file download starts first (rarest first: random order among
   // equally rare chunks); the stream opens once a few chunks are in and must

@@ -6,7 +6,8 @@
 Starts `BIN tracker --listen 127.0.0.1:0` (any free port), reads the URL it
 prints ("p2pcdn tracker listening on ws://127.0.0.1:PORT"), runs COMMAND with
 every "{tracker}" in its arguments replaced by that URL and with
-P2PCDN_TEST_TRACKER=URL in its environment, then stops the tracker and exits
+P2PCDN_TEST_TRACKER=URL (and P2PCDN_TEST_CLI=BIN) in its environment, then
+stops the tracker and exits
 with COMMAND's status. The tracker's log is printed if COMMAND fails. Used by
 the library API test (api_test) and the quickstart example's test.
 """
@@ -50,7 +51,7 @@ def main():
                 return 1
             url = line[len(prefix):]
             print(f"with_tracker: tracker at {url}", flush=True)
-            env = dict(os.environ, P2PCDN_TEST_TRACKER=url)
+            env = dict(os.environ, P2PCDN_TEST_TRACKER=url, P2PCDN_TEST_CLI=os.path.abspath(args.p2pcdn))
             t0 = time.monotonic()
             try:
                 rc = subprocess.run([a.replace("{tracker}", url) for a in cmd], env=env, timeout=args.timeout).returncode
