@@ -54,7 +54,7 @@ for n in 1 2; do
   cmp "$work/sample.bin" "$work/copy$n.bin"
   python3 - "$work/get$n.out" "$n" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1]))
+r = [json.loads(line) for line in open(sys.argv[1]) if line.strip()][-1]  # the last line: "done"
 mb = r["size"] / 1e6
 t = r["completeSeconds"]
 print(f"   leecher {sys.argv[2]}: {mb:.1f} MB in {t:.2f} s ({mb / t:.1f} MB/s end to end), first chunk after "

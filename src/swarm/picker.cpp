@@ -168,8 +168,9 @@ std::vector<ChunkIndex> PiecePicker::pickImpl(const std::vector<bool>& peerHas,
   // 1. Streaming: the urgent window, in order (deadline priority).
   ChunkIndex windowEnd = cursor_;  // empty window in whole-file mode
   if (mode == PickMode::kStreaming) {
-    windowEnd = static_cast<ChunkIndex>(
-        std::min<std::uint64_t>(std::uint64_t{cursor_} + options_.windowSize, count_));
+    std::uint64_t window = options_.windowSize;
+    if (options_.streamLookahead != 0) window = std::min<std::uint64_t>(window, options_.streamLookahead);
+    windowEnd = static_cast<ChunkIndex>(std::min<std::uint64_t>(std::uint64_t{cursor_} + window, count_));
     for (ChunkIndex i = cursor_; i < windowEnd && out.size() < count; ++i) {
       if (!have_[i] && requested_[i] == 0 && peerHasChunk(i)) out.push_back(i);
     }

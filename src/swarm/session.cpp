@@ -34,6 +34,8 @@ struct Session::Peer {
   std::vector<bool> has;
   std::uint32_t hasCount = 0;
   std::optional<Bytes> pendingBitfield;  // arrived before we knew the manifest
+  std::vector<ChunkIndex> pendingHaves;  // likewise (bounded by kMaxPendingHaves)
+  bool fullReveal = false;               // super-seeding is off for this peer: it was told everything
 
   // Downloads from it.
   std::uint32_t nextRequestId = 1;
@@ -57,6 +59,10 @@ struct Session::Peer {
 };
 
 namespace {
+constexpr std::size_t kMaxPendingHaves = 65536;
+// Super-seeding falls back to telling a peer everything when it has not asked
+// us for anything this long although it lacks chunks we have.
+constexpr Time kRevealIdle = std::chrono::seconds(1);
 constexpr double kBurstSeconds = 0.25;  // token bucket depth, in seconds of rate
 TokenBucket bucketFor(double rate) { return rate > 0 ? TokenBucket(rate, rate * kBurstSeconds) : TokenBucket(); }
 }  // namespace
@@ -110,6 +116,10 @@ void Session::adoptManifest(const Manifest& m, std::vector<bool> have, Time now)
       for (ChunkIndex i = 0; i < n; ++i) bits[i] = wire::testBit(*p->pendingBitfield, i);
       p->pendingBitfield.reset();
     }
+    for (ChunkIndex i : p->pendingHaves) {
+      if (i < n) bits[i] = true;  // out of range: the peer lied before we could check; ignore
+    }
+    p->pendingHaves.clear();
     learnBitfield(*p, std::move(bits));
     sendBitfield(*p, now);
   }
@@ -137,22 +147,50 @@ void Session::learnBitfield(Peer& p, std::vector<bool> bits) {
 
 void Session::sendBitfield(Peer& p, Time now) {
   Bytes bits(wire::bitfieldBytes(manifest_->chunkCount()));
-  if (!superSeeding_) {
+  const bool selective = superSeedWanted(p);
+  if (!selective) {
+    p.fullReveal = true;
     for (ChunkIndex i = 0; i < have_.size(); ++i) {
       if (have_[i]) wire::setBit(bits, i);
     }
   }
   sendTo(p, wire::encode(wire::Bitfield{manifest_->chunkCount(), bits}), now);
-  if (superSeeding_) reveal(p, now);
+  if (selective) reveal(p, now);
 }
 
 // Super-seeding: keep superSeedReveal chunks revealed to the peer and not yet
 // requested by it, choosing the chunks with the least load (requests taken,
 // then peers they are revealed to),
 // scanning from a random start so equal loads spread. O(chunks) per reveal.
+// Tells the peer every chunk it lacks (HAVE each) and stops super-seeding it.
+void Session::revealAll(Peer& p, Time now) {
+  if (p.fullReveal || !p.counted || p.dropping) return;
+  p.fullReveal = true;
+  for (ChunkIndex i : p.revealed) --revealedCount_[i];
+  p.revealed.clear();
+  for (ChunkIndex i = 0; i < have_.size(); ++i) {
+    if (have_[i] && !p.has[i]) sendTo(p, wire::encode(wire::Have{i}), now);
+  }
+}
+
+// A peer that streams (asks in its own order) is not super-seeded; nor is
+// one we served nothing for kRevealIdle although it lacks what we showed it
+// (tick): both are told everything.
+bool Session::superSeedWanted(const Peer& p) const {
+  if (!superSeeding_ || p.fullReveal || !p.counted || p.dropping) return false;
+  return !(p.caps & wire::kCapStreaming);
+}
+
 void Session::reveal(Peer& p, Time now, std::size_t target) {
-  if (!superSeeding_ || !p.counted || p.dropping) return;
-  if (target == 0) target = opts_.superSeedReveal;
+  if (!superSeeding_ || p.fullReveal || !p.counted || p.dropping) return;
+  if (!superSeedWanted(p)) return revealAll(p, now);
+  if (target == 0) {
+    // As deep as the peer's request pipeline would be: a fast lone peer must
+    // not be held to a couple of chunks in flight.
+    const double chunk = static_cast<double>(manifest_->chunkSize);
+    const auto deep = static_cast<std::size_t>(std::ceil(p.up.rate(now) * seconds(opts_.latencyGuess) / chunk));
+    target = std::max(opts_.superSeedReveal, std::min(deep + 1, opts_.maxRequestsPerPeer));
+  }
   std::erase_if(p.revealed, [&](ChunkIndex i) {
     if (!p.has[i]) return false;
     --revealedCount_[i];
@@ -193,6 +231,7 @@ void Session::unreveal(Peer& p, ChunkIndex index) {
 
 void Session::setWanted(bool wanted, Time now) {
   wanted_ = wanted && !complete();
+  if (wanted && complete() && completeFired_) host_.onComplete();  // a new fetch of a file we hold
   if (wanted_ && manifest_) host_.onManifest(*manifest_);
   if (wanted_) {
     for (auto& [k, p] : peers_) {
@@ -363,7 +402,11 @@ void Session::handle(Peer& p, const wire::Bitfield& b, Time now) {
 }
 
 void Session::handle(Peer& p, const wire::Have& h, Time now) {
-  if (!manifest_ || !p.counted || p.has[h.index]) return;
+  if (!manifest_) {  // kept for when the manifest arrives (a super-seeder's reveals come this early)
+    if (p.pendingHaves.size() < kMaxPendingHaves) p.pendingHaves.push_back(h.index);
+    return;
+  }
+  if (!p.counted || p.has[h.index]) return;
   p.has[h.index] = true;
   ++p.hasCount;
   (void)picker_->peerHas(h.index);
@@ -717,6 +760,7 @@ void Session::pumpOne(Peer& p, Time now) {
     p.upBucket.spend(n, now);
     if (opts_.globalUp) opts_.globalUp->spend(n, now);
     up.sent += n;
+    lastServe_ = now;
     if (up.sent == up.length) {
       if (servedCount_[up.index]++ == 0) {
         --neverServed_;
@@ -728,6 +772,13 @@ void Session::pumpOne(Peer& p, Time now) {
         ++counters_.earlyRepeats;
       }
       ++p.chunksServed;
+      // It has it now (peers send no HAVE for a chunk we have): remember, so
+      // super-seeding does not show it again and interest stays exact.
+      if (p.counted && up.offset == 0 && up.length == up.chunk.size() && !p.has[up.index]) {
+        p.has[up.index] = true;
+        ++p.hasCount;
+        (void)picker_->peerHas(up.index);
+      }
       p.uploads.pop_front();
       // Super-seeding: the peer is not asking for what we revealed (it gets it
       // elsewhere): reveal one more rather than let the link idle.
@@ -864,10 +915,16 @@ void Session::tick(Time now) {
     if (stalled) p.chokedUntil = now + opts_.chokeInterval;  // snubbed: ask others for a while
   }
   for (Peer* p : stale) drop(*p, wire::GoodbyeReason::kIdleTimeout, "silent too long");
-  if (superSeeding_) {  // idle unchoked links: one more reveal each, up to 4x the usual
+  if (superSeeding_) {
     for (auto& [k, p] : peers_) {
-      if (p->unchoked && p->uploads.empty() && p->revealed.size() < 4 * opts_.superSeedReveal) {
-        reveal(*p, now, p->revealed.size() + 1);
+      if (!p->unchoked || !p->uploads.empty() || p->fullReveal || !p->counted || p->dropping) continue;
+      // Stalled: we served nothing for kRevealIdle although this peer lacks
+      // chunks we showed it (it wants others: a streaming window, the end).
+      const Time quiet = now - std::max({lastServe_, p->lastRequest, p->connected});
+      if (quiet > kRevealIdle && !p->revealed.empty()) {
+        revealAll(*p, now);  // it does not want what we show it (streaming window, endgame): show everything
+      } else if (p->revealed.size() < 4 * opts_.superSeedReveal) {
+        reveal(*p, now, p->revealed.size() + 1);  // idle link: one more
       }
     }
   }

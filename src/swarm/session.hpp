@@ -233,6 +233,8 @@ class Session {
   // Super-seeding: top up the peer's revealed chunks to `target` (0: superSeedReveal).
   void reveal(Peer& p, Time now, std::size_t target = 0);
   void unreveal(Peer& p, ChunkIndex index);
+  void revealAll(Peer& p, Time now);
+  bool superSeedWanted(const Peer& p) const;  // false: tell this peer everything
   void checkComplete(Time now);
 
   FileId fileId_;
@@ -254,6 +256,7 @@ class Session {
   std::vector<std::uint32_t> servedCount_;  // per chunk: times uploaded by us
   std::uint32_t neverServed_ = 0;
   bool holding_ = false;      // some link holds back a repeat (super-seeding)
+  Time lastServe_{};          // last PIECE handed to a link
   bool releaseHeld_ = false;
   bool superSeeding_ = false;
   std::vector<std::uint32_t> revealedCount_;  // per chunk: peers it is revealed to that have not asked yet

@@ -313,6 +313,7 @@ async function inPage(params) {
       const bf = await peer.next('the native BITFIELD');
       if (bf.type !== T.BITFIELD) throw new Error(`message after HANDSHAKE is ${NAMES[bf.type]}, not BITFIELD`);
       r.bitfield = { count: bf.count, set: Array.from({ length: bf.count }, (_, i) => bf.has(i)).reduce((a, x) => a + x, 0) };
+      r.haves = [];
       timings.bitfield = ms();
 
       out.stage = 'positive: manifest';
@@ -322,7 +323,8 @@ async function inPage(params) {
       let parts = 0;
       for (;;) {
         const m = await peer.next('MANIFEST_PART');
-        if (m.type === T.HAVE || m.type === T.KEEPALIVE) continue;
+        if (m.type === T.HAVE) { r.haves.push(m.index); continue; }  // a super-seeder reveals chunks by HAVE
+        if (m.type === T.KEEPALIVE) continue;
         if (m.type === T.REJECT) throw new Error(`MANIFEST_REQUEST rejected, reason ${m.reason}`);
         if (m.type !== T.MANIFEST_PART) throw new Error(`expected MANIFEST_PART, got ${NAMES[m.type]}`);
         if (m.rid !== MANIFEST_RID) throw new Error(`MANIFEST_PART for request ${m.rid}, not ${MANIFEST_RID}`);
@@ -359,7 +361,8 @@ async function inPage(params) {
       let pieces = 0;
       for (;;) {
         const m = await peer.next('PIECE');
-        if (m.type === T.HAVE || m.type === T.KEEPALIVE) continue;
+        if (m.type === T.HAVE) { r.haves.push(m.index); continue; }
+        if (m.type === T.KEEPALIVE) continue;
         if (m.type === T.REJECT) throw new Error(`REQUEST rejected, reason ${m.reason}`);
         if (m.type !== T.PIECE) throw new Error(`expected PIECE, got ${NAMES[m.type]}`);
         if (m.rid !== CHUNK_RID || m.index !== 0 || m.chunkLength !== length) {

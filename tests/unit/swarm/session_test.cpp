@@ -131,9 +131,10 @@ TEST(Session, LeecherFetchesEveryChunkVerified) {
 TEST(Session, PublisherSuperSeedsWithAnEmptyBitfieldAndHaves) {
   SessionOptions o;
   o.superSeedReveal = 2;
-  Fixture f(2, 1, 8, o);
+  Fixture f(3, 1, 8, o);
   f.net.connect(0, 1);
-  f.net.pump(2);  // the two HANDSHAKEs
+  f.net.connect(0, 2);
+  f.net.pump(4);  // the HANDSHAKEs
   auto msgs = f.net.peek(0, 1);
   ASSERT_EQ(msgs.size(), 3u);  // BITFIELD (empty), HAVE, HAVE
   auto* bf = std::get_if<wire::Bitfield>(&msgs[0]);
@@ -143,7 +144,22 @@ TEST(Session, PublisherSuperSeedsWithAnEmptyBitfieldAndHaves) {
   EXPECT_TRUE(std::holds_alternative<wire::Have>(msgs[2]));
   f.net.pump();
   EXPECT_TRUE(f.s(1).complete());  // reveals continue as chunks are taken
-  EXPECT_EQ(f.s(0).stats().uploaded, 8u * 1024);  // each chunk once
+  EXPECT_TRUE(f.s(2).complete());
+}
+
+TEST(Session, HavesBeforeTheManifestAreKept) {
+  SessionOptions o;
+  Fixture f(3, 1, 8, o);
+  // Leecher 1 starts without the manifest and fetches it from the seeder.
+  wire::PeerId pid{};
+  pid[0] = 9;
+  f.net.sessions[1] = std::make_unique<Session>(f.id, pid, std::nullopt, std::vector<bool>{}, f.h(1), o, 7);
+  f.s(1).setWanted(true, f.net.now);
+  f.net.connect(0, 2);
+  f.net.connect(0, 1);
+  f.net.pump();
+  EXPECT_TRUE(f.s(1).complete());
+  EXPECT_TRUE(f.s(2).complete());
 }
 
 TEST(Session, CorruptChunksAreNeverStoredAndTheSenderIsBanned) {
