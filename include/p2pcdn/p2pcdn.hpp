@@ -65,12 +65,10 @@ struct P2PCDNOptions {
   std::uint64_t perPeerUploadLimit = 0;
   std::uint64_t perPeerDownloadLimit = 0;
   // Super-seeding ("initial seeding") of the files this peer uploads: peers
-  // are shown a few chunks at a time, so the origin sends each about once.
-  // Off by default here (on in `p2pcdn seed`): the swarm engine does not yet
-  // serve streaming leechers from a super-seeder (it reveals chunks in its own
-  // order, a stream asks only inside its window, and both wait), and small
-  // files can stall before their last chunks (docs/hacking.md, src/api).
-  bool superSeed = false;
+  // are shown a few chunks at a time, so the origin sends each about once and
+  // the downloaders trade the rest. Streaming peers, and peers that stop
+  // asking for what they are shown, are shown everything.
+  bool superSeed = true;
   std::vector<std::string> iceServers{};               // "stun:host:port"; none: host candidates only
   bool loopbackOnly = false;                           // ICE on 127.0.0.1 only: tests, one-machine demos
 };

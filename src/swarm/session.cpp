@@ -24,7 +24,7 @@ struct Session::Up {
 
 struct Session::Peer {
   PeerKey key = 0;
-  Time connected{}, lastSent{}, lastHeard{}, lastProgress{}, lastRequest{};
+  Time connected{}, lastSent{}, lastHeard{}, lastProgress{}, lastRequest{}, lastPieceSent{};
   bool handshaken = false;
   bool dropping = false;  // GOODBYE sent or disconnect asked: ignore it from now on
   bool goodbyeSent = false;
@@ -61,7 +61,8 @@ struct Session::Peer {
 namespace {
 constexpr std::size_t kMaxPendingHaves = 65536;
 // Super-seeding falls back to telling a peer everything when it has not asked
-// us for anything this long although it lacks chunks we have.
+// us for anything this long (or 4 chunk-times at its rate, if longer) although
+// it lacks chunks we showed it.
 constexpr Time kRevealIdle = std::chrono::seconds(1);
 constexpr double kBurstSeconds = 0.25;  // token bucket depth, in seconds of rate
 TokenBucket bucketFor(double rate) { return rate > 0 ? TokenBucket(rate, rate * kBurstSeconds) : TokenBucket(); }
@@ -174,8 +175,8 @@ void Session::revealAll(Peer& p, Time now) {
 }
 
 // A peer that streams (asks in its own order) is not super-seeded; nor is
-// one we served nothing for kRevealIdle although it lacks what we showed it
-// (tick): both are told everything.
+// one that has neither asked nor been sent anything for kRevealIdle although
+// it lacks what we showed it (tick): both are told everything.
 bool Session::superSeedWanted(const Peer& p) const {
   if (!superSeeding_ || p.fullReveal || !p.counted || p.dropping) return false;
   return !(p.caps & wire::kCapStreaming);
@@ -760,7 +761,7 @@ void Session::pumpOne(Peer& p, Time now) {
     p.upBucket.spend(n, now);
     if (opts_.globalUp) opts_.globalUp->spend(n, now);
     up.sent += n;
-    lastServe_ = now;
+    p.lastPieceSent = now;
     if (up.sent == up.length) {
       if (servedCount_[up.index]++ == 0) {
         --neverServed_;
@@ -918,10 +919,13 @@ void Session::tick(Time now) {
   if (superSeeding_) {
     for (auto& [k, p] : peers_) {
       if (!p->unchoked || !p->uploads.empty() || p->fullReveal || !p->counted || p->dropping) continue;
-      // Stalled: we served nothing for kRevealIdle although this peer lacks
-      // chunks we showed it (it wants others: a streaming window, the end).
-      const Time quiet = now - std::max({lastServe_, p->lastRequest, p->connected});
-      if (quiet > kRevealIdle && !p->revealed.empty()) {
+      // Stalled: it asked for nothing and we sent it nothing for kRevealIdle
+      // although it lacks chunks we showed it (it wants others: a streaming
+      // window that started after the handshake, its last chunks).
+      const Time quiet = now - std::max({p->lastPieceSent, p->lastRequest, p->connected});
+      const double rate = p->up.rate(now);  // a slow link is quiet for a while between chunks
+      const Time idle = std::max(kRevealIdle, rate > 0 ? fromSeconds(4.0 * manifest_->chunkSize / rate) : kRevealIdle);
+      if (quiet > idle && !p->revealed.empty()) {
         revealAll(*p, now);  // it does not want what we show it (streaming window, endgame): show everything
       } else if (p->revealed.size() < 4 * opts_.superSeedReveal) {
         reveal(*p, now, p->revealed.size() + 1);  // idle link: one more
