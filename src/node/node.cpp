@@ -52,7 +52,8 @@ struct FileState {
   FetchEvents events;
   std::map<std::uint64_t, std::shared_ptr<Peer>> peers;
   Clock::time_point lastAnnounce{};
-  int quickAnnounces = 0;  // re-announces while a leecher has no peer (back-off)
+  int quickAnnounces = 0;  // re-announces while a leecher lacks peers (back-off)
+  std::optional<std::uint32_t> swarmSize;  // peers in the swarm, us included (the tracker's last counts)
 
   bool complete() const { return session->complete(); }
   const std::optional<Manifest>& manifest() const { return session->manifest(); }
@@ -224,8 +225,13 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       for (auto k : stale) dropPeer(f, k);
       f.session->tick(nowTime());
       const std::size_t connected = f.session->stats().peers;
-      // No peer, or none with anything we lack: look for more, with back-off.
-      if (f.wanted && !f.complete() && (connected == 0 || f.session->usefulPeers() == 0)) {
+      // No peer, none with anything we lack, or fewer than half the slots
+      // filled while the swarm has more peers: look for more, with back-off.
+      // (In the simulator, leechers left with 7-10 peers were the last to
+      // finish: 1000 peers went from 1.27x to 1.17x the fluid bound.)
+      const std::size_t others = f.swarmSize ? (*f.swarmSize > 0 ? *f.swarmSize - 1 : 0) : opts.maxPeersPerFile;
+      const bool fewPeers = connected < std::min(opts.maxPeersPerFile / 2, others);
+      if (f.wanted && !f.complete() && (connected == 0 || fewPeers || f.session->usefulPeers() == 0)) {
         auto wait = std::min<Clock::duration>(std::chrono::seconds(2) * (1 << std::min(f.quickAnnounces, 5)),
                                               opts.announceInterval);
         // Count only announces that went out: while the tracker is away the
@@ -424,7 +430,9 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void onTrackerMessage(const std::string& text) {
     auto msg = signaling::decodeTrackerMessage(text);
     if (!msg) return;
-    if (auto* offer = std::get_if<signaling::RelayedOffer>(&*msg)) {
+    if (auto* resp = std::get_if<signaling::AnnounceResponse>(&*msg)) {
+      if (FileState* f = fileBySwarm(resp->infoHash)) f->swarmSize = resp->complete + resp->incomplete;
+    } else if (auto* offer = std::get_if<signaling::RelayedOffer>(&*msg)) {
       FileState* f = fileBySwarm(offer->infoHash);
       if (!f || offer->peerId == peerId || banned.count(offer->peerId)) return;
       if (!f->serving && !f->wanted) return;

@@ -343,12 +343,13 @@ class Sim {
     if (e.gen != p.tickGen || p.left) return;
     p.session->tick(now);
     // Discovery like the node: re-announce every interval; a leecher without
-    // peers re-announces with back-off 2, 4, 8 ... s.
+    // useful peers, or with fewer than half its peer slots filled,
+    // re-announces (with offers) with back-off 2, 4, 8 ... s.
     const bool leeching = !p.session->complete();
     Time since = now - p.lastAnnounce;
     if (since >= fromSeconds(cfg.announceInterval)) {
       announce(p, signaling::Event::kNone);
-    } else if (leeching && p.session->usefulPeers() == 0) {
+    } else if (leeching && (p.session->usefulPeers() == 0 || p.neighbours.size() < cfg.maxPeersPerPeer / 2)) {
       Time wait = fromSeconds(std::min(cfg.announceInterval, 2.0 * (1 << std::min(p.quickAnnounces, 5))));
       if (since >= wait) {
         ++p.quickAnnounces;
