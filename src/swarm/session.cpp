@@ -762,6 +762,7 @@ void Session::pumpOne(Peer& p, Time now) {
     if (opts_.globalUp) opts_.globalUp->spend(n, now);
     up.sent += n;
     p.lastPieceSent = now;
+    lastServe_ = now;
     if (up.sent == up.length) {
       if (servedCount_[up.index]++ == 0) {
         --neverServed_;
@@ -919,10 +920,13 @@ void Session::tick(Time now) {
   if (superSeeding_) {
     for (auto& [k, p] : peers_) {
       if (!p->unchoked || !p->uploads.empty() || p->fullReveal || !p->counted || p->dropping) continue;
-      // Stalled: it asked for nothing and we sent it nothing for kRevealIdle
-      // although it lacks chunks we showed it (it wants others: a streaming
-      // window that started after the handshake, its last chunks).
-      const Time quiet = now - std::max({p->lastPieceSent, p->lastRequest, p->connected});
+      // Stalled: it asked for nothing, we sent it nothing and served nobody
+      // for kRevealIdle although it lacks chunks we showed it (it wants
+      // others: a streaming window that started after the handshake).
+      // Only while we serve nobody: a busy seeder is not stalled, and showing
+      // everything to a peer that merely gets its chunks elsewhere for a while
+      // undoes super-seeding (1 seeder -> 3 leechers: leecher share 54 % -> 31 %).
+      const Time quiet = now - std::max({p->lastPieceSent, p->lastRequest, p->connected, lastServe_});
       const double rate = p->up.rate(now);  // a slow link is quiet for a while between chunks
       const Time idle = std::max(kRevealIdle, rate > 0 ? fromSeconds(4.0 * manifest_->chunkSize / rate) : kRevealIdle);
       if (quiet > idle && !p->revealed.empty()) {

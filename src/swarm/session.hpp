@@ -256,6 +256,7 @@ class Session {
   std::vector<std::uint32_t> servedCount_;  // per chunk: times uploaded by us
   std::uint32_t neverServed_ = 0;
   bool holding_ = false;      // some link holds back a repeat (super-seeding)
+  Time lastServe_{};          // last PIECE handed to any link
   bool releaseHeld_ = false;
   bool superSeeding_ = false;
   std::vector<std::uint32_t> revealedCount_;  // per chunk: peers it is revealed to that have not asked yet
