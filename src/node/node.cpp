@@ -53,7 +53,6 @@ struct FileState {
   std::map<std::uint64_t, std::shared_ptr<Peer>> peers;
   Clock::time_point lastAnnounce{};
   int quickAnnounces = 0;  // re-announces while a leecher lacks peers (back-off)
-  std::optional<std::uint32_t> swarmSize;  // peers in the swarm, us included (the tracker's last counts)
 
   bool complete() const { return session->complete(); }
   const std::optional<Manifest>& manifest() const { return session->manifest(); }
@@ -226,13 +225,15 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       f.session->tick(nowTime());
       const std::size_t connected = f.session->stats().peers;
       // No peer, none with anything we lack, or fewer than half the slots
-      // filled while the swarm has more peers: look for more, with back-off.
+      // filled: look for more, with back-off (1 s, 2 s, ... the interval).
       // (In the simulator, leechers left with 7-10 peers were the last to
       // finish: 1000 peers went from 1.27x to 1.17x the fluid bound.)
-      const std::size_t others = f.swarmSize ? (*f.swarmSize > 0 ? *f.swarmSize - 1 : 0) : opts.maxPeersPerFile;
-      const bool fewPeers = connected < std::min(opts.maxPeersPerFile / 2, others);
+      // The tracker's counts are no guide here: in a flash crowd the first
+      // announce sees an almost empty swarm (1 seeder -> 3 leechers that
+      // started together sometimes never linked to each other: leecher share 0 %).
+      const bool fewPeers = connected < opts.maxPeersPerFile / 2;
       if (f.wanted && !f.complete() && (connected == 0 || fewPeers || f.session->usefulPeers() == 0)) {
-        auto wait = std::min<Clock::duration>(std::chrono::seconds(2) * (1 << std::min(f.quickAnnounces, 5)),
+        auto wait = std::min<Clock::duration>(std::chrono::seconds(1) * (1 << std::min(f.quickAnnounces, 5)),
                                               opts.announceInterval);
         // Count only announces that went out: while the tracker is away the
         // back-off must not grow, or the first peer is found an interval late.
@@ -430,9 +431,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void onTrackerMessage(const std::string& text) {
     auto msg = signaling::decodeTrackerMessage(text);
     if (!msg) return;
-    if (auto* resp = std::get_if<signaling::AnnounceResponse>(&*msg)) {
-      if (FileState* f = fileBySwarm(resp->infoHash)) f->swarmSize = resp->complete + resp->incomplete;
-    } else if (auto* offer = std::get_if<signaling::RelayedOffer>(&*msg)) {
+    if (auto* offer = std::get_if<signaling::RelayedOffer>(&*msg)) {
       FileState* f = fileBySwarm(offer->infoHash);
       if (!f || offer->peerId == peerId || banned.count(offer->peerId)) return;
       if (!f->serving && !f->wanted) return;
