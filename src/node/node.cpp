@@ -37,6 +37,7 @@ struct Peer {
   Clock::time_point created = Clock::now();
   bool offerer = false;
   bool open = false;
+  std::optional<Clock::time_point> offerSent;  // our offer went to the tracker (ICE gathering done)
   std::unique_ptr<transport::PeerLink> link;
   std::optional<Id20> remotePeerId;
   transport::LinkStats linkStats;  // last full report (rtt, candidate types)
@@ -61,7 +62,12 @@ struct FileState {
 static swarm::Time nowTime() { return Clock::now().time_since_epoch(); }
 
 // An offer nobody answered within this long is withdrawn (its link closed).
-constexpr std::chrono::seconds kOfferLifetime{15};
+// Answers arrive within a round trip through the tracker (~0.1 s on a LAN,
+// a second or two across the internet); an offer held longer only blocks a
+// peer slot. (15 s filled a leecher's table with its own dead offers during
+// quick re-announces, and it then refused the other leechers' offers.)
+constexpr std::chrono::seconds kOfferLifetime{5};
+constexpr std::chrono::seconds kGatherLimit{20};
 // How often the node runs the sessions' timers (choking, time-outs, rate limits).
 constexpr std::chrono::milliseconds kTickPeriod{100};
 // How often link stats (RTT, candidate types) are refreshed for peerStats().
@@ -218,7 +224,12 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     for (auto& [id, f] : files) {
       std::vector<std::uint64_t> stale;
       for (auto& [k, p] : f.peers) {
-        if (p->offerer && !p->open && now - p->created > kOfferLifetime) stale.push_back(k);
+        // An offer is withdrawn kOfferLifetime after it went out (gathering
+        // may take a while with STUN: at most kGatherLimit before that).
+        if (p->offerer && !p->open &&
+            (p->offerSent ? now - *p->offerSent > kOfferLifetime : now - p->created > kGatherLimit)) {
+          stale.push_back(k);
+        }
         if (refreshStats && p->open && p->link) requestLinkStats(f, *p);
       }
       for (auto k : stale) dropPeer(f, k);
@@ -409,6 +420,9 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto peer = newPeer(f, transport::Role::kOfferer, [this, fid = f.id, offerId](std::string sdp) {
       auto it = files.find(fid);
       if (it == files.end() || !tracker) return;
+      if (auto pend = pendingOffers.find(offerId); pend != pendingOffers.end()) {
+        if (auto q = it->second.peers.find(pend->second.second); q != it->second.peers.end()) q->second->offerSent = Clock::now();
+      }
       signaling::AnnounceRequest msg = baseAnnounce(it->second);
       msg.numwant = 1;
       msg.offers.push_back({offerId, {"offer", std::move(sdp)}});
@@ -435,7 +449,8 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       FileState* f = fileBySwarm(offer->infoHash);
       if (!f || offer->peerId == peerId || banned.count(offer->peerId)) return;
       if (!f->serving && !f->wanted) return;
-      if (f->peers.size() >= opts.maxPeersPerFile || connectedTo(*f, offer->peerId)) return;
+      // Our own unanswered offers do not take a slot from a peer that calls us.
+      if (f->peers.size() - unansweredOffers(*f) >= opts.maxPeersPerFile || connectedTo(*f, offer->peerId)) return;
       onRemoteOffer(*f, offer->peerId, offer->offerId, offer->offer.sdp);
     } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&*msg)) {
       FileState* f = fileBySwarm(answer->infoHash);
@@ -453,6 +468,12 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       p->second->remotePeerId = answer->peerId;
       if (auto st = p->second->link->acceptAnswer(answer->answer.sdp); !st) dropPeer(*f, key);
     }
+  }
+
+  static std::size_t unansweredOffers(const FileState& f) {
+    std::size_t n = 0;
+    for (const auto& [k, p] : f.peers) n += (p->offerer && !p->open && !p->remotePeerId) ? 1u : 0u;
+    return n;
   }
 
   bool connectedTo(const FileState& f, const Id20& remote) const {

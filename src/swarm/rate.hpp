@@ -14,7 +14,13 @@ namespace p2pcdn::swarm {
 using Time = std::chrono::nanoseconds;
 
 inline double seconds(Time t) { return std::chrono::duration<double>(t).count(); }
-inline Time fromSeconds(double s) { return std::chrono::duration_cast<Time>(std::chrono::duration<double>(s)); }
+// Saturates at +-1e9 s (a rate near zero gives huge waits; converting those
+// to integer nanoseconds would overflow, which session_fuzz found). NaN -> 0.
+inline Time fromSeconds(double s) {
+  if (!(s == s)) s = 0;
+  s = std::clamp(s, -1e9, 1e9);
+  return std::chrono::duration_cast<Time>(std::chrono::duration<double>(s));
+}
 
 // Bytes per second, exponentially smoothed with time constant `tau`: a burst
 // of B bytes raises the rate by B / tau and decays with e^(-t/tau).
