@@ -234,19 +234,7 @@ void Session::setWanted(bool wanted, Time now) {
   wanted_ = wanted && !complete();
   if (wanted && complete() && completeFired_) host_.onComplete();  // a new fetch of a file we hold
   if (wanted_ && manifest_) host_.onManifest(*manifest_);
-  if (wanted_) {
-    for (auto& [k, p] : peers_) {
-      if (p->handshaken && !manifest_ && (p->caps & wire::kCapHasManifest) && !p->dropping) {
-        bool pending = false;
-        for (auto& [k2, q] : peers_) pending = pending || q->manifestRequest.has_value();
-        if (pending) break;
-        std::uint32_t rid = p->nextRequestId++;
-        p->manifestRequest = rid;
-        p->manifestAssembler.emplace(rid);
-        sendTo(*p, wire::encode(wire::ManifestRequest{rid}), now);
-      }
-    }
-  }
+  askManifest(now);
   checkComplete(now);
   requestEverywhere(now);
 }
@@ -298,6 +286,7 @@ void Session::removePeer(PeerKey key, Time now) {
   for (ChunkIndex i : p.revealed) --revealedCount_[i];
   if (optimistic_ == key) optimistic_.reset();
   peers_.erase(it);
+  askManifest(now);  // if the manifest was being asked of it
   requestEverywhere(now);
 }
 
@@ -377,17 +366,26 @@ void Session::handle(Peer& p, const wire::Handshake& h, Time now) {
   std::size_t unchoked = 0;
   for (auto& [k, q] : peers_) unchoked += q->unchoked ? 1u : 0u;
   if (unchoked < opts_.maxConcurrentUploads) p.unchoked = true;
-  if (wanted_ && !manifest_ && (h.capabilities & wire::kCapHasManifest)) {
-    bool pending = false;
-    for (auto& [k, q] : peers_) pending = pending || q->manifestRequest.has_value();
-    if (!pending) {
-      std::uint32_t rid = p.nextRequestId++;
-      p.manifestRequest = rid;
-      p.manifestAssembler.emplace(rid);
-      sendTo(p, wire::encode(wire::ManifestRequest{rid}), now);
+  askManifest(now);
+  requestFrom(p, now);
+}
+
+// One MANIFEST_REQUEST at a time, to a peer that has the manifest; asked again
+// when that peer rejects it or goes away.
+void Session::askManifest(Time now) {
+  if (!wanted_ || manifest_) return;
+  for (auto& [k, q] : peers_) {
+    if (q->manifestRequest) return;
+  }
+  for (auto& [k, p] : peers_) {
+    if (p->handshaken && !p->dropping && (p->caps & wire::kCapHasManifest)) {
+      const std::uint32_t rid = p->nextRequestId++;
+      p->manifestRequest = rid;
+      p->manifestAssembler.emplace(rid);
+      sendTo(*p, wire::encode(wire::ManifestRequest{rid}), now);
+      return;
     }
   }
-  requestFrom(p, now);
 }
 
 void Session::handle(Peer& p, const wire::Bitfield& b, Time now) {
@@ -461,7 +459,8 @@ void Session::handle(Peer& p, const wire::Reject& r, Time now) {
   if (p.manifestRequest && *p.manifestRequest == r.requestId) {
     p.manifestRequest.reset();
     p.manifestAssembler.reset();
-    return;
+    p.caps &= ~wire::kCapHasManifest;  // it said it has none: ask another peer
+    return askManifest(now);
   }
   auto it = p.out.find(r.requestId);
   if (it == p.out.end()) return;
@@ -603,10 +602,7 @@ void Session::handle(Peer&, const wire::KeepAlive&, Time) {}
 
 void Session::handle(Peer& p, const wire::Goodbye&, Time) {
   p.goodbyeSent = true;  // no reply
-  p.dropping = true;
-  for (auto& [rid, out] : p.out) (void)picker_->unmarkRequested(out.index);
-  p.out.clear();
-  host_.disconnect(p.key);
+  drop(p, wire::GoodbyeReason::kNormal, {});
 }
 
 // ---- requesting ---------------------------------------------------------------

@@ -188,7 +188,6 @@ class Session {
   SessionStats stats() const;
   std::vector<PeerStats> peerStats(Time now) const;
   std::optional<PeerStats> peerStats(PeerKey peer, Time now) const;
-  std::size_t peerCount() const { return peers_.size(); }
   // Handshaken peers that have a chunk we lack. A fetch whose peers are all
   // useless should look for more (re-announce). O(peers x chunks).
   std::size_t usefulPeers() const;
@@ -217,6 +216,7 @@ class Session {
   void adoptManifest(const Manifest& m, std::vector<bool> have, Time now);
   void learnBitfield(Peer& p, std::vector<bool> bits);
   void sendBitfield(Peer& p, Time now);
+  void askManifest(Time now);
   void chunkArrived(Peer& p, ChunkIndex index, Bytes data, Time now);
   void badChunk(Peer& p, ChunkIndex index, Time now);
   void forget(Peer& p, std::uint32_t requestId, bool failed);

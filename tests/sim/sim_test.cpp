@@ -89,13 +89,17 @@ TEST(Sim, CorruptingPeersAreBannedAndNothingBadIsStored) {
 TEST(Sim, SeederLeavesOnceEveryChunkIsOut) {
   SimConfig c = hundred();
   c.leechers = 100;
-  // The seeder pushes a copy in F/u_s = 32.8 s (plus repeats): gone at 40 s,
-  // long before the leechers are done.
-  c.seederLeavesAt = 40.0;
+  // The seeder pushes a copy in F/u_s = 32.8 s (plus a few repeats); the
+  // leechers finish at ~38 s. Gone at 35 s: after its first pass, before
+  // anyone is done.
+  c.seederLeavesAt = 35.0;
   auto r = runSimulation(c);
   std::printf("%s\n", summarize(c, r).c_str());
   ASSERT_TRUE(r.allCompleted);
   EXPECT_LE(r.seederCopies, 1.3);
+  std::size_t finishedWithoutSeeder = 0;
+  for (const auto& p : r.peers) finishedWithoutSeeder += (p.completed && *p.completed > c.seederLeavesAt) ? 1u : 0u;
+  EXPECT_EQ(finishedWithoutSeeder, c.leechers);  // it really left first: everyone finished without it
 }
 
 TEST(Sim, UploadRateLimitIsHonoured) {

@@ -162,6 +162,38 @@ TEST(Session, HavesBeforeTheManifestAreKept) {
   EXPECT_TRUE(f.s(2).complete());
 }
 
+TEST(Session, ARejectedManifestRequestGoesToAnotherPeer) {
+  SessionOptions o;
+  Fixture f(3, 2, 4, o);  // 0 and 1 hold the file
+  wire::PeerId pid{};
+  pid[0] = 9;
+  f.net.sessions[2] = std::make_unique<Session>(f.id, pid, std::nullopt, std::vector<bool>{}, f.h(2), o, 7);
+  f.s(2).setWanted(true, f.net.now);
+  f.net.connect(0, 2);
+  f.net.connect(1, 2);
+  f.net.pump(4);  // the HANDSHAKEs reach 2, which asks one of them for the manifest
+  int asked = -1;
+  std::uint32_t rid = 0;
+  for (auto& [from, to, m] : f.net.wire) {
+    auto d = wire::decodeMessage(ByteView(m));
+    if (from == 2 && d && std::holds_alternative<wire::ManifestRequest>(*d)) {
+      asked = to;
+      rid = std::get<wire::ManifestRequest>(*d).requestId;
+    }
+  }
+  ASSERT_GE(asked, 0);
+  // That peer's answer is lost and it says REJECT instead: 2 must ask the other.
+  std::erase_if(f.net.wire, [&](const auto& w) { return std::get<0>(w) == asked && std::get<1>(w) == 2; });
+  std::erase_if(f.net.wire, [&](const auto& w) { return std::get<0>(w) == 2 && std::get<1>(w) == asked; });
+  f.s(2).onMessage(static_cast<PeerKey>(asked), *wire::encode(wire::Reject{rid, wire::RejectReason::kNotHave, 0}), f.net.now);
+  const int other = asked == 0 ? 1 : 0;
+  bool askedOther = false;
+  for (auto& msg : f.net.peek(2, other)) askedOther = askedOther || std::holds_alternative<wire::ManifestRequest>(msg);
+  EXPECT_TRUE(askedOther);
+  f.net.pump();
+  EXPECT_TRUE(f.s(2).complete());
+}
+
 TEST(Session, CorruptChunksAreNeverStoredAndTheSenderIsBanned) {
   SessionOptions o;
   o.banAfterBadChunks = 2;
