@@ -150,6 +150,26 @@ struct Net {
   }
 };
 
+// --json: refreshes `ledger` every kLedgerPeriod (then runs `each`) until the
+// node stops, and once more just before it stops, while the peers are still
+// there. The timer's pending wait keeps the loop alive; cancelling ends it.
+void followPeers(Net& net, asio::steady_timer& timer, PeerLedger& ledger, std::function<void()> each = {}) {
+  auto tick = std::make_shared<std::function<void()>>();
+  *tick = [&net, &timer, &ledger, each = std::move(each), weak = std::weak_ptr<std::function<void()>>(tick)] {
+    ledger.update(*net.node);
+    if (each) each();
+    timer.expires_after(kLedgerPeriod);
+    timer.async_wait([&net, again = weak.lock()](auto e) {
+      if (!e && !net.stopping && again) (*again)();
+    });
+  };
+  net.beforeStop = [&net, &timer, &ledger] {
+    timer.cancel();
+    ledger.update(*net.node);
+  };
+  (*tick)();
+}
+
 Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>& fromLink) {
   if (!n.trackers.empty()) return n.trackers.front();
   if (!fromLink.empty()) return fromLink.front();
@@ -201,20 +221,7 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
     });
   }
   PeerLedger ledger(r.id);
-  std::function<void()> refresh = [&] {
-    ledger.update(*net.node);
-    ledgerTimer.expires_after(kLedgerPeriod);
-    ledgerTimer.async_wait([&](auto e) {
-      if (!e && !net.stopping) refresh();
-    });
-  };
-  if (g.json) {
-    net.beforeStop = [&] {
-      ledgerTimer.cancel();
-      ledger.update(*net.node);
-    };
-    refresh();
-  }
+  if (g.json) followPeers(net, ledgerTimer, ledger);
   net.io.run();
   auto p = net.node->progress(r.id);
   if (g.json) {
@@ -291,23 +298,6 @@ int cmdGet(const Globals& g, const NetArgs& n) {
            {"bans", p->swarm.bans}};
     std::cout << j.dump() << std::endl;
   };
-  std::function<void()> refresh = [&] {
-    ledger.update(*net.node);
-    if (Clock::now() - lastLine >= kProgressLinePeriod) {
-      lastLine = Clock::now();
-      progressLine();
-    }
-    ledgerTimer.expires_after(kLedgerPeriod);
-    ledgerTimer.async_wait([&](auto e) {
-      if (!e && !net.stopping) refresh();
-    });
-  };
-  if (g.json) {
-    net.beforeStop = [&] {
-      ledgerTimer.cancel();
-      ledger.update(*net.node);
-    };
-  }
 
   node::FetchEvents ev;
   ev.onManifest = [&](const Manifest& m) {
@@ -342,7 +332,14 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   };
   if (auto st = net.node->fetch(link->fileId, manifest, ev); !st) return report(st.error());
   tick();
-  if (g.json) refresh();
+  if (g.json) {
+    followPeers(net, ledgerTimer, ledger, [&] {
+      if (Clock::now() - lastLine >= kProgressLinePeriod) {
+        lastLine = Clock::now();
+        progressLine();
+      }
+    });
+  }
   net.io.run();
   bar.finish();
   if (failure) return report(*failure);
