@@ -54,6 +54,12 @@ struct FileState {
   std::map<std::uint64_t, std::shared_ptr<Peer>> peers;
   Clock::time_point lastAnnounce{};
   int quickAnnounces = 0;  // re-announces while a leecher lacks peers (back-off)
+  // Offers of one announce go to the tracker together, once all have
+  // gathered, so it hands them to distinct peers (sent one by one, they went
+  // to random peers each: two or three offers to the same peer, none to another).
+  std::vector<signaling::OfferEntry> offerBatch;
+  std::size_t offersGathering = 0;
+  Clock::time_point batchStarted{};
 
   bool complete() const { return session->complete(); }
   const std::optional<Manifest>& manifest() const { return session->manifest(); }
@@ -68,6 +74,13 @@ static swarm::Time nowTime() { return Clock::now().time_since_epoch(); }
 // quick re-announces, and it then refused the other leechers' offers.)
 constexpr std::chrono::seconds kOfferLifetime{5};
 constexpr std::chrono::seconds kGatherLimit{20};
+// A link that has not opened this long after it was made is closed, whichever
+// side made it (an answer whose offerer went away otherwise held a slot, and
+// blocked new offers from that peer, until ICE gave up).
+constexpr std::chrono::seconds kConnectLimit{15};
+// Offers that gathered are sent at the latest this long after the announce,
+// even if others of the batch are still gathering.
+constexpr std::chrono::milliseconds kBatchWait{500};
 // How often the node runs the sessions' timers (choking, time-outs, rate limits).
 constexpr std::chrono::milliseconds kTickPeriod{100};
 // How often link stats (RTT, candidate types) are refreshed for peerStats().
@@ -226,13 +239,18 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       for (auto& [k, p] : f.peers) {
         // An offer is withdrawn kOfferLifetime after it went out (gathering
         // may take a while with STUN: at most kGatherLimit before that).
-        if (p->offerer && !p->open &&
-            (p->offerSent ? now - *p->offerSent > kOfferLifetime : now - p->created > kGatherLimit)) {
+        if (p->open) {
+          if (refreshStats && p->link) requestLinkStats(f, *p);
+          continue;
+        }
+        const bool unanswered = p->offerer && !p->remotePeerId;
+        if ((unanswered && (p->offerSent ? now - *p->offerSent > kOfferLifetime : now - p->created > kGatherLimit)) ||
+            (!unanswered && now - p->created > kConnectLimit)) {
           stale.push_back(k);
         }
-        if (refreshStats && p->open && p->link) requestLinkStats(f, *p);
       }
       for (auto k : stale) dropPeer(f, k);
+      if (!f.offerBatch.empty() && (f.offersGathering == 0 || now - f.batchStarted > kBatchWait)) sendOffers(f);
       f.session->tick(nowTime());
       const std::size_t connected = f.session->stats().peers;
       // No peer, none with anything we lack, or fewer than half the slots
@@ -398,8 +416,34 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     if (f.complete() || !f.wanted || event == signaling::Event::kStopped) return true;
     std::size_t room = opts.maxPeersPerFile > f.peers.size() ? opts.maxPeersPerFile - f.peers.size() : 0;
     std::size_t offers = std::min(room, opts.offersPerAnnounce);
+    if (f.offerBatch.empty() && f.offersGathering == 0) f.batchStarted = Clock::now();
     for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
     return true;
+  }
+
+  void sendOffers(FileState& f) {
+    if (!tracker) return;
+    const auto now = Clock::now();
+    signaling::AnnounceRequest msg = baseAnnounce(f);
+    auto flush = [&] {
+      if (msg.offers.empty()) return;
+      msg.numwant = static_cast<std::uint32_t>(msg.offers.size());
+      tracker->send(signaling::encodeClientMessage(msg));
+      msg.offers.clear();
+    };
+    for (auto& o : f.offerBatch) {
+      // An offer whose link was closed while the batch waited is not sent.
+      auto pend = pendingOffers.find(o.offerId);
+      if (pend == pendingOffers.end()) continue;
+      auto q = f.peers.find(pend->second.second);
+      if (q == f.peers.end()) continue;
+      q->second->offerSent = now;
+      msg.offers.push_back(std::move(o));
+      if (msg.offers.size() == signaling::kMaxOffers) flush();
+    }
+    flush();
+    f.offerBatch.clear();
+    f.batchStarted = now;
   }
 
   signaling::AnnounceRequest baseAnnounce(const FileState& f) const {
@@ -419,19 +463,20 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     for (auto& b : offerId) b = static_cast<std::uint8_t>(rng());
     auto peer = newPeer(f, transport::Role::kOfferer, [this, fid = f.id, offerId](std::string sdp) {
       auto it = files.find(fid);
-      if (it == files.end() || !tracker) return;
-      if (auto pend = pendingOffers.find(offerId); pend != pendingOffers.end()) {
-        if (auto q = it->second.peers.find(pend->second.second); q != it->second.peers.end()) q->second->offerSent = Clock::now();
-      }
-      signaling::AnnounceRequest msg = baseAnnounce(it->second);
-      msg.numwant = 1;
-      msg.offers.push_back({offerId, {"offer", std::move(sdp)}});
-      tracker->send(signaling::encodeClientMessage(msg));
+      if (it == files.end()) return;
+      FileState& file = it->second;
+      if (file.offersGathering > 0) --file.offersGathering;
+      file.offerBatch.push_back({offerId, {"offer", std::move(sdp)}});
+      if (file.offersGathering == 0) sendOffers(file);
     });
     if (!peer) return;
     peer->offerer = true;
     pendingOffers[offerId] = {f.id, peer->key};
-    if (auto st = peer->link->createOffer(); !st) dropPeer(f, peer->key);
+    ++f.offersGathering;
+    if (auto st = peer->link->createOffer(); !st) {
+      --f.offersGathering;
+      dropPeer(f, peer->key);
+    }
   }
 
   FileState* fileBySwarm(const Id20& infoHash) {
@@ -461,9 +506,20 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (fid != f->id) return;
       auto p = f->peers.find(key);
       if (p == f->peers.end()) return;
-      if (connectedTo(*f, answer->peerId) || banned.count(answer->peerId)) {
+      if (banned.count(answer->peerId)) {
         dropPeer(*f, key);
         return;
+      }
+      if (Peer* other = linkTo(*f, answer->peerId)) {
+        // Glare: we offered to each other at once and each answered the
+        // other. Both sides keep the link offered by the lower peer id and
+        // close the other one. (Each used to close its own offer, which
+        // left no link at all: 1 -> 3 rounds where leechers never linked.)
+        if (other->open || !(peerId < answer->peerId)) {
+          dropPeer(*f, key);
+          return;
+        }
+        dropPeer(*f, other->key);
       }
       p->second->remotePeerId = answer->peerId;
       if (auto st = p->second->link->acceptAnswer(answer->answer.sdp); !st) dropPeer(*f, key);
@@ -476,12 +532,14 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     return n;
   }
 
-  bool connectedTo(const FileState& f, const Id20& remote) const {
+  // The link (open or not) we have to `remote`, if any.
+  static Peer* linkTo(const FileState& f, const Id20& remote) {
     for (const auto& [k, p] : f.peers) {
-      if (p->remotePeerId && *p->remotePeerId == remote) return true;
+      if (p->remotePeerId && *p->remotePeerId == remote) return p.get();
     }
-    return false;
+    return nullptr;
   }
+  static bool connectedTo(const FileState& f, const Id20& remote) { return linkTo(f, remote) != nullptr; }
 
   void onRemoteOffer(FileState& f, const Id20& from, const Id20& offerId, const std::string& sdp) {
     auto peer = newPeer(f, transport::Role::kAnswerer, [this, fid = f.id, from, offerId](std::string answer) {

@@ -17,6 +17,10 @@ Swarms (`get --json` progress lines and per-peer stats in the final line):
 many: 1 seeder + 5 leechers (`get --seed`) of a 32 MiB file: every copy is
   byte-identical and at least 30% of the leechers' chunks came from other
   leechers (per-peer stats), not from the seeder.
+flash-crowd: 3 leechers started at the same instant (their offers cross: glare),
+  three rounds: every leecher links to both others, and the leechers get at
+  least half of their chunks from each other (the seeder is limited to
+  12 MB/s, the leechers are not).
 seeder-killed: 1 seeder + 3 leechers (uploads limited to 3 MB/s and 1 MB/s so
   the kill lands mid-transfer); as soon as the leechers' `have` bitfields
   together cover every chunk the seeder is killed with SIGKILL; the leechers
@@ -376,6 +380,39 @@ def test_many(args, tmp, rng):
     check(share >= 0.30, f"only {share:.1%} of the leechers' chunks came from other leechers (need >= 30%)")
 
 
+def test_flash_crowd(args, tmp, rng):
+    size = 24 * MIB
+    chunks = size // DEFAULT_CHUNK
+    n = 3
+    src, seeder, info = prepare(args, tmp, rng, size)
+    fid = info["fileId"]
+    shares = []
+    for rnd in range(1, 4):
+        with Swarm(args, tmp) as swarm:
+            seed, sinfo = start_seeder(swarm, seeder, fid, f"seeder-r{rnd}", "--upload-limit", str(12_000_000))
+            time.sleep(0.3)
+            names = [f"r{rnd}-leecher{i}" for i in range(1, n + 1)]
+            leechers = [start_leecher(swarm, tmp, sinfo["link"], name, "--seed") for name in names]
+            wait_for("every leecher to complete", lambda: all(p.complete() for p in leechers), leechers + [seed], 100)
+            done = [p.stop() for p in leechers]
+            seed.stop()
+        ids = {r["peerId"] for r in done}
+        got_seed = got_others = 0
+        for p, r in zip(leechers, done):
+            check(p.proc.returncode == 0, f"get --seed ended with {p.why()}")
+            check(same_file(src, tmp / f"{p.name}.bin"), f"{p.name}'s copy differs from the original")
+            linked = {x["peerId"] for x in r["peers"]}
+            missing = ids - {r["peerId"]} - linked
+            check(not missing, f"round {rnd}: {p.name} never linked to the leecher(s) {sorted(missing)}; "
+                               f"its peers: {r['peers']}")
+            got_seed += sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] == sinfo["peerId"])
+            got_others += sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] != sinfo["peerId"])
+        shares.append(got_others / max(1, got_seed + got_others))
+        print(f"  round {rnd}: every leecher linked to the others; chunks from other leechers {shares[-1]:.1%}")
+    median = sorted(shares)[len(shares) // 2]
+    check(median >= 0.5, f"median share of chunks from other leechers {median:.1%} (need >= 50%): {shares}")
+
+
 def test_seeder_killed(args, tmp, rng):
     size = 24 * MIB
     chunks = size // DEFAULT_CHUNK
@@ -463,6 +500,6 @@ def test_corrupt_peer(args, tmp, rng):
 
 if __name__ == "__main__":
     sys.exit(Harness({"transfer": test_transfer, "resume": test_resume, "reconnect": test_reconnect,
-                      "options": test_options, "many": test_many, "seeder-killed": test_seeder_killed,
+                      "options": test_options, "many": test_many, "flash-crowd": test_flash_crowd, "seeder-killed": test_seeder_killed,
                       "corrupt-peer": test_corrupt_peer},
                      extra_args=("--tracker-cmd",)).main())
