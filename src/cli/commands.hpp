@@ -61,6 +61,15 @@ int cmdAdd(const Globals& g, const AddArgs& a);
 int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n);
 int cmdGet(const Globals& g, const NetArgs& n);
 
+// `serve` (the HTTP gateway) and `stream` (plaintext to stdout in order).
+struct MediaArgs {
+  std::string listen = "127.0.0.1:8080";  // serve --listen HOST:PORT (port 0: any free port)
+  std::size_t lookahead = 32;             // stream --lookahead: chunks fetched ahead of stdout
+  bool progress = false;                  // stream --progress: a progress line on stderr
+};
+int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& m);
+int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& m);
+
 // Shared by the commands.
 struct Added {
   FileId id;

@@ -76,10 +76,23 @@ int main(int argc, char** argv) {
   getCmd->add_option("--seed", net.seedAfter, "keep serving after completion for S seconds (0: until interrupted)")
       ->expected(0, 1)
       ->default_str("0");
+  MediaArgs media;
+  auto* serveCmd = app.add_subcommand(
+      "serve", "HTTP gateway: GET /f/<id>[/<name>] serves a file (Range, HEAD) while it downloads; / lists files");
+  serveCmd->add_option("--listen", media.listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0: any)");
+  serveCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port")->required();
+  serveCmd->add_flag("--json", g.json, "print {url, port, peerId} when listening");
+  auto* streamCmd = app.add_subcommand(
+      "stream", "write a file's bytes to stdout in order as they arrive (e.g. `p2pcdn stream LINK | mpv -`)");
+  streamCmd->add_option("target", net.target, "p2pcdn: link or file id")->required();
+  streamCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port (default: the link's tr=)");
+  streamCmd->add_option("--lookahead", media.lookahead, "chunks fetched ahead of what stdout has taken (default 32)")
+      ->check(CLI::Range(1, 1 << 20));
+  streamCmd->add_flag("--progress", media.progress, "a progress line on stderr");
   p2pcdn::tracker::ServeArgs trackerArgs;
   auto* trackerCmd = app.add_subcommand("tracker", "run the tracker / WebRTC signaling server (WebTorrent protocol)");
   p2pcdn::tracker::addServeOptions(*trackerCmd, trackerArgs);
-  for (auto* c : {seedCmd, getCmd}) {
+  for (auto* c : {seedCmd, getCmd, serveCmd, streamCmd}) {
     c->add_option("--stun", net.stun, "STUN server, stun:host:port (repeatable; default none)");
     c->add_flag("--loopback", net.loopback, "gather ICE candidates on loopback only (local tests and demos)");
     c->add_flag("-v,--verbose", net.verbose, "libwebrtc warnings on stderr");
@@ -123,6 +136,8 @@ int main(int argc, char** argv) {
 #ifdef P2PCDN_HAVE_NET
   if (*trackerCmd) return p2pcdn::tracker::serveUntilSignal(trackerArgs);
   if (*seedCmd) return cmdSeed(g, seedAdd, net);
+  if (*serveCmd) return cmdServe(g, net, media);
+  if (*streamCmd) return cmdStream(g, net, media);
   if (*getCmd) {
     if (getCmd->count("--seed") && !net.seedAfter) net.seedAfter = 0;
     return cmdGet(g, net);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/net.hpp"
 #include "cli/progress.hpp"
 #include "core/hex.hpp"
 #include "node/node.hpp"
@@ -25,30 +26,6 @@ namespace {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-// A global token bucket of `rate` bytes/s. The bucket may go into debt (one
-// message never waits for a burst larger than the bucket), so a small burst
-// keeps the rate smooth without starving large messages.
-std::shared_ptr<swarm::TokenBucket> bucket(std::uint64_t rate) {
-  const double r = static_cast<double>(rate);
-  return std::make_shared<swarm::TokenBucket>(r, std::max(r / 4, 16384.0));
-}
-
-node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
-  node::NodeOptions o;
-  o.trackerUrl = tracker;
-  o.link.loopbackOnly = n.loopback;
-  for (const auto& s : n.stun) o.link.iceServers.push_back(s);
-  if (n.maxUploads) o.swarm.maxConcurrentUploads = *n.maxUploads;
-  if (n.maxDownloads) o.swarm.maxConcurrentDownloads = *n.maxDownloads;
-  if (n.uploadLimit) o.swarm.globalUp = bucket(*n.uploadLimit);
-  if (n.downloadLimit) o.swarm.globalDown = bucket(*n.downloadLimit);
-  if (n.noSuperSeed) o.swarm.superSeed = false;
-#ifdef P2PCDN_FAULT_INJECTION
-  o.swarm.faultCorruptServedChunks = n.faultCorrupt;
-#endif
-  return o;
-}
 
 // Per-peer statistics for the --json reports. Node::peerStats() lists only the
 // peers connected right now, so the last view of every link (by the node's
@@ -115,41 +92,6 @@ std::string bitfieldHex(const std::vector<bool>& have) {
 constexpr std::chrono::milliseconds kLedgerPeriod{100};
 constexpr std::chrono::milliseconds kProgressLinePeriod{500};
 
-struct Net {
-  asio::io_context io;
-  std::unique_ptr<transport::LinkFactory> links;
-  std::unique_ptr<node::Node> node;
-  asio::signal_set signals{io, SIGINT, SIGTERM};
-  bool stopping = false;
-  std::function<void()> beforeStop;  // runs once, while the node still has its peers
-
-  Status init(const NetArgs& n, ChunkStorage& store, const std::string& tracker) {
-    transport::WebRtcFactoryOptions fo;
-    fo.log = n.verbose ? transport::WebRtcLog::kWarning : transport::WebRtcLog::kNone;
-    auto f = transport::makeWebRtcLinkFactory(fo);
-    if (!f) return fail(f.error());
-    links = std::move(*f);
-    node = std::make_unique<node::Node>(io, store, *links, nodeOptions(n, tracker));
-    signals.async_wait([this](auto ec, int) {
-      if (!ec) stop();
-    });
-    return node->start();
-  }
-
-  void stop() {
-    if (stopping) return;
-    stopping = true;
-    signals.cancel();
-    if (beforeStop) beforeStop();
-    node->stop([this] { io.stop(); });
-  }
-
-  ~Net() {
-    node.reset();  // links before their factory
-    links.reset();
-  }
-};
-
 // --json: refreshes `ledger` every kLedgerPeriod (then runs `each`) until the
 // node stops, and once more just before it stops, while the peers are still
 // there. The timer's pending wait keeps the loop alive; cancelling ends it.
@@ -170,13 +112,40 @@ void followPeers(Net& net, asio::steady_timer& timer, PeerLedger& ledger, std::f
   (*tick)();
 }
 
+}  // namespace
+
+// ---- shared with the other network commands (net.hpp) ----
+
+// A global token bucket of `rate` bytes/s. The bucket may go into debt (one
+// message never waits for a burst larger than the bucket), so a small burst
+// keeps the rate smooth without starving large messages.
+std::shared_ptr<swarm::TokenBucket> bucket(std::uint64_t rate) {
+  const double r = static_cast<double>(rate);
+  return std::make_shared<swarm::TokenBucket>(r, std::max(r / 4, 16384.0));
+}
+
+node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
+  node::NodeOptions o;
+  o.trackerUrl = tracker;
+  o.link.loopbackOnly = n.loopback;
+  for (const auto& s : n.stun) o.link.iceServers.push_back(s);
+  if (n.maxUploads) o.swarm.maxConcurrentUploads = *n.maxUploads;
+  if (n.maxDownloads) o.swarm.maxConcurrentDownloads = *n.maxDownloads;
+  if (n.uploadLimit) o.swarm.globalUp = bucket(*n.uploadLimit);
+  if (n.downloadLimit) o.swarm.globalDown = bucket(*n.downloadLimit);
+  if (n.noSuperSeed) o.swarm.superSeed = false;
+#ifdef P2PCDN_FAULT_INJECTION
+  o.swarm.faultCorruptServedChunks = n.faultCorrupt;
+#endif
+  return o;
+}
+
 Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>& fromLink) {
   if (!n.trackers.empty()) return n.trackers.front();
   if (!fromLink.empty()) return fromLink.front();
   return fail(Errc::kInvalidArgument, "tracker", "no tracker: pass --tracker ws://host:port or a link with tr=");
 }
 
-}  // namespace
 
 int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   auto storeR = openStore(g);

@@ -1,0 +1,60 @@
+// What the network commands (seed, get, serve, stream) share: a Node on an
+// Asio event loop over libwebrtc links, stopped by SIGINT/SIGTERM.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "node/node.hpp"
+#include "transport/webrtc/webrtc_link.hpp"
+
+namespace p2pcdn::cli {
+
+// A global token bucket of `rate` bytes/s (see net_commands.cpp).
+std::shared_ptr<swarm::TokenBucket> bucket(std::uint64_t rate);
+node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker);
+// --tracker, else the link's first tr=, else a usage error.
+Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>& fromLink);
+
+struct Net {
+  boost::asio::io_context io;
+  std::unique_ptr<transport::LinkFactory> links;
+  std::unique_ptr<node::Node> node;
+  boost::asio::signal_set signals{io, SIGINT, SIGTERM};
+  bool stopping = false;
+  std::function<void()> beforeStop;  // runs once, while the node still has its peers
+
+  Status init(const NetArgs& n, ChunkStorage& store, const std::string& tracker) {
+    transport::WebRtcFactoryOptions fo;
+    fo.log = n.verbose ? transport::WebRtcLog::kWarning : transport::WebRtcLog::kNone;
+    auto f = transport::makeWebRtcLinkFactory(fo);
+    if (!f) return fail(f.error());
+    links = std::move(*f);
+    node = std::make_unique<node::Node>(io, store, *links, nodeOptions(n, tracker));
+    signals.async_wait([this](auto ec, int) {
+      if (!ec) stop();
+    });
+    return node->start();
+  }
+
+  void stop() {
+    if (stopping) return;
+    stopping = true;
+    signals.cancel();
+    if (beforeStop) beforeStop();
+    node->stop([this] { io.stop(); });
+  }
+
+  ~Net() {
+    node.reset();  // links before their factory
+    links.reset();
+  }
+};
+
+}  // namespace p2pcdn::cli

@@ -1,0 +1,792 @@
+// The gateway's I/O: a Beast HTTP/1.1 server on the node's io_context. The
+// decisions (routes, ranges, validators, types, page text) are in http.cpp.
+#include "gateway/server.hpp"
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <map>
+#include <sstream>
+
+#include "gateway/http.hpp"
+#include "p2pcdn/chunk_manager.hpp"
+
+namespace p2pcdn::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kServer = "p2pcdn-gateway";
+
+// Someone waiting for a file's manifest (chunk unset) or for one chunk.
+struct Waiter {
+  std::uint64_t seq = 0;  // order of arrival: the most recent may take the window
+  std::optional<ChunkIndex> chunk;
+  std::function<void(Status)> wake;
+};
+
+// What the gateway knows of one file it has served or is serving.
+struct FileEntry {
+  FileId id;
+  std::optional<Manifest> manifest;
+  std::vector<bool> have;
+  std::uint32_t haveCount = 0;
+  bool complete = false;
+  bool fetching = false;  // Node::fetch called with our events, not ended
+  std::optional<Error> error;
+  std::map<std::uint64_t, Waiter> waiters;  // by connection
+  std::optional<std::uint64_t> owner;       // the connection whose position the window follows
+  std::optional<ChunkIndex> window;         // the cursor last given to the node
+
+  bool has(ChunkIndex i) const { return complete || (i < have.size() && have[i]); }
+  ChunkIndex firstMissing() const {
+    if (complete) return manifest ? manifest->chunkCount() : 0;
+    ChunkIndex i = 0;
+    while (i < have.size() && have[i]) ++i;
+    return i;
+  }
+};
+
+class Conn;
+
+}  // namespace
+
+struct Gateway::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& ctx, node::Node& n, ChunkStorage& s, GatewayOptions o)
+      : io(ctx), node(n), store(s), opts(std::move(o)), acceptor(ctx) {}
+
+  asio::io_context& io;
+  node::Node& node;
+  BlockingStorage store;
+  GatewayOptions opts;
+  tcp::acceptor acceptor;
+  bool stopped = false;
+  std::uint16_t boundPort = 0;
+  GatewayStats stats;
+  std::map<unsigned, std::uint64_t> byStatus;
+  std::map<FileId, FileEntry> files;
+  std::map<std::uint64_t, std::weak_ptr<Conn>> conns;
+  std::uint64_t nextConnId = 1, nextSeq = 1;
+
+  void doAccept();
+
+  // ---- files ------------------------------------------------------------------
+
+  // The entry of a file, created (from the store's manifest, if any) on first use.
+  FileEntry& entry(const FileId& id) {
+    auto [it, inserted] = files.try_emplace(id);
+    FileEntry& f = it->second;
+    if (inserted) {
+      f.id = id;
+      if (auto m = store.getManifest(id)) setManifest(f, std::move(*m));
+    }
+    return f;
+  }
+
+  void setManifest(FileEntry& f, Manifest m) {
+    const std::uint32_t n = m.chunkCount();
+    auto present = store.presentChunks(f.id);
+    f.have = present && present->size() == n ? std::move(*present) : std::vector<bool>(n, false);
+    f.haveCount = 0;
+    for (bool b : f.have) f.haveCount += b ? 1u : 0u;
+    f.complete = f.haveCount == n;
+    f.manifest = std::move(m);
+  }
+
+  std::size_t lookups() const {
+    std::size_t n = 0;
+    for (const auto& [id, f] : files) n += (!f.manifest && f.fetching) ? 1u : 0u;
+    return n;
+  }
+
+  // Starts the node's fetch of a file with our events, unless it is complete
+  // or already being fetched.
+  Status ensureFetch(FileEntry& f, std::optional<Manifest> hint = std::nullopt) {
+    if (f.complete || f.fetching || stopped) return {};
+    if (!f.manifest && !hint && lookups() >= opts.maxManifestLookups) {
+      return fail(Errc::kBackPressure, "gateway fetch", "too many unknown files being looked up at once");
+    }
+    std::weak_ptr<Impl> weak = weak_from_this();
+    asio::io_context* ctx = &io;
+    const FileId id = f.id;
+    // The node calls these from inside its session: only post (a handler may
+    // move the streaming window, which must not re-enter the session).
+    node::FetchEvents ev;
+    ev.onManifest = [weak, ctx, id](const Manifest& m) {
+      asio::post(*ctx, [weak, id, m] {
+        if (auto self = weak.lock()) self->onManifest(id, m);
+      });
+    };
+    ev.onChunk = [weak, ctx, id](ChunkIndex i) {
+      asio::post(*ctx, [weak, id, i] {
+        if (auto self = weak.lock()) self->onChunk(id, i);
+      });
+    };
+    ev.onComplete = [weak, ctx, id] {
+      asio::post(*ctx, [weak, id] {
+        if (auto self = weak.lock()) self->onComplete(id);
+      });
+    };
+    ev.onError = [weak, ctx, id](const Error& e) {
+      asio::post(*ctx, [weak, id, e] {
+        if (auto self = weak.lock()) self->onError(id, e);
+      });
+    };
+    std::optional<Manifest> m = hint ? hint : f.manifest;
+    P2PCDN_TRY(node.fetch(id, std::move(m), std::move(ev)));
+    f.fetching = true;
+    f.error.reset();
+    if (f.window) node.setStreaming(id, true, *f.window, 0);
+    return {};
+  }
+
+  // Wakes the waiters `pick` selects (outside the iteration: a wake may wait again).
+  template <class Pick>
+  void wake(FileEntry& f, Pick pick, const Status& st) {
+    std::vector<std::function<void(Status)>> run;
+    for (auto& [conn, w] : f.waiters) {
+      if (pick(w) && w.wake) run.push_back(std::exchange(w.wake, nullptr));
+    }
+    for (auto& r : run) r(st);
+  }
+
+  void onManifest(const FileId& id, const Manifest& m) {
+    auto it = files.find(id);
+    if (it == files.end()) return;
+    FileEntry& f = it->second;
+    if (!f.manifest) setManifest(f, m);
+    // The session drops a streaming cursor given before it had the manifest.
+    if (f.window && !f.complete) node.setStreaming(id, true, *f.window, 0);
+    wake(f, [](const Waiter& w) { return !w.chunk; }, Status{});
+  }
+
+  void onChunk(const FileId& id, ChunkIndex i) {
+    auto it = files.find(id);
+    if (it == files.end()) return;
+    FileEntry& f = it->second;
+    if (!f.manifest || i >= f.have.size() || f.have[i]) return;
+    f.have[i] = true;
+    if (++f.haveCount == f.have.size()) f.complete = true;
+    wake(f, [i](const Waiter& w) { return w.chunk && *w.chunk == i; }, Status{});
+  }
+
+  void onComplete(const FileId& id) {
+    auto it = files.find(id);
+    if (it == files.end()) return;
+    FileEntry& f = it->second;
+    f.fetching = false;
+    if (f.manifest) {
+      f.complete = true;
+      std::fill(f.have.begin(), f.have.end(), true);
+      f.haveCount = f.manifest->chunkCount();
+    }
+    f.window.reset();
+    wake(f, [](const Waiter&) { return true; }, Status{});
+  }
+
+  void onError(const FileId& id, const Error& e) {
+    auto it = files.find(id);
+    if (it == files.end()) return;
+    FileEntry& f = it->second;
+    f.fetching = false;
+    f.error = e;
+    wake(f, [](const Waiter&) { return true; }, fail(e));
+  }
+
+  void setWindow(FileEntry& f, ChunkIndex c) {
+    if (f.complete || f.window == c) return;
+    f.window = c;
+    ++stats.windowMoves;
+    node.setStreaming(f.id, true, c, 0);
+  }
+
+  // A response of connection `conn` is at chunk `c` (about to send it, or to
+  // wait for it). `fresh`: its first chunk (a new request, perhaps a seek).
+  void position(FileEntry& f, std::uint64_t conn, ChunkIndex c, bool fresh) {
+    const bool missing = !f.has(c);
+    if ((fresh && missing) || !f.owner) {
+      if (missing) f.owner = conn;
+    }
+    if (f.owner == conn) setWindow(f, c);
+  }
+
+  void wait(FileEntry& f, std::uint64_t conn, std::optional<ChunkIndex> chunk, std::function<void(Status)> w) {
+    f.waiters[conn] = Waiter{nextSeq++, chunk, std::move(w)};
+  }
+
+  void stopWaiting(const FileId& id, std::uint64_t conn) {
+    if (auto it = files.find(id); it != files.end()) it->second.waiters.erase(conn);
+  }
+
+  // The response of `conn` on this file is over.
+  void release(const FileId& id, std::uint64_t conn) {
+    auto it = files.find(id);
+    if (it == files.end()) return;
+    FileEntry& f = it->second;
+    f.waiters.erase(conn);
+    if (f.owner == conn) {
+      f.owner.reset();
+      const Waiter* latest = nullptr;
+      std::uint64_t latestConn = 0;
+      for (const auto& [c, w] : f.waiters) {
+        if (w.chunk && (!latest || w.seq > latest->seq)) {
+          latest = &w;
+          latestConn = c;
+        }
+      }
+      if (latest) {
+        f.owner = latestConn;
+        setWindow(f, *latest->chunk);
+      } else if (f.window && !f.complete && !stopped) {
+        f.window.reset();
+        node.setStreaming(f.id, false, 0, 0);
+      }
+    }
+    // An id nobody could give a manifest for, and nobody waits for: stop looking.
+    if (!f.manifest && f.waiters.empty()) {
+      if (f.fetching && !stopped) node.forget(f.id);
+      files.erase(it);
+    }
+  }
+
+  // ---- pages --------------------------------------------------------------------
+
+  std::vector<IndexEntry> listing() {
+    std::vector<IndexEntry> out;
+    std::map<FileId, bool> seen;
+    auto add = [&](const FileId& id, const Manifest* m, std::uint32_t have) {
+      IndexEntry e;
+      e.fileId = id;
+      if (m) {
+        e.haveManifest = true;
+        e.name = m->name;
+        e.contentType = contentType(*m);
+        e.size = m->size;
+        e.chunksTotal = m->chunkCount();
+        e.encrypted = m->encryption.has_value();
+        e.keyKnown = e.encrypted && opts.keyFor && opts.keyFor(id).has_value();
+      }
+      e.chunksHave = have;
+      if (auto p = node.progress(id)) e.peers = p->peers;
+      out.push_back(std::move(e));
+      seen[id] = true;
+    };
+    if (auto stored = store.listFiles()) {
+      for (const auto& s : *stored) {
+        auto it = files.find(s.fileId);
+        const bool fresher = it != files.end() && it->second.manifest;
+        add(s.fileId, &s.manifest, fresher ? it->second.haveCount : s.chunksPresent);
+      }
+    }
+    for (const auto& [id, f] : files) {
+      if (!seen.count(id)) add(id, f.manifest ? &*f.manifest : nullptr, f.haveCount);
+    }
+    return out;
+  }
+
+  std::string metrics() {
+    PromText p;
+    p.family("p2pcdn_gateway_connections", "gauge", "Open HTTP connections.");
+    p.sample("p2pcdn_gateway_connections", static_cast<double>(conns.size()));
+    p.family("p2pcdn_gateway_connections_accepted_total", "counter", "HTTP connections accepted.");
+    p.sample("p2pcdn_gateway_connections_accepted_total", static_cast<double>(stats.connectionsAccepted));
+    p.family("p2pcdn_gateway_connections_rejected_total", "counter", "Connections closed at once: too many open.");
+    p.sample("p2pcdn_gateway_connections_rejected_total", static_cast<double>(stats.connectionsRejected));
+    p.family("p2pcdn_gateway_requests_total", "counter", "HTTP responses by status code.");
+    for (const auto& [code, n] : byStatus) {
+      p.sample("p2pcdn_gateway_requests_total", static_cast<double>(n), {{"code", std::to_string(code)}});
+    }
+    p.family("p2pcdn_gateway_response_bytes_total", "counter", "Response body bytes sent.");
+    p.sample("p2pcdn_gateway_response_bytes_total", static_cast<double>(stats.bytesSent));
+    std::size_t waiting = 0;
+    for (const auto& [id, f] : files) waiting += f.waiters.size();
+    p.family("p2pcdn_gateway_waiting_responses", "gauge", "Responses waiting for a manifest or a chunk.");
+    p.sample("p2pcdn_gateway_waiting_responses", static_cast<double>(waiting));
+    p.family("p2pcdn_gateway_window_moves_total", "counter", "Streaming window moves made for requests (seeks).");
+    p.sample("p2pcdn_gateway_window_moves_total", static_cast<double>(stats.windowMoves));
+    p.family("p2pcdn_gateway_first_byte_seconds", "summary", "File responses: request to first body byte.");
+    p.sample("p2pcdn_gateway_first_byte_seconds_sum", stats.firstByteSecondsSum);
+    p.sample("p2pcdn_gateway_first_byte_seconds_count", static_cast<double>(stats.firstByteCount));
+
+    struct Row {
+      std::string id;
+      const FileEntry* f;
+      std::optional<node::FileProgress> prog;
+    };
+    std::vector<Row> rows;
+    for (const auto& [id, f] : files) {
+      if (f.manifest) rows.push_back(Row{id.hex(), &f, node.progress(id)});
+    }
+    auto each = [&](const char* name, const char* type, const char* help, auto value) {
+      p.family(name, type, help);
+      for (const auto& r : rows) p.sample(name, value(r), {{"file", r.id}});
+    };
+    each("p2pcdn_file_chunks", "gauge", "Chunks of the file.",
+         [](const Row& r) { return static_cast<double>(r.f->manifest->chunkCount()); });
+    each("p2pcdn_file_chunks_held", "gauge", "Verified chunks held.",
+         [](const Row& r) { return static_cast<double>(r.f->haveCount); });
+    each("p2pcdn_file_first_missing_chunk", "gauge", "Index of the first chunk not held (= chunks when complete).",
+         [](const Row& r) { return static_cast<double>(r.f->firstMissing()); });
+    each("p2pcdn_file_peers", "gauge", "Open peer links for the file.",
+         [](const Row& r) { return r.prog ? static_cast<double>(r.prog->peers) : 0.0; });
+    each("p2pcdn_file_downloaded_bytes_total", "counter", "Bytes received from peers.",
+         [](const Row& r) { return r.prog ? static_cast<double>(r.prog->bytesDownloaded) : 0.0; });
+    each("p2pcdn_file_uploaded_bytes_total", "counter", "Bytes sent to peers.",
+         [](const Row& r) { return r.prog ? static_cast<double>(r.prog->bytesUploaded) : 0.0; });
+    return p.text();
+  }
+};
+
+namespace {
+
+// ---- one HTTP connection ------------------------------------------------------------
+
+class Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(std::shared_ptr<Gateway::Impl> gw, tcp::socket&& socket, std::uint64_t id)
+      : gw_(std::move(gw)), stream_(std::move(socket)), timer_(gw_->io), id_(id) {}
+
+  void run() { doRead(); }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    endJob();
+    timer_.cancel();
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+    gw_->conns.erase(id_);
+  }
+
+ private:
+  // The file response being written.
+  struct Job {
+    FileId id;
+    Manifest manifest;
+    std::optional<EncryptionKey> key;
+    ByteRange range;
+    std::uint64_t pos = 0;  // next byte to send
+    bool head = false;      // HEAD: the header only
+    bool headerSent = false;
+    bool fresh = true;      // no chunk positioned yet
+    std::string header;     // sent with the first body bytes
+    Clock::time_point started;
+  };
+
+  // ---- reading requests -----------------------------------------------------------
+
+  void doRead() {
+    if (closed_) return;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(gw_->opts.maxHeaderBytes));
+    stream_.expires_after(firstRequest_ ? gw_->opts.requestTimeout : gw_->opts.idleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, std::size_t) { self->onRead(ec); });
+  }
+
+  void onRead(error_code ec) {
+    if (closed_) return;
+    head_ = false;
+    if (ec) {
+      if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+        return sendSimple(http::status::request_header_fields_too_large, "request header too large\n", true);
+      }
+      if (ec == http::error::unexpected_body || ec == http::error::body_limit) {
+        return sendSimple(http::status::payload_too_large, "requests with a body are not accepted\n", true);
+      }
+      // Beast's parser errors (bad method, target, version, field, chunk...).
+      if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        return sendSimple(http::status::bad_request, "malformed HTTP request: " + ec.message() + "\n", true);
+      }
+      return close();  // end of stream, time-out, reset
+    }
+    firstRequest_ = false;
+    ++gw_->stats.requests;
+    handle(parser_->get());
+  }
+
+  void handle(const http::request<http::empty_body>& req) {
+    keepAlive_ = req.keep_alive();
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      return sendSimple(http::status::method_not_allowed, "only GET and HEAD\n", false,
+                        {{http::field::allow, "GET, HEAD"}});
+    }
+    head_ = req.method() == http::verb::head;
+    const Route r = route(std::string_view(req.target().data(), req.target().size()));
+    switch (r.kind) {
+      case RouteKind::kIndex:
+        return sendSimple(http::status::ok, renderIndex(gw_->listing()), false,
+                          {{http::field::content_type, "text/html; charset=utf-8"}});
+      case RouteKind::kFilesJson:
+        return sendSimple(http::status::ok, renderFilesJson(gw_->listing()), false,
+                          {{http::field::content_type, "application/json"}});
+      case RouteKind::kMetrics:
+        return sendSimple(http::status::ok, gw_->metrics(), false,
+                          {{http::field::content_type, "text/plain; version=0.0.4"}});
+      case RouteKind::kNotFound:
+        return sendSimple(http::status::not_found, r.why + "\n");
+      case RouteKind::kBadRequest:
+        return sendSimple(http::status::bad_request, r.why + "\n");
+      case RouteKind::kFile:
+        break;
+    }
+    auto field = [&req](http::field f) -> std::optional<std::string_view> {
+      auto it = req.find(f);
+      if (it == req.end()) return std::nullopt;
+      return std::string_view(it->value().data(), it->value().size());
+    };
+    fileReq_ = FileRequest{head_, field(http::field::range), field(http::field::if_range),
+                           field(http::field::if_none_match)};
+    // The views point into the parser's message, which lives until the next read.
+    key_ = r.key;
+    if (!key_ && gw_->opts.keyFor) key_ = gw_->opts.keyFor(r.fileId);
+    started_ = Clock::now();
+    fileId_ = r.fileId;
+    FileEntry& f = gw_->entry(r.fileId);
+    if (f.manifest) return withManifest(f);
+    if (auto st = gw_->ensureFetch(f); !st) {
+      gw_->release(r.fileId, id_);
+      return sendSimple(http::status::service_unavailable, st.error().message() + "\n", false,
+                        {{http::field::retry_after, "5"}});
+    }
+    inFile_ = true;
+    waitFor(f, std::nullopt, gw_->opts.manifestTimeout);
+  }
+
+  void withManifest(FileEntry& f) {
+    const Manifest& m = *f.manifest;
+    if (m.encryption && !key_) {
+      endJob();
+      return sendSimple(http::status::forbidden,
+                        "the file is encrypted and the gateway has no key: add ?k=<64 hex key> (the k= of its link)\n");
+    }
+    const std::string etag = etagFor(f.id);
+    const ResponsePlan plan = planFileResponse(fileReq_, m.size, etag);
+    http::response<http::empty_body> res{static_cast<http::status>(plan.status), 11};
+    res.set(http::field::server, kServer);
+    res.set(http::field::etag, etag);
+    res.set(http::field::accept_ranges, "bytes");
+    res.set(http::field::cache_control, "public, max-age=31536000, immutable");
+    res.set(http::field::access_control_allow_origin, "*");
+    if (plan.status != 304) {
+      res.set(http::field::content_type, contentType(m));
+      res.set(http::field::content_disposition, contentDisposition(m.name));
+      // The file comes from peers: never let it run as a page of this origin.
+      res.set("X-Content-Type-Options", "nosniff");
+      res.set("Content-Security-Policy", "sandbox");
+      res.content_length(plan.contentLength);
+    }
+    if (!plan.contentRange.empty()) res.set(http::field::content_range, plan.contentRange);
+    res.keep_alive(keepAlive_);
+    ++gw_->byStatus[plan.status];
+    std::ostringstream os;
+    os << res.base();
+    if (!plan.body || head_) {
+      endJob();
+      return writeRaw(os.str(), {});
+    }
+    job_.emplace();
+    job_->id = f.id;
+    job_->manifest = m;
+    job_->key = key_;
+    job_->range = *plan.body;
+    job_->pos = plan.body->first;
+    job_->header = os.str();
+    job_->started = started_;
+    inFile_ = true;
+    if (auto st = gw_->ensureFetch(f); !st) return failJob(http::status::service_unavailable, st.error().message());
+    pump();
+  }
+
+  // Sends the next piece of the job's range: the rest of the chunk that holds
+  // `pos`, as soon as the chunk is held.
+  void pump() {
+    if (closed_ || !job_) return;
+    Job& j = *job_;
+    FileEntry& f = gw_->entry(j.id);
+    const std::uint32_t cs = j.manifest.chunkSize;
+    const auto c = static_cast<ChunkIndex>(j.pos / cs);
+    gw_->position(f, id_, c, j.fresh);
+    j.fresh = false;
+    if (!f.has(c)) {
+      if (!f.fetching && !f.complete) {
+        if (auto st = gw_->ensureFetch(f); !st) return failJob(http::status::bad_gateway, st.error().message());
+      }
+      return waitFor(f, c, gw_->opts.chunkTimeout);
+    }
+    auto stored = gw_->store.getChunk(j.id, c, ReadOptions{.verify = true});
+    if (!stored) return failJob(http::status::internal_server_error, stored.error().message());
+    if (j.key) {
+      auto plain = ChunkManager::decryptChunk(*j.key, j.manifest, c, *stored);
+      if (!plain) {
+        return failJob(http::status::forbidden, "cannot decrypt the file with this key (" +
+                                                    plain.error().message() + ")");
+      }
+      chunk_ = std::move(*plain);
+    } else {
+      chunk_ = std::move(*stored);
+    }
+    const std::uint64_t chunkStart = std::uint64_t{c} * cs;
+    const std::uint64_t chunkEnd = chunkStart + chunk_.size();  // exclusive
+    if (chunkEnd <= j.pos) return failJob(http::status::internal_server_error, "stored chunk shorter than expected");
+    const std::uint64_t end = std::min(chunkEnd, j.range.last + 1);
+    const auto off = static_cast<std::size_t>(j.pos - chunkStart);
+    const auto len = static_cast<std::size_t>(end - j.pos);
+    std::string header;
+    if (!j.headerSent) {
+      header = std::move(j.header);
+      j.headerSent = true;
+    }
+    writeRaw(std::move(header), ByteView(chunk_.data() + off, len));
+  }
+
+  // Waits for the manifest (chunk unset) or a chunk of `f`, with a time-out,
+  // and notices a client that hangs up meanwhile.
+  void waitFor(FileEntry& f, std::optional<ChunkIndex> chunk, std::chrono::milliseconds timeout) {
+    waiting_ = true;
+    const std::uint64_t gen = ++waitGen_;
+    std::weak_ptr<Conn> weak = weak_from_this();
+    gw_->wait(f, id_, chunk, [weak, gen](Status st) {
+      if (auto self = weak.lock()) self->onWake(gen, std::move(st));
+    });
+    // These two hold the connection alive while it waits (the entry's waiter
+    // does not); close() cancels them.
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
+      if (!ec) self->onWaitTimeout(gen);
+    });
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), gen](error_code ec) {
+      if (!ec) self->onReadableWhileWaiting(gen);
+    });
+  }
+
+  bool endWait(std::uint64_t gen) {
+    if (!waiting_ || gen != waitGen_ || closed_) return false;
+    waiting_ = false;
+    timer_.cancel();
+    error_code ignored;
+    stream_.socket().cancel(ignored);  // the wait_read
+    gw_->stopWaiting(fileId_, id_);
+    return true;
+  }
+
+  void onWake(std::uint64_t gen, Status st) {
+    if (!endWait(gen)) return;
+    if (!st) return failJob(http::status::bad_gateway, st.error().message());
+    if (job_) return pump();
+    FileEntry& f = gw_->entry(fileId_);
+    if (f.manifest) return withManifest(f);
+    failJob(http::status::bad_gateway, "the fetch ended without a manifest");
+  }
+
+  void onWaitTimeout(std::uint64_t gen) {
+    if (!endWait(gen)) return;
+    if (!job_) {
+      return failJob(http::status::not_found,
+                     "not in the store, and no peer gave its manifest within " +
+                         std::to_string(gw_->opts.manifestTimeout.count()) + " ms");
+    }
+    failJob(http::status::gateway_timeout, "no peer sent the chunk needed within " +
+                                               std::to_string(gw_->opts.chunkTimeout.count()) + " ms");
+  }
+
+  // While a response waits, readable means the client hung up (or pipelines
+  // its next request: then the data stays for the next read).
+  void onReadableWhileWaiting(std::uint64_t gen) {
+    if (!waiting_ || gen != waitGen_ || closed_) return;
+    std::array<char, 1> b{};
+    error_code ec;
+    const std::size_t n = stream_.socket().receive(asio::buffer(b), tcp::socket::message_peek, ec);
+    if (ec || n == 0) close();
+  }
+
+  // An error for the current file request: a status while nothing was sent,
+  // else the connection closes (the client sees a short body).
+  void failJob(http::status status, const std::string& why) {
+    const bool sent = job_ && job_->headerSent;
+    endJob();
+    if (sent) return close();
+    sendSimple(status, why + "\n", true);
+  }
+
+  void endJob() {
+    if (inFile_) gw_->release(fileId_, id_);
+    inFile_ = false;
+    job_.reset();
+  }
+
+  // ---- writing ------------------------------------------------------------------
+
+  void sendSimple(http::status status, std::string body, bool closeAfter = false,
+                  std::initializer_list<std::pair<http::field, std::string_view>> fields = {}) {
+    if (closeAfter) keepAlive_ = false;
+    http::response<http::empty_body> res{status, 11};
+    res.set(http::field::server, kServer);
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    for (const auto& [f, v] : fields) res.set(f, v);
+    res.content_length(body.size());
+    res.keep_alive(keepAlive_);
+    ++gw_->byStatus[static_cast<unsigned>(status)];
+    std::ostringstream os;
+    os << res.base();
+    text_ = head_ ? std::string() : std::move(body);
+    writeRaw(os.str(), asBytes(text_));
+  }
+
+  // Writes `header` (may be empty) and then `body`; `body` must stay alive
+  // until the write completes (it points into chunk_ or text_).
+  void writeRaw(std::string header, ByteView body) {
+    if (closed_) return;
+    header_ = std::move(header);
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(header_), asio::buffer(body.data(), body.size())};
+    stream_.expires_after(gw_->opts.writeTimeout);
+    asio::async_write(stream_, bufs, [self = shared_from_this(), n = body.size()](error_code ec, std::size_t) {
+      self->onWrite(ec, n);
+    });
+  }
+
+  void onWrite(error_code ec, std::size_t bodyBytes) {
+    if (closed_) return;
+    if (ec) return close();
+    gw_->stats.bytesSent += bodyBytes;
+    if (job_) {
+      Job& j = *job_;
+      if (j.pos == j.range.first && bodyBytes > 0) {
+        ++gw_->stats.firstByteCount;
+        gw_->stats.firstByteSecondsSum += std::chrono::duration<double>(Clock::now() - j.started).count();
+      }
+      j.pos += bodyBytes;
+      if (j.pos <= j.range.last) return pump();
+      endJob();
+    }
+    if (!keepAlive_) return close();
+    doRead();
+  }
+
+  std::shared_ptr<Gateway::Impl> gw_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  asio::steady_timer timer_;
+  std::uint64_t id_;
+  bool firstRequest_ = true;
+  bool keepAlive_ = false;
+  bool head_ = false;
+  bool closed_ = false;
+  // The file request: its validators, key and id; job_ once its manifest is known.
+  FileRequest fileReq_;
+  std::optional<EncryptionKey> key_;
+  FileId fileId_{};
+  bool inFile_ = false;  // registered with the file's entry (release at the end)
+  Clock::time_point started_;
+  std::optional<Job> job_;
+  bool waiting_ = false;
+  std::uint64_t waitGen_ = 0;
+  std::string header_, text_;
+  Bytes chunk_;
+};
+
+}  // namespace
+
+void Gateway::Impl::doAccept() {
+  std::weak_ptr<Impl> weak = weak_from_this();
+  acceptor.async_accept([weak](error_code ec, tcp::socket socket) {
+    auto self = weak.lock();
+    if (!self || self->stopped || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      ++self->stats.connectionsAccepted;
+      if (self->conns.size() >= self->opts.maxConnections) {
+        ++self->stats.connectionsRejected;
+        error_code ignored;
+        socket.close(ignored);
+      } else {
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        const std::uint64_t id = self->nextConnId++;
+        auto c = std::make_shared<Conn>(self, std::move(socket), id);
+        self->conns.emplace(id, c);
+        c->run();
+      }
+    }
+    // On an accept error (e.g. out of descriptors) try again, without spinning.
+    if (ec) {
+      auto t = std::make_shared<asio::steady_timer>(self->io, std::chrono::milliseconds(50));
+      t->async_wait([t, weak](error_code) {
+        if (auto s = weak.lock(); s && !s->stopped) s->doAccept();
+      });
+      return;
+    }
+    self->doAccept();
+  });
+}
+
+Gateway::Gateway(asio::io_context& io, node::Node& node, ChunkStorage& storage, GatewayOptions options)
+    : impl_(std::make_shared<Impl>(io, node, storage, std::move(options))) {}
+
+Gateway::~Gateway() { stop(); }
+
+Status Gateway::start() {
+  Impl& g = *impl_;
+  error_code ec;
+  auto addr = asio::ip::make_address(g.opts.host, ec);
+  if (ec) return fail(Errc::kInvalidArgument, "gateway listen", "bad address " + g.opts.host + ": " + ec.message());
+  tcp::endpoint ep(addr, g.opts.port);
+  g.acceptor.open(ep.protocol(), ec);
+  if (!ec) g.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) g.acceptor.bind(ep, ec);
+  if (!ec) g.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return fail(Errc::kIo, "gateway listen",
+                g.opts.host + ":" + std::to_string(g.opts.port) + ": " + ec.message());
+  }
+  g.boundPort = g.acceptor.local_endpoint(ec).port();
+  g.doAccept();
+  return {};
+}
+
+void Gateway::stop() {
+  Impl& g = *impl_;
+  if (g.stopped) return;
+  g.stopped = true;
+  error_code ignored;
+  g.acceptor.close(ignored);
+  auto conns = g.conns;  // close() erases
+  for (auto& [id, w] : conns) {
+    if (auto c = w.lock()) c->close();
+  }
+}
+
+std::uint16_t Gateway::port() const { return impl_->boundPort; }
+
+GatewayStats Gateway::stats() const {
+  GatewayStats s = impl_->stats;
+  s.connectionsOpen = impl_->conns.size();
+  for (const auto& [id, f] : impl_->files) s.responsesWaiting += f.waiters.size();
+  return s;
+}
+
+Status Gateway::fetch(const FileId& id, std::optional<Manifest> manifest) {
+  FileEntry& f = impl_->entry(id);
+  if (manifest) {
+    auto mid = manifestId(*manifest);
+    if (!mid) return fail(mid.error());
+    if (*mid != id) return fail(Errc::kIntegrity, "gateway fetch", "manifest does not match the file id");
+  }
+  auto st = impl_->ensureFetch(f, std::move(manifest));
+  // A file nobody waits for stays listed (the page shows its progress).
+  return st;
+}
+
+}  // namespace p2pcdn::gateway

@@ -1,0 +1,102 @@
+// The HTTP gateway: files of the swarm over plain HTTP/1.1 (Boost.Beast), so
+// browsers, players (ffplay, mpv, VLC) and tools (curl, ffprobe) can read them
+// while they download.
+//
+//   GET|HEAD /f/<id>[/<name>][?k=<key>]  the file's plaintext: Content-Type,
+//        Content-Length, ETag, Accept-Ranges; one Range -> 206 (several: 200,
+//        see http.hpp), If-None-Match -> 304, If-Range. Bytes not downloaded yet
+//        are answered as their chunks arrive (the fetch starts, or is joined;
+//        the node's streaming window moves to the first chunk the request needs).
+//   GET /            stored files with progress, a player for audio/video
+//   GET /api/files   the same as JSON
+//   GET /metrics     Prometheus text
+//
+// Threads: everything runs on the io_context given to the constructor, which
+// must be the one the Node runs on (the gateway calls the Node and the store
+// directly). Call every method on that thread (or before it runs).
+//
+// The gateway drives Node::fetch for the files it serves and keeps the node's
+// FetchEvents of those files: a program that hosts a gateway should start
+// fetches through Gateway::fetch, not Node::fetch (which would take the events
+// away from the gateway).
+//
+// Streaming window policy. The node has one streaming window per file. The
+// window belongs to the most recent request that needed a missing chunk (a
+// seek moves it); as that response advances, the window follows it. Other
+// responses of the same file wait for their chunks, which keep arriving in
+// whole-file order after the window's. When the owner ends, the most recent
+// other waiting response takes the window; with none, streaming is switched
+// off (rarest first over the whole file).
+//
+// Bounds: per connection one chunk in memory (written with back-pressure,
+// chunk by chunk); request headers (maxHeaderBytes, else 431); no request
+// bodies (413); connections (maxConnections; more are closed at once);
+// time-outs for a request that does not arrive (408 or close), a client that
+// stops reading (close), a file whose manifest no peer gives (404), a chunk
+// that does not come (504 before the headers, else close).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "node/node.hpp"
+#include "p2pcdn/chunk_storage.hpp"
+#include "p2pcdn/result.hpp"
+
+namespace p2pcdn::gateway {
+
+struct GatewayOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (see Gateway::port())
+  std::size_t maxConnections = 256;
+  std::size_t maxHeaderBytes = 16 * 1024;
+  std::chrono::milliseconds requestTimeout{10'000};   // a request's header, once its first byte came
+  std::chrono::milliseconds idleTimeout{30'000};      // a kept-alive connection with no request
+  std::chrono::milliseconds writeTimeout{30'000};     // a client that reads nothing for this long is dropped
+  std::chrono::milliseconds manifestTimeout{20'000};  // an id no peer gives a manifest for: 404
+  std::chrono::milliseconds chunkTimeout{60'000};     // a response waiting this long for one chunk: 504 / close
+  std::size_t maxManifestLookups = 32;                // ids being looked up at once (beyond: 503)
+  // The key of an encrypted file when the URL has no ?k= (e.g. the CLI's keys/ folder).
+  std::function<std::optional<EncryptionKey>(const FileId&)> keyFor;
+};
+
+struct GatewayStats {
+  std::uint64_t connectionsAccepted = 0;
+  std::uint64_t connectionsRejected = 0;  // over maxConnections
+  std::uint64_t connectionsOpen = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t bytesSent = 0;            // response body bytes
+  std::uint64_t responsesWaiting = 0;     // now: waiting for a manifest or a chunk
+  std::uint64_t windowMoves = 0;          // the streaming window moved for a request
+  std::uint64_t firstByteCount = 0;       // file responses that sent their first body byte
+  double firstByteSecondsSum = 0;         // ... and their time from request to first byte
+};
+
+class Gateway {
+ public:
+  Gateway(boost::asio::io_context& io, node::Node& node, ChunkStorage& storage, GatewayOptions options);
+  ~Gateway();  // stop()
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Binds and starts accepting. With port 0, port() then tells the port.
+  Status start();
+  // Closes the listener and every connection (waiting responses end).
+  void stop();
+  std::uint16_t port() const;
+  GatewayStats stats() const;
+  // Starts (or joins) the fetch of a file, as a request for it would.
+  Status fetch(const FileId& id, std::optional<Manifest> manifest = std::nullopt);
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace p2pcdn::gateway
