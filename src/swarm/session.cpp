@@ -388,10 +388,19 @@ void Session::askManifest(Time now) {
   }
 }
 
+// A peer that said at its handshake that it had no manifest now shows chunks
+// (BITFIELD or HAVE), so it has one: it may be asked. (Leechers that linked
+// before either had the manifest waited for a new peer instead: 1 s at 0 %.)
+void Session::peerGotManifest(Peer& p, Time now) {
+  if (p.caps & wire::kCapHasManifest) return;
+  p.caps |= wire::kCapHasManifest;
+  askManifest(now);
+}
+
 void Session::handle(Peer& p, const wire::Bitfield& b, Time now) {
   if (!manifest_) {
     p.pendingBitfield = Bytes(b.bits.begin(), b.bits.end());
-    return;
+    return peerGotManifest(p, now);
   }
   std::vector<bool> bits(b.chunkCount);
   for (ChunkIndex i = 0; i < b.chunkCount; ++i) bits[i] = b.has(i);
@@ -403,7 +412,7 @@ void Session::handle(Peer& p, const wire::Bitfield& b, Time now) {
 void Session::handle(Peer& p, const wire::Have& h, Time now) {
   if (!manifest_) {  // kept for when the manifest arrives (a super-seeder's reveals come this early)
     if (p.pendingHaves.size() < kMaxPendingHaves) p.pendingHaves.push_back(h.index);
-    return;
+    return peerGotManifest(p, now);
   }
   if (!p.counted || p.has[h.index]) return;
   p.has[h.index] = true;

@@ -217,6 +217,7 @@ class Session {
   void learnBitfield(Peer& p, std::vector<bool> bits);
   void sendBitfield(Peer& p, Time now);
   void askManifest(Time now);
+  void peerGotManifest(Peer& p, Time now);
   void chunkArrived(Peer& p, ChunkIndex index, Bytes data, Time now);
   void badChunk(Peer& p, ChunkIndex index, Time now);
   void forget(Peer& p, std::uint32_t requestId, bool failed);

@@ -194,6 +194,26 @@ TEST(Session, ARejectedManifestRequestGoesToAnotherPeer) {
   EXPECT_TRUE(f.s(2).complete());
 }
 
+TEST(Session, APeerThatGetsTheManifestLaterIsAskedForIt) {
+  SessionOptions o;
+  Fixture f(3, 1, 6, o);  // 0 holds the file; 1 and 2 start without the manifest
+  for (int i : {1, 2}) {
+    wire::PeerId pid{};
+    pid[0] = static_cast<std::uint8_t>(10 + i);
+    f.net.sessions[static_cast<std::size_t>(i)] =
+        std::make_unique<Session>(f.id, pid, std::nullopt, std::vector<bool>{}, f.h(i), o, 7u + static_cast<unsigned>(i));
+    f.s(i).setWanted(true, f.net.now);
+  }
+  f.net.connect(1, 2);  // neither has the manifest: nobody to ask
+  f.net.pump();
+  EXPECT_FALSE(f.s(2).stats().haveManifest);
+  f.net.connect(0, 1);  // 1 gets it from 0 and shows 2 its chunks: 2 asks 1
+  f.net.pump();
+  EXPECT_TRUE(f.s(1).complete());
+  EXPECT_TRUE(f.s(2).complete());
+  EXPECT_EQ(f.h(2).stored.size(), 6u);
+}
+
 TEST(Session, CorruptChunksAreNeverStoredAndTheSenderIsBanned) {
   SessionOptions o;
   o.banAfterBadChunks = 2;
