@@ -144,6 +144,7 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   o.host = listen->first;
   o.port = listen->second;
   o.keyFor = [&g](const FileId& id) { return loadKey(g, id); };
+  o.manifestTimeout = std::chrono::milliseconds(static_cast<long>(ma.manifestTimeout * 1000));
   gateway::Gateway gw(net.io, *net.node, **storeR, std::move(o));
   if (auto st = gw.start(); !st) return report(st.error());
   const std::string host = listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first;
