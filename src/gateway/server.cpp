@@ -145,7 +145,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
     P2PCDN_TRY(node.fetch(id, std::move(m), std::move(ev)));
     f.fetching = true;
     f.error.reset();
-    if (f.window) node.setStreaming(id, true, *f.window, 0);
+    // Streaming from the start, so the handshakes tell peers (kCapStreaming):
+    // a super-seeder then shows such a peer every chunk at once instead of a
+    // few at a time, and the window's chunks can be asked for at once.
+    if (!f.window) f.window = 0;
+    node.setStreaming(id, true, *f.window, 0);
     return {};
   }
 
