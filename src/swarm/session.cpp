@@ -240,11 +240,32 @@ void Session::setWanted(bool wanted, Time now) {
 }
 
 void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Time now) {
+  const bool wasStreaming = streaming_;
   streaming_ = on;
   opts_.picker.streamLookahead = on ? lookahead : 0;
   if (picker_) {
+    const ChunkIndex old = picker_->streamCursor();
+    const std::size_t span = std::max<std::size_t>(opts_.picker.windowSize, lookahead);
     picker_->setStreamCursor(cursor);
     picker_->setStreamLookahead(opts_.picker.streamLookahead);
+    // A seek (the cursor jumped out of the old window): requests for chunks
+    // outside the new window that have not started arriving are cancelled, so
+    // the window's chunks do not queue behind them at a slow peer. (At a
+    // 2 MB/s seeder a far seek's first byte waited ~0.5 s for them.)
+    const bool jumped = !wasStreaming || cursor < old || cursor >= old + span;
+    if (on && jumped) {
+      const std::uint64_t end = std::uint64_t{cursor} + span;
+      for (auto& [k, p] : peers_) {
+        std::vector<std::uint32_t> drop;
+        for (auto& [rid, o] : p->out) {
+          if (!o.gotFirstByte && (o.index < cursor || o.index >= end)) drop.push_back(rid);
+        }
+        for (auto rid : drop) {
+          sendTo(*p, wire::encode(wire::Cancel{rid}), now);
+          forget(*p, rid, false);
+        }
+      }
+    }
   }
   requestEverywhere(now);
 }
@@ -435,6 +456,23 @@ void Session::handle(Peer& p, const wire::Request& r, Time now) {
                   static_cast<std::uint32_t>(std::clamp<long long>(wait, 1, wire::kMaxRetryAfterMs)));
   }
   if (p.uploads.size() >= opts_.maxUploadRequestsPerPeer) return reject(wire::RejectReason::kTooManyRequests);
+  // Admission: beyond one request per peer, none that would wait longer than
+  // maxUploadQueue behind what is already queued at our measured upload rate;
+  // the taker asks elsewhere and comes back after the hint. (On slow uplinks
+  // every taker's pipeline queued here: requests waited 30 s and more, timed
+  // out and were fetched twice.)
+  if (!p.uploads.empty()) {
+    double rate = 0, queued = r.length;
+    for (auto& [k, q] : peers_) {
+      rate += q->up.rate(now);
+      for (const Up& up : q->uploads) queued += up.length - up.sent;
+    }
+    if (rate > 0 && queued / rate > seconds(opts_.maxUploadQueue)) {
+      const double waitMs = 500.0 * queued / rate;  // half the queue
+      return reject(wire::RejectReason::kOverloaded,
+                    static_cast<std::uint32_t>(std::clamp(waitMs, 1.0, double{wire::kMaxRetryAfterMs})));
+    }
+  }
   if (std::uint64_t{r.offset} + r.length > manifest_->storedChunkLength(r.index)) {
     return reject(wire::RejectReason::kInvalidRequest);
   }
@@ -908,11 +946,19 @@ void Session::tick(Time now) {
     const double rate = p.down.rate(now);
     Time stall = opts_.stallTimeout;
     if (rate > 0 && manifest_) stall = std::max(stall, fromSeconds(4.0 * manifest_->chunkSize / rate));
-    if (p.chunksReceived == 0) stall = std::max(stall, opts_.requestTimeout / 2);
+    if (p.chunksReceived == 0) stall = std::max(stall, opts_.requestTimeout);
     bool stalled = now - p.lastProgress > stall;
+    // A request may wait behind every other one outstanding at that peer (an
+    // uploader need not serve in order): on a slow link (a 256 KiB chunk over
+    // a 2 Mbit/s uplink shared by ten takers takes ~10 s) the deadline grows
+    // with the requests outstanding and the link's rate.
+    Time limit = opts_.requestTimeout;
+    if (rate > 0 && manifest_) {
+      limit = std::max(limit, fromSeconds(3.0 * static_cast<double>(p.out.size()) * manifest_->chunkSize / rate));
+    }
     std::vector<std::uint32_t> expired;
     for (auto& [rid, o] : p.out) {
-      if (stalled || now - o.sent > opts_.requestTimeout) expired.push_back(rid);
+      if (stalled || now - o.sent > limit) expired.push_back(rid);
     }
     for (auto rid : expired) {
       sendTo(p, wire::encode(wire::Cancel{rid}), now);

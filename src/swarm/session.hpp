@@ -56,6 +56,10 @@ struct SessionOptions {
   std::size_t minRequestsPerPeer = 2;
   std::size_t maxRequestsPerPeer = 24;      // stay under a peer's upload queue limit
   std::size_t maxUploadRequestsPerPeer = 32;  // queued from one peer; more: REJECT too-many-requests
+  // A request that would wait longer than this behind the queued uploads (at
+  // the measured upload rate) is rejected as overloaded, unless it is the
+  // peer's only one.
+  Time maxUploadQueue = std::chrono::seconds(8);
   Time latencyGuess = std::chrono::milliseconds(50);  // before a peer's latency is measured
   // A peer with requests outstanding that sends nothing for this long has them
   // all cancelled and re-requested elsewhere; any request older than

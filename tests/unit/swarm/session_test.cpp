@@ -7,6 +7,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 
 #include "core/blake3.hpp"
 
@@ -212,6 +213,39 @@ TEST(Session, APeerThatGetsTheManifestLaterIsAskedForIt) {
   EXPECT_TRUE(f.s(1).complete());
   EXPECT_TRUE(f.s(2).complete());
   EXPECT_EQ(f.h(2).stored.size(), 6u);
+}
+
+TEST(Session, ASeekCancelsRequestsOutsideTheNewWindow) {
+  SessionOptions o;
+  o.superSeed = false;
+  Fixture f(2, 1, 64, o);
+  f.s(1).setStreaming(true, 0, 8, f.net.now);
+  f.net.connect(0, 1);
+  f.net.pump(4);  // HANDSHAKEs and BITFIELDs: 1 requests the first chunks of its window
+  std::set<ChunkIndex> asked;
+  for (auto& m : f.net.peek(1, 0)) {
+    if (auto* r = std::get_if<wire::Request>(&m)) asked.insert(r->index);
+  }
+  ASSERT_FALSE(asked.empty());
+  EXPECT_LT(*asked.rbegin(), 16u);
+  f.s(1).setStreaming(true, 48, 8, f.net.now);  // a far seek before anything arrived
+  std::size_t cancels = 0;
+  bool askedFar = false;
+  for (auto& m : f.net.peek(1, 0)) {
+    cancels += std::holds_alternative<wire::Cancel>(m) ? 1u : 0u;
+    if (auto* r = std::get_if<wire::Request>(&m)) askedFar = askedFar || r->index == 48;
+  }
+  EXPECT_EQ(cancels, asked.size());
+  EXPECT_TRUE(askedFar);
+  f.s(1).setStreaming(true, 49, 8, f.net.now);  // moving on by one is not a seek: nothing cancelled
+  std::size_t cancelsAfter = 0;
+  for (auto& m : f.net.peek(1, 0)) cancelsAfter += std::holds_alternative<wire::Cancel>(m) ? 1u : 0u;
+  EXPECT_EQ(cancelsAfter, cancels);
+  f.net.pump();
+  f.s(1).setStreaming(false, 0, 0, f.net.now);
+  f.net.pump();
+  EXPECT_TRUE(f.s(1).complete());
+  for (auto& [i, c] : f.h(1).stored) EXPECT_EQ(c, f.chunks[i]);
 }
 
 TEST(Session, CorruptChunksAreNeverStoredAndTheSenderIsBanned) {
