@@ -20,6 +20,7 @@ struct Session::Up {
   std::uint32_t offset, length;
   Bytes chunk;             // loaded when it reaches the front of the queue
   std::uint32_t sent = 0;  // bytes of [offset, offset + length) sent
+  Time queued{};
 };
 
 struct Session::Peer {
@@ -476,7 +477,7 @@ void Session::handle(Peer& p, const wire::Request& r, Time now) {
   if (std::uint64_t{r.offset} + r.length > manifest_->storedChunkLength(r.index)) {
     return reject(wire::RejectReason::kInvalidRequest);
   }
-  p.uploads.push_back(Up{r.requestId, r.index, r.offset, r.length, {}, 0});
+  p.uploads.push_back(Up{r.requestId, r.index, r.offset, r.length, {}, 0, now});
   if (superSeeding_) {  // taken: reveal the next one now, so the peer always has some to ask for
     unreveal(p, r.index);
     ++assignedCount_[r.index];
@@ -763,16 +764,33 @@ void Session::pumpOne(Peer& p, Time now) {
     if (p.uploads.front().sent == 0 && seeding && !(p.caps & wire::kCapStreaming)) {
       // A seeder serves the chunk it has served least first: distinct chunks
       // leave it sooner and the leechers trade the rest among themselves.
+      // A request that has waited maxUploadQueue goes first (no starvation).
       auto best = p.uploads.begin();
       for (auto it = p.uploads.begin(); it != p.uploads.end(); ++it) {
-        if (it->sent == 0 && servedCount_[it->index] < servedCount_[best->index]) best = it;
+        if (it->sent != 0) continue;
+        if (now - it->queued > opts_.maxUploadQueue) {
+          best = it;
+          break;
+        }
+        if (servedCount_[it->index] < servedCount_[best->index]) best = it;
       }
       if (best != p.uploads.begin()) std::iter_swap(best, p.uploads.begin());
     }
     Up& up = p.uploads.front();
     // Super-seeding: while chunks nobody has wait in other queues, a repeat
-    // waits too; the shared uplink goes to the new chunks first.
+    // waits too; the shared uplink goes to the new chunks first. A repeat held
+    // for a quarter of maxUploadQueue is refused instead (the taker gets it
+    // from whoever has it): on slow links new chunks are always waiting, and
+    // held repeats waited until the taker's time-out.
     if (superSeeding_ && neverServed_ > 0 && up.sent == 0 && servedCount_[up.index] > 0 && firstServeWaiting(p)) {
+      if (now - up.queued > opts_.maxUploadQueue / 4) {
+        const auto retry = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.maxUploadQueue / 4).count();
+        sendTo(p, wire::encode(wire::Reject{up.requestId, wire::RejectReason::kOverloaded,
+                                            static_cast<std::uint32_t>(std::clamp<long long>(retry, 1, wire::kMaxRetryAfterMs))}),
+               now);
+        p.uploads.pop_front();
+        continue;
+      }
       holding_ = true;
       return;
     }
@@ -958,7 +976,11 @@ void Session::tick(Time now) {
     }
     std::vector<std::uint32_t> expired;
     for (auto& [rid, o] : p.out) {
-      if (stalled || now - o.sent > limit) expired.push_back(rid);
+      // Once its bytes are arriving the stall check covers it; a request that
+      // only trickles is cut at 4x the limit.
+      if (stalled || now - o.sent > (o.gotFirstByte ? 4 * limit : limit)) {
+        expired.push_back(rid);
+      }
     }
     for (auto rid : expired) {
       sendTo(p, wire::encode(wire::Cancel{rid}), now);
