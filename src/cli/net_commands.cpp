@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -134,6 +135,13 @@ node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
   if (n.uploadLimit) o.swarm.globalUp = bucket(*n.uploadLimit);
   if (n.downloadLimit) o.swarm.globalDown = bucket(*n.downloadLimit);
   if (n.noSuperSeed) o.swarm.superSeed = false;
+  if (const char* t = std::getenv("P2PCDN_TRACE"); t && std::string_view(t) == "1") {
+    const auto t0 = std::chrono::steady_clock::now();
+    o.trace = [t0](const std::string& line) {
+      const std::chrono::duration<double> at = std::chrono::steady_clock::now() - t0;
+      std::fprintf(stderr, "[%8.3f] %s\n", at.count(), line.c_str());
+    };
+  }
 #ifdef P2PCDN_FAULT_INJECTION
   o.swarm.faultCorruptServedChunks = n.faultCorrupt;
 #endif

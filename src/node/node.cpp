@@ -38,6 +38,7 @@ struct Peer {
   bool offerer = false;
   bool open = false;
   std::optional<Clock::time_point> offerSent;  // our offer went to the tracker (ICE gathering done)
+  std::optional<Clock::time_point> described;  // offer and answer both known (answer sent or applied)
   std::unique_ptr<transport::PeerLink> link;
   std::optional<Id20> remotePeerId;
   transport::LinkStats linkStats;  // last full report (rtt, candidate types)
@@ -78,6 +79,14 @@ constexpr std::chrono::seconds kGatherLimit{20};
 // side made it (an answer whose offerer went away otherwise held a slot, and
 // blocked new offers from that peer, until ICE gave up).
 constexpr std::chrono::seconds kConnectLimit{15};
+// A link to a peer that is still not open this long after offer and answer
+// were exchanged gives way to a newer one with the same peer (an offer from
+// it, or its answer to ours). Links open within ~6 round trips of the answer
+// (ICE check, DTLS, SCTP: 40 ms on loopback). Seen on loopback: one side's
+// channel opened and failed at once while the other side never saw it open
+// or close; that half-open link then blocked both the peer's new offers
+// ("linked already") and, through the glare rule, the new link to it.
+constexpr std::chrono::milliseconds kHalfOpenLimit{1000};
 // Offers that gathered are sent at the latest this long after the announce,
 // even if others of the batch are still gathering.
 constexpr std::chrono::milliseconds kBatchWait{500};
@@ -95,6 +104,11 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     std::copy_n(prefix, 8, peerId.begin());
     opts.swarm.maxPiecePayload = wire::maxPiecePayload(opts.link.maxMessageSize);
   }
+
+  void trace(const std::string& what) const {
+    if (opts.trace) opts.trace(what);
+  }
+  static std::string shortId(const Id20& id) { return toHex(ByteView(id.data(), id.size())).substr(16, 8); }
 
   // The session's I/O for one file.
   struct Host : swarm::SessionHost {
@@ -114,7 +128,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       std::weak_ptr<Impl> weak = impl->shared_from_this();
       asio::post(impl->io, [weak, fid = fid, key] {
         if (auto self = weak.lock()) {
-          if (auto it = self->files.find(fid); it != self->files.end()) self->dropPeer(it->second, key);
+          if (auto it = self->files.find(fid); it != self->files.end()) self->dropPeer(it->second, key, "session disconnect");
         }
       });
     }
@@ -249,7 +263,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
           stale.push_back(k);
         }
       }
-      for (auto k : stale) dropPeer(f, k);
+      for (auto k : stale) dropPeer(f, k, "never opened (offer unanswered or connect limit)");
       if (!f.offerBatch.empty() && (f.offersGathering == 0 || now - f.batchStarted > kBatchWait)) sendOffers(f);
       f.session->tick(nowTime());
       const std::size_t connected = f.session->stats().peers;
@@ -339,7 +353,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
         auto self = weak.lock();
         if (!self) return;
         if (auto it2 = self->files.find(id); it2 != self->files.end()) {
-          for (auto k : keys) self->dropPeer(it2->second, k);
+          for (auto k : keys) self->dropPeer(it2->second, k, "stopped serving");
         }
       });
     }
@@ -418,6 +432,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     std::size_t offers = std::min(room, opts.offersPerAnnounce);
     if (f.offerBatch.empty() && f.offersGathering == 0) f.batchStarted = Clock::now();
     for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
+    trace("announce with " + std::to_string(offers) + " offers, " + std::to_string(f.peers.size()) + " links");
     return true;
   }
 
@@ -428,6 +443,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto flush = [&] {
       if (msg.offers.empty()) return;
       msg.numwant = static_cast<std::uint32_t>(msg.offers.size());
+      trace("sent " + std::to_string(msg.offers.size()) + " offers");
       tracker->send(signaling::encodeClientMessage(msg));
       msg.offers.clear();
     };
@@ -475,7 +491,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     ++f.offersGathering;
     if (auto st = peer->link->createOffer(); !st) {
       --f.offersGathering;
-      dropPeer(f, peer->key);
+      dropPeer(f, peer->key, "createOffer failed");
     }
   }
 
@@ -494,8 +510,19 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       FileState* f = fileBySwarm(offer->infoHash);
       if (!f || offer->peerId == peerId || banned.count(offer->peerId)) return;
       if (!f->serving && !f->wanted) return;
+      if (Peer* old = linkTo(*f, offer->peerId)) {
+        if (!halfOpen(*old)) {
+          trace("offer from " + shortId(offer->peerId) + " ignored: linked already");
+          return;
+        }
+        dropPeer(*f, old->key, "half-open, superseded by a new offer");
+      }
       // Our own unanswered offers do not take a slot from a peer that calls us.
-      if (f->peers.size() - unansweredOffers(*f) >= opts.maxPeersPerFile || connectedTo(*f, offer->peerId)) return;
+      if (f->peers.size() - unansweredOffers(*f) >= opts.maxPeersPerFile) {
+        trace("offer from " + shortId(offer->peerId) + " ignored: full");
+        return;
+      }
+      trace("offer from " + shortId(offer->peerId) + ": answering");
       onRemoteOffer(*f, offer->peerId, offer->offerId, offer->offer.sdp);
     } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&*msg)) {
       FileState* f = fileBySwarm(answer->infoHash);
@@ -507,7 +534,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       auto p = f->peers.find(key);
       if (p == f->peers.end()) return;
       if (banned.count(answer->peerId)) {
-        dropPeer(*f, key);
+        dropPeer(*f, key, "answer from a banned peer");
         return;
       }
       if (Peer* other = linkTo(*f, answer->peerId)) {
@@ -515,15 +542,23 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
         // other. Both sides keep the link offered by the lower peer id and
         // close the other one. (Each used to close its own offer, which
         // left no link at all: 1 -> 3 rounds where leechers never linked.)
-        if (other->open || !(peerId < answer->peerId)) {
-          dropPeer(*f, key);
+        // A half-open link gives way to the new one.
+        const bool stale = halfOpen(*other);
+        if (!stale && (other->open || !(peerId < answer->peerId))) {
+          dropPeer(*f, key, "glare: keep the other link");
           return;
         }
-        dropPeer(*f, other->key);
+        dropPeer(*f, other->key, stale ? "half-open, superseded by an answer" : "glare: keep our offer");
       }
+      trace("answer from " + shortId(answer->peerId));
       p->second->remotePeerId = answer->peerId;
-      if (auto st = p->second->link->acceptAnswer(answer->answer.sdp); !st) dropPeer(*f, key);
+      p->second->described = Clock::now();
+      if (auto st = p->second->link->acceptAnswer(answer->answer.sdp); !st) dropPeer(*f, key, "bad answer");
     }
+  }
+
+  static bool halfOpen(const Peer& p) {
+    return !p.open && p.described && Clock::now() - *p.described > kHalfOpenLimit;
   }
 
   static std::size_t unansweredOffers(const FileState& f) {
@@ -545,6 +580,9 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto peer = newPeer(f, transport::Role::kAnswerer, [this, fid = f.id, from, offerId](std::string answer) {
       auto it = files.find(fid);
       if (it == files.end() || !tracker) return;
+      for (auto& [k, q] : it->second.peers) {
+        if (!q->offerer && q->remotePeerId == from && !q->described) q->described = Clock::now();
+      }
       signaling::AnnounceRequest msg;
       msg.infoHash = it->second.infoHash;
       msg.peerId = peerId;
@@ -553,7 +591,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     });
     if (!peer) return;
     peer->remotePeerId = from;
-    if (auto st = peer->link->acceptOffer(sdp); !st) dropPeer(f, peer->key);
+    if (auto st = peer->link->acceptOffer(sdp); !st) dropPeer(f, peer->key, "bad offer");
   }
 
   // ---- links ----------------------------------------------------------------
@@ -577,13 +615,14 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     };
     transport::LinkEvents ev;
     ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
-    ev.onOpen = with([](Impl&, FileState& file, Peer& p) {
+    ev.onOpen = with([](Impl& self, FileState& file, Peer& p) {
       p.open = true;
+      self.trace("link " + std::to_string(p.key) + (p.remotePeerId ? " to " + shortId(*p.remotePeerId) : std::string()) + " open");
       file.session->addPeer(p.key, nowTime());
     });
     ev.onMessage = with([](Impl&, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, nowTime()); });
     ev.onBufferedAmountLow = with([](Impl&, FileState& file, Peer& p) { file.session->onWritable(p.key, nowTime()); });
-    ev.onClosed = with([](Impl& self, FileState& file, Peer& p, const Error&) { self.dropPeer(file, p.key); });
+    ev.onClosed = with([](Impl& self, FileState& file, Peer& p, const Error& e) { self.dropPeer(file, p.key, "link closed: " + e.message()); });
     asio::io_context* ioPtr = &io;
     auto link = links.create(role, opts.link, [ioPtr](std::function<void()> task) { asio::post(*ioPtr, std::move(task)); },
                              std::move(ev));
@@ -593,10 +632,14 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     return peer;
   }
 
-  void dropPeer(FileState& f, std::uint64_t key) {
+  void dropPeer(FileState& f, std::uint64_t key, const std::string& why) {
     auto it = f.peers.find(key);
     if (it == f.peers.end()) return;
     auto peer = it->second;
+    if (opts.trace) {
+      trace("drop link " + std::to_string(key) + (peer->remotePeerId ? " to " + shortId(*peer->remotePeerId) : std::string()) +
+            (peer->open ? " (open)" : " (not open)") + ": " + why);
+    }
     f.peers.erase(it);
     for (auto p = pendingOffers.begin(); p != pendingOffers.end();) {
       p = p->second.second == key ? pendingOffers.erase(p) : std::next(p);

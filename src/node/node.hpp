@@ -34,6 +34,10 @@ struct NodeOptions {
   // The swarm engine's policy (pipelining, choking, rate limits, bans); the
   // node fills in maxPiecePayload from the link's message size.
   swarm::SessionOptions swarm;
+  // Connection events (offers, answers, glare, links opened and dropped, with
+  // the reason), one line each, for diagnosis. The CLI sets it when the
+  // environment has P2PCDN_TRACE=1 (lines go to stderr).
+  std::function<void(const std::string&)> trace;
 };
 
 struct FileProgress {
