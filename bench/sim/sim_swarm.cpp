@@ -40,12 +40,17 @@ int main(int argc, char** argv) {
       base.lowWatermark = base.highWatermark / 2;
     }
     else if (a == "--join-spread") base.joinSpread = std::strtod(v, nullptr);
+    else if (a == "--min-requests") base.session.minRequestsPerPeer = std::strtoul(v, nullptr, 10);
     else if (a == "--max-downloads") base.session.maxConcurrentDownloads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-uploads") base.session.maxConcurrentUploads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-peers") base.maxPeersPerPeer = std::strtoul(v, nullptr, 10);
     else if (a == "--reveal") base.session.superSeedReveal = std::strtoul(v, nullptr, 10);
+    else if (a == "--seeder-super-seed") {
+      if (!base.seederSession) base.seederSession = base.session;
+      base.seederSession->superSeed = std::strtoul(v, nullptr, 10) != 0;
+    }
     else if (a == "--seeder-uploads") {
-      base.seederSession = base.session;
+      if (!base.seederSession) base.seederSession = base.session;
       base.seederSession->maxConcurrentUploads = std::strtoul(v, nullptr, 10);
     }
     else {

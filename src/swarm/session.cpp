@@ -1036,6 +1036,7 @@ SessionStats Session::stats() const {
   if (manifest_) {
     s.chunksTotal = manifest_->chunkCount();
     s.bytesTotal = manifest_->storedSize();
+    s.distinctServed = manifest_->chunkCount() - neverServed_;
   }
   s.chunksHave = haveCount_;
   s.complete = complete();

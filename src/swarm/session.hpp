@@ -147,6 +147,7 @@ struct SessionStats {
   // Chunks uploaded again while another chunk had never been uploaded by us:
   // for a publisher, bandwidth that did not add a new chunk to the swarm.
   std::uint32_t earlyRepeats = 0;
+  std::uint32_t distinctServed = 0;            // chunks we have uploaded at least once
   std::size_t peers = 0;                       // handshaken
   bool complete = false;
 };

@@ -1,6 +1,7 @@
 #include "sim/sim.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -147,7 +148,30 @@ class Sim {
          Event{.kind = Kind::kDepart, .peer = p.index, .link = li, .msg = m});
       return;
     }
+    if (trace && p.upBusy && p.index != 0 && !p.completed && seconds(now) > 8 && (++idleSamples % 50) == 0) classifyIdle(p);
     p.upBusy = false;
+  }
+
+  // Trace: why is a leecher's uplink idle? Counts over sampled idle moments.
+  std::uint64_t idleSamples = 0;
+  std::array<std::uint64_t, 4> idleWhy{};  // no neighbour lacks what we have / none asks / asks in flight / uploads queued in session
+  void classifyIdle(Peer& p) {
+    std::size_t interested = 0, asking = 0;
+    for (auto& [key, li] : p.links) {
+      Link& l = links[li];
+      Peer& n = peers[l.a == p.index ? l.b : l.a];
+      if (n.completed || n.seeder) continue;
+      bool lacks = false;
+      for (ChunkIndex i = 0; i < cfg.chunkCount && !lacks; ++i) lacks = p.session->have(i) && !n.session->have(i);
+      if (!lacks) continue;
+      ++interested;
+      if (auto st = n.session->peerStats(li + 1, now); st && st->requestsOutstanding > 0) ++asking;
+    }
+    std::size_t queued = 0;
+    for (auto& [key, li] : p.links) {
+      if (auto st = p.session->peerStats(key, now)) queued += st->uploadsQueued;
+    }
+    ++idleWhy[queued > 0 ? 3 : interested == 0 ? 0 : asking == 0 ? 1 : 2];
   }
 
   void release(std::uint32_t m) {
@@ -166,7 +190,10 @@ class Sim {
     Peer& to = peers[dir == 0 ? l.b : l.a];
     if (trace) {
       auto sec = static_cast<std::size_t>(seconds(now));
-      if (upBySecond.size() <= sec) upBySecond.resize(sec + 1, {0.0, 0.0});
+      if (upBySecond.size() <= sec) {
+        upBySecond.resize(sec + 1, {0.0, 0.0});
+        distinctBySecond.resize(sec + 1, peers[0].session->stats().distinctServed);
+      }
       (from.index == 0 ? upBySecond[sec].first : upBySecond[sec].second) += static_cast<double>(msg.bytes.size());
     }
     Time arrive = now + fromSeconds(from.latency + to.latency);
@@ -401,6 +428,7 @@ class Sim {
   std::uint64_t messages = 0;
   bool trace = std::getenv("P2PCDN_SIM_TRACE") != nullptr;  // per-second upload of the seeder and the leechers
   std::vector<std::pair<double, double>> upBySecond;
+  std::vector<std::uint32_t> distinctBySecond;  // chunks the seeder had served at least once
 };
 
 Status Peer::send(swarm::PeerKey key, ByteView message) {
@@ -554,6 +582,16 @@ SimResult Sim::run() {
   r.fluidBound = std::max({F / cfg.seederUp, F / dMin, N * F / (cfg.seederUp + sumUp)});
   r.seederCopies = static_cast<double>(r.peers[0].uploaded) / F;
   r.ratio = r.lastCompletion / r.fluidBound;
+  if (trace) {  // completion of the seeder's neighbours against the others
+    std::vector<double> nb, rest;
+    for (std::size_t i = 1; i < peers.size(); ++i) {
+      if (!peers[i].completed) continue;
+      (peers[0].neighbours.count(peers[i].index) ? nb : rest).push_back(*peers[i].completed);
+    }
+    auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v.empty() ? 0.0 : v[v.size() / 2]; };
+    std::fprintf(stderr, "seeder's neighbours: %zu, median done %.2f s; others %zu, median done %.2f s\n", nb.size(), med(nb),
+                 rest.size(), med(rest));
+  }
   if (trace) {  // the five last finishers
     std::vector<std::pair<double, std::size_t>> order;
     for (std::size_t i = 1; i < peers.size(); ++i) order.emplace_back(peers[i].completed.value_or(1e9), i);
@@ -566,9 +604,14 @@ SimResult Sim::run() {
                    peers[0].neighbours.count(p.index) ? 1 : 0, st.timeouts, static_cast<unsigned long long>(st.wasted), p.latency);
     }
   }
+  if (trace) {
+    std::fprintf(stderr, "idle leecher uplinks (t > 8 s, sampled): nothing to give %llu, nobody asks %llu, requests in flight %llu, uploads held in session %llu\n",
+                 static_cast<unsigned long long>(idleWhy[0]), static_cast<unsigned long long>(idleWhy[1]),
+                 static_cast<unsigned long long>(idleWhy[2]), static_cast<unsigned long long>(idleWhy[3]));
+  }
   for (std::size_t i = 0; i < upBySecond.size(); ++i) {
-    std::fprintf(stderr, "t=%zu seeder %.0f%% leechers %.0f%%\n", i, 100 * upBySecond[i].first / cfg.seederUp,
-                 100 * upBySecond[i].second / std::max(sumUp, 1.0));
+    std::fprintf(stderr, "t=%zu seeder %.0f%% leechers %.0f%% seeder-distinct %u\n", i, 100 * upBySecond[i].first / cfg.seederUp,
+                 100 * upBySecond[i].second / std::max(sumUp, 1.0), distinctBySecond[i]);
   }
   r.wallSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wallStart).count();
   return r;
