@@ -15,8 +15,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstring>
 #include <fcntl.h>
@@ -50,7 +52,9 @@ double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(
 
 // Runs argv (PATH lookup), stdout and stderr to `log`; the exit status, or an
 // error when it cannot start. Blocking.
-Result<int> runProcess(const std::vector<std::string>& argv, const fs::path& log) {
+// `running`, if given, holds the child's pid while it runs (to kill it on a stop).
+Result<int> runProcess(const std::vector<std::string>& argv, const fs::path& log,
+                       std::atomic<pid_t>* running = nullptr) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -63,10 +67,15 @@ Result<int> runProcess(const std::vector<std::string>& argv, const fs::path& log
   const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return fail(Errc::kNotFound, "run " + argv[0], std::strerror(rc));
+  if (running) running->store(pid);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return fail(Errc::kIo, "wait " + argv[0], std::strerror(errno));
+    if (errno != EINTR) {
+      if (running) running->store(0);
+      return fail(Errc::kIo, "wait " + argv[0], std::strerror(errno));
+    }
   }
+  if (running) running->store(0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -185,12 +194,13 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
   const std::string trackerUrl = "ws://127.0.0.1:" + std::to_string(trackerServer.port());
   say("== tracker " + trackerUrl);
 
-  // 3. The peers, on one loop.
-  asio::io_context io;
+  // 3. The peers, on one loop. The factory outlives the loop: handlers still
+  // queued at the end may hold the last references to links.
   transport::WebRtcFactoryOptions fo;
   fo.log = transport::WebRtcLog::kNone;
   auto factory = transport::makeWebRtcLinkFactory(fo);
   if (!factory) return report(factory.error());
+  asio::io_context io;
   NetArgs net;
   net.loopback = true;
   auto options = [&](std::optional<std::uint64_t> up, std::optional<std::uint64_t> down) {
@@ -233,9 +243,13 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
 
   int exitCode = kExitOk;
   bool stopping = false;
+  std::unique_ptr<gateway::Gateway> gw;  // on the viewer, once the leechers are done
+  std::thread checker;                   // runs ffmpeg against the gateway
+  std::atomic<pid_t> ffmpegPid{0};
   auto stopAll = [&] {
     if (stopping) return;
     stopping = true;
+    if (gw) gw->stop();  // a player reading from it (ffmpeg) gets the end of its stream
     auto left = std::make_shared<std::size_t>(peers.size());
     for (auto& p : peers) {
       p->node->stop([&io, left] {
@@ -254,9 +268,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
   // 4. The leechers start together, given only the file id (the manifest
   // comes from peers); a table line every 500 ms.
   Clock::time_point started{};
-  std::unique_ptr<gateway::Gateway> gw;
   asio::steady_timer timer(io);
-  std::thread checker;
   std::function<void()> afterLeechers;
 
   auto printLine = [&] {
@@ -402,8 +414,9 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
                               : "== done, with errors");
       stopAll();
     };
-    checker = std::thread([&io, url, log, finish] {
-      auto rc = runProcess({"ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", url, "-f", "null", "-"}, log);
+    checker = std::thread([&io, &ffmpegPid, url, log, finish] {
+      auto rc = runProcess({"ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", url, "-f", "null", "-"}, log,
+                           &ffmpegPid);
       asio::post(io, [finish, rc] { finish(rc); });
     });
   };
@@ -426,6 +439,8 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
   });
 
   io.run();
+  // Stopped early (a signal, the time limit): ffmpeg may still wait for bytes.
+  if (const pid_t pid = ffmpegPid.load(); pid > 0) ::kill(pid, SIGTERM);
   if (checker.joinable()) checker.join();
   gw.reset();
   peers.clear();

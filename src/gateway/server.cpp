@@ -605,14 +605,23 @@ class Conn : public std::enable_shared_from_this<Conn> {
                                                std::to_string(gw_->opts.chunkTimeout.count()) + " ms");
   }
 
-  // While a response waits, readable means the client hung up (or pipelines
-  // its next request: then the data stays for the next read).
+  // While a response waits, readable means the client hung up or pipelines
+  // its next request. Pipelined bytes are moved into the read buffer (the
+  // next request is parsed from there) and the watch goes on, so a hang-up
+  // after them is still noticed; past kMaxPipelined bytes the watch stops.
+  static constexpr std::size_t kMaxPipelined = 64 * 1024;
   void onReadableWhileWaiting(std::uint64_t gen) {
     if (!waiting_ || gen != waitGen_ || closed_) return;
-    std::array<char, 1> b{};
     error_code ec;
-    const std::size_t n = stream_.socket().receive(asio::buffer(b), tcp::socket::message_peek, ec);
-    if (ec || n == 0) close();
+    const std::size_t avail = stream_.socket().available(ec);
+    if (ec || avail == 0) return close();  // readable with nothing to read: end of stream
+    if (buffer_.size() + avail > kMaxPipelined) return;
+    const std::size_t n = stream_.socket().read_some(buffer_.prepare(avail), ec);
+    if (ec || n == 0) return close();
+    buffer_.commit(n);
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), gen](error_code e) {
+      if (!e) self->onReadableWhileWaiting(gen);
+    });
   }
 
   // An error for the current file request: a status while nothing was sent,

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <random>
@@ -39,6 +40,8 @@ struct Peer {
   bool open = false;
   std::optional<Clock::time_point> offerSent;  // our offer went to the tracker (ICE gathering done)
   std::optional<Clock::time_point> described;  // offer and answer both known (answer sent or applied)
+  std::optional<Clock::time_point> opened;
+  bool gathering = false;  // our offer: counted in FileState::offersGathering until its SDP arrives
   std::unique_ptr<transport::PeerLink> link;
   std::optional<Id20> remotePeerId;
   transport::LinkStats linkStats;  // last full report (rtt, candidate types)
@@ -81,12 +84,17 @@ constexpr std::chrono::seconds kGatherLimit{20};
 constexpr std::chrono::seconds kConnectLimit{15};
 // A link to a peer that is still not open this long after offer and answer
 // were exchanged gives way to a newer one with the same peer (an offer from
-// it, or its answer to ours). Links open within ~6 round trips of the answer
-// (ICE check, DTLS, SCTP: 40 ms on loopback). Seen on loopback: one side's
-// channel opened and failed at once while the other side never saw it open
-// or close; that half-open link then blocked both the peer's new offers
-// ("linked already") and, through the glare rule, the new link to it.
-constexpr std::chrono::milliseconds kHalfOpenLimit{1000};
+// it, or its answer to ours). Seen on loopback: one side's channel opened and
+// failed at once while the other side never saw it open or close; that
+// half-open link then blocked both the peer's new offers ("linked already")
+// and, through the glare rule, the new link to it. The limit is 3x the
+// slowest of the last links to open (offer/answer exchanged -> open: 30-80 ms
+// on loopback, ~6 round trips across the internet), within these bounds,
+// and kHalfOpenDefault before any link opened.
+constexpr std::chrono::milliseconds kHalfOpenMin{250};
+constexpr std::chrono::milliseconds kHalfOpenMax{3000};
+constexpr std::chrono::milliseconds kHalfOpenDefault{1000};
+constexpr std::size_t kOpenDelaysKept = 16;
 // Offers that gathered are sent at the latest this long after the announce,
 // even if others of the batch are still gathering.
 constexpr std::chrono::milliseconds kBatchWait{500};
@@ -178,6 +186,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::uint64_t nextPeerKey = 1;
   bool stopped = false;
   std::mt19937 rng{std::random_device{}()};
+  std::deque<Clock::duration> openDelays;  // offer/answer exchanged -> open, of the last links
   Clock::time_point lastLinkStats{};
 
   // ---- lifecycle ------------------------------------------------------------
@@ -481,18 +490,21 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       auto it = files.find(fid);
       if (it == files.end()) return;
       FileState& file = it->second;
-      if (file.offersGathering > 0) --file.offersGathering;
+      auto pend = pendingOffers.find(offerId);
+      if (pend == pendingOffers.end()) return;  // dropped while gathering (dropPeer uncounted it)
+      if (auto q = file.peers.find(pend->second.second); q != file.peers.end() && q->second->gathering) {
+        q->second->gathering = false;
+        if (file.offersGathering > 0) --file.offersGathering;
+      }
       file.offerBatch.push_back({offerId, {"offer", std::move(sdp)}});
       if (file.offersGathering == 0) sendOffers(file);
     });
     if (!peer) return;
     peer->offerer = true;
     pendingOffers[offerId] = {f.id, peer->key};
+    peer->gathering = true;
     ++f.offersGathering;
-    if (auto st = peer->link->createOffer(); !st) {
-      --f.offersGathering;
-      dropPeer(f, peer->key, "createOffer failed");
-    }
+    if (auto st = peer->link->createOffer(); !st) dropPeer(f, peer->key, "createOffer failed");
   }
 
   FileState* fileBySwarm(const Id20& infoHash) {
@@ -557,8 +569,14 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  static bool halfOpen(const Peer& p) {
-    return !p.open && p.described && Clock::now() - *p.described > kHalfOpenLimit;
+  bool halfOpen(const Peer& p) const {
+    if (p.open || !p.described) return false;
+    Clock::duration limit = kHalfOpenDefault;
+    if (!openDelays.empty()) {
+      limit = std::clamp<Clock::duration>(3 * *std::max_element(openDelays.begin(), openDelays.end()), kHalfOpenMin,
+                                          kHalfOpenMax);
+    }
+    return Clock::now() - *p.described > limit;
   }
 
   static std::size_t unansweredOffers(const FileState& f) {
@@ -577,12 +595,15 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   static bool connectedTo(const FileState& f, const Id20& remote) { return linkTo(f, remote) != nullptr; }
 
   void onRemoteOffer(FileState& f, const Id20& from, const Id20& offerId, const std::string& sdp) {
-    auto peer = newPeer(f, transport::Role::kAnswerer, [this, fid = f.id, from, offerId](std::string answer) {
+    // The answer goes out only while its link is still ours (not dropped by
+    // glare or superseded meanwhile).
+    auto key = std::make_shared<std::uint64_t>(0);
+    auto peer = newPeer(f, transport::Role::kAnswerer, [this, fid = f.id, from, offerId, key](std::string answer) {
       auto it = files.find(fid);
       if (it == files.end() || !tracker) return;
-      for (auto& [k, q] : it->second.peers) {
-        if (!q->offerer && q->remotePeerId == from && !q->described) q->described = Clock::now();
-      }
+      auto q = it->second.peers.find(*key);
+      if (q == it->second.peers.end()) return;
+      q->second->described = Clock::now();
       signaling::AnnounceRequest msg;
       msg.infoHash = it->second.infoHash;
       msg.peerId = peerId;
@@ -590,6 +611,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       tracker->send(signaling::encodeClientMessage(msg));
     });
     if (!peer) return;
+    *key = peer->key;
     peer->remotePeerId = from;
     if (auto st = peer->link->acceptOffer(sdp); !st) dropPeer(f, peer->key, "bad offer");
   }
@@ -617,12 +639,27 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
     ev.onOpen = with([](Impl& self, FileState& file, Peer& p) {
       p.open = true;
+      p.opened = Clock::now();
+      if (p.described) {
+        self.openDelays.push_back(*p.opened - *p.described);
+        if (self.openDelays.size() > kOpenDelaysKept) self.openDelays.pop_front();
+      }
       self.trace("link " + std::to_string(p.key) + (p.remotePeerId ? " to " + shortId(*p.remotePeerId) : std::string()) + " open");
       file.session->addPeer(p.key, nowTime());
     });
     ev.onMessage = with([](Impl&, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, nowTime()); });
     ev.onBufferedAmountLow = with([](Impl&, FileState& file, Peer& p) { file.session->onWritable(p.key, nowTime()); });
-    ev.onClosed = with([](Impl& self, FileState& file, Peer& p, const Error& e) { self.dropPeer(file, p.key, "link closed: " + e.message()); });
+    ev.onClosed = with([](Impl& self, FileState& file, Peer& p, const Error& e) {
+      // A link that failed while connecting or just after it opened: a
+      // leecher looks for peers again at its next tick, rather than after
+      // the re-announce back-off (the peer may still hold its half).
+      const bool early = !p.opened || Clock::now() - *p.opened < std::chrono::seconds(2);
+      if (e.code() != Errc::kOk && early && file.wanted && !file.complete()) {
+        file.quickAnnounces = 0;
+        file.lastAnnounce = std::min(file.lastAnnounce, Clock::now() - std::chrono::seconds(1));
+      }
+      self.dropPeer(file, p.key, "link closed: " + e.message());
+    });
     asio::io_context* ioPtr = &io;
     auto link = links.create(role, opts.link, [ioPtr](std::function<void()> task) { asio::post(*ioPtr, std::move(task)); },
                              std::move(ev));
@@ -641,6 +678,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
             (peer->open ? " (open)" : " (not open)") + ": " + why);
     }
     f.peers.erase(it);
+    if (peer->gathering && f.offersGathering > 0) --f.offersGathering;
     for (auto p = pendingOffers.begin(); p != pendingOffers.end();) {
       p = p->second.second == key ? pendingOffers.erase(p) : std::next(p);
     }

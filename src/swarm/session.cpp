@@ -774,7 +774,10 @@ void Session::pumpOne(Peer& p, Time now) {
         }
         if (servedCount_[it->index] < servedCount_[best->index]) best = it;
       }
-      if (best != p.uploads.begin()) std::iter_swap(best, p.uploads.begin());
+      if (best != p.uploads.begin()) {
+        Bytes{}.swap(p.uploads.front().chunk);  // loaded but not started: read again when it is its turn
+        std::iter_swap(best, p.uploads.begin());
+      }
     }
     Up& up = p.uploads.front();
     // Super-seeding: while chunks nobody has wait in other queues, a repeat
@@ -792,6 +795,10 @@ void Session::pumpOne(Peer& p, Time now) {
         continue;
       }
       holding_ = true;
+      // Look again when the hold expires, even if no first serve ends first
+      // (the peer it waits for may be choked, dropped or back-pressured).
+      const Time expires = up.queued + opts_.maxUploadQueue / 4 + std::chrono::milliseconds(1);
+      if (uploadWake_ == Time{} || expires < uploadWake_) uploadWake_ = expires;
       return;
     }
     if (up.chunk.empty()) {
@@ -825,19 +832,22 @@ void Session::pumpOne(Peer& p, Time now) {
     p.lastPieceSent = now;
     lastServe_ = now;
     if (up.sent == up.length) {
-      if (servedCount_[up.index]++ == 0) {
+      // Only a whole chunk counts as served: a peer asking for a byte of each
+      // must not end super-seeding's first pass.
+      const bool whole = up.offset == 0 && up.length == up.chunk.size();
+      if (whole && servedCount_[up.index]++ == 0) {
         --neverServed_;
         if (holding_) {
           holding_ = false;
           releaseHeld_ = true;
         }
-      } else if (neverServed_ > 0) {
+      } else if (whole && neverServed_ > 0) {
         ++counters_.earlyRepeats;
       }
       ++p.chunksServed;
       // It has it now (peers send no HAVE for a chunk we have): remember, so
       // super-seeding does not show it again and interest stays exact.
-      if (p.counted && up.offset == 0 && up.length == up.chunk.size() && !p.has[up.index]) {
+      if (p.counted && whole && !p.has[up.index]) {
         p.has[up.index] = true;
         ++p.hasCount;
         (void)picker_->peerHas(up.index);

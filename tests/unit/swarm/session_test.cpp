@@ -352,5 +352,57 @@ TEST(Session, UploadTokenBucketPacesPieces) {
   EXPECT_TRUE(f.s(1).complete());
 }
 
+// A super-seeder's first pass counts whole chunks only: a peer asking for one
+// byte of each chunk must not end it (which would lift the hold on repeats).
+TEST(Session, PartialRequestsDoNotCountAsServed) {
+  Fixture f(2, 1, 8);
+  f.s(1).setWanted(false, f.net.now);  // peer 1 asks by hand
+  f.net.connect(0, 1);
+  f.net.pump();
+  for (ChunkIndex i = 0; i < 8; ++i) {
+    f.s(0).onMessage(1, *wire::encode(wire::Request{100 + i, i, 0, 1}), f.net.now);
+  }
+  f.net.wire.clear();
+  EXPECT_EQ(f.s(0).stats().uploaded, 8u);
+  EXPECT_EQ(f.s(0).stats().distinctServed, 0u);
+  f.s(0).onMessage(1, *wire::encode(wire::Request{200, 3, 0, 1024}), f.net.now);
+  EXPECT_EQ(f.s(0).stats().distinctServed, 1u);
+}
+
+// A repeat held back for a first serve that cannot go out (its peer's upload
+// is rate-limited) is refused after maxUploadQueue/4 by the session's own
+// timer, not only when something else happens to pump its peer.
+TEST(Session, AHeldRepeatIsRefusedOnTime) {
+  SessionOptions o;
+  o.perPeerUpRate = 1024;  // a chunk a second per peer
+  o.maxUploadQueue = std::chrono::seconds(1);
+  Fixture f(3, 1, 8, o);
+  f.s(1).setWanted(false, f.net.now);
+  f.s(2).setWanted(false, f.net.now);
+  f.net.connect(0, 1);
+  f.net.connect(0, 2);
+  f.net.pump();
+  auto ask = [&](PeerKey from, std::uint32_t rid, ChunkIndex i) {
+    f.s(0).onMessage(from, *wire::encode(wire::Request{rid, i, 0, 1024}), f.net.now);
+  };
+  ask(1, 1, 3);  // served: peer 1's bucket is spent
+  ask(1, 2, 5);  // a first serve, waiting for peer 1's bucket
+  ask(2, 3, 3);  // a repeat: held while chunk 5 waits
+  f.net.wire.clear();
+  const Time asked = f.net.now;
+  EXPECT_EQ(f.s(0).stats().distinctServed, 1u);
+  std::optional<Time> refusedAt;
+  for (int i = 0; i < 50 && !refusedAt && f.net.now - asked < std::chrono::seconds(2); ++i) {
+    f.net.now = f.s(0).nextWakeup(f.net.now);
+    f.s(0).tick(f.net.now);
+    for (auto& m : f.net.peek(0, 2)) {
+      if (auto* r = std::get_if<wire::Reject>(&m); r && r->requestId == 3) refusedAt = f.net.now - asked;
+    }
+  }
+  ASSERT_TRUE(refusedAt) << "the held repeat was never refused";
+  EXPECT_GE(*refusedAt, milliseconds(250));
+  EXPECT_LE(*refusedAt, milliseconds(300)) << "refused only when the first serve's bucket refilled";
+}
+
 }  // namespace
 }  // namespace p2pcdn::swarm
