@@ -261,6 +261,22 @@ def test_bad_requests(args, tmp, rng):
         status, _, body = gw.request("/f/" + "ab" * 32, timeout=30)
         took = time.monotonic() - t0
         check(status == 404 and 1.0 < took < 10, f"unknown id: {status} after {took:.1f}s: {body[:200]!r}")
+        # A client that pipelines a second request while its first waits, then
+        # hangs up: noticed at once, not when the wait times out (1.5 s here).
+        s = socket.create_connection(("127.0.0.1", gw.port))
+        s.sendall(f"GET /f/{'cd' * 32} HTTP/1.1\r\n\r\n".encode())
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and gw.metrics().get("p2pcdn_gateway_waiting_responses", 0) != 1:
+            time.sleep(0.02)
+        check(gw.metrics().get("p2pcdn_gateway_waiting_responses") == 1, "the pipelining client's response is not waiting")
+        s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        time.sleep(0.1)
+        s.close()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.0 and gw.metrics().get("p2pcdn_gateway_waiting_responses", 1) != 0:
+            time.sleep(0.02)
+        gone = time.monotonic() - t0
+        check(gone < 0.7, f"a pipelining client that hung up was noticed only after {gone:.2f}s")
         # Many idle connections do not keep others out.
         idle = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(60)]
         status, _, _ = gw.request("/")
