@@ -46,6 +46,7 @@ struct Session::Peer {
   Time chokedUntil{};
   std::size_t requestCap = SIZE_MAX;
   RateMeter down, up;
+  RateMeter sendRate{std::chrono::milliseconds(250)};  // up, quick to follow: sizes the send queue
   Time minLatency{};
   bool latencyKnown = false;
   TokenBucket downBucket, upBucket;
@@ -292,7 +293,8 @@ void Session::addPeer(PeerKey key, Time now) {
   p.upBucket = bucketFor(opts_.perPeerUpRate);
   wire::Handshake h;
   h.peerId = self_;
-  h.capabilities = wire::kCapEncryption | (manifest_ ? wire::kCapHasManifest : 0) | (streaming_ ? wire::kCapStreaming : 0);
+  h.capabilities = wire::kCapEncryption | (manifest_ ? wire::kCapHasManifest : 0) | (streaming_ ? wire::kCapStreaming : 0) |
+                   (superSeeding_ ? wire::kCapSuperSeed : 0);
   h.fileId = fileId_;
   sendTo(p, wire::encode(h), now);
 }
@@ -672,9 +674,13 @@ void Session::requestFrom(Peer& p, Time now) {
   if (now < p.chokedUntil) return;
   const std::size_t target = requestTarget(p, now);
   if (p.out.size() >= target) return;
-  if (p.out.empty() && !picker_->isEndgame()) {  // endgame: race the last chunks from anyone
+  // The download-peer limit leaves out a super-seeder: it shows a peer only
+  // the chunks nobody else has, a few at a time, at a share of its uplink.
+  // Counted, it took a slot from each of its neighbours, and they finished
+  // last (1000 peers: their median ~1 s after the others').
+  if (p.out.empty() && !picker_->isEndgame() && !(p.caps & wire::kCapSuperSeed)) {  // endgame: race the last chunks from anyone
     std::size_t active = 0;
-    for (auto& [k, q] : peers_) active += q->out.empty() ? 0u : 1u;
+    for (auto& [k, q] : peers_) active += (q->out.empty() || (q->caps & wire::kCapSuperSeed)) ? 0u : 1u;
     if (active >= opts_.maxConcurrentDownloads) return;
   }
   if ((opts_.globalDown && !opts_.globalDown->ready(now)) || !p.downBucket.ready(now)) {
@@ -814,6 +820,15 @@ void Session::pumpOne(Peer& p, Time now) {
 #endif
     }
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(opts_.maxPiecePayload, up.length - up.sent));
+    if (const auto queued = opts_.sendBacklog > Time{} ? host_.buffered(p.key) : std::nullopt) {
+      // Keep the link's queue short: control messages queue behind it.
+      const double piece = static_cast<double>(std::min<std::size_t>(opts_.maxPiecePayload, manifest_->chunkSize));
+      const auto window = static_cast<std::size_t>(std::max(2 * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
+      if (*queued >= window) {
+        host_.notifyWhenBufferedBelow(p.key, window / 2);
+        return;
+      }
+    }
     wire::Piece piece{up.requestId, up.index, static_cast<std::uint32_t>(up.chunk.size()), up.offset + up.sent,
                       ByteView(up.chunk).subspan(up.offset + up.sent, n)};
     auto msg = wire::encode(piece);
@@ -825,6 +840,7 @@ void Session::pumpOne(Peer& p, Time now) {
     if (!st) return;  // back-pressure (or closing): onWritable resumes
     p.lastSent = std::max(p.lastSent, now);
     p.up.add(n, now);
+    p.sendRate.add(n, now);
     counters_.uploaded += n;
     p.upBucket.spend(n, now);
     if (opts_.globalUp) opts_.globalUp->spend(n, now);

@@ -77,6 +77,7 @@ std::string_view messageTypeName(MessageType type);  // "HANDSHAKE", …; "UNKNO
 inline constexpr std::uint32_t kCapEncryption = 1u << 0;   // understands encrypted manifests
 inline constexpr std::uint32_t kCapStreaming = 1u << 1;    // plays in order: prefer my requests
 inline constexpr std::uint32_t kCapHasManifest = 1u << 2;  // can answer MANIFEST_REQUEST
+inline constexpr std::uint32_t kCapSuperSeed = 1u << 3;    // a publisher showing its chunks a few at a time
 
 // Why a request was refused. Values not listed are accepted and mean "refused".
 enum class RejectReason : std::uint8_t {

@@ -48,6 +48,7 @@ struct Link {
   bool open = false, closed = false;
   std::size_t buffered[2] = {0, 0};
   bool wantWritable[2] = {false, false};
+  std::size_t writableAt[2] = {0, 0};  // onWritable at or below this many bytes queued
   Time lastArrive[2] = {};
 };
 
@@ -80,6 +81,8 @@ struct Peer final : swarm::SessionHost {
   Status send(swarm::PeerKey key, ByteView message) override;
   void disconnect(swarm::PeerKey key) override;
   Result<Bytes> readChunk(ChunkIndex index) override;
+  std::optional<std::size_t> buffered(swarm::PeerKey key) const override;
+  void notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) override;
   Status storeChunk(ChunkIndex, ByteView) override { return {}; }
   Status storeManifest(const Manifest&) override { return {}; }
   void onComplete() override;
@@ -112,6 +115,7 @@ class Sim {
     const int dir = l.a == from.index ? 0 : 1;
     if (l.buffered[dir] > 0 && l.buffered[dir] + bytes.size() > cfg.highWatermark) {
       l.wantWritable[dir] = true;
+      l.writableAt[dir] = std::max(l.writableAt[dir], cfg.lowWatermark);
       return fail(Errc::kBackPressure, "send", "buffer full");
     }
     l.buffered[dir] += bytes.size();
@@ -150,6 +154,30 @@ class Sim {
     }
     if (trace && p.upBusy && p.index != 0 && !p.completed && seconds(now) > 8 && (++idleSamples % 50) == 0) classifyIdle(p);
     p.upBusy = false;
+  }
+
+  // Trace: when 95 % are done, what the others wait for (printed for the last five).
+  std::size_t completions = 0;
+  std::map<std::uint32_t, std::string> lateState;
+  void snapshotLate() {
+    for (Peer& p : peers) {
+      if (p.seeder || p.completed || !p.session) continue;
+      const auto st = p.session->stats();
+      std::size_t outSeeder = 0, outOthers = 0, peersWithOut = 0, completeNeighbours = 0;
+      for (auto& [key, li] : p.links) {
+        Link& l = links[li];
+        Peer& n = peers[l.a == p.index ? l.b : l.a];
+        if (n.completed || n.seeder) ++completeNeighbours;
+        if (auto ps = p.session->peerStats(key, now)) {
+          (n.seeder ? outSeeder : outOthers) += ps->requestsOutstanding;
+          peersWithOut += ps->requestsOutstanding > 0 ? 1u : 0u;
+        }
+      }
+      char b[200];
+      std::snprintf(b, sizeof b, "at %.2f s: missing %u, requests at the seeder %zu, at others %zu (%zu peers), complete neighbours %zu",
+                    seconds(now), st.chunksTotal - st.chunksHave, outSeeder, outOthers, peersWithOut, completeNeighbours);
+      lateState[p.index] = b;
+    }
   }
 
   // Trace: why is a leecher's uplink idle? Counts over sampled idle moments.
@@ -201,8 +229,9 @@ class Sim {
     arrive = std::max(arrive, l.lastArrive[dir]);
     l.lastArrive[dir] = arrive;
     at(arrive, Event{.kind = Kind::kArrive, .peer = to.index, .link = msg.link, .msg = e.msg});
-    if (l.wantWritable[dir] && l.buffered[dir] <= cfg.lowWatermark && l.open && !l.closed && !from.left) {
+    if (l.wantWritable[dir] && l.buffered[dir] <= l.writableAt[dir] && l.open && !l.closed && !from.left) {
       l.wantWritable[dir] = false;
+      l.writableAt[dir] = 0;
       from.session->onWritable(msg.link + 1, now);
       afterEvent(from);
     }
@@ -443,6 +472,24 @@ void Peer::disconnect(swarm::PeerKey key) {
   sim->at(sim->now, Event{.kind = Kind::kLinkClose, .link = it->second});
 }
 
+std::optional<std::size_t> Peer::buffered(swarm::PeerKey key) const {
+  auto it = links.find(key);
+  if (it == links.end()) return std::nullopt;
+  const Link& l = sim->links[it->second];
+  return l.buffered[l.a == index ? 0 : 1];
+}
+
+// The session asks only while more than `bytes` are queued, so a departure
+// on that link will fire it (onDepart).
+void Peer::notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) {
+  auto it = links.find(key);
+  if (it == links.end()) return;
+  Link& l = sim->links[it->second];
+  const int dir = l.a == index ? 0 : 1;
+  l.wantWritable[dir] = true;
+  l.writableAt[dir] = std::max(l.writableAt[dir], bytes);
+}
+
 Result<Bytes> Peer::readChunk(ChunkIndex chunk) {
   Bytes b = sim->chunks[chunk];
   if (corrupt && !b.empty()) b[b.size() / 2] ^= 0x5a;
@@ -450,7 +497,9 @@ Result<Bytes> Peer::readChunk(ChunkIndex chunk) {
 }
 
 void Peer::onComplete() {
-  if (!seeder) completed = seconds(sim->now);
+  if (seeder) return;
+  completed = seconds(sim->now);
+  if (sim->trace && ++sim->completions == sim->cfg.leechers * 95 / 100) sim->snapshotLate();
 }
 
 SimResult Sim::run() {
@@ -599,9 +648,10 @@ SimResult Sim::run() {
     for (std::size_t k = 0; k < std::min<std::size_t>(5, order.size()); ++k) {
       const Peer& p = peers[order[k].second];
       const auto st = p.session->stats();
-      std::fprintf(stderr, "straggler %zu done=%.2f joined=%.2f neighbours=%zu linkedToSeeder=%d timeouts=%u wasted=%llu latency=%.3f\n",
+      std::fprintf(stderr, "straggler %zu done=%.2f joined=%.2f neighbours=%zu linkedToSeeder=%d timeouts=%u wasted=%llu latency=%.3f; %s\n",
                    order[k].second, order[k].first, seconds(p.joinedAt), p.links.size(),
-                   peers[0].neighbours.count(p.index) ? 1 : 0, st.timeouts, static_cast<unsigned long long>(st.wasted), p.latency);
+                   peers[0].neighbours.count(p.index) ? 1 : 0, st.timeouts, static_cast<unsigned long long>(st.wasted), p.latency,
+                   lateState.count(p.index) ? lateState[p.index].c_str() : "");
     }
   }
   if (trace) {
