@@ -46,7 +46,6 @@ struct Session::Peer {
   Time chokedUntil{};
   std::size_t requestCap = SIZE_MAX;
   RateMeter down, up;
-  RateMeter sendRate{std::chrono::milliseconds(250)};  // up, quick to follow: sizes the send queue
   Time minLatency{};
   bool latencyKnown = false;
   TokenBucket downBucket, upBucket;
@@ -820,15 +819,6 @@ void Session::pumpOne(Peer& p, Time now) {
 #endif
     }
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(opts_.maxPiecePayload, up.length - up.sent));
-    if (const auto queued = opts_.sendBacklog > Time{} ? host_.buffered(p.key) : std::nullopt) {
-      // Keep the link's queue short: control messages queue behind it.
-      const double piece = static_cast<double>(std::min<std::size_t>(opts_.maxPiecePayload, manifest_->chunkSize));
-      const auto window = static_cast<std::size_t>(std::max(2 * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
-      if (*queued >= window) {
-        host_.notifyWhenBufferedBelow(p.key, window / 2);
-        return;
-      }
-    }
     wire::Piece piece{up.requestId, up.index, static_cast<std::uint32_t>(up.chunk.size()), up.offset + up.sent,
                       ByteView(up.chunk).subspan(up.offset + up.sent, n)};
     auto msg = wire::encode(piece);
@@ -840,7 +830,6 @@ void Session::pumpOne(Peer& p, Time now) {
     if (!st) return;  // back-pressure (or closing): onWritable resumes
     p.lastSent = std::max(p.lastSent, now);
     p.up.add(n, now);
-    p.sendRate.add(n, now);
     counters_.uploaded += n;
     p.upBucket.spend(n, now);
     if (opts_.globalUp) opts_.globalUp->spend(n, now);

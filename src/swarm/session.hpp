@@ -61,9 +61,6 @@ struct SessionOptions {
   // peer's only one.
   Time maxUploadQueue = std::chrono::seconds(8);
   Time latencyGuess = std::chrono::milliseconds(50);  // before a peer's latency is measured
-  // PIECE data kept queued on a link, in time at the link's measured rate (at
-  // least two pieces); 0 = fill the link to its watermark.
-  Time sendBacklog = std::chrono::milliseconds(100);
   // A peer with requests outstanding that sends nothing for this long has them
   // all cancelled and re-requested elsewhere; any request older than
   // requestTimeout is cancelled too.
@@ -112,13 +109,6 @@ class SessionHost {
   virtual Status storeChunk(ChunkIndex index, ByteView data) = 0;
   // Stores a manifest received from a peer and checked against the file id.
   virtual Status storeManifest(const Manifest& manifest) = 0;
-  // Bytes queued on the peer's link and not yet sent, if the host knows. With
-  // it the session keeps only about SessionOptions::sendBacklog of PIECE data
-  // there, so the REQUESTs, HAVEs and CANCELs it sends do not wait behind a
-  // deep queue of pieces, and asks notifyWhenBufferedBelow to be woken.
-  virtual std::optional<std::size_t> buffered(PeerKey) const { return std::nullopt; }
-  // Call onWritable(peer) once the link's queue holds at most `bytes`.
-  virtual void notifyWhenBufferedBelow(PeerKey, std::size_t /*bytes*/) {}
 
   // Events.
   virtual void onManifest(const Manifest&) {}

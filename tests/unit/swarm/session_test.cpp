@@ -36,10 +36,6 @@ struct Host : SessionHost {
   Status storeManifest(const Manifest&) override { return {}; }
   void onComplete() override { completed = true; }
   void onBanned(PeerKey, const wire::PeerId& id) override { banned.push_back(id); }
-  std::optional<std::size_t> queued;  // what buffered() reports (nullopt: unknown)
-  std::vector<std::size_t> notifyAsked;
-  std::optional<std::size_t> buffered(PeerKey) const override { return queued; }
-  void notifyWhenBufferedBelow(PeerKey, std::size_t bytes) override { notifyAsked.push_back(bytes); }
 };
 
 // Peers 0..n-1; the link between a and b is key b in a's session and key a in b's.
@@ -406,25 +402,6 @@ TEST(Session, AHeldRepeatIsRefusedOnTime) {
   ASSERT_TRUE(refusedAt) << "the held repeat was never refused";
   EXPECT_GE(*refusedAt, milliseconds(250));
   EXPECT_LE(*refusedAt, milliseconds(300)) << "refused only when the first serve's bucket refilled";
-}
-
-// The session keeps a link's queue of PIECE data short (control messages
-// queue behind it) and asks the link to say when to refill.
-TEST(Session, PiecesWaitWhileTheLinkQueueIsLong) {
-  SessionOptions o;
-  o.superSeed = false;
-  Fixture f(2, 1, 20, o);
-  f.h(0).queued = 4096;  // four 1 KiB pieces already queued: above the two-piece floor
-  f.net.connect(0, 1);
-  f.net.pump();
-  EXPECT_EQ(f.s(0).stats().uploaded, 0u);
-  ASSERT_FALSE(f.h(0).notifyAsked.empty());
-  EXPECT_EQ(f.h(0).notifyAsked.back(), 1024u);  // half the window
-  EXPECT_FALSE(f.s(1).complete());
-  f.h(0).queued = 0;  // drained
-  f.s(0).onWritable(1, f.net.now);
-  f.net.pump();
-  EXPECT_TRUE(f.s(1).complete());
 }
 
 }  // namespace
