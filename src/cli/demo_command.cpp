@@ -128,21 +128,23 @@ Result<std::unique_ptr<DemoPeer>> makePeer(const std::string& name, const fs::pa
   return p;
 }
 
-// Reads every chunk from the peer's store and compares the plaintext with the
-// original file.
-Status sameAsOriginal(DemoPeer& p, const FileId& id, const Manifest& m, const Bytes& original) {
+// Reads every chunk from the peer's store and compares it with the original
+// file, read alongside one chunk at a time (a --file may be large).
+Status sameAsOriginal(DemoPeer& p, const FileId& id, const Manifest& m, const fs::path& original) {
   BlockingStorage store(*p.store);
-  std::uint64_t offset = 0;
+  std::ifstream in(original, std::ios::binary);
+  if (!in) return fail(Errc::kNotFound, "compare " + p.name, "cannot read " + original.string());
+  Bytes expected;
   for (ChunkIndex i = 0; i < m.chunkCount(); ++i) {
     auto c = store.getChunk(id, i);
     if (!c) return fail(c.error());
-    if (offset + c->size() > original.size() ||
-        !std::equal(c->begin(), c->end(), original.begin() + static_cast<std::ptrdiff_t>(offset))) {
+    expected.resize(c->size());
+    in.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size()));
+    if (static_cast<std::size_t>(in.gcount()) != c->size() || expected != *c) {
       return fail(Errc::kIntegrity, "compare " + p.name, "chunk " + std::to_string(i) + " differs from the original");
     }
-    offset += c->size();
   }
-  if (offset != original.size()) return fail(Errc::kIntegrity, "compare " + p.name, "length differs");
+  if (in.peek() != std::ifstream::traits_type::eof()) return fail(Errc::kIntegrity, "compare " + p.name, "length differs");
   return {};
 }
 
@@ -180,13 +182,10 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
     if (!v) return report(v.error());
     file = *v;
   }
-  Bytes original;
-  {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return report(Error(Errc::kNotFound, "demo", "cannot read " + file.string()));
-    original.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  if (original.empty()) return report(Error(Errc::kInvalidArgument, "demo", file.string() + " is empty"));
+  const auto fileSize = fs::file_size(file, ec);
+  if (ec) return report(Error(Errc::kNotFound, "demo", "cannot read " + file.string() + ": " + ec.message()));
+  if (fileSize == 0) return report(Error(Errc::kInvalidArgument, "demo", file.string() + " is empty"));
+  const auto size = static_cast<double>(fileSize);
 
   // 2. The tracker, on its own thread.
   tracker::TrackerServer trackerServer;
@@ -230,7 +229,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
   const FileId id = added.id;
   const Manifest manifest = added.manifest;
   if (auto st = seeder.node->seed(id); !st) return report(st.error());
-  say("== seeder: " + file.filename().string() + ", " + mb(static_cast<double>(original.size())) + " in " +
+  say("== seeder: " + file.filename().string() + ", " + mb(size) + " in " +
       std::to_string(manifest.chunkCount()) + " chunks, file id " + id.hex().substr(0, 16) + "…" +
       (a.seederRate > 0 ? ", upload limited to " + mb(static_cast<double>(a.seederRate)) + "/s" : ""));
   std::vector<DemoPeer*> leechers;
@@ -315,7 +314,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
         continue;
       }
       last = std::max(last, *p->doneAt);
-      if (auto st = sameAsOriginal(*p, id, manifest, original); !st) {
+      if (auto st = sameAsOriginal(*p, id, manifest, file); !st) {
         say("  " + p->name + ": " + st.error().message());
         exitCode = kExitIntegrity;
       } else {
@@ -325,15 +324,15 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
     }
     if (exitCode != kExitOk) return stopAll();
     auto sp = seeder.node->progress(id);
-    const double total = static_cast<double>(leechers.size() * original.size());
+    const double total = static_cast<double>(leechers.size()) * size;
     const double seederUp = sp ? static_cast<double>(sp->bytesUploaded) : 0;
     const double share = std::max(0.0, 1.0 - seederUp / total);
     char summary[256];
     std::snprintf(summary, sizeof summary,
                   "== summary: %zu leechers x %s in %.2f s (%.1f MB/s together); the seeder sent %.2f copies, "
                   "%.0f %% of what the leechers received came from each other",
-                  leechers.size(), mb(static_cast<double>(original.size())).c_str(), last, total / 1e6 / last,
-                  seederUp / static_cast<double>(original.size()), share * 100);
+                  leechers.size(), mb(size).c_str(), last, total / 1e6 / last,
+                  seederUp / size, share * 100);
     say(summary);
 
     // 6. A fresh leecher behind the HTTP gateway.

@@ -167,17 +167,14 @@ int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   auto storeR = openStore(g);
   if (!storeR) return report(storeR.error());
   BlockingStorage store(**storeR);
-  auto link = parseLink(n.target);
-  if (!link) return report(link.error());
-  auto tracker = pickTracker(n, link->trackers);
-  if (!tracker) return report(tracker.error());
-  const FileId id = link->fileId;
-  const std::optional<EncryptionKey> key = link->key ? link->key : loadKey(g, id);
-  std::optional<Manifest> manifest;
-  if (auto m = store.getManifest(id)) manifest = *m;
+  auto target = resolveFetch(g, n, store);
+  if (!target) return report(target.error());
+  const FileId id = target->id;
+  const std::optional<EncryptionKey> key = target->key;
+  std::optional<Manifest> manifest = std::move(target->manifest);
 
   Net net;
-  if (auto st = net.init(n, **storeR, *tracker); !st) return report(st.error());
+  if (auto st = net.init(n, **storeR, target->tracker); !st) return report(st.error());
   const std::size_t lookahead = std::max<std::size_t>(ma.lookahead, 1);
   FdWriter out(net.io, STDOUT_FILENO, 4);
   ProgressBar bar("streaming", ma.progress);

@@ -22,6 +22,17 @@ node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker);
 // --tracker, else the link's first tr=, else a usage error.
 Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>& fromLink);
 
+// Where a fetching command (get, stream) starts: the file of the link in
+// n.target, its key (from the link, else the key store), the tracker, and the
+// manifest if the store already has it.
+struct FetchTarget {
+  FileId id;
+  std::optional<EncryptionKey> key;
+  std::string tracker;
+  std::optional<Manifest> manifest;
+};
+Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingStorage& store);
+
 struct Net {
   boost::asio::io_context io;
   std::unique_ptr<transport::LinkFactory> links;

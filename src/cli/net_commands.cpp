@@ -154,6 +154,15 @@ Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>
   return fail(Errc::kInvalidArgument, "tracker", "no tracker: pass --tracker ws://host:port or a link with tr=");
 }
 
+Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingStorage& store) {
+  auto link = parseLink(n.target);
+  if (!link) return fail(link.error());
+  auto tracker = pickTracker(n, link->trackers);
+  if (!tracker) return fail(tracker.error());
+  FetchTarget t{link->fileId, link->key ? link->key : loadKey(g, link->fileId), std::move(*tracker), std::nullopt};
+  if (auto m = store.getManifest(t.id)) t.manifest = std::move(*m);
+  return t;
+}
 
 int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   auto storeR = openStore(g);
@@ -219,31 +228,29 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   auto storeR = openStore(g);
   if (!storeR) return report(storeR.error());
   BlockingStorage store(**storeR);
-  auto link = parseLink(n.target);
-  if (!link) return report(link.error());
-  auto tracker = pickTracker(n, link->trackers);
-  if (!tracker) return report(tracker.error());
-  std::optional<EncryptionKey> key = link->key ? link->key : loadKey(g, link->fileId);
-  std::optional<Manifest> manifest;
-  if (auto m = store.getManifest(link->fileId)) manifest = *m;
+  auto target = resolveFetch(g, n, store);
+  if (!target) return report(target.error());
+  const FileId id = target->id;
+  const std::optional<EncryptionKey> key = target->key;
+  std::optional<Manifest> manifest = std::move(target->manifest);
   std::uint32_t fromStore = 0;
   std::vector<bool> have;  // chunks held: stored before, plus every verified arrival (onChunk)
   if (manifest) {
-    if (auto present = store.presentChunks(link->fileId)) {
+    if (auto present = store.presentChunks(id)) {
       have = *present;
       for (bool b : have) fromStore += b ? 1u : 0u;
     }
   }
 
   Net net;
-  if (auto st = net.init(n, **storeR, *tracker); !st) return report(st.error());
+  if (auto st = net.init(n, **storeR, target->tracker); !st) return report(st.error());
   ProgressBar bar("fetching", !g.quiet);
   std::optional<Error> failure;
   std::optional<double> firstChunkAt, completeAt;
   bool done = false;
   asio::steady_timer ticker(net.io), seedTimer(net.io), ledgerTimer(net.io);
   std::function<void()> tick = [&] {
-    if (auto p = net.node->progress(link->fileId)) {
+    if (auto p = net.node->progress(id)) {
       std::string peers = std::to_string(p->peers) + (p->peers == 1 ? " peer" : " peers");
       if (p->chunksTotal) bar.update(p->bytesVerified, p->bytesTotal, peers);
       else bar.update(0, 1, peers + ", fetching manifest");
@@ -257,10 +264,10 @@ int cmdGet(const Globals& g, const NetArgs& n) {
 
   // --json: the per-peer view every 100 ms, a progress line every 500 ms (also
   // while seeding after completion), until the node stops.
-  PeerLedger ledger(link->fileId);
+  PeerLedger ledger(id);
   Clock::time_point lastLine{};
   auto progressLine = [&] {
-    auto p = net.node->progress(link->fileId);
+    auto p = net.node->progress(id);
     if (!p) return;
     if (have.size() < p->chunksTotal) have.resize(p->chunksTotal, false);
     json j{{"event", "progress"},
@@ -293,7 +300,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     done = true;
     completeAt = since();
     ticker.cancel();
-    if (auto p = net.node->progress(link->fileId)) bar.update(p->bytesTotal, p->bytesTotal);
+    if (auto p = net.node->progress(id)) bar.update(p->bytesTotal, p->bytesTotal);
     bar.finish();
     if (n.seedAfter) {
       if (*n.seedAfter > 0) {
@@ -307,7 +314,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
       net.stop();
     }
   };
-  if (auto st = net.node->fetch(link->fileId, manifest, ev); !st) return report(st.error());
+  if (auto st = net.node->fetch(id, manifest, ev); !st) return report(st.error());
   tick();
   if (g.json) {
     followPeers(net, ledgerTimer, ledger, [&] {
@@ -322,18 +329,18 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   if (failure) return report(*failure);
   if (!completeAt) return report(Error(Errc::kCancelled, "get", "interrupted before the download completed"));
 
-  auto m = store.getManifest(link->fileId);
+  auto m = store.getManifest(id);
   if (!m) return report(m.error());
   if (!n.output.empty()) {
     Status st = ChunkManager::exportFile(
-        *m, [&](ChunkIndex i) { return store.getChunk(link->fileId, i, ReadOptions{.verify = false}); }, n.output,
+        *m, [&](ChunkIndex i) { return store.getChunk(id, i, ReadOptions{.verify = false}); }, n.output,
         key);
     if (!st) return report(st.error());
   }
-  auto p = net.node->progress(link->fileId);
+  auto p = net.node->progress(id);
   if (g.json) {
     json j{{"event", "done"},
-           {"fileId", link->fileId.hex()},
+           {"fileId", id.hex()},
            {"peerId", net.node->peerIdHex()},
            {"size", m->size},
            {"chunks", m->chunkCount()},

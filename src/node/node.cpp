@@ -37,14 +37,15 @@ struct Peer {
   std::uint64_t key = 0;
   Clock::time_point created = Clock::now();
   bool offerer = false;
-  bool open = false;
   std::optional<Clock::time_point> offerSent;  // our offer went to the tracker (ICE gathering done)
   std::optional<Clock::time_point> described;  // offer and answer both known (answer sent or applied)
   std::optional<Clock::time_point> opened;
-  bool gathering = false;  // our offer: counted in FileState::offersGathering until its SDP arrives
+  bool gathering = false;  // our offer, its ICE gathering not done yet
   std::unique_ptr<transport::PeerLink> link;
   std::optional<Id20> remotePeerId;
   transport::LinkStats linkStats;  // last full report (rtt, candidate types)
+
+  bool isOpen() const { return opened.has_value(); }
 };
 
 struct FileState {
@@ -62,7 +63,6 @@ struct FileState {
   // gathered, so it hands them to distinct peers (sent one by one, they went
   // to random peers each: two or three offers to the same peer, none to another).
   std::vector<signaling::OfferEntry> offerBatch;
-  std::size_t offersGathering = 0;
   Clock::time_point batchStarted{};
 
   bool complete() const { return session->complete(); }
@@ -88,7 +88,7 @@ constexpr std::chrono::seconds kConnectLimit{15};
 // failed at once while the other side never saw it open or close; that
 // half-open link then blocked both the peer's new offers ("linked already")
 // and, through the glare rule, the new link to it. The limit is 3x the
-// slowest of the last links to open (offer/answer exchanged -> open: 30-80 ms
+// slowest of the last links to open (offer/answer exchanged -> open: 5-40 ms
 // on loopback, ~6 round trips across the internet), within these bounds,
 // and kHalfOpenDefault before any link opened.
 constexpr std::chrono::milliseconds kHalfOpenMin{250};
@@ -262,7 +262,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       for (auto& [k, p] : f.peers) {
         // An offer is withdrawn kOfferLifetime after it went out (gathering
         // may take a while with STUN: at most kGatherLimit before that).
-        if (p->open) {
+        if (p->isOpen()) {
           if (refreshStats && p->link) requestLinkStats(f, *p);
           continue;
         }
@@ -273,7 +273,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
         }
       }
       for (auto k : stale) dropPeer(f, k, "never opened (offer unanswered or connect limit)");
-      if (!f.offerBatch.empty() && (f.offersGathering == 0 || now - f.batchStarted > kBatchWait)) sendOffers(f);
+      if (!f.offerBatch.empty() && (gatheringOffers(f) == 0 || now - f.batchStarted > kBatchWait)) sendOffers(f);
       f.session->tick(nowTime());
       const std::size_t connected = f.session->stats().peers;
       // No peer, none with anything we lack, or fewer than half the slots
@@ -439,7 +439,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     if (f.complete() || !f.wanted || event == signaling::Event::kStopped) return true;
     std::size_t room = opts.maxPeersPerFile > f.peers.size() ? opts.maxPeersPerFile - f.peers.size() : 0;
     std::size_t offers = std::min(room, opts.offersPerAnnounce);
-    if (f.offerBatch.empty() && f.offersGathering == 0) f.batchStarted = Clock::now();
+    if (f.offerBatch.empty() && gatheringOffers(f) == 0) f.batchStarted = Clock::now();
     for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
     trace("announce with " + std::to_string(offers) + " offers, " + std::to_string(f.peers.size()) + " links");
     return true;
@@ -491,19 +491,15 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (it == files.end()) return;
       FileState& file = it->second;
       auto pend = pendingOffers.find(offerId);
-      if (pend == pendingOffers.end()) return;  // dropped while gathering (dropPeer uncounted it)
-      if (auto q = file.peers.find(pend->second.second); q != file.peers.end() && q->second->gathering) {
-        q->second->gathering = false;
-        if (file.offersGathering > 0) --file.offersGathering;
-      }
+      if (pend == pendingOffers.end()) return;  // dropped while gathering
+      if (auto q = file.peers.find(pend->second.second); q != file.peers.end()) q->second->gathering = false;
       file.offerBatch.push_back({offerId, {"offer", std::move(sdp)}});
-      if (file.offersGathering == 0) sendOffers(file);
+      if (gatheringOffers(file) == 0) sendOffers(file);
     });
     if (!peer) return;
     peer->offerer = true;
     pendingOffers[offerId] = {f.id, peer->key};
     peer->gathering = true;
-    ++f.offersGathering;
     if (auto st = peer->link->createOffer(); !st) dropPeer(f, peer->key, "createOffer failed");
   }
 
@@ -556,7 +552,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
         // left no link at all: 1 -> 3 rounds where leechers never linked.)
         // A half-open link gives way to the new one.
         const bool stale = halfOpen(*other);
-        if (!stale && (other->open || !(peerId < answer->peerId))) {
+        if (!stale && (other->isOpen() || !(peerId < answer->peerId))) {
           dropPeer(*f, key, "glare: keep the other link");
           return;
         }
@@ -570,7 +566,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   }
 
   bool halfOpen(const Peer& p) const {
-    if (p.open || !p.described) return false;
+    if (p.isOpen() || !p.described) return false;
     Clock::duration limit = kHalfOpenDefault;
     if (!openDelays.empty()) {
       limit = std::clamp<Clock::duration>(3 * *std::max_element(openDelays.begin(), openDelays.end()), kHalfOpenMin,
@@ -579,9 +575,13 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     return Clock::now() - *p.described > limit;
   }
 
+  static std::size_t gatheringOffers(const FileState& f) {
+    return static_cast<std::size_t>(std::count_if(f.peers.begin(), f.peers.end(), [](const auto& kv) { return kv.second->gathering; }));
+  }
+
   static std::size_t unansweredOffers(const FileState& f) {
     std::size_t n = 0;
-    for (const auto& [k, p] : f.peers) n += (p->offerer && !p->open && !p->remotePeerId) ? 1u : 0u;
+    for (const auto& [k, p] : f.peers) n += (p->offerer && !p->isOpen() && !p->remotePeerId) ? 1u : 0u;
     return n;
   }
 
@@ -592,7 +592,6 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     }
     return nullptr;
   }
-  static bool connectedTo(const FileState& f, const Id20& remote) { return linkTo(f, remote) != nullptr; }
 
   void onRemoteOffer(FileState& f, const Id20& from, const Id20& offerId, const std::string& sdp) {
     // The answer goes out only while its link is still ours (not dropped by
@@ -638,7 +637,6 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     transport::LinkEvents ev;
     ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
     ev.onOpen = with([](Impl& self, FileState& file, Peer& p) {
-      p.open = true;
       p.opened = Clock::now();
       if (p.described) {
         self.openDelays.push_back(*p.opened - *p.described);
@@ -656,7 +654,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       const bool early = !p.opened || Clock::now() - *p.opened < std::chrono::seconds(2);
       if (e.code() != Errc::kOk && early && file.wanted && !file.complete()) {
         file.quickAnnounces = 0;
-        file.lastAnnounce = std::min(file.lastAnnounce, Clock::now() - std::chrono::seconds(1));
+        file.lastAnnounce = {};  // as if it never announced: the tick's back-off has passed
       }
       self.dropPeer(file, p.key, "link closed: " + e.message());
     });
@@ -675,10 +673,9 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto peer = it->second;
     if (opts.trace) {
       trace("drop link " + std::to_string(key) + (peer->remotePeerId ? " to " + shortId(*peer->remotePeerId) : std::string()) +
-            (peer->open ? " (open)" : " (not open)") + ": " + why);
+            (peer->isOpen() ? " (open)" : " (not open)") + ": " + why);
     }
     f.peers.erase(it);
-    if (peer->gathering && f.offersGathering > 0) --f.offersGathering;
     for (auto p = pendingOffers.begin(); p != pendingOffers.end();) {
       p = p->second.second == key ? pendingOffers.erase(p) : std::next(p);
     }

@@ -66,6 +66,12 @@ constexpr std::size_t kMaxPendingHaves = 65536;
 // it lacks chunks we showed it.
 constexpr Time kRevealIdle = std::chrono::seconds(1);
 constexpr double kBurstSeconds = 0.25;  // token bucket depth, in seconds of rate
+// REJECT overloaded's retry hint: `wait` in ms, within what the wire allows.
+std::uint32_t retryHint(Time wait) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+  return static_cast<std::uint32_t>(std::clamp<long long>(ms, 1, wire::kMaxRetryAfterMs));
+}
+
 TokenBucket bucketFor(double rate) { return rate > 0 ? TokenBucket(rate, rate * kBurstSeconds) : TokenBucket(); }
 }  // namespace
 
@@ -453,9 +459,7 @@ void Session::handle(Peer& p, const wire::Request& r, Time now) {
   if (!serving_) return reject(wire::RejectReason::kUnknownFile);
   if (!manifest_ || !have(r.index)) return reject(wire::RejectReason::kNotHave);
   if (!p.unchoked) {
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::max(nextChoke_ - now, Time(0))).count();
-    return reject(wire::RejectReason::kOverloaded,
-                  static_cast<std::uint32_t>(std::clamp<long long>(wait, 1, wire::kMaxRetryAfterMs)));
+    return reject(wire::RejectReason::kOverloaded, retryHint(nextChoke_ - now));
   }
   if (p.uploads.size() >= opts_.maxUploadRequestsPerPeer) return reject(wire::RejectReason::kTooManyRequests);
   // Admission: beyond one request per peer, none that would wait longer than
@@ -470,9 +474,7 @@ void Session::handle(Peer& p, const wire::Request& r, Time now) {
       for (const Up& up : q->uploads) queued += up.length - up.sent;
     }
     if (rate > 0 && queued / rate > seconds(opts_.maxUploadQueue)) {
-      const double waitMs = 500.0 * queued / rate;  // half the queue
-      return reject(wire::RejectReason::kOverloaded,
-                    static_cast<std::uint32_t>(std::clamp(waitMs, 1.0, double{wire::kMaxRetryAfterMs})));
+      return reject(wire::RejectReason::kOverloaded, retryHint(fromSeconds(0.5 * queued / rate)));  // half the queue
     }
   }
   if (std::uint64_t{r.offset} + r.length > manifest_->storedChunkLength(r.index)) {
@@ -792,9 +794,7 @@ void Session::pumpOne(Peer& p, Time now) {
     // held repeats waited until the taker's time-out.
     if (superSeeding_ && neverServed_ > 0 && up.sent == 0 && servedCount_[up.index] > 0 && firstServeWaiting(p)) {
       if (now - up.queued > opts_.maxUploadQueue / 4) {
-        const auto retry = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.maxUploadQueue / 4).count();
-        sendTo(p, wire::encode(wire::Reject{up.requestId, wire::RejectReason::kOverloaded,
-                                            static_cast<std::uint32_t>(std::clamp<long long>(retry, 1, wire::kMaxRetryAfterMs))}),
+        sendTo(p, wire::encode(wire::Reject{up.requestId, wire::RejectReason::kOverloaded, retryHint(opts_.maxUploadQueue / 4)}),
                now);
         p.uploads.pop_front();
         continue;
