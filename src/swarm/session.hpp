@@ -67,6 +67,9 @@ struct SessionOptions {
   Time stallTimeout = std::chrono::seconds(5);
   Time requestTimeout = std::chrono::seconds(30);
   std::uint32_t banAfterBadChunks = 2;      // chunks failing verification before a ban
+  // With all maxConcurrentDownloads slots taken, the slowest download peer is
+  // rotated out this often (if another has chunks we lack); 0 = never.
+  Time rotateDownloadsEvery = std::chrono::seconds(3);
   Time chokeInterval = std::chrono::seconds(10);
   std::uint32_t optimisticEvery = 3;        // choke rounds between optimistic rotations
   Time keepAliveAfter = std::chrono::seconds(15);
@@ -230,6 +233,9 @@ class Session {
   std::size_t requestTarget(const Peer& p, Time now) const;
   void requestFrom(Peer& p, Time now);
   void requestEverywhere(Time now);
+  std::size_t downloadPeers(Time now) const;
+  bool lacksFrom(const Peer& p) const;  // it has a chunk we lack
+  void rotateDownloads(Time now);
   void pump(Peer& p, Time now);
   void pumpOne(Peer& p, Time now);
   bool firstServeWaiting(const Peer& self) const;
@@ -268,6 +274,7 @@ class Session {
   std::vector<std::uint32_t> revealedCount_;  // per chunk: peers it is revealed to that have not asked yet
   std::vector<std::uint32_t> assignedCount_;  // per chunk: requests for it we have taken
   Time nextChoke_{};
+  Time nextRotate_{};
   std::uint32_t chokeRounds_ = 0;
   std::optional<PeerKey> optimistic_;
   Time uploadWake_{};  // a rate limit holds uploads until then (0: none)

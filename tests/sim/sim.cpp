@@ -60,11 +60,15 @@ struct Peer final : swarm::SessionHost {
   double up = 0, down = 0, latency = 0;
   Time joinedAt{};
   Time downFree{};
-  // The uplink serves its connections round robin, one message at a time
-  // (flows sharing a bottleneck get equal shares; a fresh chunk on one
-  // connection does not wait behind another connection's backlog).
+  // The uplink shares its bytes fairly between its connections (deficit
+  // round robin, a quantum of kQuantum bytes per turn): flows sharing a
+  // bottleneck get equal byte rates, a fresh chunk on one connection does not
+  // wait behind another connection's backlog, and small messages (HAVE,
+  // REQUEST) cost their bytes, not a whole turn (SCTP bundles them).
   std::map<std::uint32_t, std::deque<std::uint32_t>> upQueues;  // link -> messages waiting
+  std::map<std::uint32_t, std::size_t> upDeficit;                // link -> bytes it may still send this turn
   std::deque<std::uint32_t> upRing;                              // links with messages waiting
+  bool turnStarted = false;                                      // upRing.front() has had its quantum
   bool upBusy = false;
   Time tickAt{};
   std::uint32_t tickGen = 0;
@@ -134,17 +138,40 @@ class Sim {
     return {};
   }
 
+  static constexpr std::size_t kQuantum = 16384;
+
   void startUpload(Peer& p) {
     while (!p.upRing.empty()) {
       const std::uint32_t li = p.upRing.front();
-      p.upRing.pop_front();
       auto& q = p.upQueues[li];
-      if (q.empty()) continue;
+      std::size_t& deficit = p.upDeficit[li];
+      if (q.empty()) {
+        p.upRing.pop_front();
+        deficit = 0;
+        p.turnStarted = false;
+        continue;
+      }
+      if (!p.turnStarted) {
+        deficit += kQuantum;
+        p.turnStarted = true;
+      }
       const std::uint32_t m = q.front();
+      const std::size_t size = msgs[m].bytes.size();
+      if (size > deficit) {  // its turn is over: the next connection's
+        p.upRing.pop_front();
+        p.upRing.push_back(li);
+        p.turnStarted = false;
+        continue;
+      }
+      deficit -= size;
       q.pop_front();
-      if (!q.empty()) p.upRing.push_back(li);
+      if (q.empty()) {
+        p.upRing.pop_front();
+        deficit = 0;
+        p.turnStarted = false;
+      }
       p.upBusy = true;
-      at(now + fromSeconds(static_cast<double>(msgs[m].bytes.size()) / p.up),
+      at(now + fromSeconds(static_cast<double>(size) / p.up),
          Event{.kind = Kind::kDepart, .peer = p.index, .link = li, .msg = m});
       return;
     }
@@ -172,7 +199,33 @@ class Sim {
       char b[200];
       std::snprintf(b, sizeof b, "at %.2f s: missing %u, requests at the seeder %zu, at others %zu (%zu peers), complete neighbours %zu",
                     seconds(now), st.chunksTotal - st.chunksHave, outSeeder, outOthers, peersWithOut, completeNeighbours);
-      lateState[p.index] = b;
+      std::string detail = b;
+      // Each uploader it waits for: our requests there, what it holds queued
+      // for us, its queue for everyone, the link's bytes queued each way.
+      for (auto& [key, li] : p.links) {
+        Link& l = links[li];
+        Peer& n = peers[l.a == p.index ? l.b : l.a];
+        auto ours = p.session->peerStats(key, now);
+        auto theirs = n.session->peerStats(li + 1, now);
+        if (!ours || !theirs || ours->requestsOutstanding == 0) continue;
+        std::size_t total = 0, unchoked = 0;
+        for (auto& ps : n.session->peerStats(now)) {
+          total += ps.uploadsQueued;
+          unchoked += ps.unchoked ? 1u : 0u;
+        }
+        const int dir = l.a == p.index ? 0 : 1;
+        char d[240];
+        std::snprintf(d, sizeof d, "\n    from %u%s: out %zu target %zu choking-us %d | it queues %zu for us (unchoked %d), %zu in all, %zu unchoked, up %.0f B/s to us | link bytes to it %zu, to us %zu",
+                      n.index, n.completed ? " (done)" : "", ours->requestsOutstanding, ours->requestTarget, ours->chokingUs,
+                      theirs->uploadsQueued, theirs->unchoked, total, unchoked, theirs->upRate, l.buffered[dir], l.buffered[1 - dir]);
+        detail += d;
+        auto& q = n.upQueues[li];
+        const bool inRing = std::find(n.upRing.begin(), n.upRing.end(), li) != n.upRing.end();
+        std::snprintf(d, sizeof d, " | its queue here %zu msgs (first type %d), in ring %d, ring %zu, busy %d",
+                      q.size(), q.empty() ? -1 : int(msgs[q.front()].bytes[0]), inRing, n.upRing.size(), n.upBusy);
+        detail += d;
+      }
+      lateState[p.index] = detail;
     }
   }
 
@@ -450,6 +503,7 @@ class Sim {
   signaling::InfoHash infoHash{};
   std::vector<Bytes> chunks;
   std::uint64_t messages = 0;
+  bool midSnapshot = false;
   bool trace = std::getenv("P2PCDN_SIM_TRACE") != nullptr;  // per-second upload of the seeder and the leechers
   std::vector<std::pair<double, double>> upBySecond;
   std::vector<std::uint32_t> distinctBySecond;  // chunks the seeder had served at least once
@@ -553,6 +607,22 @@ SimResult Sim::run() {
     if (e.t > limit) break;
     now = e.t;
     ++events;
+    if (trace && !midSnapshot && seconds(now) >= 40) {
+      // The five slowest peers at 40 s: what they wait for.
+      midSnapshot = true;
+      snapshotLate();
+      std::vector<std::pair<std::uint32_t, std::uint32_t>> slow;
+      for (Peer& p : peers) {
+        if (!p.seeder && p.session) slow.emplace_back(p.session->stats().chunksHave, p.index);
+      }
+      std::sort(slow.begin(), slow.end());
+      std::uint32_t median = slow[slow.size() / 2].first;
+      std::fprintf(stderr, "at 40 s: median peer has %u chunks\n", median);
+      for (std::size_t i = 0; i < std::min<std::size_t>(3, slow.size()); ++i) {
+        std::fprintf(stderr, "slow %u has %u: %s\n", slow[i].second, slow[i].first, lateState[slow[i].second].c_str());
+      }
+      lateState.clear();
+    }
     switch (e.kind) {
       case Kind::kJoin: onJoin(peers[e.peer]); break;
       case Kind::kTick: onTick(e); break;

@@ -22,8 +22,8 @@ TEST(Sim, HundredPeersNearTheFluidBound) {
   auto r = runSimulation(c);
   std::printf("%s\n", summarize(c, r).c_str());
   ASSERT_TRUE(r.allCompleted);
-  EXPECT_LE(r.ratio, 1.3);         // measured 1.175 (1000 peers: bench/RESULTS.md)
-  EXPECT_LE(r.seederCopies, 1.3);  // super-seeding: measured 1.12
+  EXPECT_LE(r.ratio, 1.3);         // measured 1.183 (1000 peers: bench/RESULTS.md)
+  EXPECT_LE(r.seederCopies, 1.3);  // super-seeding: measured 1.119
   EXPECT_EQ(r.badChunks, 0u);
   // Everyone uploaded: the leechers delivered most of the bytes.
   double leecherUp = 0;
@@ -42,11 +42,11 @@ TEST(Sim, SlowUplinksWithFullSizeChunks) {
   auto r = runSimulation(c);
   std::printf("%s\n", summarize(c, r).c_str());
   ASSERT_TRUE(r.allCompleted);
-  EXPECT_LE(r.ratio, 1.7);          // measured 1.579
-  EXPECT_LE(r.seederCopies, 1.5);   // measured 1.375
+  EXPECT_LE(r.ratio, 1.7);          // measured 1.626
+  EXPECT_LE(r.seederCopies, 1.5);   // measured 1.406
   std::uint64_t timeouts = 0;
   for (const auto& p : r.peers) timeouts += p.stats.timeouts;
-  EXPECT_LE(timeouts, 200u);        // measured 108
+  EXPECT_LE(timeouts, 200u);        // measured 162
 }
 
 TEST(Sim, SameSeedSameResult) {
@@ -74,7 +74,11 @@ TEST(Sim, HeterogeneousLossyPeersAllFinish) {
   auto r = runSimulation(c);
   std::printf("%s\n", summarize(c, r).c_str());
   ASSERT_TRUE(r.allCompleted);
-  EXPECT_LE(r.ratio, 1.9);  // measured 1.66
+  // Measured 2.45 with the byte-fair uplink model (1.66 when the model gave
+  // every message, a HAVE as much as a PIECE, one round-robin turn): on the
+  // 64 KB/s uplinks a REQUEST waits behind the PIECEs queued on its link
+  // (bench/RESULTS.md, "byte-fair uplinks").
+  EXPECT_LE(r.ratio, 2.7);
   // Fast peers finish first (they get more: pipelines sized by rate).
   double fastSum = 0, slowSum = 0;
   int fast = 0, slow = 0;

@@ -404,5 +404,54 @@ TEST(Session, AHeldRepeatIsRefusedOnTime) {
   EXPECT_LE(*refusedAt, milliseconds(300)) << "refused only when the first serve's bucket refilled";
 }
 
+// With every download slot taken, the slowest download peer is rotated out so
+// that another neighbour with the chunks gets a chance: a leecher with one
+// slot whose first seeder never sends a byte turns to the second one within a
+// few rotation periods (long before the stall time-out), and only with
+// rotation on.
+TEST(Session, TheSlowestDownloadPeerIsRotatedOut) {
+  for (bool rotate : {true, false}) {
+    SessionOptions o;
+    o.superSeed = false;
+    o.maxConcurrentDownloads = 1;
+    o.rotateDownloadsEvery = rotate ? std::chrono::seconds(1) : Time{};
+    Fixture f(3, 2, 8, o);  // 0 and 1 seed, 2 fetches
+    f.net.connect(2, 0);
+    f.net.connect(2, 1);
+    int first = -1;  // the seeder asked first: its PIECEs are lost
+    std::map<int, int> requests;
+    auto deliver = [&] {
+      while (!f.net.wire.empty()) {
+        auto [from, to, m] = std::move(f.net.wire.front());
+        f.net.wire.pop_front();
+        auto d = wire::decodeMessage(ByteView(m));
+        ASSERT_TRUE(d.has_value());
+        if (from == 2 && std::holds_alternative<wire::Request>(*d)) {
+          if (first < 0) first = to;
+          ++requests[to];
+        }
+        if (from == first && std::holds_alternative<wire::Piece>(*d)) continue;
+        f.s(to).onMessage(static_cast<PeerKey>(from), m, f.net.now);
+      }
+    };
+    deliver();
+    ASSERT_GE(first, 0);
+    const int other = 1 - first;
+    EXPECT_EQ(requests[other], 0) << "one download slot: one seeder asked";
+    for (int step = 0; step < 16; ++step) {  // 4 s, under the 5 s stall time-out
+      f.net.now += milliseconds(250);
+      f.s(2).tick(f.net.now);
+      deliver();
+    }
+    if (rotate) {
+      EXPECT_GT(requests[other], 0) << "the silent seeder was rotated out";
+      EXPECT_TRUE(f.s(2).complete());
+    } else {
+      EXPECT_EQ(requests[other], 0) << "without rotation the slot stays with the silent seeder";
+      EXPECT_FALSE(f.s(2).complete());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace p2pcdn::swarm
