@@ -519,11 +519,19 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (!f || offer->peerId == peerId || banned.count(offer->peerId)) return;
       if (!f->serving && !f->wanted) return;
       if (Peer* old = linkTo(*f, offer->peerId)) {
-        if (!halfOpen(*old)) {
+        // A link the peer offered that has not opened gives way to its new
+        // offer: the peer drops its older offer when our answer to the new
+        // one arrives (see the answer below), so the two sides agree. (Held
+        // for 3x the slowest open, a link whose offerer had already failed
+        // it refused the peer's quick re-offer, and a flash-crowd round
+        // ended with two leechers never linked.) A link we offered waits
+        // for the half-open limit: the peer may be about to open it.
+        const bool superseded = old->offerer ? halfOpen(*old) : freshOfferReplaces(*old);
+        if (!superseded) {
           trace("offer from " + shortId(offer->peerId) + " ignored: linked already");
           return;
         }
-        dropPeer(*f, old->key, "half-open, superseded by a new offer");
+        dropPeer(*f, old->key, old->offerer ? "half-open, superseded by a new offer" : "not open, superseded by the peer's new offer");
       }
       // Our own unanswered offers do not take a slot from a peer that calls us.
       if (f->peers.size() - unansweredOffers(*f) >= opts.maxPeersPerFile) {
@@ -545,7 +553,11 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
         dropPeer(*f, key, "answer from a banned peer");
         return;
       }
-      if (Peer* other = linkTo(*f, answer->peerId)) {
+      if (Peer* other = linkTo(*f, answer->peerId); other && other->offerer) {
+        // Two offers of ours reached the peer and it answered this one: it
+        // keeps one link per peer, so it dropped (or never had) the other.
+        dropPeer(*f, other->key, "superseded: the peer answered our newer offer");
+      } else if (other) {
         // Glare: we offered to each other at once and each answered the
         // other. Both sides keep the link offered by the lower peer id and
         // close the other one. (Each used to close its own offer, which
@@ -568,12 +580,23 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   bool halfOpen(const Peer& p) const {
     if (p.isOpen() || !p.described) return false;
     Clock::duration limit = kHalfOpenDefault;
-    if (!openDelays.empty()) {
-      limit = std::clamp<Clock::duration>(3 * *std::max_element(openDelays.begin(), openDelays.end()), kHalfOpenMin,
-                                          kHalfOpenMax);
-    }
+    if (!openDelays.empty()) limit = std::clamp<Clock::duration>(3 * slowestOpen(), kHalfOpenMin, kHalfOpenMax);
     return Clock::now() - *p.described > limit;
   }
+
+  // Whether a link the peer offered us, not open yet, gives way to a newer
+  // offer from it: at once while our answer has not gone out (the peer never
+  // saw it), else once it is older than the slowest recent link took to open
+  // (kHalfOpenMin before any opened), so that a re-announce does not restart
+  // a link that is about to open.
+  bool freshOfferReplaces(const Peer& p) const {
+    if (p.isOpen()) return false;
+    if (!p.described) return true;
+    const Clock::duration limit = openDelays.empty() ? Clock::duration(kHalfOpenMin) : std::min<Clock::duration>(slowestOpen(), kHalfOpenMax);
+    return Clock::now() - *p.described > limit;
+  }
+
+  Clock::duration slowestOpen() const { return *std::max_element(openDelays.begin(), openDelays.end()); }
 
   static std::size_t gatheringOffers(const FileState& f) {
     return static_cast<std::size_t>(std::count_if(f.peers.begin(), f.peers.end(), [](const auto& kv) { return kv.second->gathering; }));

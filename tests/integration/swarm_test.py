@@ -387,6 +387,9 @@ def test_flash_crowd(args, tmp, rng):
     src, seeder, info = prepare(args, tmp, rng, size)
     fid = info["fileId"]
     shares = []
+    # Connection events (announces, offers, glare, opens, drops) go to each
+    # peer's log, and a round whose leechers did not all link prints them.
+    os.environ["P2PCDN_TRACE"] = "1"
     for rnd in range(1, 4):
         with Swarm(args, tmp) as swarm:
             seed, sinfo = start_seeder(swarm, seeder, fid, f"seeder-r{rnd}", "--upload-limit", str(12_000_000))
@@ -404,7 +407,10 @@ def test_flash_crowd(args, tmp, rng):
             linked = {x["peerId"] for x in r["peers"]}
             missing = ids - {r["peerId"]} - linked
             check(not missing, f"round {rnd}: {p.name} never linked to the leecher(s) {sorted(missing)}; "
-                               f"its peers: {r['peers']}")
+                               f"its peers: {r['peers']}; peer ids: "
+                               + ", ".join(f"{q.name} {x['peerId'][16:24]}" for q, x in zip(leechers, done))
+                               + f", seeder {sinfo['peerId'][16:24]}\n"
+                               + "\n".join(f"{q.name}.log:\n{tail(q.log, 4000)}" for q in leechers + [seed]))
             got_seed += sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] == sinfo["peerId"])
             got_others += sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] != sinfo["peerId"])
         shares.append(got_others / max(1, got_seed + got_others))
