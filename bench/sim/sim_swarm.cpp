@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
     else if (a == "--max-downloads") base.session.maxConcurrentDownloads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-uploads") base.session.maxConcurrentUploads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-peers") base.maxPeersPerPeer = std::strtoul(v, nullptr, 10);
+    else if (a == "--backlog") base.session.sendBacklog = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
+    else if (a == "--backlog-pieces") base.session.sendBacklogPieces = std::strtoul(v, nullptr, 10);
     else if (a == "--rotate") base.session.rotateDownloadsEvery = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
     else if (a == "--reveal") base.session.superSeedReveal = std::strtoul(v, nullptr, 10);
     else if (a == "--seeder-super-seed") {

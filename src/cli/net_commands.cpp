@@ -76,6 +76,8 @@ void addSwarmCounters(json& j, const std::optional<node::FileProgress>& p) {
   j["bans"] = p ? p->swarm.bans : 0;
   j["timeouts"] = p ? p->swarm.timeouts : 0;
   j["wasted"] = p ? p->swarm.wasted : 0;
+  j["windowWaits"] = p ? p->swarm.windowWaits : 0;
+  j["lateRefills"] = p ? p->swarm.lateRefills : 0;
 }
 
 // Hex of a chunk bitfield as on the wire (wire::setBit: bit i is chunk i,

@@ -143,6 +143,16 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     Result<Bytes> readChunk(ChunkIndex index) override {
       return impl->store.getChunk(fid, index, ReadOptions{.verify = true});
     }
+    std::optional<std::size_t> buffered(swarm::PeerKey key) const override {
+      const auto& peers = impl->files.at(fid).peers;
+      auto it = peers.find(key);
+      if (it == peers.end() || !it->second->link) return std::nullopt;
+      return it->second->link->bufferedAmount();
+    }
+    void notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) override {
+      auto& peers = file().peers;
+      if (auto it = peers.find(key); it != peers.end() && it->second->link) it->second->link->notifyWhenBufferedBelow(bytes);
+    }
     Status storeChunk(ChunkIndex index, ByteView data) override { return impl->store.storeChunk(fid, index, data); }
     Status storeManifest(const Manifest& m) override {
       auto id = impl->store.storeManifest(m, /*pinned=*/true);

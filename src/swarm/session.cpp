@@ -56,6 +56,8 @@ struct Session::Peer {
   std::deque<Up> uploads;
   std::deque<Bytes> control;  // messages the link refused (back-pressure), in order
   bool unchoked = false;
+  RateMeter sendRate{std::chrono::milliseconds(250)};  // PIECE data leaving, quick to follow: sizes the send window
+  bool windowFull = false;  // pieces wait for the link's queue to drain (notice asked; tick as fallback)
 
   std::uint32_t chunksServed = 0, chunksReceived = 0, failures = 0, badChunks = 0;
   std::vector<ChunkIndex> revealed;  // super-seeding: told with HAVE, not yet served to it
@@ -864,6 +866,22 @@ void Session::pumpOne(Peer& p, Time now) {
 #endif
     }
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(opts_.maxPiecePayload, up.length - up.sent));
+    if (const auto queued = opts_.sendBacklog > Time{} ? host_.buffered(p.key) : std::nullopt) {
+      // Keep the link's queue short in time: our REQUESTs, HAVEs and CANCELs
+      // to this peer queue behind it. (1000 simulated peers: the publisher's
+      // neighbours, which everyone downloads from, sent their own requests
+      // seconds late and finished last.)
+      const double piece = static_cast<double>(std::min<std::size_t>(opts_.maxPiecePayload, manifest_->chunkSize));
+      const auto window = static_cast<std::size_t>(
+          std::max(static_cast<double>(opts_.sendBacklogPieces) * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
+      if (*queued >= window) {
+        p.windowFull = true;
+        ++counters_.windowWaits;
+        host_.notifyWhenBufferedBelow(p.key, window / 2);
+        return;
+      }
+    }
+    p.windowFull = false;
     wire::Piece piece{up.requestId, up.index, static_cast<std::uint32_t>(up.chunk.size()), up.offset + up.sent,
                       ByteView(up.chunk).subspan(up.offset + up.sent, n)};
     auto msg = wire::encode(piece);
@@ -875,6 +893,7 @@ void Session::pumpOne(Peer& p, Time now) {
     if (!st) return;  // back-pressure (or closing): onWritable resumes
     p.lastSent = std::max(p.lastSent, now);
     p.up.add(n, now);
+    p.sendRate.add(n, now);
     counters_.uploaded += n;
     p.upBucket.spend(n, now);
     if (opts_.globalUp) opts_.globalUp->spend(n, now);
@@ -1023,6 +1042,11 @@ void Session::tick(Time now) {
       continue;
     }
     if (p.handshaken && now - p.lastSent > opts_.keepAliveAfter) sendTo(p, wire::encode(wire::KeepAlive{}), now);
+    if (p.windowFull) {  // in case the drain notice was lost
+      const auto before = counters_.uploaded;
+      pumpOne(p, now);
+      if (counters_.uploaded != before) ++counters_.lateRefills;
+    }
     if (p.out.empty()) continue;
     // A stalled peer: nothing for stallTimeout (or 4 chunk-times at its rate).
     const double rate = p.down.rate(now);

@@ -61,6 +61,12 @@ struct SessionOptions {
   // peer's only one.
   Time maxUploadQueue = std::chrono::seconds(8);
   Time latencyGuess = std::chrono::milliseconds(50);  // before a peer's latency is measured
+  // PIECE data kept queued on a link, in time at the rate it is leaving (at
+  // least sendBacklogPieces pieces), when the host can tell what is queued
+  // (SessionHost::buffered); 0 = fill the link to its watermark. REQUESTs,
+  // HAVEs and CANCELs share the ordered channel and wait behind that queue.
+  Time sendBacklog = std::chrono::milliseconds(100);
+  std::size_t sendBacklogPieces = 2;
   // A peer with requests outstanding that sends nothing for this long has them
   // all cancelled and re-requested elsewhere; any request older than
   // requestTimeout is cancelled too.
@@ -112,6 +118,13 @@ class SessionHost {
   virtual Status storeChunk(ChunkIndex index, ByteView data) = 0;
   // Stores a manifest received from a peer and checked against the file id.
   virtual Status storeManifest(const Manifest& manifest) = 0;
+  // Bytes queued on the peer's link and not yet sent, if the host knows.
+  // With it the session keeps only about SessionOptions::sendBacklog of PIECE
+  // data there, and asks notifyWhenBufferedBelow to be told when to refill; a
+  // tick refills too, should that notice be lost.
+  virtual std::optional<std::size_t> buffered(PeerKey) const { return std::nullopt; }
+  // Call onWritable(peer) once the link's queue holds at most `bytes`.
+  virtual void notifyWhenBufferedBelow(PeerKey, std::size_t /*bytes*/) {}
 
   // Events.
   virtual void onManifest(const Manifest&) {}
@@ -151,6 +164,10 @@ struct SessionStats {
   // for a publisher, bandwidth that did not add a new chunk to the swarm.
   std::uint32_t earlyRepeats = 0;
   std::uint32_t distinctServed = 0;            // chunks we have uploaded at least once
+  // Send-window refills made by tick(): the link's drain notice had not come
+  // (it should, so these count lost or late notices).
+  std::uint32_t lateRefills = 0;
+  std::uint64_t windowWaits = 0;  // times piece data waited for the send window
   std::size_t peers = 0;                       // handshaken
   bool complete = false;
 };

@@ -117,6 +117,10 @@ class PeerLink {
   virtual Status send(ByteView message) = 0;
   // Bytes accepted by send() and not yet handed to the network stack.
   virtual std::size_t bufferedAmount() const = 0;
+  // onBufferedAmountLow fires once the queue holds at most `bytes` (soon, if
+  // it already does), besides its usual firing at lowWatermark: a sender that
+  // keeps its own queue shorter asks to be told when to refill.
+  virtual void notifyWhenBufferedBelow(std::size_t bytes) = 0;
 
   // Orderly close: onClosed(kOk) follows on both sides. Idempotent. Data still
   // queued may be DROPPED (libwebrtc's dcsctp discards unsent messages when the

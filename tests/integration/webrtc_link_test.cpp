@@ -238,6 +238,50 @@ TEST_F(WebRtcLinkTest, Transfers32MiBInOrderWithFlowControl) {
   EXPECT_EQ(offerer_.link->stats().bytesSent, kTotal);
 }
 
+// A sender that keeps its own queue far below the watermarks (as the swarm
+// session does with piece data) is told when it drains, every time: a lost
+// notice would stall this transfer.
+TEST_F(WebRtcLinkTest, ASenderKeepingAShortQueueIsToldWhenItDrains) {
+  connect();
+  constexpr std::uint64_t kTotal = std::uint64_t{16} << 20;
+  constexpr std::size_t kWindow = 512 * 1024;  // under lowWatermark: the usual notice never fires
+  ASSERT_LT(kWindow, loopbackConfig().lowWatermark);
+  std::uint64_t sent = 0, received = 0, mismatches = 0;
+  int waits = 0, refusals = 0;
+  answerer_.onMessage = [&](Bytes m) {
+    for (std::uint8_t b : m) mismatches += b != patternAt(received++) ? 1u : 0u;
+  };
+  Bytes message;
+  std::function<void()> pump = [&] {
+    while (sent < kTotal) {
+      if (offerer_.link->bufferedAmount() >= kWindow) {
+        ++waits;
+        offerer_.link->notifyWhenBufferedBelow(kWindow / 2);
+        return;
+      }
+      const auto size = static_cast<std::size_t>(std::min<std::uint64_t>(64 * 1024, kTotal - sent));
+      message.resize(size);
+      for (std::size_t i = 0; i < size; ++i) message[i] = patternAt(sent + i);
+      const Status s = offerer_.link->send(message);
+      if (!s) {
+        ASSERT_TRUE(isBackPressure(s.error())) << s.error().message();
+        ++refusals;
+        return;
+      }
+      sent += size;
+    }
+  };
+  offerer_.onLow = pump;
+  pump();
+  ASSERT_TRUE(loop_.runUntil([&] { return received >= kTotal; }, 50s))
+      << "received " << received << " of " << kTotal << ", sent " << sent << ", waits " << waits << ", low events "
+      << offerer_.lowEvents;
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_EQ(refusals, 0);
+  EXPECT_GT(waits, 0) << "the queue never reached the window: nothing was tested";
+  EXPECT_GE(offerer_.lowEvents, waits);
+}
+
 TEST_F(WebRtcLinkTest, RefusesOversizedAndEmptyMessagesAndStaysUsable) {
   connect();
   Bytes big(kMaxMessageSize + 1, 0x5a);

@@ -48,6 +48,7 @@ struct Link {
   bool open = false, closed = false;
   std::size_t buffered[2] = {0, 0};
   bool wantWritable[2] = {false, false};
+  std::size_t writableAt[2] = {0, 0};  // onWritable at or below this many bytes queued
   Time lastArrive[2] = {};
 };
 
@@ -84,6 +85,8 @@ struct Peer final : swarm::SessionHost {
   Status send(swarm::PeerKey key, ByteView message) override;
   void disconnect(swarm::PeerKey key) override;
   Result<Bytes> readChunk(ChunkIndex index) override;
+  std::optional<std::size_t> buffered(swarm::PeerKey key) const override;
+  void notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) override;
   Status storeChunk(ChunkIndex, ByteView) override { return {}; }
   Status storeManifest(const Manifest&) override { return {}; }
   void onComplete() override;
@@ -116,6 +119,7 @@ class Sim {
     const int dir = l.a == from.index ? 0 : 1;
     if (l.buffered[dir] > 0 && l.buffered[dir] + bytes.size() > cfg.highWatermark) {
       l.wantWritable[dir] = true;
+      l.writableAt[dir] = std::max(l.writableAt[dir], cfg.lowWatermark);
       return fail(Errc::kBackPressure, "send", "buffer full");
     }
     l.buffered[dir] += bytes.size();
@@ -278,8 +282,9 @@ class Sim {
     arrive = std::max(arrive, l.lastArrive[dir]);
     l.lastArrive[dir] = arrive;
     at(arrive, Event{.kind = Kind::kArrive, .peer = to.index, .link = msg.link, .msg = e.msg});
-    if (l.wantWritable[dir] && l.buffered[dir] <= cfg.lowWatermark && l.open && !l.closed && !from.left) {
+    if (l.wantWritable[dir] && l.buffered[dir] <= l.writableAt[dir] && l.open && !l.closed && !from.left) {
       l.wantWritable[dir] = false;
+      l.writableAt[dir] = 0;
       from.session->onWritable(msg.link + 1, now);
       afterEvent(from);
     }
@@ -519,6 +524,24 @@ void Peer::disconnect(swarm::PeerKey key) {
   auto it = links.find(key);
   if (it == links.end()) return;
   sim->at(sim->now, Event{.kind = Kind::kLinkClose, .link = it->second});
+}
+
+std::optional<std::size_t> Peer::buffered(swarm::PeerKey key) const {
+  auto it = links.find(key);
+  if (it == links.end()) return std::nullopt;
+  const Link& l = sim->links[it->second];
+  return l.buffered[l.a == index ? 0 : 1];
+}
+
+// The session asks only while more than `bytes` are queued, so a departure
+// on that link fires it.
+void Peer::notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) {
+  auto it = links.find(key);
+  if (it == links.end()) return;
+  Link& l = sim->links[it->second];
+  const int dir = l.a == index ? 0 : 1;
+  l.wantWritable[dir] = true;
+  l.writableAt[dir] = std::max(l.writableAt[dir], bytes);
 }
 
 Result<Bytes> Peer::readChunk(ChunkIndex chunk) {

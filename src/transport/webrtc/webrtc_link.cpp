@@ -25,6 +25,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -204,7 +205,7 @@ class LinkCore final : public webrtc::PeerConnectionObserver,
     const std::uint64_t size = buffer.size();
     const std::uint64_t queued = buffered_.load(std::memory_order_relaxed);
     if (queued + size > config_.highWatermark) {
-      lowArmed_ = true;
+      armLow(config_.lowWatermark);
       return fail(kBackPressure, "send",
                   "back-pressure: " + std::to_string(queued) + " bytes queued, wait for onBufferedAmountLow");
     }
@@ -216,8 +217,18 @@ class LinkCore final : public webrtc::PeerConnectionObserver,
     }
     bytesSent_.fetch_add(size, std::memory_order_relaxed);
     messagesSent_.fetch_add(1, std::memory_order_relaxed);
-    if (buffered_.load(std::memory_order_relaxed) > config_.lowWatermark) lowArmed_ = true;
+    if (buffered_.load(std::memory_order_relaxed) > config_.lowWatermark) armLow(config_.lowWatermark);
     return {};
+  }
+
+  // onBufferedAmountLow once the queue holds at most `bytes` (now, if it does).
+  void notifyBelowOnSignaling(std::uint64_t bytes) {
+    if (finished_) return;
+    if (buffered_.load(std::memory_order_relaxed) <= bytes) {
+      toLoop([](LinkCore& c) { c.deliverLow(); });
+      return;
+    }
+    armLow(bytes);
   }
 
   void closeOnSignaling() {
@@ -337,8 +348,9 @@ class LinkCore final : public webrtc::PeerConnectionObserver,
     const std::uint64_t queued = buffered_.load(std::memory_order_relaxed);
     const std::uint64_t now = queued >= sentDataSize ? queued - sentDataSize : 0;
     buffered_.store(now, std::memory_order_relaxed);
-    if (lowArmed_ && now <= config_.lowWatermark && !finished_) {
+    if (lowArmed_ && now <= lowAt_ && !finished_) {
       lowArmed_ = false;
+      lowAt_ = 0;
       toLoop([](LinkCore& c) { c.deliverLow(); });
     }
   }
@@ -355,6 +367,11 @@ class LinkCore final : public webrtc::PeerConnectionObserver,
 
  private:
   // ===== signaling thread =====
+
+  void armLow(std::uint64_t at) {
+    lowArmed_ = true;
+    lowAt_ = std::max(lowAt_, at);
+  }
 
   void attachChannel(rtc::scoped_refptr<webrtc::DataChannelInterface> channel) {
     dc_ = std::move(channel);
@@ -469,6 +486,7 @@ class LinkCore final : public webrtc::PeerConnectionObserver,
   bool localSet_ = false;
   bool gathered_ = false;
   bool lowArmed_ = false;
+  std::uint64_t lowAt_ = 0;  // fire onBufferedAmountLow at or below this (the highest asked for)
 
   // Written on the signaling thread, read anywhere.
   std::atomic<std::uint64_t> buffered_{0};
@@ -578,6 +596,11 @@ class WebRtcLink final : public PeerLink {
   }
 
   std::size_t bufferedAmount() const override { return core_->bufferedAmount(); }
+
+  void notifyWhenBufferedBelow(std::size_t bytes) override {
+    if (core_->state() != LinkState::kOpen) return;
+    signaling_->BlockingCall([&] { core_->notifyBelowOnSignaling(bytes); });
+  }
 
   void close() override {
     const LinkState s = core_->state();

@@ -36,6 +36,14 @@ struct Host : SessionHost {
   Status storeManifest(const Manifest&) override { return {}; }
   void onComplete() override { completed = true; }
   void onBanned(PeerKey, const wire::PeerId& id) override { banned.push_back(id); }
+  // A link queue the test drains by hand (when `reportQueue`).
+  bool reportQueue = false;
+  std::size_t queued = 0;
+  std::vector<std::size_t> notifyAt;
+  std::optional<std::size_t> buffered(PeerKey) const override {
+    return reportQueue ? std::optional<std::size_t>(queued) : std::nullopt;
+  }
+  void notifyWhenBufferedBelow(PeerKey, std::size_t bytes) override { notifyAt.push_back(bytes); }
 };
 
 // Peers 0..n-1; the link between a and b is key b in a's session and key a in b's.
@@ -77,7 +85,10 @@ struct Net {
   }
 };
 
-Status Host::send(PeerKey peer, ByteView message) { return net->send(self, peer, message); }
+Status Host::send(PeerKey peer, ByteView message) {
+  queued += message.size();
+  return net->send(self, peer, message);
+}
 
 struct Fixture {
   Manifest manifest;
@@ -451,6 +462,51 @@ TEST(Session, TheSlowestDownloadPeerIsRotatedOut) {
       EXPECT_FALSE(f.s(2).complete());
     }
   }
+}
+
+// The uploader keeps about sendBacklogPieces pieces queued on the link (the
+// rate here is far too low for sendBacklog to matter), asks to be told when
+// it drains, and a tick refills it should that notice not come.
+TEST(Session, PieceDataWaitsForTheSendWindow) {
+  SessionOptions o;
+  o.superSeed = false;
+  o.sendBacklogPieces = 2;
+  Fixture f(2, 1, 16, o);
+  f.h(0).reportQueue = true;
+  f.net.connect(0, 1);
+  f.net.pump();
+  // Two pieces went out; the third waits: 2 x 1024 bytes of data plus headers reached the window.
+  EXPECT_EQ(f.h(1).stored.size(), 2u);
+  ASSERT_FALSE(f.h(0).notifyAt.empty());
+  EXPECT_EQ(f.h(0).notifyAt.back(), 1024u);  // half the window
+  EXPECT_GT(f.s(0).stats().windowWaits, 0u);
+
+  f.h(0).queued = 0;  // the link drained and said so
+  f.s(0).onWritable(1, f.net.now);
+  f.net.pump();
+  EXPECT_EQ(f.h(1).stored.size(), 4u);
+  EXPECT_EQ(f.s(0).stats().lateRefills, 0u);
+
+  f.h(0).queued = 0;  // drained, but the notice is lost: the tick refills
+  f.net.now += milliseconds(100);
+  f.s(0).tick(f.net.now);
+  f.net.pump();
+  EXPECT_EQ(f.h(1).stored.size(), 6u);
+  EXPECT_EQ(f.s(0).stats().lateRefills, 1u);
+
+  for (int i = 0; i < 20 && !f.s(1).complete(); ++i) {
+    f.h(0).queued = 0;
+    f.s(0).onWritable(1, f.net.now);
+    f.net.pump();
+  }
+  EXPECT_TRUE(f.s(1).complete());
+
+  // Without a queue to look at, the session fills the link as before.
+  Fixture g(2, 1, 16, o);
+  g.net.connect(0, 1);
+  g.net.pump();
+  EXPECT_TRUE(g.s(1).complete());
+  EXPECT_EQ(g.s(0).stats().windowWaits, 0u);
 }
 
 }  // namespace
