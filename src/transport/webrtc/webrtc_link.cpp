@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -348,9 +349,8 @@ class LinkCore final : public webrtc::PeerConnectionObserver,
     const std::uint64_t queued = buffered_.load(std::memory_order_relaxed);
     const std::uint64_t now = queued >= sentDataSize ? queued - sentDataSize : 0;
     buffered_.store(now, std::memory_order_relaxed);
-    if (lowArmed_ && now <= lowAt_ && !finished_) {
-      lowArmed_ = false;
-      lowAt_ = 0;
+    if (lowAt_ && now <= *lowAt_ && !finished_) {
+      lowAt_.reset();
       toLoop([](LinkCore& c) { c.deliverLow(); });
     }
   }
@@ -369,8 +369,7 @@ class LinkCore final : public webrtc::PeerConnectionObserver,
   // ===== signaling thread =====
 
   void armLow(std::uint64_t at) {
-    lowArmed_ = true;
-    lowAt_ = std::max(lowAt_, at);
+    lowAt_ = std::max(lowAt_.value_or(0), at);
   }
 
   void attachChannel(rtc::scoped_refptr<webrtc::DataChannelInterface> channel) {
@@ -485,8 +484,8 @@ class LinkCore final : public webrtc::PeerConnectionObserver,
   bool awaitingDescription_ = false;
   bool localSet_ = false;
   bool gathered_ = false;
-  bool lowArmed_ = false;
-  std::uint64_t lowAt_ = 0;  // fire onBufferedAmountLow at or below this (the highest asked for)
+  // Armed: fire onBufferedAmountLow once the queue is at or below this (the highest asked for).
+  std::optional<std::uint64_t> lowAt_;
 
   // Written on the signaling thread, read anywhere.
   std::atomic<std::uint64_t> buffered_{0};
