@@ -48,6 +48,7 @@ struct NetArgs {
   std::filesystem::path output;        // get -o
   std::optional<double> seedAfter;     // get --seed[=S]: keep serving after completion (0 = forever)
   bool verbose = false;
+  std::optional<std::size_t> udpReceiveBuffer;  // --udp-rcvbuf: SO_RCVBUF of the UDP sockets (0: system default)
   // The swarm engine (swarm::SessionOptions); unset: the engine's defaults.
   std::optional<std::size_t> maxUploads;      // --max-uploads: peers unchoked at once
   std::optional<std::size_t> maxDownloads;    // --max-downloads: peers with our requests outstanding

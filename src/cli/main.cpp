@@ -6,6 +6,7 @@
 #ifdef P2PCDN_HAVE_NET
 #include "swarm/session.hpp"
 #include "tracker/serve.hpp"
+#include "transport/webrtc/webrtc_link.hpp"
 #endif
 
 int main(int argc, char** argv) {
@@ -115,6 +116,12 @@ int main(int argc, char** argv) {
     c->add_option("--stun", net.stun, "STUN server, stun:host:port (repeatable; default none)");
     c->add_flag("--loopback", net.loopback, "gather ICE candidates on loopback only (local tests and demos)");
     c->add_flag("-v,--verbose", net.verbose, "libwebrtc warnings on stderr");
+    c->add_option("--udp-rcvbuf", net.udpReceiveBuffer,
+                  "kernel receive buffer asked for on each UDP socket, bytes (default " +
+                      std::to_string(p2pcdn::transport::WebRtcFactoryOptions{}.udpReceiveBuffer) +
+                      ", capped by net.core.rmem_max; 0: the system default)")
+        ->envname("P2PCDN_UDP_RCVBUF")
+        ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30));
     const p2pcdn::swarm::SessionOptions engine;  // the defaults, for the help text
     c->add_option("--max-uploads", net.maxUploads,
                   "peers served at once (unchoked; default " + std::to_string(engine.maxConcurrentUploads) + ")")

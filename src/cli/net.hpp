@@ -44,6 +44,7 @@ struct Net {
   Status init(const NetArgs& n, ChunkStorage& store, const std::string& tracker) {
     transport::WebRtcFactoryOptions fo;
     fo.log = n.verbose ? transport::WebRtcLog::kWarning : transport::WebRtcLog::kNone;
+    if (n.udpReceiveBuffer) fo.udpReceiveBuffer = *n.udpReceiveBuffer;
     auto f = transport::makeWebRtcLinkFactory(fo);
     if (!f) return fail(f.error());
     links = std::move(*f);

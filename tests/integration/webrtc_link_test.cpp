@@ -1,6 +1,11 @@
 // Two real WebRTC PeerLinks (libwebrtc, dcsctp) in one process on 127.0.0.1,
 // signaling wired callback to callback, events on one Asio io_context.
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <fstream>
 
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
@@ -65,6 +70,31 @@ LinkConfig loopbackConfig() {
   LinkConfig c;
   c.loopbackOnly = true;  // hermetic: candidates on 127.0.0.1 only
   return c;
+}
+
+// SO_RCVBUF of every UDP socket this process has open.
+std::vector<int> udpReceiveBuffers() {
+  std::vector<int> sizes;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return sizes;
+  while (const dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2 || fd == dirfd(dir)) continue;
+    int type = 0, size = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM) continue;
+    len = sizeof size;
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len) == 0) sizes.push_back(size);
+  }
+  closedir(dir);
+  return sizes;
+}
+
+long readSysctl(const char* path) {
+  std::ifstream in(path);
+  long v = 0;
+  in >> v;
+  return v;
 }
 
 Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
@@ -236,6 +266,23 @@ TEST_F(WebRtcLinkTest, Transfers32MiBInOrderWithFlowControl) {
   EXPECT_EQ(offerer_.link->bufferedAmount(), 0u);
   EXPECT_EQ(answerer_.link->stats().bytesReceived, kTotal);
   EXPECT_EQ(offerer_.link->stats().bytesSent, kTotal);
+}
+
+// libwebrtc's UDP sockets get the receive buffer the factory asks for (the
+// kernel reports twice the size set, capped at net.core.rmem_max): with the
+// system default, datagrams were lost to a full buffer on loopback and dcsctp's
+// backed-off retransmissions stalled transfers for seconds.
+TEST_F(WebRtcLinkTest, UdpSocketsGetTheLargerReceiveBuffer) {
+  connect();
+  const long rmemMax = readSysctl("/proc/sys/net/core/rmem_max");
+  ASSERT_GT(rmemMax, 0);
+  const long asked = static_cast<long>(WebRtcFactoryOptions{}.udpReceiveBuffer);
+  const int expected = static_cast<int>(2 * std::min(asked, rmemMax));
+  const std::vector<int> sizes = udpReceiveBuffers();
+  ASSERT_GE(sizes.size(), 2u) << "no UDP sockets found for the two links";
+  for (int size : sizes) EXPECT_EQ(size, expected) << "rmem_max " << rmemMax;
+  std::printf("%zu UDP sockets, SO_RCVBUF %d (asked %ld, rmem_max %ld, rmem_default %ld)\n", sizes.size(), sizes[0],
+              asked, rmemMax, readSysctl("/proc/sys/net/core/rmem_default"));
 }
 
 // A sender that keeps its own queue far below the watermarks (as the swarm

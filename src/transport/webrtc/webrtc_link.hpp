@@ -2,6 +2,7 @@
 // This header is free of libwebrtc types; only webrtc_link.cpp includes them.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 #include "p2pcdn/result.hpp"
@@ -17,6 +18,9 @@ void setWebRtcLogging(WebRtcLog level);
 
 struct WebRtcFactoryOptions {
   WebRtcLog log = WebRtcLog::kNone;
+  // SO_RCVBUF asked for on every UDP socket (the kernel caps it at
+  // net.core.rmem_max); 0 keeps the system default. See webrtc_link.cpp.
+  std::size_t udpReceiveBuffer = std::size_t{4} << 20;
 };
 
 // Starts libwebrtc's network, worker and signaling threads and its
