@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
       base.lowWatermark = base.highWatermark / 2;
     }
     else if (a == "--join-spread") base.joinSpread = std::strtod(v, nullptr);
+    else if (a == "--piece-payload") base.session.maxPiecePayload = std::strtoul(v, nullptr, 10);
+    else if (a == "--min-piece") base.session.minPiecePayload = std::strtoul(v, nullptr, 10);
+    else if (a == "--piece-time") base.session.pieceTime = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
+    else if (a == "--slack") base.session.requestSlack = std::strtoul(v, nullptr, 10);
     else if (a == "--min-requests") base.session.minRequestsPerPeer = std::strtoul(v, nullptr, 10);
     else if (a == "--max-downloads") base.session.maxConcurrentDownloads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-uploads") base.session.maxConcurrentUploads = std::strtoul(v, nullptr, 10);

@@ -662,13 +662,13 @@ void Session::handle(Peer& p, const wire::Goodbye&, Time) {
 
 // ---- requesting ---------------------------------------------------------------
 
-// Enough whole-chunk requests to cover the peer's rate x latency, plus one
-// being transmitted and one queued behind it.
+// Enough whole-chunk requests to cover the peer's rate x latency, plus
+// requestSlack (one being transmitted).
 std::size_t Session::requestTarget(const Peer& p, Time now) const {
   const double rate = p.down.rate(now);
   const double latency = seconds(p.latencyKnown ? p.minLatency : opts_.latencyGuess);
   const double chunk = manifest_ ? static_cast<double>(manifest_->chunkSize) : 262144.0;
-  std::size_t target = static_cast<std::size_t>(std::ceil(rate * latency / chunk)) + 2;
+  std::size_t target = static_cast<std::size_t>(std::ceil(rate * latency / chunk)) + opts_.requestSlack;
   if (p.chunksReceived == 0) target = std::max<std::size_t>(target, 4);  // start before measuring
   target = std::clamp(target, opts_.minRequestsPerPeer, opts_.maxRequestsPerPeer);
   return std::min(target, p.requestCap);
@@ -865,13 +865,16 @@ void Session::pumpOne(Peer& p, Time now) {
       if (opts_.faultCorruptServedChunks && !up.chunk.empty()) up.chunk[up.chunk.size() / 2] ^= 0x5a;
 #endif
     }
-    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(opts_.maxPiecePayload, up.length - up.sent));
+    const std::size_t pieceSize = std::clamp<std::size_t>(
+        static_cast<std::size_t>(p.sendRate.rate(now) * seconds(opts_.pieceTime)),
+        std::min(opts_.minPiecePayload, opts_.maxPiecePayload), opts_.maxPiecePayload);
+    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(pieceSize, up.length - up.sent));
     if (const auto queued = opts_.sendBacklog > Time{} ? host_.buffered(p.key) : std::nullopt) {
       // Keep the link's queue short in time: our REQUESTs, HAVEs and CANCELs
       // to this peer queue behind it. (1000 simulated peers: the publisher's
       // neighbours, which everyone downloads from, sent their own requests
       // seconds late and finished last.)
-      const double piece = static_cast<double>(std::min<std::size_t>(opts_.maxPiecePayload, manifest_->chunkSize));
+      const double piece = static_cast<double>(std::min<std::size_t>(pieceSize, manifest_->chunkSize));
       const auto window = static_cast<std::size_t>(
           std::max(static_cast<double>(opts_.sendBacklogPieces) * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
       if (*queued >= window) {

@@ -54,6 +54,13 @@ struct SessionOptions {
   std::size_t maxConcurrentDownloads = 10;  // peers with our requests outstanding at once
   std::size_t maxConcurrentUploads = 20;    // peers unchoked at once (one of them optimistic)
   std::size_t minRequestsPerPeer = 2;
+  // Requests kept outstanding at a peer beyond its rate x latency (at least
+  // minRequestsPerPeer in all). One: a peer's uplink is shared by many links,
+  // so a link briefly empty costs it little, while every request queued there
+  // makes the next one wait a whole chunk longer. (1000 simulated peers: with
+  // two, the last chunks took ~4 s per hop and reached everyone 8 s after the
+  // publisher let them out.)
+  std::size_t requestSlack = 1;
   std::size_t maxRequestsPerPeer = 24;      // stay under a peer's upload queue limit
   std::size_t maxUploadRequestsPerPeer = 32;  // queued from one peer; more: REJECT too-many-requests
   // A request that would wait longer than this behind the queued uploads (at
@@ -94,7 +101,15 @@ struct SessionOptions {
   bool superSeed = true;
   std::size_t superSeedReveal = 2;
   PickerOptions picker;
-  std::size_t maxPiecePayload = 262144 - wire::kPieceHeaderBytes;  // PIECE data per message
+  // PIECE data per message: about pieceTime at the rate data leaves on the
+  // link, within [minPiecePayload, maxPiecePayload]. A slow link gets small
+  // pieces, so its send window (above) holds little in time even at its
+  // minimum of sendBacklogPieces pieces: our REQUESTs to that peer wait behind
+  // it. (1000 simulated peers, mixed uplinks: the slow uploaders fell 40 %
+  // behind, their requests queued seconds behind two whole chunks.)
+  std::size_t maxPiecePayload = 262144 - wire::kPieceHeaderBytes;
+  std::size_t minPiecePayload = 4096;
+  Time pieceTime = std::chrono::milliseconds(50);
 #ifdef P2PCDN_FAULT_INJECTION
   // Test builds only: flip a byte in every chunk served (a corrupting peer).
   bool faultCorruptServedChunks = false;

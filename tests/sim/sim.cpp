@@ -87,7 +87,7 @@ struct Peer final : swarm::SessionHost {
   Result<Bytes> readChunk(ChunkIndex index) override;
   std::optional<std::size_t> buffered(swarm::PeerKey key) const override;
   void notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) override;
-  Status storeChunk(ChunkIndex, ByteView) override { return {}; }
+  Status storeChunk(ChunkIndex index, ByteView) override;
   Status storeManifest(const Manifest&) override { return {}; }
   void onComplete() override;
 };
@@ -512,6 +512,11 @@ class Sim {
   bool trace = std::getenv("P2PCDN_SIM_TRACE") != nullptr;  // per-second upload of the seeder and the leechers
   std::vector<std::pair<double, double>> upBySecond;
   std::vector<std::uint32_t> distinctBySecond;  // chunks the seeder had served at least once
+  struct Holders {
+    std::size_t count = 0;
+    double first = 0, half = 0, all = 0;
+  };
+  std::map<ChunkIndex, Holders> holders;  // trace: when each chunk reached its first, half and all leechers
 };
 
 Status Peer::send(swarm::PeerKey key, ByteView message) {
@@ -542,6 +547,17 @@ void Peer::notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) {
   const int dir = l.a == index ? 0 : 1;
   l.wantWritable[dir] = true;
   l.writableAt[dir] = std::max(l.writableAt[dir], bytes);
+}
+
+Status Peer::storeChunk(ChunkIndex chunk, ByteView) {
+  if (sim->trace) {
+    auto& h = sim->holders[chunk];
+    const double t = seconds(sim->now);
+    if (h.count++ == 0) h.first = t;
+    if (h.count == sim->cfg.leechers / 2) h.half = t;
+    if (h.count == sim->cfg.leechers) h.all = t;
+  }
+  return {};
 }
 
 Result<Bytes> Peer::readChunk(ChunkIndex chunk) {
@@ -614,7 +630,7 @@ SimResult Sim::run() {
     wire::PeerId wid{};
     std::copy(p.id.begin(), p.id.end(), wid.begin());
     swarm::SessionOptions so = p.seeder && cfg.seederSession ? *cfg.seederSession : cfg.session;
-    so.maxPiecePayload = 262144 - wire::kPieceHeaderBytes;
+    so.maxPiecePayload = std::min<std::size_t>(so.maxPiecePayload, 262144 - wire::kPieceHeaderBytes);
     std::vector<bool> have(cfg.chunkCount, p.seeder || p.corrupt);
     p.session = std::make_unique<swarm::Session>(fileId, wid, m, std::move(have), p, so, cfg.seed * 1000003 + i);
     const double t = p.seeder ? 0.0 : join(rng);
@@ -722,6 +738,18 @@ SimResult Sim::run() {
                    order[k].second, order[k].first, seconds(p.joinedAt), p.links.size(),
                    peers[0].neighbours.count(p.index) ? 1 : 0, st.timeouts, static_cast<unsigned long long>(st.wasted), p.latency,
                    lateState.count(p.index) ? lateState[p.index].c_str() : "");
+    }
+  }
+  if (trace) {  // how the last chunks the seeder let out spread
+    std::vector<std::pair<double, ChunkIndex>> byFirst;
+    for (auto& [i, h] : holders) byFirst.emplace_back(h.first, i);
+    std::sort(byFirst.begin(), byFirst.end());
+    double spreadSum = 0;
+    for (auto& [t, i] : byFirst) spreadSum += holders[i].all - holders[i].first;
+    std::fprintf(stderr, "chunk spread (first leecher -> all): mean %.2f s\n", spreadSum / std::max(1.0, static_cast<double>(byFirst.size())));
+    for (std::size_t k = byFirst.size() > 12 ? byFirst.size() - 12 : 0; k < byFirst.size(); ++k) {
+      const auto& h = holders[byFirst[k].second];
+      std::fprintf(stderr, "late chunk %u: first %.2f half %.2f all %.2f\n", byFirst[k].second, h.first, h.half, h.all);
     }
   }
   if (trace) {

@@ -509,5 +509,45 @@ TEST(Session, PieceDataWaitsForTheSendWindow) {
   EXPECT_EQ(g.s(0).stats().windowWaits, 0u);
 }
 
+// PIECE messages carry about pieceTime of data at the rate it leaves on the
+// link, within [minPiecePayload, maxPiecePayload]: a slow link gets small
+// pieces (its send window, and the REQUESTs queued behind it, stay short), a
+// fast one whole chunks.
+TEST(Session, PieceSizeFollowsTheLinkRate) {
+  SessionOptions o;
+  o.superSeed = false;
+  o.minPiecePayload = 256;
+  o.maxPiecePayload = 1024;
+  o.pieceTime = milliseconds(50);
+  // Delivers everything, `step` of time per message; returns the data size of
+  // every PIECE the seeder sent.
+  auto run = [&](Time step) {
+    Fixture f(2, 1, 16, o);
+    f.net.connect(0, 1);
+    std::vector<std::size_t> sizes;
+    while (!f.net.wire.empty()) {
+      auto [from, to, m] = std::move(f.net.wire.front());
+      f.net.wire.pop_front();
+      f.net.now += step;
+      auto d = wire::decodeMessage(ByteView(m));
+      if (auto* piece = d ? std::get_if<wire::Piece>(&*d) : nullptr; piece && from == 0) sizes.push_back(piece->data.size());
+      f.s(to).onMessage(static_cast<PeerKey>(from), m, f.net.now);
+    }
+    EXPECT_TRUE(f.s(1).complete());
+    for (auto& [i, c] : f.h(1).stored) EXPECT_EQ(c, f.chunks[i]);
+    return sizes;
+  };
+  // Fast: ~1 KiB per ms. The first pieces go out before any rate is known
+  // (the minimum), then whole 1 KiB chunks.
+  const auto fast = run(milliseconds(1));
+  ASSERT_FALSE(fast.empty());
+  EXPECT_EQ(fast.front(), 256u);
+  EXPECT_EQ(fast.back(), 1024u);
+  // Slow: a message per 100 ms (a few KB/s): no piece is a whole chunk.
+  const auto slow = run(milliseconds(100));
+  EXPECT_GE(slow.size(), 16u * 2);
+  EXPECT_LT(*std::max_element(slow.begin(), slow.end()), 1024u);
+}
+
 }  // namespace
 }  // namespace p2pcdn::swarm
