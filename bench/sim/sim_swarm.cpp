@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     else if (a == "--max-peers") base.maxPeersPerPeer = std::strtoul(v, nullptr, 10);
     else if (a == "--backlog") base.session.sendBacklog = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
     else if (a == "--backlog-pieces") base.session.sendBacklogPieces = std::strtoul(v, nullptr, 10);
+    else if (a == "--backlog-pieces-uploader") base.session.sendBacklogPiecesToUploader = std::strtoul(v, nullptr, 10);
     else if (a == "--rotate") base.session.rotateDownloadsEvery = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
     else if (a == "--reveal") base.session.superSeedReveal = std::strtoul(v, nullptr, 10);
     else if (a == "--seeder-super-seed") {

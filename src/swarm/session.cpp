@@ -876,7 +876,7 @@ void Session::pumpOne(Peer& p, Time now) {
       // seconds late and finished last.)
       const double piece = static_cast<double>(std::min<std::size_t>(pieceSize, manifest_->chunkSize));
       const auto window = static_cast<std::size_t>(
-          std::max(static_cast<double>(opts_.sendBacklogPieces) * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
+          std::max(static_cast<double>(p.out.empty() ? opts_.sendBacklogPieces : opts_.sendBacklogPiecesToUploader) * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
       if (*queued >= window) {
         p.windowFull = true;
         ++counters_.windowWaits;

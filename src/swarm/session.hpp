@@ -74,6 +74,12 @@ struct SessionOptions {
   // HAVEs and CANCELs share the ordered channel and wait behind that queue.
   Time sendBacklog = std::chrono::milliseconds(100);
   std::size_t sendBacklogPieces = 2;
+  // The minimum on a link to a peer we have requests outstanding at: our
+  // next REQUEST to it waits behind less. (1000 simulated peers: the last
+  // finishers were slow uploaders whose chunks everyone wanted, their own
+  // requests queued behind their uploads; 1.160 -> 1.147 homogeneous,
+  // 1.157 -> 1.132 heterogeneous.)
+  std::size_t sendBacklogPiecesToUploader = 1;
   // A peer with requests outstanding that sends nothing for this long has them
   // all cancelled and re-requested elsewhere; any request older than
   // requestTimeout is cancelled too.

@@ -509,6 +509,42 @@ TEST(Session, PieceDataWaitsForTheSendWindow) {
   EXPECT_EQ(g.s(0).stats().windowWaits, 0u);
 }
 
+// On a link to a peer we are also downloading from, the window's minimum is
+// sendBacklogPiecesToUploader (1) pieces, so our REQUESTs to it wait behind
+// less of our own data; elsewhere it is sendBacklogPieces (2).
+TEST(Session, TheWindowIsShorterTowardsAPeerWeDownloadFrom) {
+  SessionOptions o;
+  o.superSeed = false;
+  o.sendBacklogPieces = 2;
+  o.sendBacklogPiecesToUploader = 1;
+  Fixture f(2, 0, 16, o);
+  // Peer 0 holds chunks 0-7, peer 1 chunks 8-15: each downloads from the other.
+  for (int i = 0; i < 2; ++i) {
+    std::vector<bool> have(16, false);
+    for (ChunkIndex c = 0; c < 16; ++c) have[c] = (c < 8) == (i == 0);
+    wire::PeerId pid{};
+    pid[0] = static_cast<std::uint8_t>(i + 1);
+    f.net.sessions[static_cast<std::size_t>(i)] = std::make_unique<Session>(f.id, pid, f.manifest, have, f.h(i), o, 7u + static_cast<std::uint64_t>(i));
+    f.s(i).setWanted(true, f.net.now);
+  }
+  f.h(0).reportQueue = true;
+  f.net.connect(0, 1);
+  f.net.pump();
+  // Peer 0 has requests out at peer 1: one 1024-byte piece fills its window.
+  EXPECT_EQ(f.h(1).stored.size(), 1u);
+  ASSERT_FALSE(f.h(0).notifyAt.empty());
+  EXPECT_EQ(f.h(0).notifyAt.back(), 512u);
+  EXPECT_EQ(f.h(0).stored.size(), 8u);  // peer 1 reports no queue: it sent all 8
+  for (int i = 0; i < 40 && !f.s(1).complete(); ++i) {
+    f.h(0).queued = 0;
+    f.s(0).onWritable(1, f.net.now);
+    f.net.pump();
+  }
+  EXPECT_TRUE(f.s(0).complete());
+  EXPECT_TRUE(f.s(1).complete());
+  for (auto& [i, c] : f.h(1).stored) EXPECT_EQ(c, f.chunks[i]);
+}
+
 // PIECE messages carry about pieceTime of data at the rate it leaves on the
 // link, within [minPiecePayload, maxPiecePayload]: a slow link gets small
 // pieces (its send window, and the REQUESTs queued behind it, stay short), a
