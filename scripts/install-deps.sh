@@ -22,6 +22,7 @@ PACKAGES=(
   emscripten nodejs
   # benchmarks and tests
   b3sum time python3 sqlite3
+  iproute2                             # slow-links test: its own network namespace, loopback shaped with tc
   ffmpeg                               # `p2pcdn demo`'s sample video; gateway tests (ffprobe, decode while downloading)
   chromium                             # browser interop test (tests/browser; puppeteer-core comes from npm,
                                        # which Debian ships as package npm, NodeSource inside nodejs)

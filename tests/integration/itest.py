@@ -231,6 +231,10 @@ class Processes:
                           f"seeder ended with {describe_rc(p.returncode)}; seeder.log:\n{tail(self.tmp / 'seeder.log')}")
 
 
+class TestSkipped(Exception):
+    """The machine cannot run this test (e.g. no network namespaces): exit 77, which ctest reports as skipped."""
+
+
 class Harness:
     """Parses the common arguments, makes the temporary folder, runs one test."""
 
@@ -253,9 +257,12 @@ class Harness:
         print(f"[{self.args.test}] seed {seed} (rerun with --seed {seed}), folder {tmp}", flush=True)
         t0 = time.monotonic()
         ok = False
+        skipped = None
         try:
             self.tests[self.args.test](self.args, tmp, rng)
             ok = True
+        except TestSkipped as e:
+            skipped = str(e)
         except TestFailure as e:
             print(f"FAIL [{self.args.test}]: {e}", file=sys.stderr, flush=True)
         finally:
@@ -263,5 +270,8 @@ class Harness:
                 print(f"kept {tmp}")
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
+        if skipped is not None:
+            print(f"[{self.args.test}] SKIPPED: {skipped}", flush=True)
+            return 77
         print(f"[{self.args.test}] {'passed' if ok else 'FAILED'} in {time.monotonic() - t0:.1f}s", flush=True)
         return 0 if ok else 1

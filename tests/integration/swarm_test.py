@@ -25,6 +25,12 @@ seeder-killed: 1 seeder + 3 leechers (uploads limited to 3 MB/s and 1 MB/s so
   the kill lands mid-transfer); as soon as the leechers' `have` bitfields
   together cover every chunk the seeder is killed with SIGKILL; the leechers
   finish among themselves, byte-identical.
+slow-links: 1 seeder + 3 leechers (`get --seed`) of an 8 MiB file in a network
+  namespace the test makes, its loopback shaped to 2 MB/s (`tc ... tbf`):
+  every copy identical, no request time-outs, no bans, the leechers get at
+  least 30% of their chunks from each other, and the swarm moves at least
+  60% of the shaped rate. Prints the seeder's send-window waits. Needs root,
+  `ip` and `tc` (iproute2); skipped (exit 77) where namespaces are refused.
 corrupt-peer: a seeder that corrupts every chunk it serves (`seed
   --fault-corrupt`, test builds only) and an honest seeder started once the
   leecher has met the bad one: the leecher detects the corruption (badChunks,
@@ -44,7 +50,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itest import (DEFAULT_CHUNK, MIB, Cli, Harness, Processes, TestFailure, check, describe_rc,  # noqa: E402
+from itest import (DEFAULT_CHUNK, MIB, Cli, Harness, Processes, TestFailure, TestSkipped, check, describe_rc,  # noqa: E402
                    free_port, random_bytes, tail, wait_port, write_file)
 
 
@@ -503,9 +509,71 @@ def test_corrupt_peer(args, tmp, rng):
     from_honest = sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] == sinfo["peerId"])
     check(from_honest > 0, f"nothing came from the honest seeder: {r['peers']}")
 
+SHAPED_RATE = 2_000_000  # bytes/s on the namespace's loopback (tbf)
+
+
+def in_shaped_namespace(args):
+    """Runs this test again inside a new network namespace whose loopback is
+    shaped to SHAPED_RATE; True if the caller is that inner run."""
+    if os.environ.get("P2PCDN_SHAPED_NETNS"):
+        return True
+    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("tc"):
+        raise TestSkipped("needs root, ip and tc (iproute2)")
+    ns = f"p2pcdn-slow-{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        raise TestSkipped("ip netns add was refused")
+    try:
+        for cmd in (["ip", "link", "set", "lo", "up"],
+                    ["tc", "qdisc", "replace", "dev", "lo", "root", "tbf", "rate", f"{SHAPED_RATE * 8 // 1000}kbit",
+                     "burst", "64kb", "latency", "100ms"]):
+            r = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise TestSkipped(f"{' '.join(cmd)}: {r.stderr.strip()}")
+        env = dict(os.environ, P2PCDN_SHAPED_NETNS=ns)
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env=env)
+        check(r.returncode == 0, f"the run inside namespace {ns} failed ({describe_rc(r.returncode)})")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    return False
+
+
+def test_slow_links(args, tmp, rng):
+    if not in_shaped_namespace(args):
+        return
+    size = 8 * MIB + 999
+    chunks = (size + DEFAULT_CHUNK - 1) // DEFAULT_CHUNK
+    n = 3
+    src, seeder, info = prepare(args, tmp, rng, size)
+    fid = info["fileId"]
+    with Swarm(args, tmp) as swarm:
+        seed, sinfo = start_seeder(swarm, seeder, fid, "seeder")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        leechers = [start_leecher(swarm, tmp, sinfo["link"], f"leecher{i}", "--seed") for i in range(1, n + 1)]
+        wait_for("every leecher to complete", lambda: all(p.complete() for p in leechers), leechers + [seed], 120)
+        took = time.monotonic() - t0
+        done = [p.stop() for p in leechers]
+        sdone = seed.stop()
+    check(sdone is not None, "seed --json printed no final line")
+    from_others = 0
+    for p, r in zip(leechers, done):
+        check_done(r, p.name, fid, chunks)
+        check(same_file(src, tmp / f"{p.name}.bin"), f"{p.name}'s copy differs from the original")
+        check(r["timeouts"] == 0 and r["bans"] == 0 and r["badChunks"] == 0,
+              f"{p.name}: time-outs {r['timeouts']}, bans {r['bans']}, bad chunks {r['badChunks']} on a slow link")
+        from_others += sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] != sinfo["peerId"])
+    share = from_others / (n * chunks)
+    rate = n * size / took
+    waits = [sdone.get("windowWaits")] + [r.get("windowWaits") for r in done]
+    print(f"  {n} leechers x {size} bytes over a {SHAPED_RATE / 1e6:.0f} MB/s loopback in {took:.1f}s "
+          f"({rate / 1e6:.2f} MB/s, {rate / SHAPED_RATE:.0%} of the shaped rate); chunks from other leechers "
+          f"{share:.0%}; send-window waits seeder/leechers {waits}; seeder uploaded {sdone['bytesUploaded']}")
+    check(share >= 0.30, f"only {share:.0%} of the leechers' chunks came from other leechers")
+    check(rate >= 0.6 * SHAPED_RATE, f"the swarm moved {rate / 1e6:.2f} MB/s over a {SHAPED_RATE / 1e6:.0f} MB/s link")
+
 
 if __name__ == "__main__":
     sys.exit(Harness({"transfer": test_transfer, "resume": test_resume, "reconnect": test_reconnect,
                       "options": test_options, "many": test_many, "flash-crowd": test_flash_crowd, "seeder-killed": test_seeder_killed,
-                      "corrupt-peer": test_corrupt_peer},
+                      "corrupt-peer": test_corrupt_peer, "slow-links": test_slow_links},
                      extra_args=("--tracker-cmd",)).main())
