@@ -21,6 +21,7 @@ struct Session::Up {
   Bytes chunk;             // loaded when it reaches the front of the queue
   std::uint32_t sent = 0;  // bytes of [offset, offset + length) sent
   Time queued{};
+  bool counted = false;    // counted in servedCount_ (a whole chunk, its first piece sent)
 };
 
 struct Session::Peer {
@@ -308,6 +309,14 @@ void Session::addPeer(PeerKey key, Time now) {
   sendTo(p, wire::encode(h), now);
 }
 
+// An upload that stops part-way (CANCEL, the peer gone) did not serve its
+// chunk: it no longer counts (super-seeding would otherwise hold back and
+// refuse repeats of a chunk nobody received).
+void Session::dropUpload(const Up& up) {
+  if (!up.counted || up.sent >= up.length) return;
+  if (--servedCount_[up.index] == 0) ++neverServed_;
+}
+
 void Session::removePeer(PeerKey key, Time now) {
   auto it = peers_.find(key);
   if (it == peers_.end()) return;
@@ -318,6 +327,7 @@ void Session::removePeer(PeerKey key, Time now) {
   if (p.counted && picker_) (void)picker_->removePeerBitfield(p.has);
   for (ChunkIndex i : p.revealed) --revealedCount_[i];
   if (optimistic_ == key) optimistic_.reset();
+  for (const Up& up : p.uploads) dropUpload(up);
   peers_.erase(it);
   askManifest(now);  // if the manifest was being asked of it
   requestEverywhere(now);
@@ -342,6 +352,7 @@ void Session::drop(Peer& p, wire::GoodbyeReason reason, std::string_view text) {
     if (picker_) (void)picker_->unmarkRequested(out.index);
   }
   p.out.clear();
+  for (const Up& up : p.uploads) dropUpload(up);
   p.uploads.clear();
   host_.disconnect(p.key);
 }
@@ -496,6 +507,7 @@ void Session::handle(Peer& p, const wire::Request& r, Time now) {
 void Session::handle(Peer& p, const wire::Cancel& c, Time) {
   for (auto it = p.uploads.begin(); it != p.uploads.end(); ++it) {
     if (it->requestId == c.requestId) {
+      dropUpload(*it);
       p.uploads.erase(it);  // a partly sent chunk stops too: the taker discards it
       return;
     }
@@ -866,8 +878,9 @@ void Session::pumpOne(Peer& p, Time now) {
 #endif
     }
     const std::size_t pieceSize = std::clamp<std::size_t>(
-        static_cast<std::size_t>(p.sendRate.rate(now) * seconds(opts_.pieceTime)),
-        std::min(opts_.minPiecePayload, opts_.maxPiecePayload), opts_.maxPiecePayload);
+        static_cast<std::size_t>(std::max(0.0, p.sendRate.rate(now) * seconds(opts_.pieceTime))),
+        std::max<std::size_t>(1, std::min(opts_.minPiecePayload, opts_.maxPiecePayload)),
+        std::max<std::size_t>(1, opts_.maxPiecePayload));
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(pieceSize, up.length - up.sent));
     if (const auto queued = opts_.sendBacklog > Time{} ? host_.buffered(p.key) : std::nullopt) {
       // Keep the link's queue short in time: our REQUESTs, HAVEs and CANCELs
@@ -876,7 +889,7 @@ void Session::pumpOne(Peer& p, Time now) {
       // seconds late and finished last.)
       const double piece = static_cast<double>(std::min<std::size_t>(pieceSize, manifest_->chunkSize));
       const auto window = static_cast<std::size_t>(
-          std::max(static_cast<double>(p.out.empty() ? opts_.sendBacklogPieces : opts_.sendBacklogPiecesToUploader) * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
+          std::max(static_cast<double>(std::max<std::size_t>(1, p.out.empty() ? opts_.sendBacklogPieces : opts_.sendBacklogPiecesToUploader)) * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
       if (*queued >= window) {
         p.windowFull = true;
         ++counters_.windowWaits;
@@ -889,6 +902,7 @@ void Session::pumpOne(Peer& p, Time now) {
                       ByteView(up.chunk).subspan(up.offset + up.sent, n)};
     auto msg = wire::encode(piece);
     if (!msg) {
+      dropUpload(up);
       p.uploads.pop_front();
       continue;
     }
@@ -911,6 +925,7 @@ void Session::pumpOne(Peer& p, Time now) {
     // repeat rule). No measurable change in the simulator.
     const bool whole = up.offset == 0 && up.length == up.chunk.size();
     if (first && whole) {
+      up.counted = true;
       if (servedCount_[up.index]++ == 0) {
         --neverServed_;
         if (holding_) {

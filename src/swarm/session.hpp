@@ -75,7 +75,9 @@ struct SessionOptions {
   Time sendBacklog = std::chrono::milliseconds(100);
   std::size_t sendBacklogPieces = 2;
   // The minimum on a link to a peer we have requests outstanding at: our
-  // next REQUEST to it waits behind less. (1000 simulated peers: the last
+  // next REQUEST to it waits behind less. It matters where pieces are at
+  // their minimum size (below ~80 KB/s per link); above, the 100 ms term is
+  // already two pieces. (1000 simulated peers: the last
   // finishers were slow uploaders whose chunks everyone wanted, their own
   // requests queued behind their uploads; 1.160 -> 1.147 homogeneous,
   // 1.157 -> 1.132 heterogeneous.)
@@ -277,6 +279,7 @@ class Session {
   void pump(Peer& p, Time now);
   void pumpOne(Peer& p, Time now);
   bool firstServeWaiting(const Peer& self) const;
+  void dropUpload(const Up& up);
   void pumpAll(Time now);
   void chokeRound(Time now);
   bool interested(const Peer& p) const;  // it lacks something we have

@@ -253,6 +253,7 @@ class Harness:
         if seed is None:
             seed = int(os.environ.get("P2PCDN_TEST_SEED", "0")) or random.SystemRandom().randrange(1, 2**31)
         rng = random.Random(seed)
+        self.args.seed = seed
         tmp = Path(tempfile.mkdtemp(prefix=f"p2pcdn-it-{self.args.test}-"))
         print(f"[{self.args.test}] seed {seed} (rerun with --seed {seed}), folder {tmp}", flush=True)
         t0 = time.monotonic()

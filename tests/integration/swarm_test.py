@@ -29,7 +29,7 @@ slow-links: 1 seeder + 3 leechers (`get --seed`) of an 8 MiB file in a network
   namespace the test makes, its loopback shaped to 2 MB/s (`tc ... tbf`):
   every copy identical, no request time-outs, no bans, the leechers get at
   least 30% of their chunks from each other, and the swarm moves at least
-  60% of the shaped rate. Prints the seeder's send-window waits. Needs root,
+  half the shaped rate (measured 74-76%). Prints the seeder's send-window waits. Needs root,
   `ip` and `tc` (iproute2); skipped (exit 77) where namespaces are refused.
 corrupt-peer: a seeder that corrupts every chunk it serves (`seed
   --fault-corrupt`, test builds only) and an honest seeder started once the
@@ -529,8 +529,14 @@ def in_shaped_namespace(args):
             r = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True)
             if r.returncode != 0:
                 raise TestSkipped(f"{' '.join(cmd)}: {r.stderr.strip()}")
-        env = dict(os.environ, P2PCDN_SHAPED_NETNS=ns)
-        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env=env)
+        env = dict(os.environ, P2PCDN_SHAPED_NETNS=ns, P2PCDN_TEST_SEED=str(args.seed))
+        # ctest's SIGTERM at its time-out must still delete the namespace.
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(TestFailure("terminated")))
+        try:
+            r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
+                               env=env, timeout=130)
+        except subprocess.TimeoutExpired:
+            raise TestFailure(f"the run inside namespace {ns} took over 130 s")
         check(r.returncode == 0, f"the run inside namespace {ns} failed ({describe_rc(r.returncode)})")
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
@@ -550,7 +556,7 @@ def test_slow_links(args, tmp, rng):
         time.sleep(0.3)
         t0 = time.monotonic()
         leechers = [start_leecher(swarm, tmp, sinfo["link"], f"leecher{i}", "--seed") for i in range(1, n + 1)]
-        wait_for("every leecher to complete", lambda: all(p.complete() for p in leechers), leechers + [seed], 120)
+        wait_for("every leecher to complete", lambda: all(p.complete() for p in leechers), leechers + [seed], 90)
         took = time.monotonic() - t0
         done = [p.stop() for p in leechers]
         sdone = seed.stop()
@@ -569,7 +575,7 @@ def test_slow_links(args, tmp, rng):
           f"({rate / 1e6:.2f} MB/s, {rate / SHAPED_RATE:.0%} of the shaped rate); chunks from other leechers "
           f"{share:.0%}; send-window waits seeder/leechers {waits}; seeder uploaded {sdone['bytesUploaded']}")
     check(share >= 0.30, f"only {share:.0%} of the leechers' chunks came from other leechers")
-    check(rate >= 0.6 * SHAPED_RATE, f"the swarm moved {rate / 1e6:.2f} MB/s over a {SHAPED_RATE / 1e6:.0f} MB/s link")
+    check(rate >= 0.5 * SHAPED_RATE, f"the swarm moved {rate / 1e6:.2f} MB/s over a {SHAPED_RATE / 1e6:.0f} MB/s link")
 
 
 if __name__ == "__main__":

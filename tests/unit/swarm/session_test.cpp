@@ -549,6 +549,40 @@ TEST(Session, TheWindowIsShorterTowardsAPeerWeDownloadFrom) {
 // link, within [minPiecePayload, maxPiecePayload]: a slow link gets small
 // pieces (its send window, and the REQUESTs queued behind it, stay short), a
 // fast one whole chunks.
+// A whole-chunk upload counts as served from its first piece; cancelled
+// part-way, it no longer does (the chunk reached nobody).
+TEST(Session, AChunkCancelledPartWayIsNotCountedAsServed) {
+  SessionOptions o;
+  o.superSeed = false;
+  o.minPiecePayload = 256;
+  o.maxPiecePayload = 256;
+  o.sendBacklogPieces = 1;
+  o.sendBacklogPiecesToUploader = 1;
+  Fixture f(2, 1, 16, o);
+  f.h(0).reportQueue = true;
+  f.net.connect(0, 1);
+  f.net.pump();
+  // One 256-byte piece of the first chunk asked for filled the window.
+  EXPECT_EQ(f.s(0).stats().distinctServed, 1u);
+  EXPECT_TRUE(f.h(1).stored.empty());
+  f.s(0).onMessage(1, *wire::encode(wire::Cancel{1}), f.net.now);
+  EXPECT_EQ(f.s(0).stats().distinctServed, 0u);
+  // Likewise when the peer goes away part-way.
+  Fixture g(2, 1, 16, o);
+  g.h(0).reportQueue = true;
+  g.net.connect(0, 1);
+  g.net.pump();
+  EXPECT_EQ(g.s(0).stats().distinctServed, 1u);
+  g.s(0).removePeer(1, g.net.now);
+  EXPECT_EQ(g.s(0).stats().distinctServed, 0u);
+  // Without the window the chunks go out whole and all count.
+  Fixture h(2, 1, 16, o);
+  h.net.connect(0, 1);
+  h.net.pump();
+  EXPECT_TRUE(h.s(1).complete());
+  EXPECT_EQ(h.s(0).stats().distinctServed, 16u);
+}
+
 TEST(Session, PieceSizeFollowsTheLinkRate) {
   SessionOptions o;
   o.superSeed = false;
