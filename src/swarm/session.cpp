@@ -798,6 +798,23 @@ bool Session::firstServeWaiting(const Peer& self) const {
   return false;
 }
 
+// PIECE data per message: about pieceTime at the link's send rate, within
+// [minPiecePayload, maxPiecePayload] (at least one byte whatever the options).
+std::size_t Session::pieceSize(const Peer& p, Time now) const {
+  const std::size_t hi = std::max<std::size_t>(1, opts_.maxPiecePayload);
+  const std::size_t lo = std::clamp<std::size_t>(opts_.minPiecePayload, 1, hi);
+  return std::clamp(static_cast<std::size_t>(std::max(0.0, p.sendRate.rate(now) * seconds(opts_.pieceTime))), lo, hi);
+}
+
+// PIECE bytes a link may hold: sendBacklog at its send rate, at least
+// sendBacklogPieces pieces (sendBacklogPiecesToUploader towards a peer we
+// have requests outstanding at), at least one.
+std::size_t Session::sendWindow(const Peer& p, std::size_t piece, Time now) const {
+  const std::size_t pieces = std::max<std::size_t>(1, p.out.empty() ? opts_.sendBacklogPieces : opts_.sendBacklogPiecesToUploader);
+  const double minimum = static_cast<double>(pieces * std::min<std::size_t>(piece, manifest_->chunkSize));
+  return static_cast<std::size_t>(std::max(minimum, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
+}
+
 void Session::pump(Peer& p, Time now) {
   pumpOne(p, now);
   if (releaseHeld_) {  // a first serve finished: links held back may go on
@@ -877,19 +894,14 @@ void Session::pumpOne(Peer& p, Time now) {
       if (opts_.faultCorruptServedChunks && !up.chunk.empty()) up.chunk[up.chunk.size() / 2] ^= 0x5a;
 #endif
     }
-    const std::size_t pieceSize = std::clamp<std::size_t>(
-        static_cast<std::size_t>(std::max(0.0, p.sendRate.rate(now) * seconds(opts_.pieceTime))),
-        std::max<std::size_t>(1, std::min(opts_.minPiecePayload, opts_.maxPiecePayload)),
-        std::max<std::size_t>(1, opts_.maxPiecePayload));
-    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(pieceSize, up.length - up.sent));
+    const std::size_t size = pieceSize(p, now);
+    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(size, up.length - up.sent));
     if (const auto queued = opts_.sendBacklog > Time{} ? host_.buffered(p.key) : std::nullopt) {
       // Keep the link's queue short in time: our REQUESTs, HAVEs and CANCELs
       // to this peer queue behind it. (1000 simulated peers: the publisher's
       // neighbours, which everyone downloads from, sent their own requests
       // seconds late and finished last.)
-      const double piece = static_cast<double>(std::min<std::size_t>(pieceSize, manifest_->chunkSize));
-      const auto window = static_cast<std::size_t>(
-          std::max(static_cast<double>(std::max<std::size_t>(1, p.out.empty() ? opts_.sendBacklogPieces : opts_.sendBacklogPiecesToUploader)) * piece, p.sendRate.rate(now) * seconds(opts_.sendBacklog)));
+      const std::size_t window = sendWindow(p, size, now);
       if (*queued >= window) {
         p.windowFull = true;
         ++counters_.windowWaits;
@@ -976,13 +988,7 @@ bool Session::interested(const Peer& p) const {
 std::size_t Session::usefulPeers() const {
   std::size_t n = 0;
   for (const auto& [k, p] : peers_) {
-    if (!p->handshaken || p->dropping || !p->counted) continue;
-    for (ChunkIndex i = 0; i < have_.size(); ++i) {
-      if (!have_[i] && p->has[i]) {
-        ++n;
-        break;
-      }
-    }
+    if (p->handshaken && !p->dropping && lacksFrom(*p)) ++n;
   }
   return n;
 }

@@ -278,6 +278,8 @@ class Session {
   void rotateDownloads(Time now);
   void pump(Peer& p, Time now);
   void pumpOne(Peer& p, Time now);
+  std::size_t pieceSize(const Peer& p, Time now) const;
+  std::size_t sendWindow(const Peer& p, std::size_t piece, Time now) const;
   bool firstServeWaiting(const Peer& self) const;
   void dropUpload(const Up& up);
   void pumpAll(Time now);

@@ -343,10 +343,12 @@ def test_options(args, tmp, rng):
     print(f"  --fault-corrupt {'compiled in' if listed else 'not compiled in'}")
 
 
-def test_many(args, tmp, rng):
-    size = 32 * MIB + 4321
+def one_seeder_swarm(args, tmp, rng, size, n, timeout):
+    """1 seeder + n leechers (`get --seed`) started together; waits until all
+    are complete, stops them and checks every copy, final line and progress
+    line. Returns (seeder info, leechers, their final lines, the seeder's
+    final line, seconds from the leechers' start to the last completion)."""
     chunks = (size + DEFAULT_CHUNK - 1) // DEFAULT_CHUNK
-    n = 5
     src, seeder, info = prepare(args, tmp, rng, size)
     fid = info["fileId"]
     with Swarm(args, tmp) as swarm:
@@ -354,20 +356,29 @@ def test_many(args, tmp, rng):
         time.sleep(0.3)  # its announce reaches the tracker first
         t0 = time.monotonic()
         leechers = [start_leecher(swarm, tmp, sinfo["link"], f"leecher{i}", "--seed") for i in range(1, n + 1)]
-        wait_for("every leecher to complete", lambda: all(p.complete() for p in leechers), leechers + [seed], 100)
+        wait_for("every leecher to complete", lambda: all(p.complete() for p in leechers), leechers + [seed], timeout)
         took = time.monotonic() - t0
         done = [p.stop() for p in leechers]
         for p in leechers:
             check(p.proc.returncode == 0, f"get --seed ended with {p.why()}")
         sdone = seed.stop()
     check(sdone is not None and sdone.get("event") == "done", f"seed --json printed no final line: {seed.lines[-1:]}")
-    from_seeder = from_others = 0
-    shares = []
     for p, r in zip(leechers, done):
         check_done(r, p.name, fid, chunks)
         check_progress_lines(p, chunks)
         check(same_file(src, tmp / f"{p.name}.bin"), f"{p.name}'s copy differs from the original")
         check(r["chunksFetched"] == chunks, f"{p.name} fetched {r['chunksFetched']} of {chunks} chunks")
+    return sinfo, leechers, done, sdone, took
+
+
+def test_many(args, tmp, rng):
+    size = 32 * MIB + 4321
+    chunks = (size + DEFAULT_CHUNK - 1) // DEFAULT_CHUNK
+    n = 5
+    sinfo, leechers, done, sdone, took = one_seeder_swarm(args, tmp, rng, size, n, 100)
+    from_seeder = from_others = 0
+    shares = []
+    for p, r in zip(leechers, done):
         mine_seed = sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] == sinfo["peerId"])
         mine_others = sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] != sinfo["peerId"])
         # The per-peer view is refreshed every 100 ms and at shutdown, so it
@@ -549,22 +560,9 @@ def test_slow_links(args, tmp, rng):
     size = 8 * MIB + 999
     chunks = (size + DEFAULT_CHUNK - 1) // DEFAULT_CHUNK
     n = 3
-    src, seeder, info = prepare(args, tmp, rng, size)
-    fid = info["fileId"]
-    with Swarm(args, tmp) as swarm:
-        seed, sinfo = start_seeder(swarm, seeder, fid, "seeder")
-        time.sleep(0.3)
-        t0 = time.monotonic()
-        leechers = [start_leecher(swarm, tmp, sinfo["link"], f"leecher{i}", "--seed") for i in range(1, n + 1)]
-        wait_for("every leecher to complete", lambda: all(p.complete() for p in leechers), leechers + [seed], 90)
-        took = time.monotonic() - t0
-        done = [p.stop() for p in leechers]
-        sdone = seed.stop()
-    check(sdone is not None, "seed --json printed no final line")
+    sinfo, leechers, done, sdone, took = one_seeder_swarm(args, tmp, rng, size, n, 90)
     from_others = 0
     for p, r in zip(leechers, done):
-        check_done(r, p.name, fid, chunks)
-        check(same_file(src, tmp / f"{p.name}.bin"), f"{p.name}'s copy differs from the original")
         check(r["timeouts"] == 0 and r["bans"] == 0 and r["badChunks"] == 0,
               f"{p.name}: time-outs {r['timeouts']}, bans {r['bans']}, bad chunks {r['badChunks']} on a slow link")
         from_others += sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] != sinfo["peerId"])
