@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages p2pcdn needs to build, test and benchmark.
 # Idempotent and fast when everything is present: it asks dpkg first and only
-# calls apt-get for what is missing.
+# calls apt-get for what is missing. The browser test's npm packages are
+# scripts/npm-deps.sh's job (scripts/test.sh runs both).
 set -euo pipefail
 
 PACKAGES=(
@@ -21,11 +22,12 @@ PACKAGES=(
   # browser build / portability proof
   emscripten nodejs
   # benchmarks and tests
-  b3sum time python3 sqlite3
-  iproute2                             # slow-links test: its own network namespace, loopback shaped with tc
+  b3sum time python3 sqlite3          # b3sum: the browser test's BLAKE3 checks (it fails without)
+  iproute2                             # network namespaces: slow-links (loopback shaped with tc), browser test
   ffmpeg                               # `p2pcdn demo`'s sample video; gateway tests (ffprobe, decode while downloading)
-  chromium                             # browser interop test (tests/browser; puppeteer-core comes from npm,
-                                       # which Debian ships as package npm, NodeSource inside nodejs)
+  chromium                             # browser interop test (tests/browser; puppeteer-core comes from npm
+                                       # through scripts/npm-deps.sh; Debian ships npm as package npm,
+                                       # NodeSource inside nodejs)
 )
 
 # npm: Debian's package on a stock machine; NodeSource's nodejs already has it

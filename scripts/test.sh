@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs, builds every flavour and runs
+# The whole test suite: installs what it needs (Debian packages, then the
+# browser test's npm packages in build/npm), builds every flavour and runs
 # ctest in each. Ends with exactly one line "N passed, N failed, N skipped".
 #   unit (ASan+UBSan) · unit under node (emscripten) · integration + browser · fuzz (short)
 # Each test counts once, from ctest's JUnit report: passed, failed, or skipped
@@ -18,6 +19,13 @@ passed=0
 failed=0
 skipped=0
 notes=()
+if ! ./scripts/npm-deps.sh; then
+  # The browser test then reports a skip (a failure under CI=true).
+  echo "NPM DEPS FAILED: scripts/npm-deps.sh"
+  notes+=("npm-deps.sh failed")
+  failed=$((failed + 1))
+fi
+
 run() {  # run <flavour> <ctest args...>
   local flavour=$1; shift
   echo "=== build $flavour ==="

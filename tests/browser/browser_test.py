@@ -4,8 +4,17 @@ opens a WebRTC data channel to a `p2pcdn seed` process through the tracker's
 signaling and speaks wire protocol v1 both ways.
 
   browser_test.py --p2pcdn BIN [--tracker-cmd "CMD {port}"] [--p2pcdn-tracker BIN] [--chromium PATH]
-                  [--node PATH] [--npm PATH] [--size BYTES] [--seed N] [--runs N]
-                  [--chromium-arg=FLAG]...
+                  [--node PATH] [--node-modules DIR] [--b3sum PATH] [--size BYTES] [--seed N]
+                  [--runs N] [--chromium-arg=FLAG]...
+
+First moves itself into a new network namespace that holds only loopback
+(unshare(CLONE_NEWNET), `ip link set lo up`, `ip route add default dev lo src
+127.0.0.1`), so that the tracker, the native peer and Chromium, all started
+from here, cannot bind or send anywhere else (Chromium would otherwise publish
+mDNS names and gather candidates on the machine's external interface); it
+checks that the namespace holds only lo. Chromium runs with
+--allow-loopback-in-peer-connection and camera/microphone granted to the
+page, so that its offer carries real loopback host candidates.
 
 Runs a tracker on a free port ({port}, {p2pcdn} and {p2pcdn_tracker} in
 --tracker-cmd are replaced), adds a random file (1 MiB by default) to a fresh store and seeds it
@@ -18,20 +27,26 @@ with the native peer on loopback, then runs interop.mjs in Chromium. Checks:
   - chunk 0 arrives in PIECE(s) and its SHA-256 (crypto.subtle, in the page)
     is the SHA-256 of the first min(chunk size, file size) bytes of the file;
   - messages went both ways; the page's GOODBYE ends the conversation;
-  - negative: a HANDSHAKE with another file id gets GOODBYE wrong-file (3).
-  - with b3sum installed, also: the info hash is BLAKE3-derive_key("p2pcdn
-    2026-11-24 swarm key v1", fileId)[0..20) and the manifest's hash of chunk 0
-    is its BLAKE3.
+  - negative (always run): a HANDSHAKE with another file id gets GOODBYE
+    wrong-file (3);
+  - the info hash is BLAKE3-derive_key("p2pcdn 2026-11-24 swarm key v1",
+    fileId)[0..20) and the manifest's hash of chunk 0 is its BLAKE3 (b3sum,
+    which scripts/install-deps.sh installs: without it the test fails);
+  - every ICE candidate in the offers and answers and both ends of the
+    selected pair are loopback addresses (no mDNS .local name).
 
-Installs tests/browser/node_modules with `npm ci` when it is missing or out of
-date (never downloads a browser). Exits 77 (ctest SKIP_RETURN_CODE) when
-Chromium or Node is not installed. The temporary folder is removed afterwards
-(kept with P2PCDN_KEEP_TMP=1).
+puppeteer-core comes from --node-modules (default build/npm/node_modules, which
+scripts/npm-deps.sh installs; this test never runs npm). Exits 77 (ctest
+SKIP_RETURN_CODE, "[browser_interop] SKIPPED: <why>") when Chromium, Node or that
+puppeteer-core is missing, or when no network namespace can be made (not root,
+no `ip`, unshare refused); scripts/test.sh counts a skip as a failure under
+CI=true. The temporary folder is removed afterwards (kept with P2PCDN_KEEP_TMP=1).
 """
 
 import argparse
-import fcntl
+import ctypes
 import hashlib
+import ipaddress
 import json
 import os
 import random
@@ -52,43 +67,80 @@ from itest import (KIB, MIB, Cli, Processes, TestFailure, check, describe_rc, fr
                    wait_port, write_file)
 
 SKIP = 77
+CLONE_NEWNET = 0x40000000
 SWARM_KEY_CONTEXT = "p2pcdn 2026-11-24 swarm key v1"
 GOODBYE_WRONG_FILE = 3
 CAP_HAS_MANIFEST = 1 << 2
 
 
-def ensure_node_modules(npm, timeout=300):
-    """`npm ci` in tests/browser when node_modules does not hold the locked
-    puppeteer-core. Quick (one file read) when it does. Serialized with a lock
-    so that parallel runs do not install over each other."""
+class Skipped(Exception):
+    """This machine cannot run the test: exit 77 with the reason."""
+
+
+def check_node_modules(node_modules):
+    """puppeteer-core at the version package-lock.json locks must be in
+    node_modules (scripts/npm-deps.sh puts it there); returns that version."""
     lock = json.loads((HERE / "package-lock.json").read_text())
     want = lock["packages"]["node_modules/puppeteer-core"]["version"]
-    installed = HERE / "node_modules" / "puppeteer-core" / "package.json"
+    installed = Path(node_modules) / "puppeteer-core" / "package.json"
+    try:
+        have = json.loads(installed.read_text()).get("version")
+    except (OSError, ValueError):
+        raise Skipped(f"puppeteer-core is not installed in {node_modules} (run scripts/npm-deps.sh)")
+    if have != want:
+        raise Skipped(f"{installed} is puppeteer-core {have}, package-lock.json locks {want} "
+                      f"(run scripts/npm-deps.sh)")
+    return have
 
-    def have():
-        try:
-            return json.loads(installed.read_text()).get("version") == want
-        except (OSError, ValueError):
-            return False
 
-    if have():
-        return False
-    with open(Path(tempfile.gettempdir()) / "p2pcdn-browser-npm.lock", "w") as lf:
-        fcntl.flock(lf, fcntl.LOCK_EX)
-        if have():
-            return False
-        env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1", PUPPETEER_SKIP_CHROME_DOWNLOAD="1",
-                   npm_config_audit="false", npm_config_fund="false", npm_config_update_notifier="false")
-        print(f"  npm ci in {HERE} (puppeteer-core {want})", flush=True)
-        try:
-            p = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, env=env, capture_output=True,
-                               timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise TestFailure(f"npm ci did not finish within {timeout}s")
-        check(p.returncode == 0, f"npm ci failed ({describe_rc(p.returncode)}):\n"
-                                 f"{p.stderr.decode('utf-8', 'replace')[-3000:]}")
-        check(have(), f"npm ci finished but {installed} is not puppeteer-core {want}")
-    return True
+def ip_json(ip, *what):
+    p = subprocess.run([ip, "-j", *what], capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0, f"ip -j {' '.join(what)}: {p.stderr.strip()}")
+    return json.loads(p.stdout or "[]")
+
+
+def enter_loopback_namespace():
+    """Moves this process, and so every process it starts, into a new network
+    namespace (anonymous: it ends with its last process), brings up lo, adds
+    the default route on lo that Firefox needs to gather and that keeps every
+    destination on lo, and checks that lo is all there is. Returns a summary."""
+    if os.geteuid() != 0:
+        raise Skipped("needs root to make a network namespace that holds only loopback (the browser must not "
+                      "run outside one)")
+    ip = shutil.which("ip")
+    if not ip:
+        raise Skipped("needs ip (iproute2; scripts/install-deps.sh installs it) to set up loopback in the "
+                      "test's network namespace")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        raise Skipped(f"unshare(CLONE_NEWNET) was refused: {os.strerror(ctypes.get_errno())}")
+    for cmd in (["link", "set", "lo", "up"], ["route", "add", "default", "dev", "lo", "src", "127.0.0.1"]):
+        p = subprocess.run([ip, *cmd], capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0, f"in the test's network namespace, ip {' '.join(cmd)}: {p.stderr.strip()}")
+    return check_only_loopback(ip)
+
+
+def check_only_loopback(ip):
+    links = [link["ifname"] for link in ip_json(ip, "link", "show")]
+    check(links == ["lo"], f"the test's network namespace holds {links}, not only lo")
+    addrs = [f"{a['local']}/{a['prefixlen']}" for link in ip_json(ip, "addr", "show") for a in link.get("addr_info", [])]
+    check(addrs and all(ipaddress.ip_address(a.split("/")[0]).is_loopback for a in addrs),
+          f"the test's network namespace has addresses {addrs}, not only loopback ones")
+    routes = [f"{r['dst']} dev {r.get('dev')}" for r in ip_json(ip, "route", "show")]
+    check(all(r.endswith(" dev lo") for r in routes), f"routes off lo in the test's network namespace: {routes}")
+    return f"links {links}, addresses {addrs}, routes {routes}"
+
+
+def lo_bytes():
+    """Bytes received on lo so far (/proc/net/dev of this namespace), and the
+    interfaces listed there."""
+    names, rx = [], 0
+    for line in Path("/proc/net/dev").read_text().splitlines()[2:]:
+        name, fields = line.split(":", 1)
+        names.append(name.strip())
+        if name.strip() == "lo":
+            rx = int(fields.split()[0])
+    return rx, names
 
 
 def b3sum_derive(b3sum, context, data, length):
@@ -106,12 +158,6 @@ def b3sum_hash(b3sum, data):
 
 def tracker_command(args, port):
     cmd = args.tracker_cmd
-    if cmd.startswith("{p2pcdn} tracker") and args.p2pcdn_tracker:
-        # Until the tracker moves under `p2pcdn tracker`, use the standalone binary.
-        probe = subprocess.run([args.p2pcdn, "--help"], capture_output=True, timeout=30)
-        if not re.search(rb"^\s+tracker\s", probe.stdout, re.M):
-            cmd = "{p2pcdn_tracker}" + cmd[len("{p2pcdn} tracker"):]
-            print(f"  p2pcdn has no tracker subcommand; tracker: {cmd}", flush=True)
     if "{p2pcdn_tracker}" in cmd:
         check(args.p2pcdn_tracker, f"--tracker-cmd {cmd!r} needs --p2pcdn-tracker")
         cmd = cmd.replace("{p2pcdn_tracker}", args.p2pcdn_tracker)
@@ -144,12 +190,12 @@ def run_once(args, tmp, rng, run_no):
         info_hash = seed.get("infoHash", "")
         check(re.fullmatch(r"[0-9a-f]{40}", info_hash or ""), f"seed --json lacks a 40-hex infoHash: {seed}")
         check(re.fullmatch(r"[0-9a-f]{40}", seed.get("peerId", "")), f"seed --json lacks a 40-hex peerId: {seed}")
-        if args.b3sum:
-            want = b3sum_derive(args.b3sum, SWARM_KEY_CONTEXT, bytes.fromhex(fid), 20)
-            check(info_hash == want, f"infoHash {info_hash} is not BLAKE3-derive_key(swarm key, fileId) = {want}")
+        want = b3sum_derive(args.b3sum, SWARM_KEY_CONTEXT, bytes.fromhex(fid), 20)
+        check(info_hash == want, f"infoHash {info_hash} is not BLAKE3-derive_key(swarm key, fileId) = {want}")
 
         cmd = [args.node, str(HERE / "interop.mjs"), "--tracker", url, "--info-hash", info_hash, "--file-id", fid,
-               "--chromium", args.chromium, "--timeout-ms", str(args.step_timeout_ms)]
+               "--node-modules", args.node_modules, "--chromium", args.chromium,
+               "--timeout-ms", str(args.step_timeout_ms)]
         cmd += [f"--chromium-arg={a}" for a in args.chromium_arg]
         t0 = time.monotonic()
         try:
@@ -173,7 +219,7 @@ def run_once(args, tmp, rng, run_no):
                               f"tracker.log:\n{tail(tmp / 'tracker.log', 1500)}")
 
     check_result(args, r, data, seed)
-    pos, neg = r["positive"], r.get("negative")
+    pos, neg = r["positive"], r["negative"]
     t = pos["timings"]
     print(f"  run {run_no}: {r['chromium']}; launch {r['launchMs']} ms; in the page: tracker "
           f"{t['trackerOpen']:.0f} ms, ICE gathered {t['iceGathered']:.0f} ms, answer {t['answer']:.0f} ms, "
@@ -181,7 +227,9 @@ def run_once(args, tmp, rng, run_no):
           f"chunk 0 {t['chunk']:.0f} ms ({pos['chunk']['length']} bytes in {pos['chunk']['pieces']} pieces, "
           f"{pos['chunkMs']:.0f} ms); messages {pos['counts']['sent']} sent / {pos['counts']['received']} received; "
           f"pair {pos.get('selectedPair')}; native closed {pos.get('closedByPeerMs')} ms after GOODBYE"
-          + (f"; wrong file -> GOODBYE {neg['goodbye']['reason']} {neg['goodbye']['text']!r}" if neg else "")
+          + f"; wrong file -> GOODBYE {neg['goodbye']['reason']} {neg['goodbye']['text']!r}"
+          + f"; offer candidates {[candidate_address(c) for c in pos['offerCandidates']]}, answer "
+          f"{[candidate_address(c) for c in pos['answerCandidates']]}"
           + f"; seeder ready {seed_ms:.0f} ms, browser process {browser_ms:.0f} ms", flush=True)
 
 
@@ -219,9 +267,8 @@ def check_result(args, r, data, seed):
     check(c["length"] == len(first), f"chunk 0 is {c['length']} bytes, expected {len(first)}")
     want = hashlib.sha256(first).hexdigest()
     check(c["sha256"] == want, f"chunk 0 SHA-256 in the browser {c['sha256']}, original {want}")
-    if args.b3sum:
-        b3 = b3sum_hash(args.b3sum, first)
-        check(c["chunkHash"] == b3, f"manifest's hash of chunk 0 {c['chunkHash']}, BLAKE3 of the bytes {b3}")
+    b3 = b3sum_hash(args.b3sum, first)
+    check(c["chunkHash"] == b3, f"manifest's hash of chunk 0 {c['chunkHash']}, BLAKE3 of the bytes {b3}")
     # Both ways: HANDSHAKE, MANIFEST_REQUEST, REQUEST, GOODBYE out; HANDSHAKE,
     # BITFIELD, the parts and the pieces in.
     counts = pos["counts"]
@@ -229,12 +276,36 @@ def check_result(args, r, data, seed):
     got = 2 + pos["manifestParts"] + c["pieces"]
     check(counts["received"] >= got, f"the page received {counts['received']} messages, expected at least {got}")
     check(counts["bytesReceived"] >= len(first), f"received only {counts['bytesReceived']} bytes")
-    # Negative case.
+    # Negative case: always run.
     neg = r.get("negative")
-    if neg is not None:
-        check(neg.get("goodbye", {}).get("reason") == GOODBYE_WRONG_FILE,
-              f"a HANDSHAKE with another file id got {neg.get('received')} {neg.get('goodbye')}, "
-              f"expected GOODBYE wrong-file ({GOODBYE_WRONG_FILE})")
+    check(isinstance(neg, dict), f"interop.mjs reported no negative (wrong-file) case: {sorted(r)}")
+    check(neg.get("goodbye", {}).get("reason") == GOODBYE_WRONG_FILE,
+          f"a HANDSHAKE with another file id got {neg.get('received')} {neg.get('goodbye')}, "
+          f"expected GOODBYE wrong-file ({GOODBYE_WRONG_FILE})")
+    # Loopback only: every candidate both sides offered, and the pair in use.
+    for case, x in (("positive", pos), ("negative", neg)):
+        for side in ("offerCandidates", "answerCandidates"):
+            cands = x.get(side) or []
+            check(cands, f"{case}: no ICE candidate in the {side[:-10]}")
+            for line in cands:
+                check(is_loopback(candidate_address(line)), f"{case}: non-loopback candidate in the {side[:-10]}: {line}")
+    pair = pos.get("selectedPair") or {}
+    for end in ("local", "remote"):
+        addr = pair.get(end, "?").split(" ")[-1].rsplit(":", 1)[0].strip("[]")
+        check(is_loopback(addr), f"the selected candidate pair's {end} end is not loopback: {pair}")
+
+
+def candidate_address(line):
+    """a=candidate:<foundation> <component> <proto> <priority> <address> <port> typ <type> ..."""
+    f = line.split()
+    return f[4] if len(f) > 4 else line
+
+
+def is_loopback(addr):
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:  # an mDNS name (<uuid>.local) or garbage
+        return False
 
 
 def main():
@@ -245,7 +316,9 @@ def main():
     ap.add_argument("--p2pcdn-tracker", default=None, help="the standalone tracker binary, for {p2pcdn_tracker}")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--node", default=shutil.which("node") or "node")
-    ap.add_argument("--npm", default=shutil.which("npm") or "npm")
+    ap.add_argument("--node-modules", default=str(HERE.parent.parent / "build" / "npm" / "node_modules"),
+                    help="node_modules holding puppeteer-core (scripts/npm-deps.sh installs it; default %(default)s)")
+    ap.add_argument("--b3sum", default=shutil.which("b3sum") or "b3sum")
     ap.add_argument("--chromium-arg", action="append", default=[], help="extra Chromium flag (repeatable)")
     ap.add_argument("--size", type=int, default=1 * MIB)
     ap.add_argument("--runs", type=int, default=1, help="repeat the whole test N times (fresh processes)")
@@ -254,11 +327,25 @@ def main():
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 
-    for what, path in (("Chromium", args.chromium), ("Node", args.node)):
-        if not (shutil.which(path) or (os.path.isfile(path) and os.access(path, os.X_OK))):
-            print(f"SKIP: {what} not found ({path})", flush=True)
-            return SKIP
-    args.b3sum = shutil.which("b3sum")
+    try:
+        for what, path in (("Chromium", args.chromium), ("Node", args.node)):
+            if not executable(path):
+                raise Skipped(f"{what} not found ({path}; scripts/install-deps.sh installs it)")
+        puppeteer = check_node_modules(args.node_modules)
+        if not executable(args.b3sum):
+            # Not a skip: the BLAKE3 checks are part of this test.
+            print(f"FAIL [browser_interop]: b3sum not found ({args.b3sum}; scripts/install-deps.sh installs it): "
+                  f"the swarm key and chunk hash checks need it", file=sys.stderr, flush=True)
+            return 1
+        netns = enter_loopback_namespace()
+    except Skipped as e:
+        print(f"[browser_interop] SKIPPED: {e}", flush=True)
+        return SKIP
+    except TestFailure as e:
+        print(f"FAIL [browser_interop]: {e}", file=sys.stderr, flush=True)
+        return 1
+    print(f"[browser_interop] network namespace of its own: {netns}; puppeteer-core {puppeteer} from "
+          f"{args.node_modules}", flush=True)
 
     seed = args.seed
     if seed is None:
@@ -269,13 +356,14 @@ def main():
     t0 = time.monotonic()
     ok = False
     try:
-        t = time.monotonic()
-        if ensure_node_modules(args.npm):
-            print(f"  installed node_modules in {time.monotonic() - t:.1f}s", flush=True)
         for i in range(1, args.runs + 1):
             run_tmp = tmp / f"run{i}"
             run_tmp.mkdir()
             run_once(args, run_tmp, rng, i)
+        rx, names = lo_bytes()
+        check(names == ["lo"], f"after the run, the namespace lists interfaces {names}")
+        check_only_loopback(shutil.which("ip"))
+        print(f"  after the run the namespace still holds only lo, which carried {rx} bytes", flush=True)
         ok = True
     except TestFailure as e:
         print(f"FAIL [browser_interop]: {e}", file=sys.stderr, flush=True)
@@ -286,6 +374,10 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"[browser_interop] {'passed' if ok else 'FAILED'} in {time.monotonic() - t0:.1f}s", flush=True)
     return 0 if ok else 1
+
+
+def executable(path):
+    return bool(shutil.which(path) or (os.path.isfile(path) and os.access(path, os.X_OK)))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,15 @@
 // Headless Chromium <-> native p2pcdn peer, through the tracker's signaling.
 //
 //   node interop.mjs --tracker ws://127.0.0.1:PORT --info-hash HEX40 --file-id HEX64
-//                    --chromium /usr/bin/chromium [--chromium-arg=FLAG]... [--timeout-ms 30000]
-//                    [--no-negative] [--verbose]
+//                    --node-modules DIR --chromium /usr/bin/chromium [--chromium-arg=FLAG]...
+//                    [--timeout-ms 30000] [--verbose]
+//
+// Loads puppeteer-core from DIR (a node_modules folder: scripts/npm-deps.sh
+// installs it in build/npm/node_modules, outside the tracked files).
+// Meant to run inside a network namespace that holds only loopback
+// (browser_test.py makes it; ../shared/design/BROWSERS.md): Chromium gathers loopback
+// candidates (--allow-loopback-in-peer-connection) and, with camera and
+// microphone granted to the page's origin, puts real host addresses in its offer.
 //
 // Launches Chromium (puppeteer-core, never downloads a browser), serves a blank
 // page from http://127.0.0.1:<any> (a secure context, for crypto.subtle; about:blank
@@ -26,9 +33,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import puppeteer from 'puppeteer-core';
 
 const { values: opt } = parseArgs({
   options: {
@@ -38,13 +45,13 @@ const { values: opt } = parseArgs({
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'timeout-ms': { type: 'string', default: '30000' },
     'chromium-arg': { type: 'string', multiple: true, default: [] },
-    'no-negative': { type: 'boolean', default: false },
+    'node-modules': { type: 'string' },
     verbose: { type: 'boolean', default: false },
   },
 });
 const usage = (why) => {
   process.stderr.write(`interop.mjs: ${why}\nusage: node interop.mjs --tracker ws://HOST:PORT --info-hash HEX40 ` +
-    `--file-id HEX64 [--chromium PATH] [--chromium-arg=FLAG]... [--timeout-ms N] [--no-negative] [--verbose]\n`);
+    `--file-id HEX64 --node-modules DIR [--chromium PATH] [--chromium-arg=FLAG]... [--timeout-ms N] [--verbose]\n`);
   process.exit(2);
 };
 if (!opt.tracker || !/^wss?:\/\//.test(opt.tracker)) usage('--tracker ws://HOST:PORT is required');
@@ -52,6 +59,10 @@ if (!/^[0-9a-f]{40}$/.test(opt['info-hash'] || '')) usage('--info-hash wants 40 
 if (!/^[0-9a-f]{64}$/.test(opt['file-id'] || '')) usage('--file-id wants 64 lower-case hex digits');
 const stepTimeoutMs = Number(opt['timeout-ms']);
 if (!(stepTimeoutMs > 0)) usage('--timeout-ms wants a positive number');
+if (!opt['node-modules']) usage('--node-modules DIR is required (scripts/npm-deps.sh installs build/npm/node_modules)');
+// puppeteer-core's CommonJS build, resolved from DIR (ES module imports ignore
+// NODE_PATH and would look beside this file, in the source tree).
+const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'resolve-from-here.js'))('puppeteer-core');
 const log = (...a) => process.stderr.write(`[interop] ${a.join(' ')}\n`);
 
 // ---- Everything below runs inside the page (serialized by page.evaluate). ----
@@ -398,6 +409,8 @@ async function inPage(params) {
     out.negative = r;
     out.stage = 'negative: signaling';
     const peer = await connect('-PCBRWX-', r);
+    r.offerCandidates = peer.offerCandidates;
+    r.answerCandidates = peer.answerCandidates;
     r.counts = peer.counts;
     try {
       out.stage = 'negative: wrong-file handshake';
@@ -427,7 +440,7 @@ async function inPage(params) {
   try {
     out.secureContext = isSecureContext;
     await positive();
-    if (params.negative) await negative();
+    await negative();
     out.stage = 'done';
     out.ok = true;
   } catch (e) {
@@ -483,13 +496,11 @@ try {
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
-    // WebRTC runs with Chromium's defaults, as in a user's browser: the offer's
-    // host candidates are mDNS names (<uuid>.local) that the native peer cannot
-    // resolve, and loopback is not gathered. It works because the browser makes
-    // the offer: it checks the native peer's 127.0.0.1 candidate, and the native
-    // side learns the browser's address as a peer-reflexive candidate. For
-    // diagnosis, --chromium-arg=--disable-features=WebRtcHideLocalIpsWithMdns puts
-    // real addresses in the offer.
+    // In a namespace that holds only loopback, Chromium gathers nothing unless
+    // loopback is allowed; the camera/microphone grant below keeps it from
+    // filtering out its host candidates (else: "FilteringNetworkManager ...
+    // permission status: denied", and no candidate at all).
+    '--allow-loopback-in-peer-connection',
     ...opt['chromium-arg'],
   ];
   browser = await puppeteer.launch({
@@ -506,6 +517,7 @@ try {
   result.chromiumArgs = browser.process() ? browser.process().spawnargs.slice(1) : [...args];
   result.chromium = await browser.version();
   result.launchMs = since();
+  await browser.defaultBrowserContext().overridePermissions(new URL(pageUrl).origin, ['camera', 'microphone']);
   const page = await browser.newPage();
   page.on('console', (m) => { if (opt.verbose) log(`console.${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
@@ -515,7 +527,6 @@ try {
     infoHashHex: opt['info-hash'],
     fileIdHex: opt['file-id'],
     stepTimeoutMs,
-    negative: !opt['no-negative'],
   });
   Object.assign(result, r);
   if (!r.ok) log(`failed at "${r.stage}": ${r.error}`);
