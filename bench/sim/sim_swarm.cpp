@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     else if (a == "--scenario") scenario = v;
     else if (a == "--loss") base.loss = std::strtod(v, nullptr);
     else if (a == "--seeder-up") base.seederUp = std::strtod(v, nullptr);
-    else if (a == "--offers") base.offersPerAnnounce = std::strtoul(v, nullptr, 10);
+    else if (a == "--offers") base.discovery.offersPerAnnounce = std::strtoul(v, nullptr, 10);
     else if (a == "--dups") base.session.picker.maxDuplicates = static_cast<std::uint16_t>(std::strtoul(v, nullptr, 10));
     else if (a == "--stall") base.session.stallTimeout = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
     else if (a == "--watermark") {
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     else if (a == "--min-requests") base.session.minRequestsPerPeer = std::strtoul(v, nullptr, 10);
     else if (a == "--max-downloads") base.session.maxConcurrentDownloads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-uploads") base.session.maxConcurrentUploads = std::strtoul(v, nullptr, 10);
-    else if (a == "--max-peers") base.maxPeersPerPeer = std::strtoul(v, nullptr, 10);
+    else if (a == "--max-peers") base.discovery.maxPeers = std::strtoul(v, nullptr, 10);
     else if (a == "--backlog") base.session.sendBacklog = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
     else if (a == "--backlog-pieces") base.session.sendBacklogPieces = std::strtoul(v, nullptr, 10);
     else if (a == "--backlog-pieces-uploader") base.session.sendBacklogPiecesToUploader = std::strtoul(v, nullptr, 10);

@@ -3,8 +3,10 @@
 // Every operation reports through a completion so that asynchronous backends
 // (IndexedDB in the browser, a worker thread natively) fit the same interface.
 // The backends here (memory, SQLite) complete inline, before the call returns;
-// callers must not rely on either order. A backend is used from one thread (the
-// session's event loop); it is not internally synchronised.
+// callers must not rely on either order. They may be called from any thread
+// (one lock per store): the node reads and writes chunks on a worker thread of
+// its own while other callers use the same store. A store given to the node
+// must allow that, and may complete on any thread.
 //
 // Invariants every backend keeps:
 //  - storeChunk accepts only bytes that match the stored manifest's length and

@@ -164,7 +164,7 @@ Status Core::connect() {
   no.trackerUrl = opts.trackerUrl;
   no.link.iceServers = opts.iceServers;
   no.link.loopbackOnly = opts.loopbackOnly;
-  no.announceInterval = opts.discoveryInterval;
+  no.discovery.announceInterval = opts.discoveryInterval;
   no.swarm.maxConcurrentDownloads = opts.maxConcurrentDownloads;
   no.swarm.maxConcurrentUploads = opts.maxConcurrentUploads;
   no.swarm.perPeerUpRate = static_cast<double>(opts.perPeerUploadLimit);

@@ -1,6 +1,7 @@
 // `p2pcdn seed` and `p2pcdn get`: a Node on an Asio event loop, over
 // libwebrtc links, announcing to a WebSocket tracker.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/net.hpp"
@@ -298,12 +300,44 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     failure = e;
     net.stop();
   };
+  // -o OUT is written as soon as the download completes, while the node goes
+  // on seeding: a thread with its own connection to the store (SQLite WAL
+  // readers do not block the loop's) exports it, then tells the loop.
+  std::thread exporter;
+  std::optional<double> exportedAt;
+  bool exportPending = false;
+  auto startExport = [&] {
+    exportPending = true;
+    exporter = std::thread([&g, &net, &n, id, key, &exportedAt, &exportPending, &failure, &since] {
+      Status st = [&]() -> Status {
+        auto own = openStore(g);
+        if (!own) return fail(own.error());
+        BlockingStorage reader(**own);
+        auto m = reader.getManifest(id);
+        if (!m) return fail(m.error());
+        return ChunkManager::exportFile(
+            *m, [&](ChunkIndex i) { return reader.getChunk(id, i, ReadOptions{.verify = false}); }, n.output, key);
+      }();
+      asio::post(net.io, [&, st = std::move(st)] {
+        exportPending = false;
+        if (!st) {
+          failure = st.error();
+          net.stop();
+          return;
+        }
+        exportedAt = since();
+        if (g.json) std::cout << json{{"event", "exported"}, {"seconds", *exportedAt}, {"path", n.output.string()}}.dump() << std::endl;
+        if (!n.seedAfter) net.stop();
+      });
+    });
+  };
   ev.onComplete = [&] {
     done = true;
     completeAt = since();
     ticker.cancel();
     if (auto p = net.node->progress(id)) bar.update(p->bytesTotal, p->bytesTotal);
     bar.finish();
+    if (!n.output.empty()) startExport();
     if (n.seedAfter) {
       if (*n.seedAfter > 0) {
         seedTimer.expires_after(std::chrono::milliseconds(static_cast<long>(*n.seedAfter * 1000)));
@@ -313,7 +347,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
       }
     } else {
       if (g.json) progressLine();  // the last one: every chunk
-      net.stop();
+      if (!exportPending) net.stop();  // else once the file is written
     }
   };
   if (auto st = net.node->fetch(id, manifest, ev); !st) return report(st.error());
@@ -327,18 +361,14 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     });
   }
   net.io.run();
+  if (exporter.joinable()) exporter.join();  // interrupted while writing: the file is complete or absent
   bar.finish();
   if (failure) return report(*failure);
   if (!completeAt) return report(Error(Errc::kCancelled, "get", "interrupted before the download completed"));
+  if (!n.output.empty() && !exportedAt) return report(Error(Errc::kCancelled, "get", "interrupted before " + n.output.string() + " was written"));
 
   auto m = store.getManifest(id);
   if (!m) return report(m.error());
-  if (!n.output.empty()) {
-    Status st = ChunkManager::exportFile(
-        *m, [&](ChunkIndex i) { return store.getChunk(id, i, ReadOptions{.verify = false}); }, n.output,
-        key);
-    if (!st) return report(st.error());
-  }
   auto p = net.node->progress(id);
   if (g.json) {
     json j{{"event", "done"},

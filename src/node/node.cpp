@@ -3,13 +3,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <random>
 #include <set>
 
 #include "core/blake3.hpp"
 #include "core/hex.hpp"
+#include "node/store_worker.hpp"
 #include "node/ws_client.hpp"
 #include "signaling/signaling.hpp"
 #include "wire/fragment.hpp"
@@ -32,20 +32,15 @@ std::array<std::uint8_t, 20> swarmKey(const FileId& id) { return signaling::swar
 
 // ---- Peers and files --------------------------------------------------------
 
-// A link to one peer for one file. The wire protocol on it is the session's.
+// A link to one peer for one file. Which links to make and keep is the
+// file's swarm::Discovery's; the node holds the links themselves.
 struct Peer {
   std::uint64_t key = 0;
-  Clock::time_point created = Clock::now();
-  bool offerer = false;
-  std::optional<Clock::time_point> offerSent;  // our offer went to the tracker (ICE gathering done)
-  std::optional<Clock::time_point> described;  // offer and answer both known (answer sent or applied)
-  std::optional<Clock::time_point> opened;
-  bool gathering = false;  // our offer, its ICE gathering not done yet
   std::unique_ptr<transport::PeerLink> link;
-  std::optional<Id20> remotePeerId;
-  transport::LinkStats linkStats;  // last full report (rtt, candidate types)
-
-  bool isOpen() const { return opened.has_value(); }
+  std::optional<Id20> remotePeerId;  // known once offered to us or answered
+  std::string offerSdp;              // our gathered offer, until it goes to the tracker
+  bool opened = false;
+  transport::LinkStats linkStats;    // last full report (rtt, candidate types)
 };
 
 struct FileState {
@@ -53,59 +48,31 @@ struct FileState {
   Id20 infoHash{};
   std::unique_ptr<swarm::SessionHost> host;  // Node::Impl::Host
   std::unique_ptr<swarm::Session> session;
+  std::optional<swarm::Discovery> discovery;
   bool wanted = false;  // fetching
   bool serving = true;
   FetchEvents events;
   std::map<std::uint64_t, std::shared_ptr<Peer>> peers;
-  Clock::time_point lastAnnounce{};
-  int quickAnnounces = 0;  // re-announces while a leecher lacks peers (back-off)
-  // Offers of one announce go to the tracker together, once all have
-  // gathered, so it hands them to distinct peers (sent one by one, they went
-  // to random peers each: two or three offers to the same peer, none to another).
-  std::vector<signaling::OfferEntry> offerBatch;
-  Clock::time_point batchStarted{};
 
   bool complete() const { return session->complete(); }
   const std::optional<Manifest>& manifest() const { return session->manifest(); }
+  bool leeching() const { return wanted && !complete(); }
 };
 
 static swarm::Time nowTime() { return Clock::now().time_since_epoch(); }
 
-// An offer nobody answered within this long is withdrawn (its link closed).
-// Answers arrive within a round trip through the tracker (~0.1 s on a LAN,
-// a second or two across the internet); an offer held longer only blocks a
-// peer slot. (15 s filled a leecher's table with its own dead offers during
-// quick re-announces, and it then refused the other leechers' offers.)
-constexpr std::chrono::seconds kOfferLifetime{5};
-constexpr std::chrono::seconds kGatherLimit{20};
-// A link that has not opened this long after it was made is closed, whichever
-// side made it (an answer whose offerer went away otherwise held a slot, and
-// blocked new offers from that peer, until ICE gave up).
-constexpr std::chrono::seconds kConnectLimit{15};
-// A link to a peer that is still not open this long after offer and answer
-// were exchanged gives way to a newer one with the same peer (an offer from
-// it, or its answer to ours). Seen on loopback: one side's channel opened and
-// failed at once while the other side never saw it open or close; that
-// half-open link then blocked both the peer's new offers ("linked already")
-// and, through the glare rule, the new link to it. The limit is 3x the
-// slowest of the last links to open (offer/answer exchanged -> open: 5-40 ms
-// on loopback, ~6 round trips across the internet), within these bounds,
-// and kHalfOpenDefault before any link opened.
-constexpr std::chrono::milliseconds kHalfOpenMin{250};
-constexpr std::chrono::milliseconds kHalfOpenMax{3000};
-constexpr std::chrono::milliseconds kHalfOpenDefault{1000};
-constexpr std::size_t kOpenDelaysKept = 16;
-// Offers that gathered are sent at the latest this long after the announce,
-// even if others of the batch are still gathering.
-constexpr std::chrono::milliseconds kBatchWait{500};
-// How often the node runs the sessions' timers (choking, time-outs, rate limits).
+// How often the node runs the sessions' and discovery's timers (choking,
+// time-outs, rate limits, announces, offer lifetimes).
 constexpr std::chrono::milliseconds kTickPeriod{100};
 // How often link stats (RTT, candidate types) are refreshed for peerStats().
 constexpr std::chrono::seconds kLinkStatsPeriod{5};
+// A dropped link is kept until its close completes (its GOODBYE, queued just
+// before, goes out first), at most this long.
+constexpr std::chrono::seconds kClosingLimit{6};
 
 struct Node::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
-      : io(ctx), store(s), links(f), opts(std::move(o)), announceTimer(ctx), tickTimer(ctx) {
+      : io(ctx), rawStore(s), store(s), links(f), opts(std::move(o)), tickTimer(ctx) {
     std::random_device rd;
     for (auto& b : peerId) b = static_cast<std::uint8_t>(rd());
     const char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
@@ -140,8 +107,22 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
         }
       });
     }
-    Result<Bytes> readChunk(ChunkIndex index) override {
-      return impl->store.getChunk(fid, index, ReadOptions{.verify = true});
+    // Reads (with their re-hash) and writes run on the store worker; the
+    // completions come back to the loop as posted events.
+    void readChunk(ChunkIndex index) override {
+      impl->onWorker(fid, [index](ChunkStorage& store, const FileId& f, const Completions& done) {
+        store.getChunk(f, index, ReadOptions{.verify = true}, [index, done](Result<Bytes> r) {
+          done([index, r = std::move(r)](swarm::Session& s) mutable { s.onChunkRead(index, std::move(r), nowTime()); });
+        });
+      }, [index](swarm::Session& s, const Error& e) { s.onChunkRead(index, fail(e), nowTime()); });
+    }
+    void storeChunk(ChunkIndex index, Bytes data) override {
+      auto shared = std::make_shared<Bytes>(std::move(data));
+      impl->onWorker(fid, [index, shared](ChunkStorage& store, const FileId& f, const Completions& done) {
+        store.storeChunk(f, index, *shared, [index, done, shared](Status st) {
+          done([index, st = std::move(st)](swarm::Session& s) mutable { s.onChunkStored(index, std::move(st), nowTime()); });
+        });
+      }, [index](swarm::Session& s, const Error& e) { s.onChunkStored(index, fail(e), nowTime()); });
     }
     std::optional<std::size_t> buffered(swarm::PeerKey key) const override {
       const auto& peers = impl->files.at(fid).peers;
@@ -153,7 +134,6 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       auto& peers = file().peers;
       if (auto it = peers.find(key); it != peers.end() && it->second->link) it->second->link->notifyWhenBufferedBelow(bytes);
     }
-    Status storeChunk(ChunkIndex index, ByteView data) override { return impl->store.storeChunk(fid, index, data); }
     Status storeManifest(const Manifest& m) override {
       auto id = impl->store.storeManifest(m, /*pinned=*/true);
       if (!id) return fail(id.error());
@@ -183,21 +163,48 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     }
   };
 
+  // Runs `task` on the store worker; it hands `done` what to do with the
+  // file's session back on the loop (nothing if the file is gone by then).
+  // A full worker queue fails the operation at once (`refused`, posted).
+  using SessionTask = std::function<void(swarm::Session&)>;
+  using Completions = std::function<void(SessionTask)>;
+  void onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
+                std::function<void(swarm::Session&, const Error&)> refused) {
+    std::weak_ptr<Impl> weak = shared_from_this();
+    Completions done = [weak, fid, io = &io](SessionTask then) {
+      asio::post(*io, [weak, fid, then = std::move(then)] {
+        auto self = weak.lock();
+        if (!self) return;
+        if (auto it = self->files.find(fid); it != self->files.end()) then(*it->second.session);
+      });
+    };
+    ChunkStorage* st = &rawStore;
+    const bool queued = worker.post([st, fid, task = std::move(task), done] { task(*st, fid, done); });
+    if (!queued) {
+      done([refused = std::move(refused)](swarm::Session& s) {
+        refused(s, Error(Errc::kBackPressure, "store", "the store worker's queue is full"));
+      });
+    }
+  }
+
   asio::io_context& io;
+  ChunkStorage& rawStore;
   BlockingStorage store;
   transport::LinkFactory& links;
   NodeOptions opts;
   Id20 peerId{};
   std::unique_ptr<WsClient> tracker;
-  asio::steady_timer announceTimer, tickTimer;
+  asio::steady_timer tickTimer;
   std::map<FileId, FileState> files;
-  std::map<Id20, std::pair<FileId, std::uint64_t>> pendingOffers;  // offer_id -> (file, peer key)
   std::set<Id20> banned;  // peers that sent chunks failing verification: never connected again
   std::uint64_t nextPeerKey = 1;
   bool stopped = false;
   std::mt19937 rng{std::random_device{}()};
-  std::deque<Clock::duration> openDelays;  // offer/answer exchanged -> open, of the last links
   Clock::time_point lastLinkStats{};
+  // Dropped links whose close has not completed, and when to give up on it.
+  std::vector<std::pair<std::shared_ptr<Peer>, Clock::time_point>> closing;
+  // Last: destroyed first, so no store task runs once the rest is gone.
+  StoreWorker worker;
 
   // ---- lifecycle ------------------------------------------------------------
   Status start() {
@@ -214,13 +221,11 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     tracker = std::make_unique<WsClient>(io, *url, std::move(ev));
     tracker->start();
     scheduleTick();
-    scheduleAnnounce();
     return {};
   }
 
   void stop(std::function<void()> done) {
     stopped = true;
-    announceTimer.cancel();
     tickTimer.cancel();
     for (auto& [id, f] : files) f.session->goodbyeAll(wire::GoodbyeReason::kShutdown, "shutting down");
     if (tracker) tracker->stop();
@@ -249,61 +254,38 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void scheduleAnnounce() {
-    announceTimer.expires_after(opts.announceInterval);
-    std::weak_ptr<Impl> weak = shared_from_this();
-    announceTimer.async_wait([weak](boost::system::error_code ec) {
-      auto self = weak.lock();
-      if (ec || !self || self->stopped) return;
-      self->announceAll(false);
-      self->scheduleAnnounce();
+  // Runs the sessions' and discovery's timers: drops links that never
+  // opened in time, sends gathered offers, announces when discovery says so.
+  void tick() {
+    const auto now = Clock::now();
+    const swarm::Time t = nowTime();
+    const bool refreshStats = now - lastLinkStats > kLinkStatsPeriod;
+    if (refreshStats) lastLinkStats = now;
+    std::erase_if(closing, [&](const auto& c) {
+      return !c.first->link || c.first->link->state() == transport::LinkState::kClosed || now > c.second;
     });
+    for (auto& [id, f] : files) {
+      if (refreshStats) {
+        for (auto& [k, p] : f.peers) {
+          if (p->opened && p->link) requestLinkStats(f, *p);
+        }
+      }
+      f.session->tick(t);
+      auto d = f.discovery->tick(t, swarmView(f));
+      for (const auto& drop : d.drops) dropPeer(f, drop.key, std::string(drop.why));
+      if (d.sendOffers) sendOffers(f);
+      if (d.announce != swarm::Announce::kNo) announce(f, signaling::Event::kNone, d.announce == swarm::Announce::kQuick);
+    }
   }
 
-  // Runs the sessions' timers; drops offers nobody answered; a leecher without
-  // peers re-announces with back-off (2 s, 4 s, ... up to the announce
-  // interval) instead of waiting a whole interval.
-  void tick() {
-    auto now = Clock::now();
-    bool refreshStats = now - lastLinkStats > kLinkStatsPeriod;
-    if (refreshStats) lastLinkStats = now;
-    for (auto& [id, f] : files) {
-      std::vector<std::uint64_t> stale;
-      for (auto& [k, p] : f.peers) {
-        // An offer is withdrawn kOfferLifetime after it went out (gathering
-        // may take a while with STUN: at most kGatherLimit before that).
-        if (p->isOpen()) {
-          if (refreshStats && p->link) requestLinkStats(f, *p);
-          continue;
-        }
-        const bool unanswered = p->offerer && !p->remotePeerId;
-        if ((unanswered && (p->offerSent ? now - *p->offerSent > kOfferLifetime : now - p->created > kGatherLimit)) ||
-            (!unanswered && now - p->created > kConnectLimit)) {
-          stale.push_back(k);
-        }
-      }
-      for (auto k : stale) dropPeer(f, k, "never opened (offer unanswered or connect limit)");
-      if (!f.offerBatch.empty() && (gatheringOffers(f) == 0 || now - f.batchStarted > kBatchWait)) sendOffers(f);
-      f.session->tick(nowTime());
-      const std::size_t connected = f.session->stats().peers;
-      // No peer, none with anything we lack, or fewer than half the slots
-      // filled: look for more, with back-off (1 s, 2 s, ... the interval).
-      // (In the simulator, leechers left with 7-10 peers were the last to
-      // finish: 1000 peers went from 1.27x to 1.17x the fluid bound.)
-      // The tracker's counts are no guide here: in a flash crowd the first
-      // announce sees an almost empty swarm (1 seeder -> 3 leechers that
-      // started together sometimes never linked to each other: leecher share 0 %).
-      const bool fewPeers = connected < opts.maxPeersPerFile / 2;
-      if (f.wanted && !f.complete() && (connected == 0 || fewPeers || f.session->usefulPeers() == 0)) {
-        auto wait = std::min<Clock::duration>(std::chrono::seconds(1) * (1 << std::min(f.quickAnnounces, 5)),
-                                              opts.announceInterval);
-        // Count only announces that went out: while the tracker is away the
-        // back-off must not grow, or the first peer is found an interval late.
-        if (now - f.lastAnnounce >= wait && announce(f, signaling::Event::kNone)) ++f.quickAnnounces;
-      } else if (connected > 0 && f.wanted) {
-        f.quickAnnounces = 0;
-      }
-    }
+  swarm::SwarmView swarmView(const FileState& f) const {
+    swarm::SwarmView v;
+    v.member = f.serving || f.wanted;
+    v.leeching = f.leeching();
+    v.connected = f.session->stats().peers;
+    // usefulPeers() is O(peers x chunks); it only matters with enough peers.
+    if (v.leeching && v.connected >= f.discovery->options().maxPeers / 2) v.useful = f.session->usefulPeers();
+    return v;
   }
 
   void requestLinkStats(FileState& f, Peer& p) {
@@ -338,6 +320,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     wire::PeerId self{};
     std::copy(peerId.begin(), peerId.end(), self.begin());
     f.session = std::make_unique<swarm::Session>(id, self, std::move(manifest), std::move(have), *f.host, opts.swarm, rng());
+    f.discovery.emplace(peerId, opts.discovery);
     for (const Id20& b : banned) {
       wire::PeerId w{};
       std::copy(b.begin(), b.end(), w.begin());
@@ -409,7 +392,6 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     FileState& f = it->second;
     announce(f, signaling::Event::kStopped);
     f.session->goodbyeAll(wire::GoodbyeReason::kNormal, "file removed");
-    std::erase_if(pendingOffers, [&](const auto& kv) { return kv.second.first == id; });
     // As in stop(): the links close once the GOODBYEs have had a moment to leave;
     // their events are ignored from now on (the file is gone).
     auto peers = std::make_shared<std::map<std::uint64_t, std::shared_ptr<Peer>>>(std::move(f.peers));
@@ -427,7 +409,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void announceAll(bool first) {
     for (auto& [id, f] : files) {
       if (!f.serving && !f.wanted) continue;
-      if (first) f.quickAnnounces = 0;
+      if (first) f.discovery->trackerConnected();
       announce(f, first ? signaling::Event::kStarted : signaling::Event::kNone);
     }
   }
@@ -438,26 +420,22 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     return st.bytesTotal - st.bytesVerified;
   }
 
-  // False when there is no tracker connection to announce on.
-  bool announce(FileState& f, signaling::Event event) {
+  // False when there is no tracker connection to announce on. A leecher's
+  // announce is followed by the offers discovery asks for (sent once gathered).
+  bool announce(FileState& f, signaling::Event event, bool quick = false) {
     if (!tracker || !tracker->connected()) return false;
-    f.lastAnnounce = Clock::now();
     signaling::AnnounceRequest msg = baseAnnounce(f);
     msg.event = event;
     tracker->send(signaling::encodeClientMessage(msg));
-    // Leechers make offers; the tracker hands each to another peer of the swarm.
-    if (f.complete() || !f.wanted || event == signaling::Event::kStopped) return true;
-    std::size_t room = opts.maxPeersPerFile > f.peers.size() ? opts.maxPeersPerFile - f.peers.size() : 0;
-    std::size_t offers = std::min(room, opts.offersPerAnnounce);
-    if (f.offerBatch.empty() && gatheringOffers(f) == 0) f.batchStarted = Clock::now();
+    const bool leeching = f.leeching() && event != signaling::Event::kStopped;
+    const std::size_t offers = f.discovery->announced(nowTime(), leeching, quick);
     for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
-    trace("announce with " + std::to_string(offers) + " offers, " + std::to_string(f.peers.size()) + " links");
+    if (leeching) trace("announce with " + std::to_string(offers) + " offers, " + std::to_string(f.peers.size()) + " links");
     return true;
   }
 
   void sendOffers(FileState& f) {
     if (!tracker) return;
-    const auto now = Clock::now();
     signaling::AnnounceRequest msg = baseAnnounce(f);
     auto flush = [&] {
       if (msg.offers.empty()) return;
@@ -466,19 +444,13 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       tracker->send(signaling::encodeClientMessage(msg));
       msg.offers.clear();
     };
-    for (auto& o : f.offerBatch) {
-      // An offer whose link was closed while the batch waited is not sent.
-      auto pend = pendingOffers.find(o.offerId);
-      if (pend == pendingOffers.end()) continue;
-      auto q = f.peers.find(pend->second.second);
+    for (const auto& o : f.discovery->takeOfferBatch(nowTime())) {
+      auto q = f.peers.find(o.key);
       if (q == f.peers.end()) continue;
-      q->second->offerSent = now;
-      msg.offers.push_back(std::move(o));
+      msg.offers.push_back({o.offerId, {"offer", std::move(q->second->offerSdp)}});
       if (msg.offers.size() == signaling::kMaxOffers) flush();
     }
     flush();
-    f.offerBatch.clear();
-    f.batchStarted = now;
   }
 
   signaling::AnnounceRequest baseAnnounce(const FileState& f) const {
@@ -486,7 +458,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     signaling::AnnounceRequest a;
     a.infoHash = f.infoHash;
     a.peerId = peerId;
-    a.numwant = static_cast<std::uint32_t>(opts.offersPerAnnounce);
+    a.numwant = static_cast<std::uint32_t>(opts.discovery.offersPerAnnounce);
     a.uploaded = st.uploaded;
     a.downloaded = st.downloaded;
     a.left = left(f);
@@ -496,20 +468,19 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void makeOffer(FileState& f) {
     Id20 offerId{};
     for (auto& b : offerId) b = static_cast<std::uint8_t>(rng());
-    auto peer = newPeer(f, transport::Role::kOfferer, [this, fid = f.id, offerId](std::string sdp) {
+    auto key = std::make_shared<std::uint64_t>(0);
+    auto peer = newPeer(f, transport::Role::kOfferer, [this, fid = f.id, key](std::string sdp) {
       auto it = files.find(fid);
       if (it == files.end()) return;
       FileState& file = it->second;
-      auto pend = pendingOffers.find(offerId);
-      if (pend == pendingOffers.end()) return;  // dropped while gathering
-      if (auto q = file.peers.find(pend->second.second); q != file.peers.end()) q->second->gathering = false;
-      file.offerBatch.push_back({offerId, {"offer", std::move(sdp)}});
-      if (gatheringOffers(file) == 0) sendOffers(file);
+      auto q = file.peers.find(*key);
+      if (q == file.peers.end()) return;  // dropped while gathering
+      q->second->offerSdp = std::move(sdp);
+      if (file.discovery->offerGathered(*key, nowTime())) sendOffers(file);
     });
     if (!peer) return;
-    peer->offerer = true;
-    pendingOffers[offerId] = {f.id, peer->key};
-    peer->gathering = true;
+    *key = peer->key;
+    f.discovery->offerMade(peer->key, offerId, nowTime());
     if (auto st = peer->link->createOffer(); !st) dropPeer(f, peer->key, "createOffer failed");
   }
 
@@ -528,102 +499,22 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       FileState* f = fileBySwarm(offer->infoHash);
       if (!f || offer->peerId == peerId || banned.count(offer->peerId)) return;
       if (!f->serving && !f->wanted) return;
-      if (Peer* old = linkTo(*f, offer->peerId)) {
-        // A link the peer offered that has not opened gives way to its new
-        // offer: the peer drops its older offer when our answer to the new
-        // one arrives (see the answer below), so the two sides agree. (Held
-        // for 3x the slowest open, a link whose offerer had already failed
-        // it refused the peer's quick re-offer, and a flash-crowd round
-        // ended with two leechers never linked.) A link we offered waits
-        // for the half-open limit: the peer may be about to open it.
-        const bool superseded = old->offerer ? halfOpen(*old) : freshOfferReplaces(*old);
-        if (!superseded) {
-          trace("offer from " + shortId(offer->peerId) + " ignored: linked already");
-          return;
-        }
-        dropPeer(*f, old->key, old->offerer ? "half-open, superseded by a new offer" : "not open, superseded by the peer's new offer");
-      }
-      // Our own unanswered offers do not take a slot from a peer that calls us.
-      if (f->peers.size() - unansweredOffers(*f) >= opts.maxPeersPerFile) {
-        trace("offer from " + shortId(offer->peerId) + " ignored: full");
-        return;
-      }
-      trace("offer from " + shortId(offer->peerId) + ": answering");
-      onRemoteOffer(*f, offer->peerId, offer->offerId, offer->offer.sdp);
+      auto d = f->discovery->onOffer(nowTime(), offer->peerId);
+      if (d.replaces) dropPeer(*f, *d.replaces, "not open, superseded by the peer's new offer");
+      trace("offer from " + shortId(offer->peerId) + ": " + std::string(d.why));
+      if (d.answer) onRemoteOffer(*f, offer->peerId, offer->offerId, offer->offer.sdp);
     } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&*msg)) {
       FileState* f = fileBySwarm(answer->infoHash);
-      auto pend = pendingOffers.find(answer->offerId);
-      if (!f || pend == pendingOffers.end()) return;
-      auto [fid, key] = pend->second;
-      pendingOffers.erase(pend);
-      if (fid != f->id) return;
-      auto p = f->peers.find(key);
+      if (!f) return;
+      auto d = f->discovery->onAnswer(nowTime(), answer->offerId, answer->peerId, banned.count(answer->peerId) != 0);
+      for (const auto& drop : d.drops) dropPeer(*f, drop.key, std::string(drop.why));
+      if (!d.apply) return;
+      auto p = f->peers.find(*d.apply);
       if (p == f->peers.end()) return;
-      if (banned.count(answer->peerId)) {
-        dropPeer(*f, key, "answer from a banned peer");
-        return;
-      }
-      if (Peer* other = linkTo(*f, answer->peerId); other && other->offerer) {
-        // Two offers of ours reached the peer and it answered this one: it
-        // keeps one link per peer, so it dropped (or never had) the other.
-        dropPeer(*f, other->key, "superseded: the peer answered our newer offer");
-      } else if (other) {
-        // Glare: we offered to each other at once and each answered the
-        // other. Both sides keep the link offered by the lower peer id and
-        // close the other one. (Each used to close its own offer, which
-        // left no link at all: 1 -> 3 rounds where leechers never linked.)
-        // A half-open link gives way to the new one.
-        const bool stale = halfOpen(*other);
-        if (!stale && (other->isOpen() || !(peerId < answer->peerId))) {
-          dropPeer(*f, key, "glare: keep the other link");
-          return;
-        }
-        dropPeer(*f, other->key, stale ? "half-open, superseded by an answer" : "glare: keep our offer");
-      }
       trace("answer from " + shortId(answer->peerId));
       p->second->remotePeerId = answer->peerId;
-      p->second->described = Clock::now();
-      if (auto st = p->second->link->acceptAnswer(answer->answer.sdp); !st) dropPeer(*f, key, "bad answer");
+      if (auto st = p->second->link->acceptAnswer(answer->answer.sdp); !st) dropPeer(*f, p->first, "bad answer");
     }
-  }
-
-  bool halfOpen(const Peer& p) const {
-    if (p.isOpen() || !p.described) return false;
-    Clock::duration limit = kHalfOpenDefault;
-    if (!openDelays.empty()) limit = std::clamp<Clock::duration>(3 * slowestOpen(), kHalfOpenMin, kHalfOpenMax);
-    return Clock::now() - *p.described > limit;
-  }
-
-  // Whether a link the peer offered us, not open yet, gives way to a newer
-  // offer from it: at once while our answer has not gone out (the peer never
-  // saw it), else once it is older than the slowest recent link took to open
-  // (kHalfOpenMin before any opened), so that a re-announce does not restart
-  // a link that is about to open.
-  bool freshOfferReplaces(const Peer& p) const {
-    if (p.isOpen()) return false;
-    if (!p.described) return true;
-    const Clock::duration limit = openDelays.empty() ? Clock::duration(kHalfOpenMin) : std::min<Clock::duration>(slowestOpen(), kHalfOpenMax);
-    return Clock::now() - *p.described > limit;
-  }
-
-  Clock::duration slowestOpen() const { return *std::max_element(openDelays.begin(), openDelays.end()); }
-
-  static std::size_t gatheringOffers(const FileState& f) {
-    return static_cast<std::size_t>(std::count_if(f.peers.begin(), f.peers.end(), [](const auto& kv) { return kv.second->gathering; }));
-  }
-
-  static std::size_t unansweredOffers(const FileState& f) {
-    std::size_t n = 0;
-    for (const auto& [k, p] : f.peers) n += (p->offerer && !p->isOpen() && !p->remotePeerId) ? 1u : 0u;
-    return n;
-  }
-
-  // The link (open or not) we have to `remote`, if any.
-  static Peer* linkTo(const FileState& f, const Id20& remote) {
-    for (const auto& [k, p] : f.peers) {
-      if (p->remotePeerId && *p->remotePeerId == remote) return p.get();
-    }
-    return nullptr;
   }
 
   void onRemoteOffer(FileState& f, const Id20& from, const Id20& offerId, const std::string& sdp) {
@@ -635,7 +526,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
       if (it == files.end() || !tracker) return;
       auto q = it->second.peers.find(*key);
       if (q == it->second.peers.end()) return;
-      q->second->described = Clock::now();
+      it->second.discovery->answerSent(*key, nowTime());
       signaling::AnnounceRequest msg;
       msg.infoHash = it->second.infoHash;
       msg.peerId = peerId;
@@ -645,6 +536,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     if (!peer) return;
     *key = peer->key;
     peer->remotePeerId = from;
+    f.discovery->answering(peer->key, from, nowTime());
     if (auto st = peer->link->acceptOffer(sdp); !st) dropPeer(f, peer->key, "bad offer");
   }
 
@@ -670,25 +562,15 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     transport::LinkEvents ev;
     ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
     ev.onOpen = with([](Impl& self, FileState& file, Peer& p) {
-      p.opened = Clock::now();
-      if (p.described) {
-        self.openDelays.push_back(*p.opened - *p.described);
-        if (self.openDelays.size() > kOpenDelaysKept) self.openDelays.pop_front();
-      }
+      p.opened = true;
+      file.discovery->opened(p.key, nowTime());
       self.trace("link " + std::to_string(p.key) + (p.remotePeerId ? " to " + shortId(*p.remotePeerId) : std::string()) + " open");
       file.session->addPeer(p.key, nowTime());
     });
     ev.onMessage = with([](Impl&, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, nowTime()); });
     ev.onBufferedAmountLow = with([](Impl&, FileState& file, Peer& p) { file.session->onWritable(p.key, nowTime()); });
     ev.onClosed = with([](Impl& self, FileState& file, Peer& p, const Error& e) {
-      // A link that failed while connecting or just after it opened: a
-      // leecher looks for peers again at its next tick, rather than after
-      // the re-announce back-off (the peer may still hold its half).
-      const bool early = !p.opened || Clock::now() - *p.opened < std::chrono::seconds(2);
-      if (e.code() != Errc::kOk && early && file.wanted && !file.complete()) {
-        file.quickAnnounces = 0;
-        file.lastAnnounce = {};  // as if it never announced: the tick's back-off has passed
-      }
+      file.discovery->closed(p.key, nowTime(), e.code() != Errc::kOk, file.leeching());
       self.dropPeer(file, p.key, "link closed: " + e.message());
     });
     asio::io_context* ioPtr = &io;
@@ -706,15 +588,17 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     auto peer = it->second;
     if (opts.trace) {
       trace("drop link " + std::to_string(key) + (peer->remotePeerId ? " to " + shortId(*peer->remotePeerId) : std::string()) +
-            (peer->isOpen() ? " (open)" : " (not open)") + ": " + why);
+            (peer->opened ? " (open)" : " (not open)") + ": " + why);
     }
     f.peers.erase(it);
-    for (auto p = pendingOffers.begin(); p != pendingOffers.end();) {
-      p = p->second.second == key ? pendingOffers.erase(p) : std::next(p);
+    f.discovery->remove(key);
+    // close() lets queued data (a GOODBYE) out before the stream is reset;
+    // the link is kept until that completes (its events are ignored: the
+    // peer is gone), at most kClosingLimit.
+    if (peer->link) {
+      peer->link->close();
+      closing.emplace_back(peer, Clock::now() + kClosingLimit);
     }
-    if (peer->link) peer->link->close();
-    // Keep the link alive until its close completes (events are ignored: the peer is gone).
-    asio::post(io, [peer] {});
     f.session->removePeer(key, nowTime());
   }
 

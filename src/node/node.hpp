@@ -16,6 +16,7 @@
 
 #include "p2pcdn/chunk_storage.hpp"
 #include "p2pcdn/manifest.hpp"
+#include "swarm/discovery.hpp"
 #include "swarm/session.hpp"
 #include "transport/peer_link.hpp"
 
@@ -28,9 +29,10 @@ std::array<std::uint8_t, 20> swarmKey(const FileId& id);
 struct NodeOptions {
   std::string trackerUrl;                           // ws://host:port
   transport::LinkConfig link;                       // ICE servers, loopback, watermarks
-  std::chrono::milliseconds announceInterval{30000};
-  std::size_t offersPerAnnounce = 4;                // offers a leecher sends per announce
-  std::size_t maxPeersPerFile = 20;
+  // When to announce, how many offers, peer slots per file, offer and link
+  // lifetimes, glare and half-open rules (swarm::Discovery, shared with the
+  // simulator and the browser peer).
+  swarm::DiscoveryOptions discovery;
   // The swarm engine's policy (pipelining, choking, rate limits, bans); the
   // node fills in maxPiecePayload from the link's message size.
   swarm::SessionOptions swarm;
@@ -96,7 +98,7 @@ class Node {
   // Streaming: fetch in order from `cursor`, at most `lookahead` chunks ahead.
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
   // Announces every file now (new offers for the ones being fetched) instead
-  // of waiting for announceInterval: "discover peers" (used by src/api).
+  // of waiting for the announce interval: "discover peers" (used by src/api).
   void announceNow();
   // Forgets a file (the store is untouched): leaves its swarm, says GOODBYE to
   // its peers, closes their links and drops its state, so a later seed() or

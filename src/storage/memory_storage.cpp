@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "p2pcdn/chunk_storage.hpp"
+#include "storage/locked.hpp"
 #include "storage/staged.hpp"
 
 namespace p2pcdn {
@@ -214,7 +215,7 @@ class MemoryStorage final : public ChunkStorage {
 }  // namespace
 
 std::unique_ptr<ChunkStorage> makeMemoryStorage(StorageOptions options) {
-  return std::make_unique<MemoryStorage>(options);
+  return storage::makeLocked(std::make_unique<MemoryStorage>(options));
 }
 
 }  // namespace p2pcdn

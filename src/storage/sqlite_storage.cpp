@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "p2pcdn/chunk_storage.hpp"
+#include "storage/locked.hpp"
 #include "storage/staged.hpp"
 
 namespace p2pcdn {
@@ -616,7 +617,7 @@ Result<std::unique_ptr<ChunkStorage>> openSqliteStorage(const std::filesystem::p
   if (auto st = s->init(); !st) {
     return fail(st.error().code(), "open store " + file.string(), st.error().detail());
   }
-  return std::unique_ptr<ChunkStorage>(std::move(s));
+  return storage::makeLocked(std::move(s));
 }
 
 }  // namespace p2pcdn

@@ -18,7 +18,7 @@ struct Session::Up {
   std::uint32_t requestId;
   ChunkIndex index;
   std::uint32_t offset, length;
-  Bytes chunk;             // loaded when it reaches the front of the queue
+  std::shared_ptr<const Bytes> chunk;  // read ahead of its turn (readAhead)
   std::uint32_t sent = 0;  // bytes of [offset, offset + length) sent
   Time queued{};
   bool counted = false;    // counted in servedCount_ (a whole chunk, its first piece sent)
@@ -581,7 +581,7 @@ void Session::handle(Peer& p, const wire::Piece& piece, Time now) {
   auto data = out.assembler.take();
   p.out.erase(it);
   if (!data) return drop(p, wire::GoodbyeReason::kProtocolError, "piece assembly");
-  if (have(index)) {  // an endgame duplicate that crossed our CANCEL
+  if (picker_->have(index)) {  // an endgame duplicate that crossed our CANCEL (or one being stored)
     counters_.wasted += data->size();
     return requestFrom(p, now);
   }
@@ -608,19 +608,12 @@ void Session::badChunk(Peer& p, ChunkIndex index, Time now) {
   requestEverywhere(now);
 }
 
+// A verified chunk: never picked again; it goes to the store and counts as
+// held once the store confirms (onChunkStored).
 void Session::chunkArrived(Peer& p, ChunkIndex index, Bytes data, Time now) {
-  if (auto st = host_.storeChunk(index, data); !st) {
-    (void)picker_->unmarkRequested(index);
-    host_.onError(st.error());
-    return;
-  }
-  have_[index] = true;
-  ++haveCount_;
   (void)picker_->markHave(index);
-  ++counters_.chunksFetched;
-  counters_.bytesVerified += data.size();
   ++p.chunksReceived;
-  // Endgame: cancel the same chunk elsewhere; tell everyone who lacks it.
+  // Endgame: cancel the same chunk elsewhere.
   std::vector<Peer*> freed;
   for (auto& [k, q] : peers_) {
     if (q->dropping || !q->handshaken) continue;
@@ -633,12 +626,79 @@ void Session::chunkArrived(Peer& p, ChunkIndex index, Bytes data, Time now) {
         ++o;
       }
     }
+  }
+  writing_.insert(index);
+  host_.storeChunk(index, std::move(data));
+  requestFrom(p, now);
+  for (Peer* q : freed) requestFrom(*q, now);
+}
+
+void Session::onChunkStored(ChunkIndex index, Status status, Time now) {
+  if (writing_.erase(index) == 0 || !manifest_) return;  // not one we asked for
+  const bool wasFull = writing_.size() + 1 >= opts_.maxPendingWrites;
+  if (!status) {
+    host_.onError(status.error());  // the store failed: this fetch cannot go on
+    return;
+  }
+  have_[index] = true;
+  ++haveCount_;
+  ++counters_.chunksFetched;
+  counters_.bytesVerified += manifest_->storedChunkLength(index);
+  for (auto& [k, q] : peers_) {  // tell everyone who lacks it
+    if (q->dropping || !q->handshaken) continue;
     if (!q->counted || !q->has[index]) sendTo(*q, wire::encode(wire::Have{index}), now);
   }
   host_.onChunk(index);
   checkComplete(now);
-  requestFrom(p, now);
-  for (Peer* q : freed) requestFrom(*q, now);
+  if (wasFull) requestEverywhere(now);
+}
+
+void Session::onChunkRead(ChunkIndex index, Result<Bytes> data, Time now) {
+  auto asked = reading_.find(index);
+  if (asked == reading_.end()) return;
+  const Time took = now - asked->second;
+  readLatency_ = readLatency_ == Time{} ? took : (readLatency_ * 7 + took) / 8;
+  reading_.erase(asked);
+  std::shared_ptr<const Bytes> chunk;
+  if (data) {
+#ifdef P2PCDN_FAULT_INJECTION
+    if (opts_.faultCorruptServedChunks && !data->empty()) (*data)[data->size() / 2] ^= 0x5a;
+#endif
+    chunk = std::make_shared<const Bytes>(std::move(*data));
+  }
+  // Every queued upload of this chunk within its link's read-ahead gets it;
+  // links whose next upload waited for a read go on (with this chunk, or to
+  // ask for the one they wait for now: their queues may have changed).
+  for (auto& [k, q] : peers_) {
+    if (q->dropping || q->uploads.empty()) continue;
+    const bool waited = !q->uploads.front().chunk;
+    for (auto it = q->uploads.begin(); it != q->uploads.end();) {
+      if (it->index != index || it->chunk) {
+        ++it;
+      } else if (!chunk || chunk->size() < std::uint64_t{it->offset} + it->length) {  // evicted or corrupt: never serve bad bytes
+        sendTo(*q, wire::encode(wire::Reject{it->requestId, wire::RejectReason::kNotHave, 0}), now);
+        it = q->uploads.erase(it);
+      } else {
+        it->chunk = chunk;
+        ++it;
+      }
+    }
+    if (waited) pumpOne(*q, now);
+  }
+}
+
+// Asks the host for the chunks of the first few queued uploads, so that
+// they are in memory when their turn comes.
+void Session::readAhead(Peer& p, Time now) {
+  const std::size_t chunk = manifest_ ? manifest_->chunkSize : 1;
+  const double inFlight = p.sendRate.rate(now) * seconds(readLatency_);
+  const auto ahead = std::min<std::size_t>(opts_.maxReadAhead, 2 + static_cast<std::size_t>(inFlight / static_cast<double>(chunk)));
+  std::size_t n = 0;
+  for (auto it = p.uploads.begin(); it != p.uploads.end() && n < ahead; ++it, ++n) {
+    if (it->chunk || reading_.count(it->index)) continue;
+    reading_.emplace(it->index, now);
+    host_.readChunk(it->index);
+  }
 }
 
 void Session::handle(Peer& p, const wire::ManifestRequest& r, Time now) {
@@ -689,6 +749,7 @@ std::size_t Session::requestTarget(const Peer& p, Time now) const {
 void Session::requestFrom(Peer& p, Time now) {
   if (!wanted_ || !picker_ || !p.handshaken || p.dropping || !p.counted || p.hasCount == 0) return;
   if (now < p.chokedUntil || now < p.restUntil) return;
+  if (writing_.size() >= opts_.maxPendingWrites) return;  // the store is behind: onChunkStored asks again
   const std::size_t target = requestTarget(p, now);
   if (p.out.size() >= target) return;
   // The download-peer limit leaves out a super-seeder: it shows a peer only
@@ -735,7 +796,7 @@ std::size_t Session::downloadPeers(Time now) const {
 bool Session::lacksFrom(const Peer& p) const {
   if (!p.counted || p.hasCount == 0) return false;
   for (ChunkIndex i = 0; i < p.has.size(); ++i) {
-    if (p.has[i] && !have_[i]) return true;
+    if (p.has[i] && !picker_->have(i)) return true;
   }
   return false;
 }
@@ -826,6 +887,11 @@ void Session::pump(Peer& p, Time now) {
 }
 
 void Session::pumpOne(Peer& p, Time now) {
+  sendQueued(p, now);
+  if (!p.dropping && !p.uploads.empty()) readAhead(p, now);
+}
+
+void Session::sendQueued(Peer& p, Time now) {
   if (p.dropping && p.control.empty()) return;
   while (!p.control.empty()) {
     Status st = host_.send(p.key, p.control.front());
@@ -858,7 +924,7 @@ void Session::pumpOne(Peer& p, Time now) {
         if (servedCount_[it->index] < servedCount_[best->index]) best = it;
       }
       if (best != p.uploads.begin()) {
-        Bytes{}.swap(p.uploads.front().chunk);  // loaded but not started: read again when it is its turn
+        p.uploads.front().chunk.reset();  // read but not started: read again when it is its turn
         std::iter_swap(best, p.uploads.begin());
       }
     }
@@ -882,18 +948,7 @@ void Session::pumpOne(Peer& p, Time now) {
       if (uploadWake_ == Time{} || expires < uploadWake_) uploadWake_ = expires;
       return;
     }
-    if (up.chunk.empty()) {
-      auto chunk = host_.readChunk(up.index);
-      if (!chunk || chunk->size() < std::uint64_t{up.offset} + up.length) {  // evicted or corrupt: never serve bad bytes
-        sendTo(p, wire::encode(wire::Reject{up.requestId, wire::RejectReason::kNotHave, 0}), now);
-        p.uploads.pop_front();
-        continue;
-      }
-      up.chunk = std::move(*chunk);
-#ifdef P2PCDN_FAULT_INJECTION
-      if (opts_.faultCorruptServedChunks && !up.chunk.empty()) up.chunk[up.chunk.size() / 2] ^= 0x5a;
-#endif
-    }
+    if (!up.chunk) return;  // its read completes later (onChunkRead pumps this link again)
     const std::size_t size = pieceSize(p, now);
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(size, up.length - up.sent));
     if (const auto queued = opts_.sendBacklog > Time{} ? host_.buffered(p.key) : std::nullopt) {
@@ -910,8 +965,8 @@ void Session::pumpOne(Peer& p, Time now) {
       }
     }
     p.windowFull = false;
-    wire::Piece piece{up.requestId, up.index, static_cast<std::uint32_t>(up.chunk.size()), up.offset + up.sent,
-                      ByteView(up.chunk).subspan(up.offset + up.sent, n)};
+    wire::Piece piece{up.requestId, up.index, static_cast<std::uint32_t>(up.chunk->size()), up.offset + up.sent,
+                      ByteView(*up.chunk).subspan(up.offset + up.sent, n)};
     auto msg = wire::encode(piece);
     if (!msg) {
       dropUpload(up);
@@ -935,7 +990,7 @@ void Session::pumpOne(Peer& p, Time now) {
     // piece: sent in several pieces, a chunk on its way to one peer must not
     // look never-served to the next taker (the least-served order and the
     // repeat rule). No measurable change in the simulator.
-    const bool whole = up.offset == 0 && up.length == up.chunk.size();
+    const bool whole = up.offset == 0 && up.length == up.chunk->size();
     if (first && whole) {
       up.counted = true;
       if (servedCount_[up.index]++ == 0) {
@@ -1158,6 +1213,8 @@ SessionStats Session::stats() const {
     s.distinctServed = manifest_->chunkCount() - neverServed_;
   }
   s.chunksHave = haveCount_;
+  s.readsPending = reading_.size();
+  s.writesPending = writing_.size();
   s.complete = complete();
   s.peers = 0;
   for (auto& [k, p] : peers_) s.peers += p->handshaken && !p->dropping ? 1u : 0u;

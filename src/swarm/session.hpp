@@ -35,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -116,6 +117,14 @@ struct SessionOptions {
   // it. (1000 simulated peers, mixed uplinks: the slow uploaders fell 40 %
   // behind, their requests queued seconds behind two whole chunks.)
   std::size_t maxPiecePayload = 262144 - wire::kPieceHeaderBytes;
+  // Verified chunks handed to the host's store and not yet confirmed: at
+  // this many, no new requests go out until a write completes (a slow or
+  // stuck store must not let received data pile up).
+  std::size_t maxPendingWrites = 32;
+  // Reads ahead of each link's upload queue: enough chunks to cover the
+  // link's send rate x the store's measured read latency (plus the next
+  // one), at most this many, so a slow store does not idle a fast link.
+  std::size_t maxReadAhead = 16;
   std::size_t minPiecePayload = 4096;
   Time pieceTime = std::chrono::milliseconds(50);
 #ifdef P2PCDN_FAULT_INJECTION
@@ -125,7 +134,8 @@ struct SessionOptions {
 };
 
 // The I/O side. Every call happens on the owner's loop, from inside a Session
-// method; none may call back into the Session synchronously.
+// method; none may call back into the Session synchronously (completions
+// included: deliver them on a later turn of the loop).
 class SessionHost {
  public:
   virtual ~SessionHost() = default;
@@ -135,10 +145,13 @@ class SessionHost {
   // The session is done with the peer (after a GOODBYE, a ban, a time-out):
   // close the link. The host must still call removePeer when it is gone.
   virtual void disconnect(PeerKey peer) = 0;
-  // A verified stored chunk, for serving.
-  virtual Result<Bytes> readChunk(ChunkIndex index) = 0;
-  // Stores a chunk whose BLAKE3 the session has checked.
-  virtual Status storeChunk(ChunkIndex index, ByteView data) = 0;
+  // Reads a stored chunk for serving, verified against its hash: complete
+  // with Session::onChunkRead. At most one read per chunk is outstanding.
+  virtual void readChunk(ChunkIndex index) = 0;
+  // Stores a chunk whose BLAKE3 the session has checked: complete with
+  // Session::onChunkStored. The chunk counts as held (HAVE, served,
+  // complete) only from then on.
+  virtual void storeChunk(ChunkIndex index, Bytes data) = 0;
   // Stores a manifest received from a peer and checked against the file id.
   virtual Status storeManifest(const Manifest& manifest) = 0;
   // Bytes queued on the peer's link and not yet sent, if the host knows.
@@ -191,6 +204,7 @@ struct SessionStats {
   // (it should, so these count lost or late notices).
   std::uint32_t lateRefills = 0;
   std::uint64_t windowWaits = 0;  // times piece data waited for the send window
+  std::size_t readsPending = 0, writesPending = 0;  // store requests not yet completed
   std::size_t peers = 0;                       // handshaken
   bool complete = false;
 };
@@ -228,6 +242,10 @@ class Session {
   void onWritable(PeerKey peer, Time now);               // the link drained after back-pressure
   // Sends GOODBYE to every peer (then the host closes the links).
   void goodbyeAll(wire::GoodbyeReason reason, std::string_view text);
+
+  // Store completions from the host (SessionHost::readChunk / storeChunk).
+  void onChunkRead(ChunkIndex index, Result<Bytes> data, Time now);
+  void onChunkStored(ChunkIndex index, Status status, Time now);
 
   // Timers: call tick at nextWakeup() (or more often).
   void tick(Time now);
@@ -277,7 +295,9 @@ class Session {
   bool lacksFrom(const Peer& p) const;  // it has a chunk we lack
   void rotateDownloads(Time now);
   void pump(Peer& p, Time now);
-  void pumpOne(Peer& p, Time now);
+  void pumpOne(Peer& p, Time now);     // sendQueued, then readAhead
+  void sendQueued(Peer& p, Time now);
+  void readAhead(Peer& p, Time now);
   std::size_t pieceSize(const Peer& p, Time now) const;
   std::size_t sendWindow(const Peer& p, std::size_t piece, Time now) const;
   bool firstServeWaiting(const Peer& self) const;
@@ -296,8 +316,11 @@ class Session {
   wire::PeerId self_;
   std::optional<Manifest> manifest_;
   Bytes manifestBytes_;
-  std::vector<bool> have_;
+  std::vector<bool> have_;        // stored (the host confirmed the write)
   std::uint32_t haveCount_ = 0;
+  std::map<ChunkIndex, Time> reading_;  // reads asked of the host, not yet completed: when asked
+  Time readLatency_{};            // smoothed time a read takes to complete
+  std::set<ChunkIndex> writing_;  // verified, handed to the host's store, not yet confirmed
   std::unique_ptr<PiecePicker> picker_;
   SessionHost& host_;
   SessionOptions opts_;

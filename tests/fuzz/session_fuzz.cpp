@@ -70,14 +70,17 @@ struct Host : SessionHost {
   void disconnect(PeerKey peer) override {
     if (!live.count(peer)) die("disconnected a peer it does not have");
   }
-  Result<Bytes> readChunk(ChunkIndex index) override {
+  // Store requests, completed later by the script (in any order, or never).
+  std::vector<ChunkIndex> reads, writes;
+  void readChunk(ChunkIndex index) override {
     if (index >= kChunks) die("read out of range");
-    return file().chunks[index];
+    if (std::find(reads.begin(), reads.end(), index) != reads.end()) die("a second read of a chunk being read");
+    reads.push_back(index);
   }
-  Status storeChunk(ChunkIndex index, ByteView data) override {
+  void storeChunk(ChunkIndex index, Bytes data) override {
     if (index >= kChunks || Blake3::hash(data) != file().manifest.chunkHashes[index]) die("stored a bad chunk");
     if (!stored.insert(index).second) die("stored a chunk twice");
-    return {};
+    writes.push_back(index);
   }
   Status storeManifest(const Manifest& m) override {
     if (m != file().manifest) die("stored a wrong manifest");
@@ -131,7 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto send = [&](Result<Bytes> m) {
       if (m && added[who].count(key)) ses.onMessage(key, *m, now);
     };
-    switch ((op >> 3) % 12) {
+    switch ((op >> 3) % 14) {
       case 0:  // a raw message
         if (added[who].count(key)) {
           Bytes b = in.bytes(in.u8() * 4u);
@@ -194,6 +197,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         send(wire::encode(wire::Piece{rid, i, static_cast<std::uint32_t>(c.size()), off, ByteView(c).subspan(off, len)}));
         break;
       }
+      case 11:  // a read completes: the chunk, or an error (evicted)
+        if (!host.reads.empty()) {
+          const std::size_t k = in.u8() % host.reads.size();
+          const ChunkIndex i = host.reads[k];
+          host.reads.erase(host.reads.begin() + static_cast<std::ptrdiff_t>(k));
+          if (in.u8() & 1) ses.onChunkRead(i, f.chunks[i], now);
+          else ses.onChunkRead(i, fail(Errc::kNotFound, "read", "evicted"), now);
+        }
+        break;
+      case 12:  // a write completes, mostly successfully
+        if (!host.writes.empty()) {
+          const std::size_t k = in.u8() % host.writes.size();
+          const ChunkIndex i = host.writes[k];
+          host.writes.erase(host.writes.begin() + static_cast<std::ptrdiff_t>(k));
+          ses.onChunkStored(i, (in.u8() & 7) ? Status{} : Status(fail(Errc::kIo, "store", "disk full")), now);
+        }
+        break;
       default: {  // the manifest, whole or cut, for request id 1..3
         auto enc = encodeManifest(f.manifest);
         auto parts = wire::splitManifest(in.u8() % 4, *enc, 256);
@@ -206,7 +226,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
     for (int w = 0; w < 2; ++w) {
-      if (s[w]->stats().chunksHave > kChunks) die("more chunks than the file has");
+      const auto st = s[w]->stats();
+      if (st.chunksHave > kChunks) die("more chunks than the file has");
+      if (st.writesPending > o.maxPendingWrites + 16) die("writes pile up past the bound");
     }
   }
   return 0;

@@ -358,6 +358,11 @@ def one_seeder_swarm(args, tmp, rng, size, n, timeout):
         leechers = [start_leecher(swarm, tmp, sinfo["link"], f"leecher{i}", "--seed") for i in range(1, n + 1)]
         wait_for("every leecher to complete", lambda: all(p.complete() for p in leechers), leechers + [seed], timeout)
         took = time.monotonic() - t0
+        # -o OUT is written when the download completes, while `get --seed`
+        # goes on seeding (it once waited for the seeding to end).
+        wait_for("every leecher's -o file", lambda: all(p.last("exported") for p in leechers), leechers + [seed], 30)
+        for p in leechers:
+            check(same_file(src, tmp / f"{p.name}.bin"), f"{p.name}'s copy, written while seeding, differs from the original")
         done = [p.stop() for p in leechers]
         for p in leechers:
             check(p.proc.returncode == 0, f"get --seed ended with {p.why()}")

@@ -14,6 +14,7 @@
 
 #include "core/blake3.hpp"
 #include "signaling/signaling.hpp"
+#include "swarm/discovery.hpp"
 #include "tracker/swarm_registry.hpp"
 
 namespace p2pcdn::sim {
@@ -24,7 +25,10 @@ using swarm::Time;
 using swarm::fromSeconds;
 using swarm::seconds;
 
-enum class Kind : std::uint8_t { kJoin, kTick, kDepart, kArrive, kDeliver, kToTracker, kFromTracker, kLinkOpen, kLinkClose, kLeave };
+enum class Kind : std::uint8_t {
+  kJoin, kTick, kDepart, kArrive, kDeliver, kToTracker, kFromTracker, kLinkOpen, kLinkClose, kLeave,
+  kReadDone, kStoreDone,  // store completions (msg: the chunk index)
+};
 
 struct Event {
   Time t{};
@@ -43,8 +47,13 @@ struct Msg {
   std::uint8_t dir = 0;  // 0: a -> b, 1: b -> a
 };
 
+constexpr std::uint32_t kNobody = ~std::uint32_t{0};
+
+// A link in the making or open. Both peers name it by its index + 1 (their
+// swarm::PeerKey and swarm::LinkKey).
 struct Link {
-  std::uint32_t a = 0, b = 0;  // a made the offer
+  std::uint32_t a = 0, b = kNobody;  // a made the offer; b answered it (kNobody: not yet)
+  signaling::OfferId offerId{};
   bool open = false, closed = false;
   std::size_t buffered[2] = {0, 0};
   bool wantWritable[2] = {false, false};
@@ -74,22 +83,20 @@ struct Peer final : swarm::SessionHost {
   Time tickAt{};
   std::uint32_t tickGen = 0;
   std::unique_ptr<swarm::Session> session;
-  std::map<swarm::PeerKey, std::uint32_t> links;  // key (= link index + 1) -> link
-  std::set<std::uint32_t> neighbours;             // peer indexes linked or being linked
+  std::map<swarm::PeerKey, std::uint32_t> links;  // open links: key (= link index + 1) -> link
+  std::optional<swarm::Discovery> discovery;      // the product's rules: announces, offers, glare
   signaling::PeerId id{};
   std::optional<double> completed;
-  Time lastAnnounce{};
-  int quickAnnounces = 0;
-  std::map<signaling::OfferId, Time> offers;      // pending offers and when they were made
 
   Status send(swarm::PeerKey key, ByteView message) override;
   void disconnect(swarm::PeerKey key) override;
-  Result<Bytes> readChunk(ChunkIndex index) override;
+  void readChunk(ChunkIndex index) override;
   std::optional<std::size_t> buffered(swarm::PeerKey key) const override;
   void notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) override;
-  Status storeChunk(ChunkIndex index, ByteView) override;
+  void storeChunk(ChunkIndex index, Bytes) override;
   Status storeManifest(const Manifest&) override { return {}; }
   void onComplete() override;
+  void noteStored(ChunkIndex chunk);  // for seederLeavesWhenOut and the trace
 };
 
 class Sim {
@@ -98,7 +105,7 @@ class Sim {
 
   static tracker::RegistryOptions registryOptions(const SimConfig& c) {
     tracker::RegistryOptions o;
-    o.interval = std::chrono::milliseconds(static_cast<std::int64_t>(c.announceInterval * 1000));
+    o.interval = std::chrono::duration_cast<std::chrono::milliseconds>(c.discovery.announceInterval);
     return o;
   }
 
@@ -306,13 +313,17 @@ class Sim {
     release(e.msg);
   }
 
+  // Closes a link on both sides: a side whose discovery dropped it has
+  // forgotten it already; the other sees an orderly close.
   void closeLink(std::uint32_t linkIndex) {
     Link& l = links[linkIndex];
     if (l.closed) return;
     l.closed = true;
+    if (auto pl = pendingLinks.find(l.offerId); pl != pendingLinks.end() && pl->second == linkIndex) pendingLinks.erase(pl);
     for (std::uint32_t side : {l.a, l.b}) {
+      if (side == kNobody) continue;
       Peer& p = peers[side];
-      p.neighbours.erase(side == l.a ? l.b : l.a);
+      p.discovery->closed(linkIndex + 1, now, /*failed=*/false, !p.session->complete());
       if (p.links.erase(linkIndex + 1) && l.open && !p.left) {
         p.session->removePeer(linkIndex + 1, now);
         afterEvent(p);
@@ -340,26 +351,32 @@ class Sim {
     msg = signaling::ScrapeRequest{};  // free the memory
   }
 
-  void announce(Peer& p, signaling::Event event) {
-    p.lastAnnounce = now;
+  signaling::AnnounceRequest baseAnnounce(const Peer& p) const {
     const auto st = p.session->stats();
     signaling::AnnounceRequest a;
     a.infoHash = infoHash;
     a.peerId = p.id;
-    a.event = event;
-    a.numwant = static_cast<std::uint32_t>(cfg.offersPerAnnounce);
+    a.numwant = static_cast<std::uint32_t>(cfg.discovery.offersPerAnnounce);
     a.uploaded = st.uploaded;
     a.downloaded = st.downloaded;
     a.left = st.bytesTotal - st.bytesVerified;
-    if (!p.session->complete()) {
-      const std::size_t room = cfg.maxPeersPerPeer > p.neighbours.size() ? cfg.maxPeersPerPeer - p.neighbours.size() : 0;
-      for (std::size_t i = 0; i < std::min(room, cfg.offersPerAnnounce); ++i) {
-        signaling::OfferId oid{};
-        for (auto& b : oid) b = static_cast<std::uint8_t>(rng());
-        p.offers[oid] = now;
-        a.offers.push_back({oid, {"offer", "sim"}});
-      }
+    return a;
+  }
+
+  // Offers gather at once here: they ride in the announce that asked for them.
+  void announce(Peer& p, signaling::Event event, bool quick) {
+    signaling::AnnounceRequest a = baseAnnounce(p);
+    a.event = event;
+    const std::size_t n = p.discovery->announced(now, !p.session->complete(), quick);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto li = static_cast<std::uint32_t>(links.size());
+      Link& l = links.emplace_back(Link{.a = p.index});
+      for (auto& b : l.offerId) b = static_cast<std::uint8_t>(rng());
+      pendingLinks[l.offerId] = li;
+      p.discovery->offerMade(li + 1, l.offerId, now);
+      p.discovery->offerGathered(li + 1, now);
     }
+    for (const auto& o : p.discovery->takeOfferBatch(now)) a.offers.push_back({o.offerId, {"offer", "sim"}});
     toTracker(p, std::move(a));
   }
 
@@ -372,52 +389,54 @@ class Sim {
     if (!msg) return;
     if (auto* offer = std::get_if<signaling::RelayedOffer>(&*msg)) {
       const std::uint32_t from = peerIndex(offer->peerId);
-      if (from == p.index || p.neighbours.count(from) || p.neighbours.size() >= cfg.maxPeersPerPeer) return;
-      if (peers[from].left) return;
+      if (from == p.index || peers[from].left) return;
+      auto d = p.discovery->onOffer(now, offer->peerId);
+      if (d.replaces) closeLink(static_cast<std::uint32_t>(*d.replaces - 1));
+      auto pl = pendingLinks.find(offer->offerId);
+      if (!d.answer || pl == pendingLinks.end()) return;  // (or the offerer withdrew it meanwhile)
       // Accept: a link in the making; the answer goes back through the tracker.
-      const auto li = static_cast<std::uint32_t>(links.size());
-      links.push_back(Link{.a = from, .b = p.index});
-      p.neighbours.insert(from);
-      pendingLinks[offer->offerId] = li;
+      const std::uint32_t li = pl->second;
+      links[li].b = p.index;
+      p.discovery->answering(li + 1, offer->peerId, now);
+      p.discovery->answerSent(li + 1, now);
       signaling::AnnounceRequest a;
       a.infoHash = infoHash;
       a.peerId = p.id;
       a.answer = signaling::AnswerEntry{offer->peerId, offer->offerId, {"answer", "sim"}};
       toTracker(p, std::move(a));
     } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&*msg)) {
-      auto pend = p.offers.find(answer->offerId);
-      auto li = pendingLinks.find(answer->offerId);
-      if (pend == p.offers.end() || li == pendingLinks.end()) return;
-      p.offers.erase(pend);
-      const std::uint32_t linkIndex = li->second;
-      pendingLinks.erase(li);
+      auto d = p.discovery->onAnswer(now, answer->offerId, answer->peerId, false);
+      for (const auto& drop : d.drops) closeLink(static_cast<std::uint32_t>(drop.key - 1));
+      if (!d.apply) return;
+      const auto li = static_cast<std::uint32_t>(*d.apply - 1);
+      pendingLinks.erase(answer->offerId);
       const std::uint32_t other = peerIndex(answer->peerId);
-      if (p.neighbours.count(other) || peers[other].left) {  // crossed offers: keep the first link
-        links[linkIndex].closed = true;
-        peers[other].neighbours.erase(p.index);
-        return;
-      }
-      p.neighbours.insert(other);
       // ICE + DTLS + SCTP: about two round trips.
-      at(now + fromSeconds(4 * (p.latency + peers[other].latency)), Event{.kind = Kind::kLinkOpen, .link = linkIndex});
+      at(now + fromSeconds(4 * (p.latency + peers[other].latency)), Event{.kind = Kind::kLinkOpen, .link = li});
     }
   }
 
   void onLinkOpen(const Event& e) {
     Link& l = links[e.link];
-    if (l.closed || peers[l.a].left || peers[l.b].left) {
-      l.closed = true;
-      peers[l.a].neighbours.erase(l.b);
-      peers[l.b].neighbours.erase(l.a);
+    if (l.closed || l.b == kNobody || peers[l.a].left || peers[l.b].left) {
+      closeLink(e.link);
       return;
     }
     l.open = true;
     for (std::uint32_t side : {l.a, l.b}) {
       Peer& p = peers[side];
       p.links[e.link + 1] = e.link;
+      p.discovery->opened(e.link + 1, now);
       p.session->addPeer(e.link + 1, now);
       afterEvent(p);
     }
+  }
+
+  bool linkedToSeeder(const Peer& p) const {
+    for (const auto& [key, li] : p.links) {
+      if (links[li].a == 0 || links[li].b == 0) return true;
+    }
+    return false;
   }
 
   std::uint32_t peerIndex(const signaling::PeerId& id) const {
@@ -443,7 +462,7 @@ class Sim {
     p.joined = true;
     p.joinedAt = now;
     p.session->setWanted(!p.seeder, now);
-    announce(p, signaling::Event::kStarted);
+    announce(p, signaling::Event::kStarted, false);
     scheduleTick(p, p.session->nextWakeup(now));
   }
 
@@ -451,29 +470,24 @@ class Sim {
     Peer& p = peers[e.peer];
     if (e.gen != p.tickGen || p.left) return;
     p.session->tick(now);
-    // Discovery like the node: re-announce every interval; a leecher without
-    // useful peers, or with fewer than half its peer slots filled,
-    // re-announces (with offers) with back-off 2, 4, 8 ... s.
-    const bool leeching = !p.session->complete();
-    Time since = now - p.lastAnnounce;
-    if (since >= fromSeconds(cfg.announceInterval)) {
-      announce(p, signaling::Event::kNone);
-    } else if (leeching && (p.session->usefulPeers() == 0 || p.neighbours.size() < cfg.maxPeersPerPeer / 2)) {
-      Time wait = fromSeconds(std::min(cfg.announceInterval, 2.0 * (1 << std::min(p.quickAnnounces, 5))));
-      if (since >= wait) {
-        ++p.quickAnnounces;
-        announce(p, signaling::Event::kNone);
-      }
-    } else {
-      p.quickAnnounces = 0;
-    }
-    for (auto it = p.offers.begin(); it != p.offers.end();) {  // offers nobody answered
-      it = now - it->second > std::chrono::seconds(15) ? p.offers.erase(it) : std::next(it);
-    }
-    scheduleTick(p, std::max(p.session->nextWakeup(now), now + std::chrono::milliseconds(1)));
+    swarm::SwarmView v;
+    v.member = true;
+    v.leeching = !p.session->complete();
+    v.connected = p.session->stats().peers;
+    if (v.leeching && v.connected >= cfg.discovery.maxPeers / 2) v.useful = p.session->usefulPeers();
+    auto d = p.discovery->tick(now, v);
+    for (const auto& drop : d.drops) closeLink(static_cast<std::uint32_t>(drop.key - 1));
+    if (d.announce != swarm::Announce::kNo) announce(p, signaling::Event::kNone, d.announce == swarm::Announce::kQuick);
+    const Time wake = std::min(p.session->nextWakeup(now), p.discovery->nextWakeup(now, v));
+    scheduleTick(p, std::max(wake, now + std::chrono::milliseconds(1)));
   }
 
+  void onStoreDone(Peer& p, ChunkIndex chunk);
+  void onReadDone(Peer& p, ChunkIndex chunk);
+
   void onLeave(Peer& p) {
+    if (p.left) return;
+    if (p.seeder) seederLeft = seconds(now);
     std::vector<std::uint32_t> ls;
     for (auto& [k, li] : p.links) ls.push_back(li);
     for (auto li : ls) closeLink(li);
@@ -516,7 +530,10 @@ class Sim {
     std::size_t count = 0;
     double first = 0, half = 0, all = 0;
   };
-  std::map<ChunkIndex, Holders> holders;  // trace: when each chunk reached its first, half and all leechers
+  std::map<ChunkIndex, Holders> holders;
+  std::vector<bool> heldSomewhere;  // by a leecher, whole
+  std::uint32_t chunksOut = 0;
+  std::optional<double> seederLeft;  // trace: when each chunk reached its first, half and all leechers
 };
 
 Status Peer::send(swarm::PeerKey key, ByteView message) {
@@ -549,7 +566,37 @@ void Peer::notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) {
   l.writableAt[dir] = std::max(l.writableAt[dir], bytes);
 }
 
-Status Peer::storeChunk(ChunkIndex chunk, ByteView) {
+// The store completes cfg.storeDelay later (an event, never inside the call).
+void Peer::readChunk(ChunkIndex chunk) {
+  sim->at(sim->now + sim->cfg.storeDelay, Event{.kind = Kind::kReadDone, .peer = index, .msg = chunk});
+}
+
+void Peer::storeChunk(ChunkIndex chunk, Bytes) {
+  sim->at(sim->now + sim->cfg.storeDelay, Event{.kind = Kind::kStoreDone, .peer = index, .msg = chunk});
+}
+
+void Sim::onStoreDone(Peer& p, ChunkIndex chunk) {
+  if (p.left) return;
+  p.noteStored(chunk);
+  p.session->onChunkStored(chunk, {}, now);
+  afterEvent(p);
+}
+
+void Sim::onReadDone(Peer& p, ChunkIndex chunk) {
+  if (p.left) return;
+  Bytes b = chunks[chunk];
+  if (p.corrupt && !b.empty()) b[b.size() / 2] ^= 0x5a;
+  p.session->onChunkRead(chunk, std::move(b), now);
+  afterEvent(p);
+}
+
+void Peer::noteStored(ChunkIndex chunk) {
+  if (!sim->heldSomewhere[chunk]) {
+    sim->heldSomewhere[chunk] = true;
+    if (++sim->chunksOut == sim->cfg.chunkCount && sim->cfg.seederLeavesWhenOut) {
+      sim->at(sim->now, Event{.kind = Kind::kLeave, .peer = 0});
+    }
+  }
   if (sim->trace) {
     auto& h = sim->holders[chunk];
     const double t = seconds(sim->now);
@@ -557,13 +604,6 @@ Status Peer::storeChunk(ChunkIndex chunk, ByteView) {
     if (h.count == sim->cfg.leechers / 2) h.half = t;
     if (h.count == sim->cfg.leechers) h.all = t;
   }
-  return {};
-}
-
-Result<Bytes> Peer::readChunk(ChunkIndex chunk) {
-  Bytes b = sim->chunks[chunk];
-  if (corrupt && !b.empty()) b[b.size() / 2] ^= 0x5a;
-  return b;
 }
 
 void Peer::onComplete() {
@@ -576,6 +616,7 @@ SimResult Sim::run() {
   auto wallStart = std::chrono::steady_clock::now();
   // The file: random chunks and their manifest.
   chunks.resize(cfg.chunkCount);
+  heldSomewhere.assign(cfg.chunkCount, false);
   Manifest m;
   m.name = "sim.bin";
   m.chunkSize = cfg.chunkSize;
@@ -632,6 +673,7 @@ SimResult Sim::run() {
     swarm::SessionOptions so = p.seeder && cfg.seederSession ? *cfg.seederSession : cfg.session;
     so.maxPiecePayload = std::min<std::size_t>(so.maxPiecePayload, 262144 - wire::kPieceHeaderBytes);
     std::vector<bool> have(cfg.chunkCount, p.seeder || p.corrupt);
+    p.discovery.emplace(p.id, cfg.discovery);
     p.session = std::make_unique<swarm::Session>(fileId, wid, m, std::move(have), p, so, cfg.seed * 1000003 + i);
     const double t = p.seeder ? 0.0 : join(rng);
     at(fromSeconds(t), Event{.kind = Kind::kJoin, .peer = p.index});
@@ -673,12 +715,15 @@ SimResult Sim::run() {
       case Kind::kLinkOpen: onLinkOpen(e); break;
       case Kind::kLinkClose: closeLink(e.link); break;
       case Kind::kLeave: onLeave(peers[e.peer]); break;
+      case Kind::kReadDone: onReadDone(peers[e.peer], e.msg); break;
+      case Kind::kStoreDone: onStoreDone(peers[e.peer], e.msg); break;
     }
-    if (e.kind == Kind::kDeliver && allDone()) break;
+    if (e.kind == Kind::kStoreDone && allDone()) break;
   }
 
   SimResult r;
   r.fileBytes = static_cast<double>(m.storedSize());
+  r.seederLeft = seederLeft;
   r.events = events;
   r.messages = messages;
   double sumUp = 0, dMin = 1e300;
@@ -721,7 +766,7 @@ SimResult Sim::run() {
     std::vector<double> nb, rest;
     for (std::size_t i = 1; i < peers.size(); ++i) {
       if (!peers[i].completed) continue;
-      (peers[0].neighbours.count(peers[i].index) ? nb : rest).push_back(*peers[i].completed);
+      (linkedToSeeder(peers[i]) ? nb : rest).push_back(*peers[i].completed);
     }
     auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v.empty() ? 0.0 : v[v.size() / 2]; };
     std::fprintf(stderr, "seeder's neighbours: %zu, median done %.2f s; others %zu, median done %.2f s\n", nb.size(), med(nb),
@@ -736,7 +781,7 @@ SimResult Sim::run() {
       const auto st = p.session->stats();
       std::fprintf(stderr, "straggler %zu done=%.2f joined=%.2f neighbours=%zu linkedToSeeder=%d timeouts=%u wasted=%llu latency=%.3f; %s\n",
                    order[k].second, order[k].first, seconds(p.joinedAt), p.links.size(),
-                   peers[0].neighbours.count(p.index) ? 1 : 0, st.timeouts, static_cast<unsigned long long>(st.wasted), p.latency,
+                   linkedToSeeder(p) ? 1 : 0, st.timeouts, static_cast<unsigned long long>(st.wasted), p.latency,
                    lateState.count(p.index) ? lateState[p.index].c_str() : "");
     }
   }

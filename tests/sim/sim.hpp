@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "swarm/discovery.hpp"
 #include "swarm/session.hpp"
 
 namespace p2pcdn::sim {
@@ -44,16 +45,19 @@ struct SimConfig {
   double latencyMax = 0.040;
   double loss = 0.0;          // per message
   double joinSpread = 1.0;    // leechers join uniformly over [0, joinSpread] s
-  std::size_t maxPeersPerPeer = 20;
-  std::size_t offersPerAnnounce = 4;
-  double announceInterval = 30.0;
+  // The product's discovery rules (announce interval, offers per announce,
+  // peer slots, offer lifetime, glare, half-open links).
+  swarm::DiscoveryOptions discovery;
   std::size_t highWatermark = 256 * 1024;
   std::size_t lowWatermark = 64 * 1024;
   swarm::SessionOptions session;        // for every peer (rates, slots, ...)
   std::optional<swarm::SessionOptions> seederSession;  // the seeder's, if different
   std::size_t corruptPeers = 0;         // leechers that corrupt every chunk they serve
   double seederLeavesAt = -1;           // seconds; < 0: stays
+  // The seeder leaves as soon as every chunk is held whole by some leecher.
+  bool seederLeavesWhenOut = false;
   double timeLimit = 3600;              // virtual seconds
+  swarm::Time storeDelay{};             // every store read and write completes this much later
 };
 
 struct PeerResult {
@@ -74,6 +78,7 @@ struct SimResult {
   double fluidBound = 0;                 // T* = max(F/u_s, F/d_min, N F / (u_s + sum u_i))
   double seederCopies = 0;               // seeder upload / F
   double ratio = 0;                      // lastCompletion / fluidBound
+  std::optional<double> seederLeft;      // virtual seconds
   std::uint64_t events = 0;
   std::uint64_t messages = 0;
   std::uint64_t badChunks = 0, bans = 0, timeouts = 0;

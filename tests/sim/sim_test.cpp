@@ -113,16 +113,18 @@ TEST(Sim, CorruptingPeersAreBannedAndNothingBadIsStored) {
 TEST(Sim, SeederLeavesOnceEveryChunkIsOut) {
   SimConfig c = hundred();
   c.leechers = 100;
-  // The seeder pushes a copy in F/u_s = 32.8 s (plus a few repeats); the
-  // leechers finish at ~38 s. Gone at 35 s: after its first pass, before
-  // anyone is done.
-  c.seederLeavesAt = 35.0;
+  // The seeder pushes a copy in F/u_s = 32.8 s (plus a few repeats) and
+  // leaves the moment the last chunk is whole at some leecher: the others
+  // must finish from each other.
+  c.seederLeavesWhenOut = true;
   auto r = runSimulation(c);
   std::printf("%s\n", summarize(c, r).c_str());
+  ASSERT_TRUE(r.seederLeft);
+  std::printf("seeder left at %.2f s\n", *r.seederLeft);
   ASSERT_TRUE(r.allCompleted);
   EXPECT_LE(r.seederCopies, 1.3);
   std::size_t finishedWithoutSeeder = 0;
-  for (const auto& p : r.peers) finishedWithoutSeeder += (p.completed && *p.completed > c.seederLeavesAt) ? 1u : 0u;
+  for (const auto& p : r.peers) finishedWithoutSeeder += (p.completed && *p.completed > *r.seederLeft) ? 1u : 0u;
   EXPECT_EQ(finishedWithoutSeeder, c.leechers);  // it really left first: everyone finished without it
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -28,11 +29,8 @@ struct Host : SessionHost {
   bool completed = false;
   Status send(PeerKey peer, ByteView message) override;
   void disconnect(PeerKey peer) override { disconnected.push_back(peer); }
-  Result<Bytes> readChunk(ChunkIndex index) override { return chunks.at(index); }
-  Status storeChunk(ChunkIndex index, ByteView data) override {
-    stored[index] = Bytes(data.begin(), data.end());
-    return {};
-  }
+  void readChunk(ChunkIndex index) override;
+  void storeChunk(ChunkIndex index, Bytes data) override;
   Status storeManifest(const Manifest&) override { return {}; }
   void onComplete() override { completed = true; }
   void onBanned(PeerKey, const wire::PeerId& id) override { banned.push_back(id); }
@@ -44,6 +42,9 @@ struct Host : SessionHost {
     return reportQueue ? std::optional<std::size_t>(queued) : std::nullopt;
   }
   void notifyWhenBufferedBelow(PeerKey, std::size_t bytes) override { notifyAt.push_back(bytes); }
+  // A stuck store: writes are not confirmed until released.
+  bool holdStores = false;
+  std::vector<std::function<void()>> held;
 };
 
 // Peers 0..n-1; the link between a and b is key b in a's session and key a in b's.
@@ -51,6 +52,15 @@ struct Net {
   std::vector<Host> hosts;
   std::vector<std::unique_ptr<Session>> sessions;
   std::deque<std::tuple<int, int, Bytes>> wire;  // from, to, message
+  // Store completions, delivered by pump() before the next message (a fast
+  // store) unless `storeDelay`: then each waits that long, and those due at
+  // once are delivered newest first (out of order).
+  struct Completion {
+    Time due;
+    std::function<void()> run;
+  };
+  std::vector<Completion> completions;
+  Time storeDelay{};
   Time now{};
 
   Status send(int from, PeerKey to, ByteView m) {
@@ -64,7 +74,12 @@ struct Net {
   // Delivers messages until none is left (or `limit`); returns how many.
   std::size_t pump(std::size_t limit = 1000000) {
     std::size_t n = 0;
-    while (!wire.empty() && n < limit) {
+    while ((!wire.empty() || !completions.empty()) && n < limit) {
+      if (completeDue()) continue;
+      if (wire.empty()) {  // only delayed completions left: time passes
+        now += milliseconds(1);
+        continue;
+      }
       auto [from, to, m] = std::move(wire.front());
       wire.pop_front();
       now += milliseconds(1);
@@ -72,6 +87,24 @@ struct Net {
       ++n;
     }
     return n;
+  }
+  // Runs the newest due completion; false if none is due.
+  bool completeDue() {
+    for (auto it = completions.rbegin(); it != completions.rend(); ++it) {
+      if (it->due <= now) {
+        auto run = std::move(it->run);
+        completions.erase(std::next(it).base());
+        run();
+        return true;
+      }
+    }
+    return false;
+  }
+  void later(std::function<void()> run) { completions.push_back({now + storeDelay, std::move(run)}); }
+  // Runs every store completion that is due (for tests that deliver by hand).
+  void settle() {
+    while (completeDue()) {
+    }
   }
   std::vector<wire::Message> peek(int from, int to) {  // undelivered messages from -> to
     std::vector<wire::Message> out;
@@ -88,6 +121,22 @@ struct Net {
 Status Host::send(PeerKey peer, ByteView message) {
   queued += message.size();
   return net->send(self, peer, message);
+}
+
+void Host::readChunk(ChunkIndex index) {
+  net->later([this, index] { net->sessions[static_cast<std::size_t>(self)]->onChunkRead(index, chunks.at(index), net->now); });
+}
+
+void Host::storeChunk(ChunkIndex index, Bytes data) {
+  auto done = [this, index, data = std::move(data)] {
+    stored[index] = data;
+    net->sessions[static_cast<std::size_t>(self)]->onChunkStored(index, {}, net->now);
+  };
+  if (holdStores) {
+    held.push_back(std::move(done));
+  } else {
+    net->later(std::move(done));
+  }
 }
 
 struct Fixture {
@@ -301,6 +350,7 @@ TEST(Session, ChokedPeersAreRejectedWithARetryHint) {
   f.net.now += std::chrono::seconds(11);
   f.s(0).tick(f.net.now);
   f.s(2).tick(f.net.now);
+  f.net.settle();
   f.net.pump();
   EXPECT_TRUE(f.s(2).complete());
 }
@@ -315,7 +365,7 @@ TEST(Session, StalledRequestsTimeOutAndGoElsewhere) {
   g.net.connect(0, 2);
   g.net.connect(1, 2);
   // Deliver only what goes to 0 and to 2 from 1: 0 never answers.
-  for (int round = 0; round < 200 && !g.net.wire.empty(); ++round) {
+  for (int round = 0; round < 200 && (g.net.settle(), !g.net.wire.empty()); ++round) {
     auto [from, to, m] = std::move(g.net.wire.front());
     g.net.wire.pop_front();
     g.net.now += milliseconds(1);
@@ -327,6 +377,7 @@ TEST(Session, StalledRequestsTimeOutAndGoElsewhere) {
   }
   g.net.now += std::chrono::seconds(5);
   g.s(2).tick(g.net.now);
+  g.net.settle();
   g.net.pump();
   EXPECT_TRUE(g.s(2).complete());
   EXPECT_GT(g.s(2).stats().timeouts, 0u);
@@ -358,6 +409,7 @@ TEST(Session, UploadTokenBucketPacesPieces) {
   for (int i = 0; i < 200 && !f.s(1).complete(); ++i) {
     f.net.now = f.s(0).nextWakeup(f.net.now);
     f.s(0).tick(f.net.now);
+    f.net.settle();
     f.net.pump();
   }
   EXPECT_TRUE(f.s(1).complete());
@@ -372,11 +424,13 @@ TEST(Session, PartialRequestsDoNotCountAsServed) {
   f.net.pump();
   for (ChunkIndex i = 0; i < 8; ++i) {
     f.s(0).onMessage(1, *wire::encode(wire::Request{100 + i, i, 0, 1}), f.net.now);
+    f.net.settle();
   }
   f.net.wire.clear();
   EXPECT_EQ(f.s(0).stats().uploaded, 8u);
   EXPECT_EQ(f.s(0).stats().distinctServed, 0u);
   f.s(0).onMessage(1, *wire::encode(wire::Request{200, 3, 0, 1024}), f.net.now);
+  f.net.settle();
   EXPECT_EQ(f.s(0).stats().distinctServed, 1u);
 }
 
@@ -395,6 +449,7 @@ TEST(Session, AHeldRepeatIsRefusedOnTime) {
   f.net.pump();
   auto ask = [&](PeerKey from, std::uint32_t rid, ChunkIndex i) {
     f.s(0).onMessage(from, *wire::encode(wire::Request{rid, i, 0, 1024}), f.net.now);
+    f.net.settle();
   };
   ask(1, 1, 3);  // served: peer 1's bucket is spent
   ask(1, 2, 5);  // a first serve, waiting for peer 1's bucket
@@ -406,6 +461,7 @@ TEST(Session, AHeldRepeatIsRefusedOnTime) {
   for (int i = 0; i < 50 && !refusedAt && f.net.now - asked < std::chrono::seconds(2); ++i) {
     f.net.now = f.s(0).nextWakeup(f.net.now);
     f.s(0).tick(f.net.now);
+    f.net.settle();
     for (auto& m : f.net.peek(0, 2)) {
       if (auto* r = std::get_if<wire::Reject>(&m); r && r->requestId == 3) refusedAt = f.net.now - asked;
     }
@@ -432,7 +488,7 @@ TEST(Session, TheSlowestDownloadPeerIsRotatedOut) {
     int first = -1;  // the seeder asked first: its PIECEs are lost
     std::map<int, int> requests;
     auto deliver = [&] {
-      while (!f.net.wire.empty()) {
+      while ((f.net.settle(), !f.net.wire.empty())) {
         auto [from, to, m] = std::move(f.net.wire.front());
         f.net.wire.pop_front();
         auto d = wire::decodeMessage(ByteView(m));
@@ -452,6 +508,7 @@ TEST(Session, TheSlowestDownloadPeerIsRotatedOut) {
     for (int step = 0; step < 16; ++step) {  // 4 s, under the 5 s stall time-out
       f.net.now += milliseconds(250);
       f.s(2).tick(f.net.now);
+      f.net.settle();
       deliver();
     }
     if (rotate) {
@@ -490,6 +547,7 @@ TEST(Session, PieceDataWaitsForTheSendWindow) {
   f.h(0).queued = 0;  // drained, but the notice is lost: the tick refills
   f.net.now += milliseconds(100);
   f.s(0).tick(f.net.now);
+  f.net.settle();
   f.net.pump();
   EXPECT_EQ(f.h(1).stored.size(), 6u);
   EXPECT_EQ(f.s(0).stats().lateRefills, 1u);
@@ -595,7 +653,7 @@ TEST(Session, PieceSizeFollowsTheLinkRate) {
     Fixture f(2, 1, 16, o);
     f.net.connect(0, 1);
     std::vector<std::size_t> sizes;
-    while (!f.net.wire.empty()) {
+    while ((f.net.settle(), !f.net.wire.empty())) {
       auto [from, to, m] = std::move(f.net.wire.front());
       f.net.wire.pop_front();
       f.net.now += step;
@@ -617,6 +675,80 @@ TEST(Session, PieceSizeFollowsTheLinkRate) {
   const auto slow = run(milliseconds(100));
   EXPECT_GE(slow.size(), 16u * 2);
   EXPECT_LT(*std::max_element(slow.begin(), slow.end()), 1024u);
+}
+
+// A store whose every read and write completes 50 ms late, the ones due
+// together newest first: every leecher still completes with the right bytes,
+// not much later than over a store that answers at once.
+TEST(Session, AStoreThatAnswersLateAndOutOfOrderStallsNothing) {
+  auto run = [](Time delay) {
+    Fixture f(4, 1, 48);
+    f.net.storeDelay = delay;
+    f.net.connect(0, 1);
+    f.net.connect(0, 2);
+    f.net.connect(1, 2);
+    f.net.connect(1, 3);
+    f.net.connect(2, 3);
+    f.net.pump();
+    for (int i = 1; i < 4; ++i) {
+      EXPECT_TRUE(f.s(i).complete()) << "peer " << i << " with delay " << swarm::seconds(delay);
+      EXPECT_EQ(f.h(i).stored.size(), 48u);
+      for (auto& [k, c] : f.h(i).stored) EXPECT_EQ(c, f.chunks[k]);
+      EXPECT_EQ(f.s(i).stats().writesPending, 0u);
+    }
+    return f.net.now;
+  };
+  const Time fast = run(Time{});
+  const Time slow = run(milliseconds(50));
+  std::printf("virtual time to complete: %.3f s at once, %.3f s with 50 ms store completions\n", swarm::seconds(fast),
+              swarm::seconds(slow));
+  // Writes overlap (up to maxPendingWrites): the delay is paid about once
+  // per link's pipeline, not once per chunk (48 x 50 ms = 2.4 s).
+  EXPECT_LT(slow - fast, milliseconds(600));
+}
+
+// A store that stops confirming writes: the leecher stops asking for more
+// once maxPendingWrites chunks wait, and goes on when they are confirmed.
+TEST(Session, AStuckStoreStopsNewRequestsUntilItCatchesUp) {
+  SessionOptions o;
+  o.superSeed = false;
+  o.maxPendingWrites = 4;
+  Fixture f(2, 1, 40, o);
+  f.h(1).holdStores = true;
+  f.net.connect(0, 1);
+  f.net.pump();
+  // At the bound, plus what was already on its way when it was reached.
+  EXPECT_GE(f.h(1).held.size(), 4u);
+  EXPECT_LE(f.h(1).held.size(), 4u + o.maxRequestsPerPeer);
+  EXPECT_EQ(f.s(1).stats().writesPending, f.h(1).held.size());
+  EXPECT_EQ(f.s(1).stats().chunksHave, 0u);  // nothing counts as held before the store confirms
+  EXPECT_EQ(f.s(1).peerStats(0, f.net.now)->requestsOutstanding, 0u);
+  EXPECT_LT(f.s(0).stats().uploaded, 40u * 1024);
+  f.h(1).holdStores = false;
+  for (auto& done : f.h(1).held) f.net.later(std::move(done));
+  f.h(1).held.clear();
+  f.net.pump();
+  EXPECT_TRUE(f.s(1).complete());
+  EXPECT_EQ(f.h(1).stored.size(), 40u);
+}
+
+// A read that fails (the chunk was evicted or is corrupt on disk) is refused
+// with REJECT not-have, never served.
+TEST(Session, AFailedReadIsRejectedNotServed) {
+  Fixture f(2, 1, 4);
+  f.s(1).setWanted(false, f.net.now);
+  f.net.connect(0, 1);
+  f.net.pump();
+  f.h(0).chunks[2].resize(10);  // the store now returns a short chunk 2
+  f.s(0).onMessage(1, *wire::encode(wire::Request{7, 2, 0, 1024}), f.net.now);
+  f.net.settle();
+  auto msgs = f.net.peek(0, 1);
+  ASSERT_FALSE(msgs.empty());
+  auto* r = std::get_if<wire::Reject>(&msgs.back());
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->requestId, 7u);
+  EXPECT_EQ(r->reason, wire::RejectReason::kNotHave);
+  EXPECT_EQ(f.s(0).stats().uploaded, 0u);
 }
 
 }  // namespace
