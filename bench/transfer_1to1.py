@@ -168,14 +168,14 @@ class Proc:
     """cmd under /usr/bin/time -v; stop() sends SIGTERM to the measured child, not to time."""
     live = []
 
-    def __init__(self, cmd, d, name, prefix=()):
+    def __init__(self, cmd, d, name, prefix=(), env=None):
         self.name, self.d = name, d
         self.tf = os.path.join(d, name + ".time")
         self.out = os.path.join(d, name + ".out")
         self.err = os.path.join(d, name + ".err")
         self.t0 = time.monotonic()
         self.p = subprocess.Popen(["/usr/bin/time", "-v", "-o", self.tf] + list(prefix) + list(cmd),
-                                  stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
+                                  stdout=open(self.out, "wb"), stderr=open(self.err, "wb"), env=env)
         Proc.live.append(self)
 
     def child(self):
@@ -281,8 +281,10 @@ def wait_seed_known(port, info_hash_hex, settle, limit=10):
 
 
 # ---------------------------------------------------------------- systems ----
-def run_ours(a, home_seed, file_id, size, src, work, tag, perf_dir=None):
-    d = os.path.join(work, "ours", tag)
+def run_ours(a, home_seed, file_id, size, src, work, tag, perf_dir=None, store_delay_ms=0):
+    system = "ours" if not store_delay_ms else "slowstore"
+    env = dict(os.environ, P2PCDN_STORE_DELAY_MS=str(store_delay_ms)) if store_delay_ms else None
+    d = os.path.join(work, system, tag)
     os.makedirs(d)
     leech_home, out = os.path.join(d, "leech-home"), os.path.join(d, "out.bin")
     g = [a.binary] + (["--durability", a.durability] if a.durability else [])
@@ -299,7 +301,7 @@ def run_ours(a, home_seed, file_id, size, src, work, tag, perf_dir=None):
         wait_port(port, tr)
         sp = ("perf", "record", "-g", "-o", os.path.join(perf_dir, "seed.perf.data"), "--") if perf_dir else ()
         seed = Proc(g + ["--home", home_seed, "-q", "--json", "seed", file_id, "--tracker",
-                         f"ws://127.0.0.1:{port}", "--loopback", "--duration", str(LIMIT + 60)], d, "seed", sp)
+                         f"ws://127.0.0.1:{port}", "--loopback", "--duration", str(LIMIT + 60)], d, "seed", sp, env)
         end = time.monotonic() + 30
         line = ""
         while time.monotonic() < end and not line:
@@ -311,7 +313,7 @@ def run_ours(a, home_seed, file_id, size, src, work, tag, perf_dir=None):
         ready = wait_seed_known(port, sj["infoHash"], a.settle)
         lp = ("perf", "record", "-g", "-o", os.path.join(perf_dir, "leech.perf.data"), "--") if perf_dir else ()
         leech = Proc(g + ["--home", leech_home, "-q", "--json", "get", sj["link"], "-o", out, "--loopback"], d,
-                     "leech", lp)
+                     "leech", lp, env)
         rc = leech.wait(LIMIT)
         wall = leech.t1 - leech.t0
         seed.stop()
@@ -332,7 +334,7 @@ def run_ours(a, home_seed, file_id, size, src, work, tag, perf_dir=None):
         os.unlink(out)
     first, complete = lj["firstChunkSeconds"], lj["completeSeconds"]
     own = ls["cpu_s"] + ss["cpu_s"] + ts["cpu_s"]
-    r = {"system": "ours", "tag": tag, "load": load, "ready": ready, "identical": identical,
+    r = {"system": system, "tag": tag, "load": load, "ready": ready, "identical": identical,
          "chunksFetched": lj["chunksFetched"], "bytesDownloaded": lj["bytesDownloaded"],
          "first_s": first, "complete_s": complete, "get_total_s": lj["totalSeconds"], "wall_s": wall,
          "xfer_mbs": lj["bytesDownloaded"] / 1e6 / (complete - first),
@@ -455,7 +457,10 @@ def main():
                          "with {port} (and {bin} = --binary)")
     ap.add_argument("--wt-kit", default=None, help="peers kit with wt/node_modules (default: /tmp/peers-kit if "
                                                    "installed there, else /work/shared/bench/peers)")
-    ap.add_argument("--systems", default="ours,raw,wt")
+    ap.add_argument("--systems", default="ours,raw,wt",
+                    help="of ours, raw, wt, slowstore (ours with every store completion --store-delay-ms late; "
+                         "needs a build with P2PCDN_FAULT_INJECTION, the default when tests are built)")
+    ap.add_argument("--store-delay-ms", type=int, default=50)
     ap.add_argument("--durability", default=None, help="passed to p2pcdn (default: the product default)")
     ap.add_argument("--quiet-max", type=float, default=20, help="max wait (s) for a quiet machine before each run")
     ap.add_argument("--settle", type=float, default=1.0, help="wait after seed start if the tracker has no scrape")
@@ -486,7 +491,7 @@ def main():
         make_file(src, a.size_mib)
         home_seed = os.path.join(work, "seed-home")
         file_id = None
-        if "ours" in systems:
+        if "ours" in systems or "slowstore" in systems:
             t0 = time.monotonic()
             file_id = add_file(a, home_seed, src)
             report["add_s"] = time.monotonic() - t0
@@ -500,6 +505,8 @@ def main():
                 try:
                     if s == "ours":
                         r = run_ours(a, home_seed, file_id, size, src, work, tag)
+                    elif s == "slowstore":
+                        r = run_ours(a, home_seed, file_id, size, src, work, tag, store_delay_ms=a.store_delay_ms)
                     elif s == "raw":
                         r = run_raw(a, size, work, tag)
                     else:
@@ -509,7 +516,7 @@ def main():
                     print(f"  {tag} {s}: FAILED {e}", flush=True)
                     continue
                 report["runs"].append(r)
-                print(f"  {tag} {s:4s} xfer {r['xfer_mbs']:6.1f} MB/s  e2e {fmt(r.get('e2e_mbs'), 1):>6} MB/s  "
+                print(f"  {tag} {s:9s} xfer {r['xfer_mbs']:6.1f} MB/s  e2e {fmt(r.get('e2e_mbs'), 1):>6} MB/s  "
                       f"first {r['first_s']:.3f} s  CPU seed/leech {r['seed_cpu_s']:.2f}/{r['leech_cpu_s']:.2f} s "
                       f"({r['cpu_per_gb']:.1f} s/GB)  RSS seed/leech {r['seed_rss_mib']:.1f}/"
                       f"{r['leech_rss_mib']:.1f} MiB  pre_busy {r['pre_busy']:.2f} foreign {r['foreign_cpu_s']:.2f}"
@@ -557,10 +564,13 @@ def main():
         report["loadavg_end"] = loadavg()
 
         # ratios against the issue's targets
-        o, rw, wt = meds.get("ours"), meds.get("raw"), meds.get("wt")
+        o, rw, wt, slow = meds.get("ours"), meds.get("raw"), meds.get("wt"), meds.get("slowstore")
         targets = []
         if o and rw:
             targets.append(("transfer-phase MB/s ours/raw", o["xfer_mbs"] / rw["xfer_mbs"], ">=", 0.9))
+        if o and slow:
+            targets.append((f"transfer-phase MB/s, store {a.store_delay_ms} ms late / on time", slow["xfer_mbs"] / o["xfer_mbs"],
+                            ">=", 0.9))
         if o and wt:
             targets.append(("end-to-end MB/s ours/WebTorrent", o["e2e_mbs"] / wt["e2e_mbs"], ">=", 2.0))
             targets.append(("CPU s per GB ours/WebTorrent", o["cpu_per_gb"] / wt["cpu_per_gb"], "<=", 0.4))
@@ -575,10 +585,10 @@ def main():
                               "met": (v >= t) if op == ">=" else (v <= t)} for w, v, op, t in targets]
 
         print("\nmedians (MB = 1e6 B; CPU = user+sys s; RSS = peak MiB)")
-        print(f"  {'system':5s} {'xfer MB/s':>9s} {'e2e MB/s':>8s} {'first s':>7s} {'CPU seed':>8s} "
+        print(f"  {'system':9s} {'xfer MB/s':>9s} {'e2e MB/s':>8s} {'first s':>7s} {'CPU seed':>8s} "
               f"{'CPU leech':>9s} {'CPU s/GB':>8s} {'RSS seed':>8s} {'RSS leech':>9s}  rounds")
         for s, m in meds.items():
-            print(f"  {s:5s} {m['xfer_mbs']:9.1f} {fmt(m.get('e2e_mbs'), 1):>8s} {m['first_s']:7.3f} "
+            print(f"  {s:9s} {m['xfer_mbs']:9.1f} {fmt(m.get('e2e_mbs'), 1):>8s} {m['first_s']:7.3f} "
                   f"{m['seed_cpu_s']:8.2f} {m['leech_cpu_s']:9.2f} {m['cpu_per_gb']:8.2f} {m['seed_rss_mib']:8.1f} "
                   f"{m['leech_rss_mib']:9.1f}  {m['n']} of {m['of']}{'' if m['clean'] else ' (all contended)'}")
         if report.get("big"):

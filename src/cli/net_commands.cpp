@@ -147,6 +147,9 @@ node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
     };
   }
 #ifdef P2PCDN_FAULT_INJECTION
+  // Test builds: every store completion reaches the engine this much later
+  // (bench/transfer_1to1.py's slow-store run).
+  if (const char* d = std::getenv("P2PCDN_STORE_DELAY_MS")) o.storeDelay = std::chrono::milliseconds(std::atoi(d));
   o.swarm.faultCorruptServedChunks = n.faultCorrupt;
 #endif
   return o;

@@ -171,11 +171,16 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
                 std::function<void(swarm::Session&, const Error&)> refused) {
     std::weak_ptr<Impl> weak = shared_from_this();
-    Completions done = [weak, fid, io = &io](SessionTask then) {
-      asio::post(*io, [weak, fid, then = std::move(then)] {
+    Completions done = [weak, fid, io = &io, delay = opts.storeDelay](SessionTask then) {
+      auto run = [weak, fid, then = std::move(then)] {
         auto self = weak.lock();
         if (!self) return;
         if (auto it = self->files.find(fid); it != self->files.end()) then(*it->second.session);
+      };
+      if (delay.count() == 0) return asio::post(*io, std::move(run));
+      asio::post(*io, [io, delay, run = std::move(run)]() mutable {
+        auto timer = std::make_shared<asio::steady_timer>(*io, delay);
+        timer->async_wait([timer, run = std::move(run)](boost::system::error_code) { run(); });
       });
     };
     ChunkStorage* st = &rawStore;

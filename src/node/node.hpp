@@ -33,6 +33,9 @@ struct NodeOptions {
   // lifetimes, glare and half-open rules (swarm::Discovery, shared with the
   // simulator and the browser peer).
   swarm::DiscoveryOptions discovery;
+  // Every store completion (chunk read or write) reaches the engine this
+  // much later: a slow store, for benchmarks and tests. 0: as soon as done.
+  std::chrono::milliseconds storeDelay{0};
   // The swarm engine's policy (pipelining, choking, rate limits, bans); the
   // node fills in maxPiecePayload from the link's message size.
   swarm::SessionOptions swarm;
