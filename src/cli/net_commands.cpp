@@ -80,6 +80,7 @@ void addSwarmCounters(json& j, const std::optional<node::FileProgress>& p) {
   j["wasted"] = p ? p->swarm.wasted : 0;
   j["windowWaits"] = p ? p->swarm.windowWaits : 0;
   j["lateRefills"] = p ? p->swarm.lateRefills : 0;
+  j["goodbyesReceived"] = p ? p->swarm.goodbyesReceived : 0;
 }
 
 // Hex of a chunk bitfield as on the wire (wire::setBit: bit i is chunk i,

@@ -58,6 +58,8 @@ struct Session::Peer {
   std::deque<Bytes> control;  // messages the link refused (back-pressure), in order
   bool unchoked = false;
   RateMeter sendRate{std::chrono::milliseconds(250)};  // PIECE data leaving, quick to follow: sizes the send window
+  double sendPeak = 0;    // recent peak of sendRate, decaying (kSendPeakTau): sizes the read-ahead
+  Time sendPeakAt{};
   bool windowFull = false;  // pieces wait for the link's queue to drain (notice asked; tick as fallback)
 
   std::uint32_t chunksServed = 0, chunksReceived = 0, failures = 0, badChunks = 0;
@@ -71,6 +73,7 @@ constexpr std::size_t kMaxPendingHaves = 65536;
 // it lacks chunks we showed it.
 constexpr Time kRevealIdle = std::chrono::seconds(1);
 constexpr double kBurstSeconds = 0.25;  // token bucket depth, in seconds of rate
+constexpr double kSendPeakTau = 5.0;    // seconds: the read-ahead's peak send rate decays this slowly
 // REJECT overloaded's retry hint: `wait` in ms, within what the wire allows.
 std::uint32_t retryHint(Time wait) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
@@ -688,10 +691,19 @@ void Session::onChunkRead(ChunkIndex index, Result<Bytes> data, Time now) {
 }
 
 // Asks the host for the chunks of the first few queued uploads, so that
-// they are in memory when their turn comes.
+// they are in memory when their turn comes: twice what the link sends in one
+// read latency, at its recent peak rate (the current rate drops while the
+// link waits for a read, which would shrink the read-ahead that keeps it busy).
 void Session::readAhead(Peer& p, Time now) {
+  const double decayed = p.sendPeak * std::exp(-seconds(now - p.sendPeakAt) / kSendPeakTau);
+  const double current = p.sendRate.rate(now);
+  if (current >= decayed) {
+    p.sendPeak = current;
+    p.sendPeakAt = now;
+  }
+  const double rate = std::max(current, decayed);
   const std::size_t chunk = manifest_ ? manifest_->chunkSize : 1;
-  const double inFlight = p.sendRate.rate(now) * seconds(readLatency_);
+  const double inFlight = 2 * rate * seconds(readLatency_);
   const auto ahead = std::min<std::size_t>(opts_.maxReadAhead, 2 + static_cast<std::size_t>(inFlight / static_cast<double>(chunk)));
   std::size_t n = 0;
   for (auto it = p.uploads.begin(); it != p.uploads.end() && n < ahead; ++it, ++n) {
@@ -728,6 +740,7 @@ void Session::handle(Peer& p, const wire::ManifestPart& part, Time now) {
 void Session::handle(Peer&, const wire::KeepAlive&, Time) {}
 
 void Session::handle(Peer& p, const wire::Goodbye&, Time) {
+  ++counters_.goodbyesReceived;
   p.goodbyeSent = true;  // no reply
   drop(p, wire::GoodbyeReason::kNormal, {});
 }

@@ -205,6 +205,7 @@ struct SessionStats {
   std::uint32_t lateRefills = 0;
   std::uint64_t windowWaits = 0;  // times piece data waited for the send window
   std::size_t readsPending = 0, writesPending = 0;  // store requests not yet completed
+  std::uint32_t goodbyesReceived = 0;          // GOODBYE messages from peers
   std::size_t peers = 0;                       // handshaken
   bool complete = false;
 };

@@ -522,6 +522,10 @@ def test_corrupt_peer(args, tmp, rng):
           f"corrupter uploaded {cdone and cdone.get('bytesUploaded')} bytes")
     check(r["badChunks"] >= 1, f"no corrupt chunk was detected (the corrupter served nothing?): {r}")
     check(r["bans"] >= 1, f"the corrupting peer was not banned: {r}")
+    # The ban's GOODBYE reaches the corrupter before its link is torn down
+    # (the node once destroyed a dropped link on the next loop turn).
+    check(cdone is not None and cdone.get("goodbyesReceived", 0) >= 1,
+          f"the banned corrupter got no GOODBYE: {cdone}")
     from_honest = sum(x["chunksReceived"] for x in r["peers"] if x["peerId"] == sinfo["peerId"])
     check(from_honest > 0, f"nothing came from the honest seeder: {r['peers']}")
 
