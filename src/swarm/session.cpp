@@ -565,13 +565,16 @@ void Session::handle(Peer& p, const wire::Reject& r, Time now) {
 void Session::handle(Peer& p, const wire::Piece& piece, Time now) {
   auto it = p.out.find(piece.requestId);
   counters_.downloaded += piece.data.size();
-  p.down.add(piece.data.size(), now);
-  if (it == p.out.end()) {  // cancelled meanwhile (endgame loser, time-out)
+  // Only bytes that answer a request of ours count towards the peer's rate
+  // (its reciprocation rank and pipeline depth): unsolicited PIECEs would
+  // otherwise buy an unchoke. Late answers to a cancelled request are wasted too.
+  if (it == p.out.end()) {
     counters_.wasted += piece.data.size();
     return;
   }
   Out& out = it->second;
   if (auto st = out.assembler.add(piece); !st) return drop(p, wire::GoodbyeReason::kProtocolError, "bad piece");
+  p.down.add(piece.data.size(), now);
   p.lastProgress = now;
   if (!out.gotFirstByte) {
     out.gotFirstByte = true;

@@ -176,6 +176,9 @@ struct PeerStats {
   bool handshaken = false;
   bool seeder = false;            // has every chunk
   std::uint32_t chunksAvailable = 0;
+  // Down: PIECE payload answering a request of ours still outstanding (what
+  // reciprocation and the pipeline depth go by); unsolicited or late PIECEs
+  // count only in SessionStats::wasted.
   std::uint64_t bytesUp = 0, bytesDown = 0;
   double upRate = 0, downRate = 0;  // bytes/s, smoothed
   std::uint32_t chunksServed = 0, chunksReceived = 0;
@@ -194,7 +197,8 @@ struct SessionStats {
   std::uint32_t chunksTotal = 0, chunksHave = 0, chunksFetched = 0;
   std::uint64_t bytesTotal = 0, bytesVerified = 0;
   std::uint64_t uploaded = 0, downloaded = 0;  // payload bytes of PIECE messages
-  std::uint64_t wasted = 0;                    // received but not stored: duplicates, bad chunks
+  std::uint64_t wasted = 0;                    // received but not stored: duplicates, bad chunks,
+                                               // PIECEs for requests we never made or cancelled
   std::uint32_t badChunks = 0, timeouts = 0, bans = 0;
   // Chunks uploaded again while another chunk had never been uploaded by us:
   // for a publisher, bandwidth that did not add a new chunk to the swarm.

@@ -355,6 +355,49 @@ TEST(Session, ChokedPeersAreRejectedWithARetryHint) {
   EXPECT_TRUE(f.s(2).complete());
 }
 
+// PIECE data for a request we never made (or no longer have) is wasted and
+// earns the sender nothing: not a download rate, so neither a deeper pipeline
+// nor the reciprocation rank of the next choke round. Peer 0 is downloading
+// (it lacks chunks 12-15, which nobody has) and has one upload slot: peer 1
+// uploads 4 real chunks, peer 2 floods 16 chunks' worth of unsolicited PIECEs.
+TEST(Session, UnsolicitedPiecesDoNotRaiseTheSendersStanding) {
+  SessionOptions o;
+  o.superSeed = false;
+  o.maxConcurrentUploads = 1;  // one regular slot, no optimistic unchoke
+  Fixture f(3, 0, 16, o);
+  for (int i = 0; i < 3; ++i) {
+    std::vector<bool> have(16, false);
+    for (ChunkIndex c = 0; c < 16; ++c) have[c] = i == 0 ? c < 8 : i == 1 ? (c >= 8 && c < 12) : false;
+    wire::PeerId pid{};
+    pid[0] = static_cast<std::uint8_t>(i + 1);
+    f.net.sessions[static_cast<std::size_t>(i)] =
+        std::make_unique<Session>(f.id, pid, f.manifest, have, f.h(i), o, 7u + static_cast<std::uint64_t>(i));
+    f.s(i).setWanted(i == 0, f.net.now);  // 1 and 2 only want to be unchoked (they lack 0-7)
+  }
+  f.s(0).tick(f.net.now);  // schedules the first choke round
+  f.net.connect(0, 1);
+  f.net.connect(0, 2);
+  f.net.pump();
+  ASSERT_EQ(f.h(0).stored.size(), 4u);  // chunks 8-11 from peer 1
+  const Bytes junk(1024, 0x5a);
+  for (std::uint32_t i = 0; i < 16; ++i) {
+    f.s(0).onMessage(2, *wire::encode(wire::Piece{9000 + i, i % 8, 1024, 0, junk}), f.net.now);
+  }
+  EXPECT_EQ(f.s(0).stats().wasted, 16u * 1024);
+  auto junkStats = f.s(0).peerStats(2, f.net.now);
+  auto honestStats = f.s(0).peerStats(1, f.net.now);
+  ASSERT_TRUE(junkStats && honestStats);
+  EXPECT_EQ(junkStats->downRate, 0.0);
+  EXPECT_EQ(junkStats->bytesDown, 0u);
+  EXPECT_GT(honestStats->downRate, 0.0);
+  EXPECT_EQ(honestStats->bytesDown, 4u * 1024);
+
+  f.net.now += o.chokeInterval + milliseconds(1);
+  f.s(0).tick(f.net.now);
+  EXPECT_TRUE(f.s(0).peerStats(1, f.net.now)->unchoked) << "the honest uploader keeps the slot";
+  EXPECT_FALSE(f.s(0).peerStats(2, f.net.now)->unchoked) << "junk PIECEs bought the slot";
+}
+
 TEST(Session, StalledRequestsTimeOutAndGoElsewhere) {
   SessionOptions o;
   o.superSeed = false;
