@@ -1,10 +1,8 @@
 // The public P2PCDN and ChunkStream: each call carried onto the loop (or run
 // on the caller's thread / the worker when it is slow and touches the store
 // only through call()), plus upload, download and stream.
-#include <fstream>
-
 #include "api/core.hpp"
-#include "core/hex.hpp"
+#include "chunk/key_store.hpp"
 #include "crypto/crypto.hpp"
 #include "p2pcdn/chunk_manager.hpp"
 
@@ -16,33 +14,12 @@ using api::Completion;
 
 namespace {
 
-// Keys of encrypted files live next to the store, as the CLI keeps them:
-// <home>/keys/<file id>.key, one hex line, mode 0600.
-std::filesystem::path keyPath(const std::filesystem::path& home, const FileId& id) {
-  return home / "keys" / (id.hex() + ".key");
-}
-
-Status saveKey(const std::filesystem::path& home, const FileId& id, const EncryptionKey& key) {
-  std::error_code ec;
-  std::filesystem::create_directories(home / "keys", ec);
-  std::filesystem::permissions(home / "keys", std::filesystem::perms::owner_all, ec);
-  auto p = keyPath(home, id);
-  {
-    std::ofstream f(p, std::ios::trunc);
-    f << toHex(key) << '\n';
-    f.close();
-    if (!f) return fail(Errc::kIo, "save key " + p.string(), "write failed");
-  }
-  std::filesystem::permissions(p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-  return {};
-}
-
+// Keys of encrypted files live next to the store, as the CLI keeps them
+// (chunk/key_store.hpp): <home>/keys/<file id>.key.
 std::optional<EncryptionKey> loadKey(const std::filesystem::path& home, const FileId& id) {
-  std::ifstream f(keyPath(home, id));
-  std::string hex;
-  EncryptionKey k{};
-  if (f >> hex && fromHex(hex, k)) return k;
-  return std::nullopt;
+  auto k = readKeyFile(home, id);
+  if (!k) return std::nullopt;
+  return *k;
 }
 
 std::string shortId(const FileId& id) { return id.hex().substr(0, 16); }
@@ -124,7 +101,7 @@ Result<UploadResult> Core::importFile(const std::filesystem::path* path, ByteVie
     // Saved before the file becomes visible (as the CLI does), so `p2pcdn
     // export` on the same store can decrypt it.
     auto expected = manifestId(*m);
-    Status st = expected ? saveKey(home, *expected, *o.encryptionKey) : Status(fail(expected.error()));
+    Status st = expected ? writeKeyFile(home, *expected, *o.encryptionKey) : Status(fail(expected.error()));
     if (!st) {
       abort();
       return fail(st.error());
@@ -502,7 +479,7 @@ Status P2PCDN::remove(const FileId& id) {
     c->keys.erase(id);
     if (!c->home.empty()) {
       std::error_code ec;
-      std::filesystem::remove(keyPath(c->home, id), ec);
+      std::filesystem::remove(keyFilePath(c->home, id), ec);
     }
     return c->store->deleteFile(id);
   });

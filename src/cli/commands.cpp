@@ -1,16 +1,14 @@
 #include "cli/commands.hpp"
 
-#include <sys/stat.h>
-
 #include <atomic>
 #include <csignal>
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "chunk/key_store.hpp"
 #include "cli/progress.hpp"
 #include "core/hex.hpp"
 #include "crypto/crypto.hpp"
@@ -52,27 +50,12 @@ Result<std::unique_ptr<ChunkStorage>> openStore(const Globals& g) {
   return openSqliteStorage(g.home / "store.db", o);
 }
 
-std::filesystem::path keyPath(const Globals& g, const FileId& id) { return g.home / "keys" / (id.hex() + ".key"); }
-
-Status saveKey(const Globals& g, const FileId& id, const EncryptionKey& key) {
-  std::error_code ec;
-  std::filesystem::create_directories(g.home / "keys", ec);
-  ::chmod((g.home / "keys").c_str(), 0700);
-  auto p = keyPath(g, id);
-  std::ofstream f(p, std::ios::trunc);
-  f << toHex(key) << '\n';
-  f.close();
-  ::chmod(p.c_str(), 0600);
-  if (!f) return fail(Errc::kIo, "save key " + p.string(), "write failed");
-  return {};
-}
-
+// Keys of encrypted files: <home>/keys/<id>.key (chunk/key_store.hpp, shared
+// with the library API).
 std::optional<EncryptionKey> loadKey(const Globals& g, const FileId& id) {
-  std::ifstream f(keyPath(g, id));
-  std::string hex;
-  EncryptionKey k{};
-  if (f >> hex && fromHex(hex, k)) return k;
-  return std::nullopt;
+  auto k = readKeyFile(g.home, id);
+  if (!k) return std::nullopt;
+  return *k;
 }
 
 // Accepts a link, a full id, or a unique prefix (>= 4 hex digits) of a stored id.
@@ -161,7 +144,7 @@ Result<Added> addToStore(const Globals& g, BlockingStorage& store, const AddArgs
     // must not leave a stored file that nobody can decrypt.
     auto expected = manifestId(*m);
     if (!expected) return fail(expected.error());
-    if (auto st = saveKey(g, *expected, *opts.encryptionKey); !st) {
+    if (auto st = writeKeyFile(g.home, *expected, *opts.encryptionKey); !st) {
       (void)store.abortImport(*import);
       return fail(st.error());
     }
@@ -304,7 +287,7 @@ int cmdRm(const Globals& g, const std::string& idText) {
   if (!r) return report(r.error());
   if (auto st = store.deleteFile(r->id); !st) return report(st.error());
   std::error_code ec;
-  std::filesystem::remove(keyPath(g, r->id), ec);
+  std::filesystem::remove(keyFilePath(g.home, r->id), ec);
   if (!g.quiet) std::fprintf(stderr, "removed %s\n", r->id.hex().c_str());
   return kExitOk;
 }
