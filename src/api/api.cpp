@@ -31,7 +31,7 @@ std::string shortId(const FileId& id) { return id.hex().substr(0, 16); }
 std::optional<EncryptionKey> Core::keyFor(const FileId& id, const std::optional<EncryptionKey>& given) {
   if (given) return given;
   if (auto it = keys.find(id); it != keys.end()) return it->second;
-  if (!home.empty()) return loadKey(home, id);
+  if (!layout.home.empty()) return loadKey(layout.home, id);
   return std::nullopt;
 }
 
@@ -97,11 +97,11 @@ Result<UploadResult> Core::importFile(const std::filesystem::path* path, ByteVie
     abort();
     return fail(m.error());
   }
-  if (o.encryptionKey && !home.empty()) {
+  if (o.encryptionKey && !layout.home.empty()) {
     // Saved before the file becomes visible (as the CLI does), so `p2pcdn
     // export` on the same store can decrypt it.
     auto expected = manifestId(*m);
-    Status st = expected ? writeKeyFile(home, *expected, *o.encryptionKey) : Status(fail(expected.error()));
+    Status st = expected ? writeKeyFile(layout.home, *expected, *o.encryptionKey) : Status(fail(expected.error()));
     if (!st) {
       abort();
       return fail(st.error());
@@ -477,9 +477,9 @@ Status P2PCDN::remove(const FileId& id) {
     }
     c->forgetInNode(id);
     c->keys.erase(id);
-    if (!c->home.empty()) {
+    if (!c->layout.home.empty()) {
       std::error_code ec;
-      std::filesystem::remove(keyFilePath(c->home, id), ec);
+      std::filesystem::remove(keyFilePath(c->layout.home, id), ec);
     }
     return c->store->deleteFile(id);
   });

@@ -1,6 +1,7 @@
 // P2PCDN::Core: lifecycle (the loop thread), fetch bookkeeping, seeding, stats.
 #include <algorithm>
 #include <cstdio>
+#include <type_traits>
 
 #include "api/core.hpp"
 #include "swarm/rate.hpp"
@@ -88,7 +89,22 @@ std::shared_ptr<swarm::TokenBucket> bucket(std::uint64_t rate) {
 bool powerOfTwo(std::uint32_t v) { return v && (v & (v - 1)) == 0; }
 
 }  // namespace
+
+StoreLayout storeLayout(const std::string& storage) {
+  if (storage.empty() || storage == kMemoryStorage) return {};
+  std::filesystem::path p = storage;
+  std::error_code ec;
+  if (p.extension() == ".db" && !std::filesystem::is_directory(p, ec)) {
+    return {p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path(), p};
+  }
+  return {p, p / "store.db"};
+}
+
 }  // namespace api
+
+// importFile reads layout.home on the caller's or the worker's thread while
+// connect() may run on another: it must never be assigned after construction.
+static_assert(std::is_const_v<decltype(P2PCDN::Core::layout)> && std::is_const_v<decltype(P2PCDN::Core::opts)>);
 
 Core::~Core() {
   disconnect();
@@ -130,26 +146,16 @@ Status Core::connect() {
   // The store: memory, or SQLite laid out as the CLI's home (store.db, keys/).
   StorageOptions so;
   if (opts.storageQuota) so.quotaBytes = opts.storageQuota;
-  std::filesystem::path dir;
-  if (opts.storage.empty() || opts.storage == kMemoryStorage) {
+  if (layout.db.empty()) {
     storage = makeMemoryStorage(so);
   } else {
-    std::filesystem::path p = opts.storage, db;
     std::error_code ec;
-    if (p.extension() == ".db" && !std::filesystem::is_directory(p, ec)) {
-      db = p;
-      dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
-    } else {
-      dir = p;
-      db = p / "store.db";
-    }
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return fail(Errc::kIo, op, "create " + dir.string() + ": " + ec.message());
-    auto s = openSqliteStorage(db, so);
+    std::filesystem::create_directories(layout.home, ec);
+    if (ec) return fail(Errc::kIo, op, "create " + layout.home.string() + ": " + ec.message());
+    auto s = openSqliteStorage(layout.db, so);
     if (!s) return fail(s.error());
     storage = std::move(*s);
   }
-  home = dir;
   store = std::make_unique<BlockingStorage>(*storage);
 
   auto f = api::sharedFactory();

@@ -2,9 +2,11 @@
 // event-loop thread per connected Core. Layout and thread model:
 // docs/hacking.md, "Library API (src/api)".
 //
-//  - Lifecycle fields (state, io, loop thread) are guarded by `mu` and touched
-//    from any thread. Everything under "loop thread only" is owned by the loop:
-//    public calls reach it through post()/call().
+//  - The options and the store's layout are fixed at construction (const) and
+//    read from any thread. Lifecycle fields (state, io, loop thread) are
+//    guarded by `mu` and touched from any thread. Everything under "loop
+//    thread only" is owned by the loop: public calls reach it through
+//    post()/call().
 //  - Node events never run user code or call back into the Node directly:
 //    the handlers only post, so a user callback never runs inside a Node call
 //    and may call anything (remove(), another download, ...).
@@ -18,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -34,6 +37,13 @@ namespace api {
 namespace asio = boost::asio;
 
 Unexpected notConnected(const std::string& op);
+
+// Where a SQLite store keeps its files: the database, and the folder that holds
+// it and keys/ (the CLI's --home). Both empty for a memory store.
+struct StoreLayout {
+  std::filesystem::path home, db;
+};
+StoreLayout storeLayout(const std::string& storage);
 
 // A result handed from the loop to one waiting thread.
 template <class T>
@@ -158,10 +168,15 @@ struct ChunkStream::State : std::enable_shared_from_this<ChunkStream::State> {
 };
 
 struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
-  explicit Core(P2PCDNOptions o) : opts(std::move(o)) {}
+  explicit Core(P2PCDNOptions o) : opts(std::move(o)), layout(api::storeLayout(opts.storage)) {}
   ~Core();
 
-  P2PCDNOptions opts;
+  // ---- fixed at construction: any thread reads them, nobody writes --------
+  const P2PCDNOptions opts;
+  // Decided once (whether storage names a .db file or a folder), so every
+  // connect() opens the same store and upload threads read `layout.home`
+  // (keys/) without a lock.
+  const api::StoreLayout layout;
 
   // ---- lifecycle: any thread, under mu -------------------------------------
   enum class State { kIdle, kRunning, kStopping };
@@ -212,7 +227,6 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   std::unique_ptr<ChunkStorage> storage;
   std::unique_ptr<BlockingStorage> store;
   std::unique_ptr<node::Node> node;
-  std::filesystem::path home;  // set for a SQLite store: keys/ lives here
   std::map<FileId, api::Fetch> fetches;
   std::uint64_t nextListener = 1, nextGeneration = 1;
   std::set<FileId> inNode;          // handed to the node (seed or fetch) and not forgotten
