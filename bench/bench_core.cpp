@@ -51,7 +51,6 @@ Manifest gibManifest() {
   Manifest m;
   m.name = "one-gib.bin";
   m.size = 1ULL << 30;
-  m.createdAtMs = 1;
   m.chunkHashes.resize(4096);
   for (std::size_t i = 0; i < m.chunkHashes.size(); ++i) m.chunkHashes[i].bytes[0] = static_cast<std::uint8_t>(i);
   return m;
@@ -85,11 +84,9 @@ void BM_SqliteStoreChunk(benchmark::State& state) {
   BlockingStorage s(*store);
   const std::uint32_t n = 1024;  // 256 MiB per round
   Bytes data = randomBytes(std::size_t{n} * kDefaultChunkSize);
-  std::uint64_t round = 0;
   for (auto _ : state) {
     ChunkOptions co;
     co.name = "b";
-    co.createdAtMs = ++round;
     auto cf = *ChunkManager::chunkBytes(data, co);
     auto id = *s.storeManifest(cf.manifest);
     for (ChunkIndex i = 0; i < n; ++i) benchmark::DoNotOptimize(s.storeChunk(id, i, cf.chunks[i]));

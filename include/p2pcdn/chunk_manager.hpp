@@ -15,7 +15,6 @@ struct ChunkOptions {
   std::string name;                              // default: the file's name
   std::string mimeType;                          // default: guessed from the name
   std::uint32_t chunkSize = kDefaultChunkSize;
-  std::uint64_t createdAtMs = 0;                 // 0: now
   std::optional<EncryptionKey> encryptionKey;    // set: AES-256-GCM, fresh random salt
 };
 

@@ -1,6 +1,9 @@
-// The manifest describes one file: its size, name, type, chunk size and the
-// BLAKE3 hash of every chunk. Its canonical binary encoding is hashed to give
-// the file id, so a manifest proves itself against its id. Format: docs/protocol.md.
+// The manifest describes one file's content: its name, size, type, chunk size,
+// encryption descriptor and the BLAKE3 hash of every chunk, and nothing else
+// (no time, no publisher), so two publishers of the same content produce the
+// same manifest. Its canonical binary encoding is hashed to give the file id
+// (manifestId, the only place the id is computed), so a manifest proves itself
+// against its id. Format: docs/protocol.md.
 #pragma once
 
 #include <array>
@@ -16,7 +19,9 @@
 namespace p2pcdn {
 
 // Limits every decoder enforces (documented in docs/protocol.md).
-inline constexpr std::uint8_t kManifestVersion = 1;
+// Version 2 dropped version 1's createdAt field, which made the id of the
+// same content differ between publishers; version 1 is refused (kUnsupported).
+inline constexpr std::uint8_t kManifestVersion = 2;
 inline constexpr std::uint32_t kDefaultChunkSize = 256 * 1024;
 inline constexpr std::uint32_t kMinChunkSize = 1024;             // 1 KiB
 inline constexpr std::uint32_t kMaxChunkSize = 16 * 1024 * 1024;  // 16 MiB
@@ -46,7 +51,6 @@ struct Manifest {
   std::uint64_t size = 0;               // plaintext bytes
   std::string mimeType = "application/octet-stream";
   std::uint32_t chunkSize = kDefaultChunkSize;  // plaintext bytes per chunk (power of two)
-  std::uint64_t createdAtMs = 0;        // Unix time, milliseconds
   std::optional<EncryptionInfo> encryption;
   std::vector<Hash> chunkHashes;        // of the bytes as stored and sent
 
@@ -68,11 +72,13 @@ Status validateManifest(const Manifest& m);
 
 Result<Bytes> encodeManifest(const Manifest& m);  // canonical binary form
 Result<Manifest> decodeManifest(ByteView bytes);   // rejects anything non-canonical
+// The file id: BLAKE3 of the canonical encoding. The second form encodes first.
 FileId manifestId(ByteView canonicalEncoding);
 Result<FileId> manifestId(const Manifest& m);
 
 // The JSON form: {"fileId","version","name","size","mimeType","chunkSize",
-// "createdAt","encryption"?,"chunks":[hex...]}. fromJson checks "fileId" if present.
+// "encryption"?,"chunks":[hex...]}. fromJson checks "fileId" if present and
+// ignores keys it does not know.
 Result<std::string> manifestToJson(const Manifest& m, int indent = -1);
 Result<Manifest> manifestFromJson(std::string_view json);
 

@@ -1,6 +1,5 @@
 #include "p2pcdn/chunk_manager.hpp"
 
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -12,12 +11,6 @@
 
 namespace p2pcdn {
 namespace {
-
-std::uint64_t nowMs() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
 
 Result<Manifest> skeleton(const ChunkOptions& o, std::string defaultName, std::uint64_t size) {
   Manifest m;
@@ -31,7 +24,6 @@ Result<Manifest> skeleton(const ChunkOptions& o, std::string defaultName, std::u
   m.mimeType = o.mimeType.empty() ? ChunkManager::guessMimeType(m.name) : o.mimeType;
   m.chunkSize = o.chunkSize;
   m.size = size;
-  m.createdAtMs = o.createdAtMs ? o.createdAtMs : nowMs();
   if (o.encryptionKey) {
     EncryptionInfo e;
     P2PCDN_TRY(crypto::randomBytes(e.salt));

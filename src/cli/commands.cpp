@@ -307,10 +307,10 @@ int cmdManifest(const Globals& g, const std::string& idText) {
     return kExitOk;
   }
   std::printf("file id:    %s\nname:       %s\nsize:       %llu bytes (%s)\ntype:       %s\n"
-              "chunk size: %u\nchunks:     %u\ncreated:    %llu (Unix ms)\nencryption: %s\n",
+              "chunk size: %u\nchunks:     %u\nencryption: %s\n",
               r->id.hex().c_str(), m->name.c_str(), static_cast<unsigned long long>(m->size),
               humanSize(m->size).c_str(), m->mimeType.c_str(), m->chunkSize, m->chunkCount(),
-              static_cast<unsigned long long>(m->createdAtMs), m->encryption ? "AES-256-GCM" : "none");
+              m->encryption ? "AES-256-GCM" : "none");
   return kExitOk;
 }
 

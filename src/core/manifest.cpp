@@ -50,7 +50,8 @@ std::uint64_t Manifest::storedSize() const {
 Status validateManifest(const Manifest& m) {
   const char* op = "validate manifest";
   if (m.version != kManifestVersion) {
-    return fail(Errc::kUnsupported, op, "version " + std::to_string(m.version) + " (supported: 1)");
+    return fail(Errc::kUnsupported, op,
+                "version " + std::to_string(m.version) + " (supported: " + std::to_string(kManifestVersion) + ")");
   }
   if (!validName(m.name)) {
     return fail(Errc::kMalformed, op, "name must be 1-255 bytes of UTF-8 without control characters");
@@ -88,7 +89,6 @@ Result<Bytes> encodeManifest(const Manifest& m) {
   w.u8(m.encryption ? kFlagEncrypted : 0);
   w.u32(m.chunkSize);
   w.u64(m.size);
-  w.u64(m.createdAtMs);
   w.u8(static_cast<std::uint8_t>(m.name.size()));
   w.str(m.name);
   w.u8(static_cast<std::uint8_t>(m.mimeType.size()));
@@ -116,10 +116,17 @@ Result<Manifest> decodeManifest(ByteView bytes) {
   std::uint8_t flags = 0;
   std::uint8_t nameLen = 0, mimeLen = 0;
   if (!r.u8(m.version)) return fail(Errc::kMalformed, op, "truncated header");
-  if (m.version != kManifestVersion) {
-    return fail(Errc::kUnsupported, op, "manifest version " + std::to_string(m.version));
+  if (m.version == 1) {
+    return fail(Errc::kUnsupported, op,
+                "manifest version 1 is no longer supported: its file id covered the publish time, so the same "
+                "content had one id per publisher; publish the file again to get its version 2 id");
   }
-  if (!r.u8(flags) || !r.u32(m.chunkSize) || !r.u64(m.size) || !r.u64(m.createdAtMs) || !r.u8(nameLen) ||
+  if (m.version != kManifestVersion) {
+    return fail(Errc::kUnsupported, op,
+                "manifest version " + std::to_string(m.version) + " (supported: " + std::to_string(kManifestVersion) +
+                    ")");
+  }
+  if (!r.u8(flags) || !r.u32(m.chunkSize) || !r.u64(m.size) || !r.u8(nameLen) ||
       !r.str(nameLen, m.name) || !r.u8(mimeLen) || !r.str(mimeLen, m.mimeType)) {
     return fail(Errc::kMalformed, op, "truncated header");
   }
@@ -147,6 +154,8 @@ Result<Manifest> decodeManifest(ByteView bytes) {
   return m;
 }
 
+// The one definition of the file id. Everything that describes the content is
+// in the canonical encoding and nothing else is, so hashing it is enough.
 FileId manifestId(ByteView canonicalEncoding) { return Blake3::hash(canonicalEncoding); }
 
 Result<FileId> manifestId(const Manifest& m) {

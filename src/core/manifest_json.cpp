@@ -41,7 +41,6 @@ Result<std::string> manifestToJson(const Manifest& m, int indent) {
   j["size"] = m.size;
   j["mimeType"] = m.mimeType;
   j["chunkSize"] = m.chunkSize;
-  j["createdAt"] = m.createdAtMs;
   if (m.encryption) {
     j["encryption"] = {{"algorithm", "AES-256-GCM"}, {"salt", toHex(m.encryption->salt)}};
   }
@@ -61,7 +60,10 @@ Result<Manifest> manifestFromJson(std::string_view text) {
   Manifest m;
   auto version = getU64(j, "version");
   if (!version) return fail(version.error());
-  if (*version != kManifestVersion) return fail(Errc::kUnsupported, kOp, "version " + std::to_string(*version));
+  if (*version != kManifestVersion) {
+    return fail(Errc::kUnsupported, kOp,
+                "version " + std::to_string(*version) + " (supported: " + std::to_string(kManifestVersion) + ")");
+  }
   m.version = kManifestVersion;
   auto name = getString(j, "name");
   if (!name) return fail(name.error());
@@ -76,9 +78,6 @@ Result<Manifest> manifestFromJson(std::string_view text) {
   if (!chunkSize) return fail(chunkSize.error());
   if (*chunkSize > kMaxChunkSize) return fail(Errc::kMalformed, kOp, "chunkSize out of range");
   m.chunkSize = static_cast<std::uint32_t>(*chunkSize);
-  auto created = getU64(j, "createdAt");
-  if (!created) return fail(created.error());
-  m.createdAtMs = *created;
 
   if (auto it = j.find("encryption"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return fail(Errc::kMalformed, kOp, "\"encryption\" must be an object");

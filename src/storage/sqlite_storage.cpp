@@ -24,7 +24,10 @@
 namespace p2pcdn {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: the manifests are version 2 (no createdAt, so other file ids). A schema
+// 1 store with files is refused (their ids and encodings changed); an empty
+// one is taken over.
+constexpr int kSchemaVersion = 2;
 
 #define P2PCDN_TRY_DONE(expr)                 \
   do {                                        \
@@ -103,11 +106,13 @@ class SqliteStorage final : public ChunkStorage {
       int rc = sqlite3_step(s.get());
       if (rc == SQLITE_ROW) {
         auto v = sqlite3_column_int(s.get(), 0);
-        if (v != kSchemaVersion) {
+        if (v == 1) {
+          P2PCDN_TRY(takeOverSchema1());
+        } else if (v != kSchemaVersion) {
           return fail(Errc::kUnsupported, "open store", "schema version " + std::to_string(v));
         }
       } else if (rc == SQLITE_DONE) {
-        P2PCDN_TRY(exec("INSERT INTO meta(key, value) VALUES('schema', 1)", "open store"));
+        P2PCDN_TRY(exec("INSERT INTO meta(key, value) VALUES('schema', 2)", "open store"));
       } else {
         return dbError("open store", rc);
       }
@@ -127,6 +132,23 @@ class SqliteStorage final : public ChunkStorage {
       P2PCDN_TRY(exec("PRAGMA synchronous=OFF", "open store"));
     }
     return {};
+  }
+
+  // A schema 1 store holds version 1 manifests under their old ids. Empty
+  // (once the imports of dead processes are dropped) it is taken over; with a
+  // file, or an import of a live (older) process, it is refused.
+  Status takeOverSchema1() {
+    P2PCDN_TRY(dropDeadImports());
+    Stmt s;
+    P2PCDN_TRY(prepare(s, "SELECT COUNT(*) FROM files"));
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_ROW) return dbError("open store", rc);
+    if (sqlite3_column_int64(s.get(), 0) != 0) {
+      return fail(Errc::kUnsupported, "open store",
+                  "schema version 1: its files have version 1 manifests, whose file ids changed in version 2; "
+                  "move the store aside and add the files again");
+    }
+    return exec("UPDATE meta SET value=2 WHERE key='schema'", "open store");
   }
 
   void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {

@@ -145,7 +145,7 @@ Status Session::setManifest(const Manifest& m, std::vector<bool> have, Time now)
   if (manifest_) return {};
   auto enc = encodeManifest(m);
   if (!enc) return fail(enc.error());
-  if (Blake3::hash(*enc) != fileId_) return fail(Errc::kIntegrity, "set manifest", "manifest does not match the file id");
+  if (manifestId(*enc) != fileId_) return fail(Errc::kIntegrity, "set manifest", "manifest does not match the file id");
   adoptManifest(m, std::move(have), now);
   if (wanted_) host_.onManifest(*manifest_);
   checkComplete(now);

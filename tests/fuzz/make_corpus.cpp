@@ -24,7 +24,6 @@ Manifest make(std::string name, std::uint64_t size, std::uint32_t chunkSize, boo
   m.size = size;
   m.chunkSize = chunkSize;
   m.mimeType = "video/mp4";
-  m.createdAtMs = 1'700'000'000'123ULL;
   if (encrypted) {
     EncryptionInfo e;
     for (std::size_t i = 0; i < e.salt.size(); ++i) e.salt[i] = static_cast<std::uint8_t>(0xA0 + i);

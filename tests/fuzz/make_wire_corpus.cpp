@@ -42,7 +42,6 @@ Manifest smallManifest() {
   m.mimeType = "video/webm";
   m.chunkSize = 1024;
   m.size = 3000;
-  m.createdAtMs = 1'700'000'000'000ULL;
   for (std::uint8_t i = 0; i < 3; ++i) {
     Hash h;
     h.bytes.fill(i);

@@ -40,13 +40,12 @@ struct File {
     manifest.name = "f.bin";
     manifest.chunkSize = kChunkSize;
     manifest.size = kChunks * kChunkSize - 100;  // a short last chunk
-    manifest.createdAtMs = 1;
     for (std::uint32_t i = 0; i < kChunks; ++i) {
       Bytes c(i + 1 == kChunks ? kChunkSize - 100 : kChunkSize, static_cast<std::uint8_t>(i * 31 + 7));
       chunks.push_back(c);
       manifest.chunkHashes.push_back(Blake3::hash(c));
     }
-    id = Blake3::hash(*encodeManifest(manifest));
+    id = *manifestId(manifest);
   }
 };
 

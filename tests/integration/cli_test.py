@@ -68,7 +68,7 @@ def test_roundtrip(args, tmp, rng):
     for fid, (src, size) in added.items():
         m = cli.manifest(fid)
         check(m.get("fileId") == fid, f"manifest --json fileId {m.get('fileId')!r} != {fid}")
-        check(m.get("size") == size and m.get("version") == 1 and m.get("chunkSize") == DEFAULT_CHUNK,
+        check(m.get("size") == size and m.get("version") == 2 and m.get("chunkSize") == DEFAULT_CHUNK,
               f"manifest fields: { {k: m.get(k) for k in ('size', 'version', 'chunkSize')} }")
         check(isinstance(m.get("chunks"), list) and len(m["chunks"]) == chunks_for(size), "manifest chunk list")
         check("encryption" not in m, "unencrypted manifest has an encryption field")
@@ -109,6 +109,12 @@ def test_roundtrip(args, tmp, rng):
               f"bytes: {info['name'][-4:]!r}")
         check(cli.manifest(info["fileId"])["name"] == want, "manifest name of an over-long --name")
         added[info["fileId"]] = (src, src.stat().st_size)
+
+    # The id depends only on the content: another publisher (another home)
+    # adding the same file later gets the same id.
+    again = Cli(args.p2pcdn, tmp / "second-publisher").add(src, "--name", "Grüße 文件.bin", "--mime", "video/mp4",
+                                                            "--chunk-size", "1024")
+    check(again["fileId"] == m["fileId"], f"the same file added by two publishers: {again['fileId']} != {m['fileId']}")
 
     # $P2PCDN_HOME selects the same store as --home.
     p = cli.run("ls", "--json", home=False, env={"P2PCDN_HOME": str(cli.home)}, expect=EXIT_OK)

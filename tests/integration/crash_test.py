@@ -106,7 +106,10 @@ def test_cli_kill(args, tmp, rng):
     for r in range(16):
         export = r % 4 == 3
         out = tmp / "out.bin"
-        cmd = [args.p2pcdn, "--home", str(cli.home)] + (["export", ref, "-o", str(out)] if export else ["add", str(src)])
+        # Each add names the file differently: the id depends only on the
+        # content (name included), and a new id is what shows that it committed.
+        add = ["add", str(src), "--name", f"big-{r}.bin"]
+        cmd = [args.p2pcdn, "--home", str(cli.home)] + (["export", ref, "-o", str(out)] if export else add)
         delay = 0.0 if r == 0 else rng.uniform(0.0, (full_export * 0.9) if export else (full * 1.1))
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(delay)

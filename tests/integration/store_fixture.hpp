@@ -23,7 +23,6 @@
 namespace p2pcdn::itest {
 
 inline constexpr std::uint32_t kCrashChunkSize = 4096;
-inline constexpr std::uint64_t kCreatedAtMs = 1'700'000'000'000ULL;
 
 struct FixtureFile {
   char tag = 'A';
@@ -65,7 +64,6 @@ inline Result<FixtureFile> makeFileA() {
   o.name = "crash-a.bin";
   o.mimeType = "application/octet-stream";
   o.chunkSize = kCrashChunkSize;
-  o.createdAtMs = kCreatedAtMs;
   auto cf = ChunkManager::chunkBytes(data, o);
   if (!cf) return fail(cf.error());
   return FixtureFile{'A', std::move(cf->manifest), cf->fileId, std::move(cf->chunks)};
@@ -81,7 +79,6 @@ inline Result<FixtureFile> makeFileB() {
   m.mimeType = "application/octet-stream";
   m.chunkSize = kCrashChunkSize;
   m.size = data.size();
-  m.createdAtMs = kCreatedAtMs;
   EncryptionInfo e;
   for (std::size_t i = 0; i < e.salt.size(); ++i) e.salt[i] = static_cast<std::uint8_t>(0xC0 ^ i);
   m.encryption = e;

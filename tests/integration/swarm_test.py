@@ -489,8 +489,8 @@ def test_corrupt_peer(args, tmp, rng):
     chunks = size // DEFAULT_CHUNK
     src, honest, info = prepare(args, tmp, rng, size)
     fid = info["fileId"]
-    # The manifest records its creation time, so a second `add` would make
-    # another file id: the corrupter gets a copy of the seeder's store instead.
+    # The corrupter seeds a copy of the seeder's store (a second `add` of the
+    # same file would give the same id as well; cli_test checks that).
     shutil.copytree(honest.home, tmp / "corrupter")
     bad = Cli(args.p2pcdn, tmp / "corrupter")
     check(fid in bad.ls(), "the copied store does not hold the file")

@@ -621,7 +621,6 @@ SimResult Sim::run() {
   m.name = "sim.bin";
   m.chunkSize = cfg.chunkSize;
   m.size = std::uint64_t{cfg.chunkCount} * cfg.chunkSize;
-  m.createdAtMs = 1;
   for (auto& c : chunks) {
     c.resize(cfg.chunkSize);
     for (std::size_t i = 0; i < c.size(); i += 8) {
@@ -630,8 +629,7 @@ SimResult Sim::run() {
     }
     m.chunkHashes.push_back(Blake3::hash(c));
   }
-  auto enc = encodeManifest(m);
-  const FileId fileId = Blake3::hash(*enc);
+  const FileId fileId = *manifestId(m);
   infoHash = signaling::swarmKey(fileId);
 
   // Peers: [0] the seeder, then the leechers by class.

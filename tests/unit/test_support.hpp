@@ -80,7 +80,6 @@ inline TestFile makeTestFile(std::size_t size, std::uint32_t chunkSize, std::uin
   f.manifest.name = std::move(name);
   f.manifest.size = size;
   f.manifest.chunkSize = chunkSize;
-  f.manifest.createdAtMs = 1'700'000'000'000ULL + seed;
   for (std::size_t off = 0; off < size; off += chunkSize) {
     std::size_t n = std::min<std::size_t>(chunkSize, size - off);
     Bytes c(f.data.begin() + static_cast<std::ptrdiff_t>(off),
@@ -101,7 +100,6 @@ inline Manifest sampleManifest(bool encrypted = false, std::uint64_t size = 5000
   m.size = size;
   m.mimeType = "video/mp4";
   m.chunkSize = chunkSize;
-  m.createdAtMs = 1'732'406'400'123ULL;
   if (encrypted) {
     EncryptionInfo e;
     for (std::size_t i = 0; i < e.salt.size(); ++i) e.salt[i] = static_cast<std::uint8_t>(0xa0 + i);

@@ -13,11 +13,10 @@ using test::sampleManifest;
 // Fields of an encoding, written without any validation, to craft bad inputs.
 struct RawManifest {
   std::array<std::uint8_t, 4> magic{'P', '2', 'P', 'M'};
-  std::uint8_t version = 1;
+  std::uint8_t version = 2;
   std::uint8_t flags = 0;
   std::uint32_t chunkSize = 1024;
   std::uint64_t size = 0;
-  std::uint64_t createdAtMs = 0;
   std::string name = "a";
   std::string mime = "application/octet-stream";
   std::uint8_t algorithm = 1;
@@ -31,7 +30,6 @@ struct RawManifest {
     r.flags = m.encryption ? 1 : 0;
     r.chunkSize = m.chunkSize;
     r.size = m.size;
-    r.createdAtMs = m.createdAtMs;
     r.name = m.name;
     r.mime = m.mimeType;
     if (m.encryption) {
@@ -51,7 +49,6 @@ struct RawManifest {
     w.u8(flags);
     w.u32(chunkSize);
     w.u64(size);
-    w.u64(createdAtMs);
     w.u8(static_cast<std::uint8_t>(name.size()));
     w.str(name);
     w.u8(static_cast<std::uint8_t>(mime.size()));
@@ -81,7 +78,7 @@ TEST(ManifestCodec, LayoutMatchesTheDocumentedFormat) {
     Bytes enc = mustEncode(m);
     // An independent writer of the same layout produces the same bytes.
     EXPECT_EQ(enc, RawManifest::from(m).encode());
-    std::size_t want = 4 + 1 + 1 + 4 + 8 + 8 + 1 + m.name.size() + 1 + m.mimeType.size() +
+    std::size_t want = 4 + 1 + 1 + 4 + 8 + 1 + m.name.size() + 1 + m.mimeType.size() +
                        (encrypted ? 1 + kEncryptionSaltSize : 0) + 4 + m.chunkCount() * Hash::kSize;
     EXPECT_EQ(enc.size(), want);
     ASSERT_GE(enc.size(), 10u);
@@ -89,11 +86,30 @@ TEST(ManifestCodec, LayoutMatchesTheDocumentedFormat) {
     EXPECT_EQ(enc[1], '2');
     EXPECT_EQ(enc[2], 'P');
     EXPECT_EQ(enc[3], 'M');
-    EXPECT_EQ(enc[4], 1);                    // version
+    EXPECT_EQ(enc[4], 2);                    // version
     EXPECT_EQ(enc[5], encrypted ? 1 : 0);    // flags
     EXPECT_EQ(enc[6], 0);                    // chunk size, big-endian: 1024 = 00 00 04 00
     EXPECT_EQ(enc[8], 4);
+    EXPECT_EQ(enc[17], 5000 & 0xff);         // size, big-endian, ends at offset 17
+    EXPECT_EQ(enc[18], m.name.size());       // name length right after it
+    EXPECT_EQ(std::string(enc.begin() + 19, enc.begin() + 19 + static_cast<std::ptrdiff_t>(m.name.size())), m.name);
+    EXPECT_EQ(enc[19 + m.name.size()], m.mimeType.size());
   }
+}
+
+// Version 1 carried a creation time inside the hashed bytes; its manifests are
+// refused with an error that says why, not misread as version 2.
+TEST(ManifestCodec, Version1IsRefusedWithAClearError) {
+  Bytes v1 = mustEncode(sampleManifest());
+  v1[4] = 1;
+  v1.insert(v1.begin() + 18, 8, 0x11);  // createdAt after size, as version 1 had it
+  auto r = decodeManifest(v1);
+  P2PCDN_EXPECT_ERRC(r, Errc::kUnsupported);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().detail().find("version 1"), std::string::npos) << r.error().message();
+  Manifest m = sampleManifest();
+  m.version = 1;
+  P2PCDN_EXPECT_ERRC(encodeManifest(m), Errc::kUnsupported);
 }
 
 TEST(ManifestCodec, GoldenIdIsStable) {
@@ -106,22 +122,22 @@ TEST(ManifestCodec, GoldenIdIsStable) {
   EXPECT_EQ(*id, manifestId(*enc));
   EXPECT_EQ(*id, Blake3::hash(*enc));
   EXPECT_EQ(*manifestId(m), *id);  // deterministic
-  EXPECT_EQ(id->hex(), "fd0d2476d6e4eb793cb5d7bef0bf680c19aeaa6a24443dfb66cbbaacd9a2f4ed");
+  // Computed independently: the documented layout in Python, hashed by b3sum.
+  EXPECT_EQ(id->hex(), "9b835a13a69db06753091713cd25b86144f09da487b14b4feffd8711c4b745a7");
 }
 
 TEST(ManifestCodec, IdChangesWithEveryField) {
   Manifest base = sampleManifest(true);
   FileId id = *manifestId(base);
-  std::vector<Manifest> variants(8, base);
+  std::vector<Manifest> variants(7, base);
   variants[0].name = "holiday video2.mp4";
   variants[1].mimeType = "video/webm";
-  variants[2].createdAtMs += 1;
-  variants[3].size -= 1;  // same chunk count
-  variants[4].chunkHashes[2].bytes[31] ^= 1;
-  variants[5].encryption->salt[31] ^= 1;
-  variants[6].encryption.reset();
-  variants[7].chunkSize = 2048;
-  variants[7].chunkHashes.resize(3);
+  variants[2].size -= 1;  // same chunk count
+  variants[3].chunkHashes[2].bytes[31] ^= 1;
+  variants[4].encryption->salt[31] ^= 1;
+  variants[5].encryption.reset();
+  variants[6].chunkSize = 2048;
+  variants[6].chunkHashes.resize(3);
   for (std::size_t i = 0; i < variants.size(); ++i) {
     SCOPED_TRACE(i);
     auto other = manifestId(variants[i]);
@@ -142,7 +158,6 @@ TEST(ManifestCodec, RoundTripIsCanonical) {
   Manifest longName = sampleManifest(true);
   longName.name = std::string(kMaxNameBytes, 'n');
   longName.mimeType = std::string(kMaxMimeBytes, 'm');
-  longName.createdAtMs = ~std::uint64_t{0};
   cases.push_back(longName);
   for (std::size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(i);
@@ -186,7 +201,7 @@ TEST(ManifestCodec, BadMagic) {
 }
 
 TEST(ManifestCodec, UnknownVersionIsUnsupported) {
-  for (std::uint8_t v : {std::uint8_t{0}, std::uint8_t{2}, std::uint8_t{255}}) {
+  for (std::uint8_t v : {std::uint8_t{0}, std::uint8_t{1}, std::uint8_t{3}, std::uint8_t{255}}) {
     SCOPED_TRACE(int{v});
     RawManifest r = RawManifest::from(sampleManifest());
     r.version = v;
@@ -383,7 +398,7 @@ TEST(ManifestCodec, RandomByteFlipsNeverCrash) {
         ASSERT_NE(manifestId(b), id);
       }
     }
-    // Flips in names, timestamps and hashes are legitimate manifests.
+    // Flips in names and hashes are legitimate manifests.
     EXPECT_GT(accepted, 0);
   }
 }

@@ -257,14 +257,35 @@ TEST_F(SqliteStorageTest, UncommittedImportIsDroppedOnReopen) {
 
 TEST_F(SqliteStorageTest, OtherSchemaVersionIsRefused) {
   ASSERT_TRUE(open());
-  for (int v : {0, 2, 99}) {
+  for (int v : {0, 3, 99}) {
     SCOPED_TRACE(v);
     EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=" + std::to_string(v) + " WHERE key='schema'"), 1);
     auto s = openSqliteStorage(dbPath());
     EXPECT_EQ(codeOf(s), Errc::kUnsupported) << describe(s);
   }
-  EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=1 WHERE key='schema'"), 1);
+  EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=2 WHERE key='schema'"), 1);
   EXPECT_TRUE(open());
+}
+
+// Schema 1 stores hold version 1 manifests (file ids that covered a creation
+// time): an empty one becomes schema 2, one with files is refused.
+TEST_F(SqliteStorageTest, ASchema1StoreIsTakenOverOnlyWhenEmpty) {
+  ASSERT_TRUE(open());
+  EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=1 WHERE key='schema'"), 1);
+  ASSERT_TRUE(open());
+  EXPECT_TRUE(hasRow(dbPath(), "SELECT 1 FROM meta WHERE key='schema' AND value=2"));
+
+  TestFile a = makeTestFile(kChunk, kChunk, 11);
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(BlockingStorage(*s).storeManifest(a.manifest).has_value());
+  }
+  EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=1 WHERE key='schema'"), 1);
+  auto s = openSqliteStorage(dbPath());
+  EXPECT_EQ(codeOf(s), Errc::kUnsupported) << describe(s);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_NE(s.error().detail().find("version 1"), std::string::npos) << s.error().message();
 }
 
 TEST_F(SqliteStorageTest, NotADatabase) {

@@ -150,13 +150,12 @@ struct Fixture {
     manifest.name = "t.bin";
     manifest.chunkSize = 1024;
     manifest.size = std::uint64_t{chunkCount} * 1024;
-    manifest.createdAtMs = 1;
     for (std::uint32_t i = 0; i < chunkCount; ++i) {
       Bytes c(1024, static_cast<std::uint8_t>(i * 7 + 1));
       chunks.push_back(c);
       manifest.chunkHashes.push_back(Blake3::hash(c));
     }
-    id = Blake3::hash(*encodeManifest(manifest));
+    id = *manifestId(manifest);
     net.hosts.resize(static_cast<std::size_t>(peers));
     for (int i = 0; i < peers; ++i) {
       Host& h = net.hosts[static_cast<std::size_t>(i)];
