@@ -12,6 +12,10 @@ struct Session::Out {
   wire::ChunkAssembler assembler;
   Time sent;
   bool gotFirstByte = false;
+  // Sent while nothing else was outstanding at the peer: its first byte
+  // measures the peer's own latency (round trip + its store's read), not a
+  // wait behind our other requests or a read done ahead of time.
+  bool probe = false;
 };
 
 struct Session::Up {
@@ -49,6 +53,10 @@ struct Session::Peer {
   std::optional<Time> downloadingSince;  // a download peer since
   std::size_t requestCap = SIZE_MAX;
   RateMeter down, up;
+  // Sizes the pipeline: quick to follow, since each request added raises the
+  // rate only once the meter catches up (with a 2 s meter a 50 ms store
+  // latency took ~10 s to grow the pipeline to rate x latency).
+  RateMeter pipeRate{std::chrono::milliseconds(250)};
   Time minLatency{};
   bool latencyKnown = false;
   TokenBucket downBucket, upBucket;
@@ -575,12 +583,19 @@ void Session::handle(Peer& p, const wire::Piece& piece, Time now) {
   Out& out = it->second;
   if (auto st = out.assembler.add(piece); !st) return drop(p, wire::GoodbyeReason::kProtocolError, "bad piece");
   p.down.add(piece.data.size(), now);
+  p.pipeRate.add(piece.data.size(), now);
   p.lastProgress = now;
   if (!out.gotFirstByte) {
     out.gotFirstByte = true;
-    Time latency = now - out.sent;
-    if (!p.latencyKnown || latency < p.minLatency) p.minLatency = latency;
-    p.latencyKnown = true;
+    // The pipeline covers rate x this latency. Only probes count: a request
+    // whose chunk the peer had read ahead answers in a round trip, and the
+    // pipeline sized by that would not cover the reads (a 50 ms store
+    // answered at ~2 chunks per 50 ms).
+    if (out.probe) {
+      const Time latency = now - out.sent;
+      if (!p.latencyKnown || latency < p.minLatency) p.minLatency = latency;
+      p.latencyKnown = true;
+    }
   }
   if (!out.assembler.complete()) return;
   const ChunkIndex index = out.index;
@@ -753,7 +768,7 @@ void Session::handle(Peer& p, const wire::Goodbye&, Time) {
 // Enough whole-chunk requests to cover the peer's rate x latency, plus
 // requestSlack (one being transmitted).
 std::size_t Session::requestTarget(const Peer& p, Time now) const {
-  const double rate = p.down.rate(now);
+  const double rate = p.pipeRate.rate(now);
   const double latency = seconds(p.latencyKnown ? p.minLatency : opts_.latencyGuess);
   const double chunk = manifest_ ? static_cast<double>(manifest_->chunkSize) : 262144.0;
   std::size_t target = static_cast<std::size_t>(std::ceil(rate * latency / chunk)) + opts_.requestSlack;
@@ -794,7 +809,8 @@ void Session::requestFrom(Peer& p, Time now) {
     const std::uint32_t length = manifest_->storedChunkLength(i);
     const std::uint32_t rid = p.nextRequestId++;
     sendTo(p, wire::encode(wire::Request{rid, i, 0, length}), now);
-    p.out.emplace(rid, Out{i, std::move(*assembler), now});
+    const bool probe = p.out.empty();
+    p.out.emplace(rid, Out{i, std::move(*assembler), now, false, probe});
     (void)picker_->markRequested(i);
     p.downBucket.spend(length, now);
     if (opts_.globalDown) opts_.globalDown->spend(length, now);

@@ -348,14 +348,14 @@ async function inPage(params) {
       const mb = man.bytes;
       const md = new DataView(mb.buffer);
       r.manifestMagic = String.fromCharCode(...mb.subarray(0, 4));
-      if (r.manifestMagic !== 'P2PM' || mb[4] !== 1) throw new Error(`manifest starts with ${bytesToHex(mb.subarray(0, 5))}`);
+      if (r.manifestMagic !== 'P2PM' || mb[4] !== 2) throw new Error(`manifest starts with ${bytesToHex(mb.subarray(0, 5))}`);
       const flags = mb[5];
       const chunkSize = md.getUint32(6);
       const size = Number(md.getBigUint64(10));
-      const nameLen = mb[26];
-      const name = new TextDecoder().decode(mb.subarray(27, 27 + nameLen));
-      const mimeLen = mb[27 + nameLen];
-      let p = 28 + nameLen + mimeLen + (flags & 1 ? 33 : 0);
+      const nameLen = mb[18];  // manifest v2 (docs/protocol.md): no createdAt
+      const name = new TextDecoder().decode(mb.subarray(19, 19 + nameLen));
+      const mimeLen = mb[19 + nameLen];
+      let p = 20 + nameLen + mimeLen + (flags & 1 ? 33 : 0);
       const chunkCount = md.getUint32(p);
       p += 4;
       const expectedLength = p + 32 * chunkCount;
