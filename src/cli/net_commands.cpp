@@ -309,10 +309,11 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   // readers do not block the loop's) exports it, then tells the loop.
   std::thread exporter;
   std::optional<double> exportedAt;
+  std::optional<Status> exportResult;  // written by the thread, read after join()
   bool exportPending = false;
   auto startExport = [&] {
     exportPending = true;
-    exporter = std::thread([&g, &net, &n, id, key, &exportedAt, &exportPending, &failure, &since] {
+    exporter = std::thread([&g, &net, &n, id, key, &exportedAt, &exportPending, &failure, &since, &exportResult] {
       Status st = [&]() -> Status {
         auto own = openStore(g);
         if (!own) return fail(own.error());
@@ -322,6 +323,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
         return ChunkManager::exportFile(
             *m, [&](ChunkIndex i) { return reader.getChunk(id, i, ReadOptions{.verify = false}); }, n.output, key);
       }();
+      exportResult = st;
       asio::post(net.io, [&, st = std::move(st)] {
         exportPending = false;
         if (!st) {
@@ -366,6 +368,10 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   }
   net.io.run();
   if (exporter.joinable()) exporter.join();  // interrupted while writing: the file is complete or absent
+  // The loop may have stopped (seed time over, Ctrl-C) before the export's
+  // completion ran: the thread's own result says how it ended.
+  if (exportResult && !*exportResult && !failure) failure = exportResult->error();
+  if (exportResult && *exportResult && !exportedAt) exportedAt = since();
   bar.finish();
   if (failure) return report(*failure);
   if (!completeAt) return report(Error(Errc::kCancelled, "get", "interrupted before the download completed"));
