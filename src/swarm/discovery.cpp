@@ -22,15 +22,7 @@ TickDecision Discovery::tick(Time now, const SwarmView& view) {
   for (auto it = links_.begin(); it != links_.end();) {
     const Link& l = it->second;
     const bool unanswered = l.offerer && !l.remote;
-    bool stale = false;
-    if (!l.isOpen()) {
-      if (unanswered) {
-        stale = l.offerSent ? now - *l.offerSent > opts_.offerLifetime : now - l.created > opts_.gatherLimit;
-      } else {
-        stale = now - l.created > opts_.connectLimit;
-      }
-    }
-    if (!stale) {
+    if (l.isOpen() || now <= expires(l)) {
       ++it;
       continue;
     }
@@ -75,15 +67,18 @@ Time Discovery::nextWakeup(Time now, const SwarmView& view) const {
     }
   }
   for (const auto& [key, l] : links_) {
-    if (l.isOpen()) continue;
-    if (l.offerer && !l.remote) {
-      consider((l.offerSent ? *l.offerSent + opts_.offerLifetime : l.created + opts_.gatherLimit) + Time(1));
-    } else {
-      consider(l.created + opts_.connectLimit + Time(1));
-    }
+    if (!l.isOpen()) consider(expires(l) + Time(1));
   }
   if (!batch_.empty()) consider(batchStarted_ + opts_.batchWait + Time(1));
   return next;
+}
+
+// A link not open by then is dropped: an unanswered offer offerLifetime after
+// it went out (gatherLimit after it was made, if it never did), any other
+// connectLimit after it was made.
+Time Discovery::expires(const Link& l) const {
+  if (l.offerer && !l.remote) return l.offerSent ? *l.offerSent + opts_.offerLifetime : l.created + opts_.gatherLimit;
+  return l.created + opts_.connectLimit;
 }
 
 // ---- links we offer -------------------------------------------------------------

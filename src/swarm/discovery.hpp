@@ -159,6 +159,7 @@ class Discovery {
     bool isOpen() const { return opened.has_value(); }
   };
 
+  Time expires(const Link& l) const;
   bool halfOpen(const Link& l, Time now) const;
   bool freshOfferReplaces(const Link& l, Time now) const;
   Time slowestOpen() const;
