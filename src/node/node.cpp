@@ -397,16 +397,14 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     FileState& f = it->second;
     announce(f, signaling::Event::kStopped);
     f.session->goodbyeAll(wire::GoodbyeReason::kNormal, "file removed");
-    // As in stop(): the links close once the GOODBYEs have had a moment to leave;
-    // their events are ignored from now on (the file is gone).
-    auto peers = std::make_shared<std::map<std::uint64_t, std::shared_ptr<Peer>>>(std::move(f.peers));
+    // As in dropPeer: close() lets the GOODBYEs out first, and each link is
+    // kept until its close completes; its events are ignored (the file is gone).
+    for (auto& [k, p] : f.peers) {
+      if (!p->link) continue;
+      p->link->close();
+      closing.emplace_back(p, Clock::now() + kClosingLimit);
+    }
     files.erase(it);
-    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
-    timer->async_wait([timer, peers](auto) {
-      for (auto& [k, p] : *peers) {
-        if (p->link) p->link->close();
-      }
-    });
   }
 
   // ---- tracker --------------------------------------------------------------

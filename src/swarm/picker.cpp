@@ -121,6 +121,15 @@ Status PiecePicker::markHave(ChunkIndex index) {
   return {};
 }
 
+Status PiecePicker::unmarkHave(ChunkIndex index) {
+  P2PCDN_TRY(checkIndex(index, "unmark have"));
+  if (!have_[index]) return {};
+  have_[index] = false;
+  --haveCount_;
+  bucketInsert(index);
+  return {};
+}
+
 Status PiecePicker::markRequested(ChunkIndex index) {
   P2PCDN_TRY(checkIndex(index, "mark requested"));
   if (have_[index]) {

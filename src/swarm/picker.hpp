@@ -64,6 +64,8 @@ class PiecePicker {
   // Our own progress. markHave also forgets the chunk's outstanding requests:
   // unmarkRequested on it afterwards (for cancelled endgame losers) is a no-op.
   Status markHave(ChunkIndex index);
+  // Undoes markHave (a chunk whose write to the store failed): it is picked again.
+  Status unmarkHave(ChunkIndex index);
   bool have(ChunkIndex index) const { return have_[index]; }
   std::size_t haveCount() const { return haveCount_; }
   bool complete() const { return haveCount_ == count_; }

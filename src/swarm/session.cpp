@@ -658,7 +658,12 @@ void Session::onChunkStored(ChunkIndex index, Status status, Time now) {
   if (writing_.erase(index) == 0 || !manifest_) return;  // not one we asked for
   const bool wasFull = writing_.size() + 1 >= opts_.maxPendingWrites;
   if (!status) {
-    host_.onError(status.error());  // the store failed: this fetch cannot go on
+    (void)picker_->unmarkHave(index);  // not held after all: pick it again
+    if (status.error().code() == Errc::kBackPressure) {  // the store was busy: fetch it again later
+      requestEverywhere(now);
+    } else {
+      host_.onError(status.error());  // reported; the host decides whether the fetch goes on
+    }
     return;
   }
   have_[index] = true;
@@ -956,7 +961,11 @@ void Session::sendQueued(Peer& p, Time now) {
         if (servedCount_[it->index] < servedCount_[best->index]) best = it;
       }
       if (best != p.uploads.begin()) {
-        p.uploads.front().chunk.reset();  // read but not started: read again when it is its turn
+        // The old front keeps its read unless it moves past the read-ahead
+        // window (then it is read again when its turn comes).
+        if (std::distance(p.uploads.begin(), best) >= static_cast<std::ptrdiff_t>(opts_.maxReadAhead)) {
+          p.uploads.front().chunk.reset();
+        }
         std::iter_swap(best, p.uploads.begin());
       }
     }

@@ -167,7 +167,7 @@ class SessionHost {
   virtual void onChunk(ChunkIndex) {}
   virtual void onComplete() {}
   virtual void onBanned(PeerKey, const wire::PeerId&) {}
-  virtual void onError(const Error&) {}  // storage failure: the fetch cannot go on
+  virtual void onError(const Error&) {}  // a store write failed (not for busy): the host decides whether to go on
 };
 
 struct PeerStats {

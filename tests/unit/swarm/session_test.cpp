@@ -27,6 +27,8 @@ struct Host : SessionHost {
   std::vector<PeerKey> disconnected;
   std::vector<wire::PeerId> banned;
   bool completed = false;
+  std::size_t errors = 0;
+  void onError(const Error&) override { ++errors; }
   Status send(PeerKey peer, ByteView message) override;
   void disconnect(PeerKey peer) override { disconnected.push_back(peer); }
   void readChunk(ChunkIndex index) override;
@@ -44,6 +46,8 @@ struct Host : SessionHost {
   void notifyWhenBufferedBelow(PeerKey, std::size_t bytes) override { notifyAt.push_back(bytes); }
   // A stuck store: writes are not confirmed until released.
   bool holdStores = false;
+  // Writes of these chunks fail once, with this code.
+  std::map<ChunkIndex, Errc> failOnce;
   std::vector<std::function<void()>> held;
 };
 
@@ -128,6 +132,14 @@ void Host::readChunk(ChunkIndex index) {
 }
 
 void Host::storeChunk(ChunkIndex index, Bytes data) {
+  if (auto f = failOnce.find(index); f != failOnce.end()) {
+    const Errc code = f->second;
+    failOnce.erase(f);
+    net->later([this, index, code] {
+      net->sessions[static_cast<std::size_t>(self)]->onChunkStored(index, Status(fail(code, "store", "refused")), net->now);
+    });
+    return;
+  }
   auto done = [this, index, data = std::move(data)] {
     stored[index] = data;
     net->sessions[static_cast<std::size_t>(self)]->onChunkStored(index, {}, net->now);
@@ -791,6 +803,28 @@ TEST(Session, AFailedReadIsRejectedNotServed) {
   EXPECT_EQ(r->requestId, 7u);
   EXPECT_EQ(r->reason, wire::RejectReason::kNotHave);
   EXPECT_EQ(f.s(0).stats().uploaded, 0u);
+}
+
+// A chunk whose write failed is not held: it is fetched again. A store that
+// was only busy is not an error; any other failure is reported (onError: the
+// host decides whether the fetch goes on).
+TEST(Session, AChunkWhoseWriteFailedIsFetchedAgain) {
+  Fixture f(2, 1, 8);
+  f.h(1).failOnce[3] = Errc::kBackPressure;
+  f.net.connect(0, 1);
+  f.net.pump();
+  EXPECT_TRUE(f.s(1).complete());
+  EXPECT_EQ(f.h(1).stored.size(), 8u);
+  EXPECT_EQ(f.h(1).stored[3], f.chunks[3]);
+  EXPECT_EQ(f.s(0).stats().uploaded, 9u * 1024);  // chunk 3 twice
+  EXPECT_EQ(f.h(1).errors, 0u);
+  Fixture g(2, 1, 8);
+  g.h(1).failOnce[3] = Errc::kIo;
+  g.net.connect(0, 1);
+  g.net.pump();
+  EXPECT_EQ(g.h(1).errors, 1u);
+  EXPECT_TRUE(g.s(1).complete());  // the host went on: chunk 3 was fetched and written again
+  EXPECT_EQ(g.h(1).stored[3], g.chunks[3]);
 }
 
 }  // namespace
