@@ -4,7 +4,7 @@
 
 #include "cli/commands.hpp"
 #ifdef P2PCDN_HAVE_NET
-#include "swarm/session.hpp"
+#include "swarm/options.hpp"
 #include "tracker/serve.hpp"
 #include "transport/webrtc/webrtc_link.hpp"
 #endif

@@ -12,6 +12,7 @@
 #include "node/store_worker.hpp"
 #include "node/ws_client.hpp"
 #include "signaling/signaling.hpp"
+#include "swarm/session.hpp"
 #include "wire/fragment.hpp"
 #include "wire/wire.hpp"
 

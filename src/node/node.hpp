@@ -17,7 +17,8 @@
 #include "p2pcdn/chunk_storage.hpp"
 #include "p2pcdn/manifest.hpp"
 #include "swarm/discovery.hpp"
-#include "swarm/session.hpp"
+#include "swarm/options.hpp"
+#include "swarm/stats.hpp"
 #include "transport/peer_link.hpp"
 
 namespace p2pcdn::node {
