@@ -29,29 +29,28 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <map>
-#include <memory>
 #include <optional>
-#include <random>
-#include <set>
-#include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "p2pcdn/manifest.hpp"
 #include "p2pcdn/result.hpp"
+#include "swarm/downloader.hpp"
 #include "swarm/options.hpp"
-#include "swarm/picker.hpp"
-#include "swarm/rate.hpp"
 #include "swarm/session_host.hpp"
+#include "swarm/session_state.hpp"
 #include "swarm/stats.hpp"
-#include "wire/fragment.hpp"
+#include "swarm/super_seed.hpp"
+#include "swarm/uploader.hpp"
 #include "wire/wire.hpp"
 
 namespace p2pcdn::swarm {
 
+// The coordinator: it owns the peers and the file's state (SessionState) and
+// dispatches each message to the part whose rule it is: the handshake,
+// BITFIELD/HAVE and the manifest exchange here, requests and answers to the
+// Downloader, REQUEST/CANCEL and sending to the Uploader, reveals to SuperSeed,
+// the choke round to chooseUnchoked.
 class Session {
  public:
   // `have` is what the store holds (empty if the manifest is not known yet).
@@ -61,21 +60,21 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  const FileId& fileId() const { return fileId_; }
-  const std::optional<Manifest>& manifest() const { return manifest_; }
-  bool complete() const;
-  bool have(ChunkIndex index) const { return index < have_.size() && have_[index]; }
+  const FileId& fileId() const { return state_.fileId; }
+  const std::optional<Manifest>& manifest() const { return state_.manifest; }
+  bool complete() const { return state_.complete(); }
+  bool have(ChunkIndex index) const { return index < state_.have.size() && state_.have[index]; }
 
   // Fetch missing chunks (true) or only serve (false).
   void setWanted(bool wanted, Time now);
-  bool wanted() const { return wanted_; }
+  bool wanted() const { return state_.wanted; }
   // Serve chunks to peers (seeding). false: requests are rejected (seedDuration over).
-  void setServing(bool serving) { serving_ = serving; }
+  void setServing(bool serving) { state_.serving = serving; }
   // Streaming: pick in order from `cursor` (see PickerOptions); whole-file otherwise.
   void setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Time now);
   // Adds a manifest learned another way (checked against the file id).
   Status setManifest(const Manifest& manifest, std::vector<bool> have, Time now);
-  void banPeerId(const wire::PeerId& id) { banned_.push_back(id); }
+  void banPeerId(const wire::PeerId& id) { state_.banned.push_back(id); }
   bool isBanned(const wire::PeerId& id) const;
 
   // Link events from the host.
@@ -102,93 +101,36 @@ class Session {
   std::size_t usefulPeers() const;
 
  private:
-  struct Peer;
-  struct Out;
-  struct Up;
+  void handle(PeerState& p, const wire::Handshake& m, Time now);
+  void handle(PeerState& p, const wire::Bitfield& m, Time now);
+  void handle(PeerState& p, const wire::Have& m, Time now);
+  void handle(PeerState& p, const wire::Request& m, Time now);
+  void handle(PeerState& p, const wire::Cancel& m, Time now);
+  void handle(PeerState& p, const wire::Reject& m, Time now);
+  void handle(PeerState& p, const wire::Piece& m, Time now);
+  void handle(PeerState& p, const wire::ManifestRequest& m, Time now);
+  void handle(PeerState& p, const wire::ManifestPart& m, Time now);
+  void handle(PeerState& p, const wire::KeepAlive& m, Time now);
+  void handle(PeerState& p, const wire::Goodbye& m, Time now);
 
-  Peer* find(PeerKey key);
-  void handle(Peer& p, const wire::Handshake& m, Time now);
-  void handle(Peer& p, const wire::Bitfield& m, Time now);
-  void handle(Peer& p, const wire::Have& m, Time now);
-  void handle(Peer& p, const wire::Request& m, Time now);
-  void handle(Peer& p, const wire::Cancel& m, Time now);
-  void handle(Peer& p, const wire::Reject& m, Time now);
-  void handle(Peer& p, const wire::Piece& m, Time now);
-  void handle(Peer& p, const wire::ManifestRequest& m, Time now);
-  void handle(Peer& p, const wire::ManifestPart& m, Time now);
-  void handle(Peer& p, const wire::KeepAlive& m, Time now);
-  void handle(Peer& p, const wire::Goodbye& m, Time now);
-
-  void sendTo(Peer& p, Result<Bytes> message, Time now);
-  void goodbye(Peer& p, wire::GoodbyeReason reason, std::string_view text);
-  void drop(Peer& p, wire::GoodbyeReason reason, std::string_view text);
   void adoptManifest(const Manifest& m, std::vector<bool> have, Time now);
-  void learnBitfield(Peer& p, std::vector<bool> bits);
-  void sendBitfield(Peer& p, Time now);
+  void learnBitfield(PeerState& p, std::vector<bool> bits);
+  void sendBitfield(PeerState& p, Time now);
   void askManifest(Time now);
-  void peerGotManifest(Peer& p, Time now);
-  void chunkArrived(Peer& p, ChunkIndex index, Bytes data, Time now);
-  void badChunk(Peer& p, ChunkIndex index, Time now);
-  void forget(Peer& p, std::uint32_t requestId, bool failed);
-  void cancelAll(Peer& p, Time now);
-  std::size_t requestTarget(const Peer& p, Time now) const;
-  void requestFrom(Peer& p, Time now);
-  void requestEverywhere(Time now);
-  std::size_t downloadPeers(Time now) const;
-  bool lacksFrom(const Peer& p) const;  // it has a chunk we lack
-  void rotateDownloads(Time now);
-  void pump(Peer& p, Time now);
-  void pumpOne(Peer& p, Time now);     // sendQueued, then readAhead
-  void sendQueued(Peer& p, Time now);
-  void readAhead(Peer& p, Time now);
-  std::size_t pieceSize(const Peer& p, Time now) const;
-  std::size_t sendWindow(const Peer& p, std::size_t piece, Time now) const;
-  bool firstServeWaiting(const Peer& self) const;
-  void dropUpload(const Up& up);
-  void pumpAll(Time now);
+  void peerGotManifest(PeerState& p, Time now);
   void chokeRound(Time now);
-  bool interested(const Peer& p) const;  // it lacks something we have
-  // Super-seeding: top up the peer's revealed chunks to `target` (0: superSeedReveal).
-  void reveal(Peer& p, Time now, std::size_t target = 0);
-  void unreveal(Peer& p, ChunkIndex index);
-  void revealAll(Peer& p, Time now);
-  bool superSeedWanted(const Peer& p) const;  // false: tell this peer everything
+  bool interested(const PeerState& p) const;  // it lacks something we have
   void checkComplete(Time now);
 
-  FileId fileId_;
-  wire::PeerId self_;
-  std::optional<Manifest> manifest_;
-  Bytes manifestBytes_;
-  std::vector<bool> have_;        // stored (the host confirmed the write)
-  std::uint32_t haveCount_ = 0;
-  std::map<ChunkIndex, Time> reading_;  // reads asked of the host, not yet completed: when asked
-  Time readLatency_{};            // smoothed time a read takes to complete
-  std::set<ChunkIndex> writing_;  // verified, handed to the host's store, not yet confirmed
-  std::unique_ptr<PiecePicker> picker_;
-  SessionHost& host_;
-  SessionOptions opts_;
-  std::mt19937_64 rng_;
-  bool wanted_ = false;
-  bool serving_ = true;
-  bool streaming_ = false;
+  SessionState state_;
+  SuperSeed superSeed_{state_};
+  Downloader downloader_{state_};
+  Uploader uploader_{state_, superSeed_};
   bool completeFired_ = false;
-  std::map<PeerKey, std::unique_ptr<Peer>> peers_;
-  std::vector<wire::PeerId> banned_;
-  std::vector<std::uint32_t> servedCount_;  // per chunk: times uploaded by us
-  std::uint32_t neverServed_ = 0;
-  bool holding_ = false;      // some link holds back a repeat (super-seeding)
-  Time lastServe_{};          // last PIECE handed to any link
-  bool releaseHeld_ = false;
-  bool superSeeding_ = false;
-  std::vector<std::uint32_t> revealedCount_;  // per chunk: peers it is revealed to that have not asked yet
-  std::vector<std::uint32_t> assignedCount_;  // per chunk: requests for it we have taken
   Time nextChoke_{};
   Time nextRotate_{};
   std::uint32_t chokeRounds_ = 0;
   std::optional<PeerKey> optimistic_;
-  Time uploadWake_{};  // a rate limit holds uploads until then (0: none)
-  Time downloadWake_{};
-  SessionStats counters_;
 };
 
 }  // namespace p2pcdn::swarm
