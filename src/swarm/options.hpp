@@ -21,9 +21,7 @@ struct SessionOptions {
   // Requests kept outstanding at a peer beyond its rate x latency (at least
   // minRequestsPerPeer in all). One: a peer's uplink is shared by many links,
   // so a link briefly empty costs it little, while every request queued there
-  // makes the next one wait a whole chunk longer. (1000 simulated peers: with
-  // two, the last chunks took ~4 s per hop and reached everyone 8 s after the
-  // publisher let them out.)
+  // makes the next one wait a whole chunk longer (docs/hacking.md, "Piece size").
   std::size_t requestSlack = 1;
   std::size_t maxRequestsPerPeer = 24;      // stay under a peer's upload queue limit
   std::size_t maxUploadRequestsPerPeer = 32;  // queued from one peer; more: REJECT too-many-requests
@@ -41,10 +39,8 @@ struct SessionOptions {
   // The minimum on a link to a peer we have requests outstanding at: our
   // next REQUEST to it waits behind less. It matters where pieces are at
   // their minimum size (below ~80 KB/s per link); above, the 100 ms term is
-  // already two pieces. (1000 simulated peers: the last
-  // finishers were slow uploaders whose chunks everyone wanted, their own
-  // requests queued behind their uploads; 1.160 -> 1.147 homogeneous,
-  // 1.157 -> 1.132 heterogeneous.)
+  // already two pieces. Slow uploaders whose chunks everyone wants would
+  // otherwise queue their own requests behind their uploads.
   std::size_t sendBacklogPiecesToUploader = 1;
   // A peer with requests outstanding that sends nothing for this long has them
   // all cancelled and re-requested elsewhere; any request older than
@@ -77,8 +73,7 @@ struct SessionOptions {
   // link, within [minPiecePayload, maxPiecePayload]. A slow link gets small
   // pieces, so its send window (above) holds little in time even at its
   // minimum of sendBacklogPieces pieces: our REQUESTs to that peer wait behind
-  // it. (1000 simulated peers, mixed uplinks: the slow uploaders fell 40 %
-  // behind, their requests queued seconds behind two whole chunks.)
+  // it (with whole chunks as pieces they waited seconds behind two of them).
   std::size_t maxPiecePayload = 262144 - wire::kPieceHeaderBytes;
   // Verified chunks handed to the host's store and not yet confirmed: at
   // this many, no new requests go out until a write completes (a slow or
