@@ -770,13 +770,14 @@ void Session::handle(Peer& p, const wire::Goodbye&, Time) {
 
 // ---- requesting ---------------------------------------------------------------
 
-// Enough whole-chunk requests to cover the peer's rate x latency, plus
-// requestSlack (one being transmitted).
+// Enough whole-chunk requests to cover pipelineHeadroom x the peer's rate x
+// latency, plus requestSlack (one being transmitted).
 std::size_t Session::requestTarget(const Peer& p, Time now) const {
   const double rate = p.pipeRate.rate(now);
   const double latency = seconds(p.latencyKnown ? p.minLatency : opts_.latencyGuess);
   const double chunk = manifest_ ? static_cast<double>(manifest_->chunkSize) : 262144.0;
-  std::size_t target = static_cast<std::size_t>(std::ceil(rate * latency / chunk)) + opts_.requestSlack;
+  const double covered = opts_.pipelineHeadroom * rate * latency / chunk;
+  std::size_t target = static_cast<std::size_t>(std::ceil(covered)) + opts_.requestSlack;
   if (p.chunksReceived == 0) target = std::max<std::size_t>(target, 4);  // start before measuring
   target = std::clamp(target, opts_.minRequestsPerPeer, opts_.maxRequestsPerPeer);
   return std::min(target, p.requestCap);

@@ -12,7 +12,8 @@
 //    (in-order urgent window, then rarest first within a lookahead), endgame
 //    with duplicate requests and CANCEL of the losers;
 //  - pipelining: per peer, enough whole-chunk requests to cover that peer's
-//    measured rate x latency (between minRequestsPerPeer and maxRequestsPerPeer);
+//    measured rate x latency, with headroom (between minRequestsPerPeer and
+//    maxRequestsPerPeer);
 //    at most maxConcurrentDownloads peers with requests outstanding;
 //  - failures: a stalled peer's requests time out and go elsewhere; a chunk that
 //    fails its BLAKE3 check is never stored or served, scores its sender down,
@@ -62,6 +63,12 @@ struct SessionOptions {
   // two, the last chunks took ~4 s per hop and reached everyone 8 s after the
   // publisher let them out.)
   std::size_t requestSlack = 1;
+  // The pipeline covers this many times rate x latency. The rate it measures
+  // is what the pipeline let through, so with 1x a peer whose latency is its
+  // store's read settles where rate x latency + slack is what it already has
+  // (50 ms store: ~6 requests, a third of the link); with headroom each
+  // measurement asks for more until the link, not the pipeline, limits.
+  double pipelineHeadroom = 2.0;
   std::size_t maxRequestsPerPeer = 24;      // stay under a peer's upload queue limit
   std::size_t maxUploadRequestsPerPeer = 32;  // queued from one peer; more: REJECT too-many-requests
   // A request that would wait longer than this behind the queued uploads (at
