@@ -450,7 +450,7 @@ Result<std::uint64_t> Core::listen(const FileId& id, const std::optional<Manifes
   } else if (fresh || (manifest && !f.manifest)) {
     // (Again, when a manifest arrives for a fetch that started without one.)
     inNode.insert(id);
-    Status st = node->fetch(id, manifest, fetchEvents(id, f.generation));
+    auto st = node->fetch(id, manifest, fetchEvents(id, f.generation));
     if (!st) {
       if (fresh) {
         fetches.erase(id);
