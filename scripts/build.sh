@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 flavour=${1:-release}
 jobs=${JOBS:-$(nproc)}
 gen=(-G Ninja)
+# ccache, when installed, lets several worktrees (and rebuilds after a branch switch) share objects.
+if command -v ccache >/dev/null; then
+  gen+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd .. && pwd)} CCACHE_NOHASHDIR=1
+fi
 case "$flavour" in
   release) cmake -S . -B build/release "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DP2PCDN_WERROR=ON >/dev/null ;;
   # The unit tests need no WebRTC; leaving libwebrtc out keeps this build short.

@@ -44,6 +44,13 @@ int main(int argc, char** argv) {
     else if (a == "--min-piece") base.session.minPiecePayload = std::strtoul(v, nullptr, 10);
     else if (a == "--piece-time") base.session.pieceTime = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
     else if (a == "--slack") base.session.requestSlack = std::strtoul(v, nullptr, 10);
+    else if (a == "--headroom") base.session.pipelineHeadroom = std::strtod(v, nullptr);
+    else if (a == "--store-delay") base.storeDelay = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr) / 1000);
+    else if (a == "--up") base.classes.front().up = std::strtod(v, nullptr);
+    else if (a == "--down") base.classes.front().down = std::strtod(v, nullptr);
+    else if (a == "--seeder-down") base.seederDown = std::strtod(v, nullptr);
+    else if (a == "--latency-min") base.latencyMin = std::strtod(v, nullptr) / 1000;
+    else if (a == "--latency-max") base.latencyMax = std::strtod(v, nullptr) / 1000;
     else if (a == "--min-requests") base.session.minRequestsPerPeer = std::strtoul(v, nullptr, 10);
     else if (a == "--max-downloads") base.session.maxConcurrentDownloads = std::strtoul(v, nullptr, 10);
     else if (a == "--max-uploads") base.session.maxConcurrentUploads = std::strtoul(v, nullptr, 10);

@@ -184,9 +184,6 @@ Status Core::startStream(const std::shared_ptr<ChunkStream::State>& s, const std
     auto c = wc.lock();
     if (!st || !c || st->closed || !c->ready()) return;
     st->manifest = m;
-    auto present = c->store->presentChunks(st->id);
-    st->have = present && present->size() == m.chunkCount() ? std::move(*present)
-                                                             : std::vector<bool>(m.chunkCount(), false);
     if (m.encryption && !st->key && !st->error) {
       st->error = Error(Errc::kInvalidArgument, "stream " + shortId(st->id),
                         "the file is encrypted; a key is needed (DownloadOptions::key, or a link with k=)");
@@ -197,7 +194,6 @@ Status Core::startStream(const std::shared_ptr<ChunkStream::State>& s, const std
     auto st = ws.lock();
     auto c = wc.lock();
     if (!st || !c || st->closed) return;
-    if (i < st->have.size()) st->have[i] = true;
     if (i == st->cursor) c->streamPump(st);
   };
   l.onDone = [ws, wc](Status done) {
@@ -212,7 +208,6 @@ Status Core::startStream(const std::shared_ptr<ChunkStream::State>& s, const std
       if (!st->manifest && c->ready()) {
         if (auto m = c->store->getManifest(st->id)) st->manifest = std::move(*m);
       }
-      if (st->manifest) st->have.assign(st->manifest->chunkCount(), true);
     }
     c->streamPump(st);
   };
@@ -266,7 +261,7 @@ void Core::streamPump(const std::shared_ptr<ChunkStream::State>& s) {
   if (!s->manifest) return;  // waiting for it
   const Manifest& m = *s->manifest;
   if (s->cursor >= m.chunkCount()) return streamFinishWait(*s, std::optional<Bytes>{});
-  if (!s->complete && !(s->cursor < s->have.size() && s->have[s->cursor])) return;  // waiting for it
+  if (!s->complete && !node->have(s->id, s->cursor)) return;  // waiting for it
   auto stored = store->getChunk(s->id, s->cursor, ReadOptions{.verify = true});
   if (!stored) {
     s->error = stored.error();
@@ -293,7 +288,7 @@ void Core::streamClose(const std::shared_ptr<ChunkStream::State>& s) {
   if (s->closed) return;
   s->closed = true;
   if (s->listener) {
-    unlisten(s->id, s->listener);
+    unlisten(s->listener);
     s->listener = 0;
     // The fetch goes on in whole-file order (and the file is seeded when done).
     if (ready()) node->setStreaming(s->id, false, 0, 0);
@@ -467,14 +462,7 @@ Status P2PCDN::remove(const FileId& id) {
   auto c = core_;
   return c->call<void>("remove", [c, id]() -> Status {
     if (!c->ready()) return api::notConnected("remove");
-    if (auto it = c->fetches.find(id); it != c->fetches.end()) {
-      api::Fetch f = std::move(it->second);
-      c->fetches.erase(it);
-      for (auto& [k, l] : f.listeners) {
-        l.timer.reset();
-        if (l.onDone) l.onDone(fail(Errc::kCancelled, "download " + shortId(id), "the file was removed"));
-      }
-    }
+    c->endListeners(id, "the file was removed");
     c->forgetInNode(id);
     c->keys.erase(id);
     if (!c->layout.home.empty()) {
@@ -508,7 +496,9 @@ Result<CDNStats> P2PCDN::getStats() const {
     std::set<std::string> peers;
     for (const auto& p : c->node->peerStats()) peers.insert(p.peerId);
     s.peers = peers.size();
-    s.activeDownloads = c->fetches.size();
+    std::set<FileId> fetching;
+    for (const auto& [k, l] : c->listeners) fetching.insert(l.file);
+    s.activeDownloads = fetching.size();
     s.seeding = c->serving.size();
     return s;
   });
@@ -545,10 +535,7 @@ Result<std::vector<PeerStats>> P2PCDN::getPeerStats() const {
   auto c = core_;
   return c->call<std::vector<PeerStats>>("peer stats", [c]() -> Result<std::vector<PeerStats>> {
     if (!c->ready()) return api::notConnected("peer stats");
-    c->snapshotPeers();
-    std::vector<PeerStats> out;
-    for (const auto& [k, r] : c->peers) out.push_back(r.stats);
-    return out;
+    return c->peerStats();
   });
 }
 

@@ -79,13 +79,6 @@ Result<std::shared_ptr<transport::LinkFactory>> sharedFactory() {
   return f;
 }
 
-std::shared_ptr<swarm::TokenBucket> bucket(std::uint64_t rate) {
-  if (rate == 0) return nullptr;
-  // Half a second of traffic, at least one whole PIECE message.
-  const double r = static_cast<double>(rate);
-  return std::make_shared<swarm::TokenBucket>(r, std::max(r / 2, 262144.0));
-}
-
 bool powerOfTwo(std::uint32_t v) { return v && (v & (v - 1)) == 0; }
 
 }  // namespace
@@ -175,8 +168,8 @@ Status Core::connect() {
   no.swarm.maxConcurrentUploads = opts.maxConcurrentUploads;
   no.swarm.perPeerUpRate = static_cast<double>(opts.perPeerUploadLimit);
   no.swarm.perPeerDownRate = static_cast<double>(opts.perPeerDownloadLimit);
-  no.swarm.globalUp = api::bucket(opts.uploadLimit);
-  no.swarm.globalDown = api::bucket(opts.downloadLimit);
+  no.uploadLimit = opts.uploadLimit;
+  no.downloadLimit = opts.downloadLimit;
   no.swarm.superSeed = opts.superSeed;
 
   {
@@ -193,7 +186,6 @@ Status Core::connect() {
   auto started = call<std::string>(op, [this]() -> Result<std::string> {
     if (!ready()) return api::notConnected("connect");
     P2PCDN_TRY(node->start());
-    schedulePoll();
     return node->peerIdHex();
   });
   if (!started) {
@@ -258,16 +250,8 @@ void Core::disconnect() {
 void Core::shutdownOnLoop() {
   if (stopping) return;
   stopping = true;
-  pollTimer.reset();
   seedTimers.clear();
-  auto all = std::move(fetches);
-  fetches.clear();
-  for (auto& [id, f] : all) {
-    for (auto& [k, l] : f.listeners) {
-      l.timer.reset();
-      if (l.onDone) l.onDone(fail(Errc::kCancelled, "download " + id.hex().substr(0, 16), "disconnected"));
-    }
-  }
+  endListeners(std::nullopt, "disconnected");
   for (auto& w : streams) {
     if (auto s = w.lock()) {
       s->timer.reset();
@@ -291,64 +275,30 @@ void Core::shutdownOnLoop() {
 
 // ---- peers -------------------------------------------------------------------
 
-void Core::schedulePoll() {
-  if (!pollTimer) pollTimer = std::make_unique<asio::steady_timer>(*io);
-  pollTimer->expires_after(std::chrono::seconds(1));
-  std::weak_ptr<Core> weak = shared_from_this();
-  pollTimer->async_wait([weak](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || !self->ready()) return;
-    self->snapshotPeers();
-    self->schedulePoll();
-  });
-}
-
-// Keeps the last numbers of every link, so a peer that has just gone (two
-// complete peers drop their link) still shows in getPeerStats().
-void Core::snapshotPeers() {
-  if (!ready()) return;
-  std::set<std::uint64_t> seen;
-  for (const node::NodePeerStats& n : node->peerStats()) {
-    api::PeerRecord& r = peers[n.swarm.key];
-    PeerStats& p = r.stats;
+std::vector<PeerStats> Core::peerStats() const {
+  std::vector<PeerStats> out;
+  auto add = [&out](const node::NodePeerStats& n, bool connected) {
+    PeerStats p;
     p.peerId = n.peerId;
     p.fileId = n.fileId;
-    p.connected = true;
+    p.connected = connected;
     p.seeder = n.swarm.seeder;
     p.bytesUp = n.swarm.bytesUp;
     p.bytesDown = n.swarm.bytesDown;
-    p.upRate = n.swarm.upRate;
-    p.downRate = n.swarm.downRate;
-    if (n.rttSeconds) p.rttSeconds = n.rttSeconds;
-    if (!n.localCandidateType.empty()) p.localCandidateType = n.localCandidateType;
-    if (!n.remoteCandidateType.empty()) p.remoteCandidateType = n.remoteCandidateType;
+    p.upRate = connected ? n.swarm.upRate : 0;
+    p.downRate = connected ? n.swarm.downRate : 0;
+    p.rttSeconds = n.rttSeconds;
+    p.localCandidateType = n.localCandidateType;
+    p.remoteCandidateType = n.remoteCandidateType;
     p.chunksServed = n.swarm.chunksServed;
     p.chunksReceived = n.swarm.chunksReceived;
     p.failures = n.swarm.failures;
     p.badChunks = n.swarm.badChunks;
-    r.closedOrder = 0;
-    seen.insert(n.swarm.key);
-  }
-  std::size_t closed = 0;
-  for (auto& [k, r] : peers) {
-    if (!seen.count(k) && r.stats.connected) {
-      r.stats.connected = false;
-      r.stats.upRate = r.stats.downRate = 0;
-      r.closedOrder = ++closedLinks;
-    }
-    if (!r.stats.connected) ++closed;
-  }
-  constexpr std::size_t kKeepClosed = 256;
-  while (closed > kKeepClosed) {
-    auto oldest = peers.end();
-    for (auto it = peers.begin(); it != peers.end(); ++it) {
-      if (it->second.closedOrder && (oldest == peers.end() || it->second.closedOrder < oldest->second.closedOrder)) {
-        oldest = it;
-      }
-    }
-    peers.erase(oldest);
-    --closed;
-  }
+    out.push_back(std::move(p));
+  };
+  for (const auto& n : node->closedLinks()) add(n, false);
+  for (const auto& n : node->peerStats()) add(n, true);
+  return out;
 }
 
 // ---- fetches -----------------------------------------------------------------
@@ -370,203 +320,133 @@ Progress Core::progressOf(const FileId& id, std::optional<ChunkIndex> chunk) con
   return p;
 }
 
-// The node's events only post: the dispatch (user callbacks included) runs on
-// a later turn of the loop, outside every Node call.
-node::FetchEvents Core::fetchEvents(const FileId& id, std::uint64_t generation) {
+// The node posts its events: these run on a later turn of the loop, outside
+// every Node call, and may run user code.
+node::FetchEvents Core::fetchEvents(std::uint64_t listener) {
   std::weak_ptr<Core> weak = shared_from_this();
   node::FetchEvents ev;
-  ev.onManifest = [weak, id, generation](const Manifest& m) {
-    if (auto self = weak.lock()) {
-      asio::post(*self->io, [weak, id, generation, m] {
-        if (auto s = weak.lock()) s->fetchManifest(id, generation, m);
-      });
-    }
+  ev.onManifest = [weak, listener](const Manifest& m) {
+    if (auto s = weak.lock()) s->fetchManifest(listener, m);
   };
-  ev.onChunk = [weak, id, generation](ChunkIndex i) {
-    if (auto self = weak.lock()) {
-      asio::post(*self->io, [weak, id, generation, i] {
-        if (auto s = weak.lock()) s->fetchChunk(id, generation, i);
-      });
-    }
+  ev.onChunk = [weak, listener](ChunkIndex i) {
+    if (auto s = weak.lock()) s->fetchChunk(listener, i);
   };
-  ev.onComplete = [weak, id, generation] {
-    if (auto self = weak.lock()) {
-      asio::post(*self->io, [weak, id, generation] {
-        if (auto s = weak.lock()) s->fetchDone(id, generation, {});
-      });
-    }
+  ev.onComplete = [weak, listener] {
+    if (auto s = weak.lock()) s->fetchDone(listener, {});
   };
-  ev.onError = [weak, id, generation](const Error& e) {
-    if (auto self = weak.lock()) {
-      asio::post(*self->io, [weak, id, generation, e] {
-        if (auto s = weak.lock()) s->fetchDone(id, generation, fail(e));
-      });
-    }
+  ev.onError = [weak, listener](const Error& e) {
+    if (auto s = weak.lock()) s->fetchDone(listener, fail(e));
   };
   return ev;
 }
 
-api::Fetch* Core::fetchOf(const FileId& id, std::uint64_t generation) {
-  auto it = fetches.find(id);
-  if (it == fetches.end() || it->second.generation != generation) return nullptr;
-  return &it->second;
+bool Core::fetching(const FileId& id) const {
+  return std::any_of(listeners.begin(), listeners.end(), [&](const auto& l) { return l.second.file == id; });
 }
 
 Result<std::uint64_t> Core::listen(const FileId& id, const std::optional<Manifest>& manifest, api::Listener l,
                                    std::chrono::milliseconds timeout, const std::string& op) {
   if (!ready()) return api::notConnected(op);
-  auto it = fetches.find(id);
-  const bool fresh = it == fetches.end();
-  if (fresh) {
-    it = fetches.emplace(id, api::Fetch{}).first;
-    it->second.generation = nextGeneration++;
-  }
-  api::Fetch& f = it->second;
-  const std::uint64_t lid = nextListener++;
+  const std::uint64_t key = nextListener++;
+  // Joining: a file the node holds complete (it tells a new listener so), or
+  // one being fetched, unless this call brings the manifest it lacks.
+  std::optional<node::FileProgress> p = inNode.count(id) ? node->progress(id) : std::nullopt;
+  const bool known = p && p->haveManifest;
+  const bool held = known && p->chunksHave == p->chunksTotal;
+  const bool join = held || (fetching(id) && (known || !manifest));
+  auto nid = join ? node->listen(id, fetchEvents(key)) : node->fetch(id, manifest, fetchEvents(key));
+  if (!nid) return fail(nid.error());
+  inNode.insert(id);
+  l.file = id;
+  l.node = *nid;
   if (timeout.count() > 0) {
     l.timer = std::make_unique<asio::steady_timer>(*io, timeout);
     std::weak_ptr<Core> weak = shared_from_this();
-    l.timer->async_wait([weak, id, lid, timeout, op](boost::system::error_code ec) {
+    l.timer->async_wait([weak, key, timeout, op](boost::system::error_code ec) {
       auto self = weak.lock();
-      if (!ec && self) self->fetchTimedOut(id, lid, timeout, op);
+      if (!ec && self) self->fetchTimedOut(key, timeout, op);
     });
   }
-  f.listeners.emplace(lid, std::move(l));
-  if (fresh && completeInNode(id)) {
-    // The node fires onComplete once per file; a second fetch of a file it
-    // already holds complete would wait forever. Report it from the store.
-    auto m = store->getManifest(id);
-    if (!m) {
-      fetches.erase(id);
-      return fail(m.error());
+  listeners.emplace(key, std::move(l));
+  return key;
+}
+
+void Core::unlisten(std::uint64_t listener) {
+  auto it = listeners.find(listener);
+  if (it == listeners.end()) return;
+  if (node) node->unlisten(it->second.node);
+  listeners.erase(it);
+}
+
+void Core::endListeners(const std::optional<FileId>& id, const std::string& why) {
+  std::vector<api::Listener> ended;
+  for (auto it = listeners.begin(); it != listeners.end();) {
+    if (id && it->second.file != *id) {
+      ++it;
+      continue;
     }
-    std::weak_ptr<Core> weak = shared_from_this();
-    asio::post(*io, [weak, id, gen = f.generation, m = std::move(*m)] {
-      auto self = weak.lock();
-      if (!self) return;
-      self->fetchManifest(id, gen, m);
-      self->fetchDone(id, gen, {});
-    });
-  } else if (fresh || (manifest && !f.manifest)) {
-    // (Again, when a manifest arrives for a fetch that started without one.)
-    inNode.insert(id);
-    Status st = node->fetch(id, manifest, fetchEvents(id, f.generation));
-    if (!st) {
-      if (fresh) {
-        fetches.erase(id);
-      } else {
-        f.listeners.erase(lid);
-      }
-      return fail(st.error());
-    }
-  } else if (f.manifest) {
-    // Joining a running fetch: the manifest news went out already.
-    std::weak_ptr<Core> weak = shared_from_this();
-    asio::post(*io, [weak, id, gen = f.generation, lid, m = *f.manifest] {
-      auto self = weak.lock();
-      if (!self) return;
-      auto* fp = self->fetchOf(id, gen);
-      if (!fp) return;
-      auto li = fp->listeners.find(lid);
-      if (li != fp->listeners.end() && li->second.onManifest) li->second.onManifest(m);
-    });
+    if (node) node->unlisten(it->second.node);
+    ended.push_back(std::move(it->second));
+    it = listeners.erase(it);
   }
-  return lid;
-}
-
-bool Core::completeInNode(const FileId& id) const {
-  if (!inNode.count(id)) return false;
-  auto p = node->progress(id);
-  return p && p->haveManifest && p->chunksHave == p->chunksTotal;
-}
-
-void Core::unlisten(const FileId& id, std::uint64_t listener) {
-  auto it = fetches.find(id);
-  if (it != fetches.end()) it->second.listeners.erase(listener);
+  for (auto& l : ended) {
+    l.timer.reset();
+    if (l.onDone) l.onDone(fail(Errc::kCancelled, "download " + l.file.hex().substr(0, 16), why));
+  }
 }
 
 // Each callback is looked up again before it runs: the one before it may have
-// removed listeners (or the whole fetch).
-void Core::fetchManifest(const FileId& id, std::uint64_t generation, const Manifest& m) {
-  auto* f = fetchOf(id, generation);
-  if (!f) return;
-  f->manifest = m;
-  std::vector<std::uint64_t> ids;
-  for (auto& [k, l] : f->listeners) ids.push_back(k);
-  for (auto k : ids) {
-    f = fetchOf(id, generation);
-    if (!f) return;
-    auto it = f->listeners.find(k);
-    if (it == f->listeners.end()) continue;
-    if (it->second.onManifest) {
-      auto cb = it->second.onManifest;
-      cb(m);
-    }
-    f = fetchOf(id, generation);
-    if (!f) return;
-    it = f->listeners.find(k);
-    if (it != f->listeners.end() && it->second.onProgress) {
-      auto cb = it->second.onProgress;
-      cb(progressOf(id, std::nullopt));
-    }
+// removed the listener.
+void Core::fetchManifest(std::uint64_t listener, const Manifest& m) {
+  auto it = listeners.find(listener);
+  if (it == listeners.end()) return;
+  const FileId id = it->second.file;
+  if (auto cb = it->second.onManifest) cb(m);
+  it = listeners.find(listener);
+  if (it != listeners.end() && it->second.onProgress) {
+    auto cb = it->second.onProgress;
+    cb(progressOf(id, std::nullopt));
   }
 }
 
-void Core::fetchChunk(const FileId& id, std::uint64_t generation, ChunkIndex index) {
-  auto* f = fetchOf(id, generation);
-  if (!f) return;
-  std::vector<std::uint64_t> ids;
-  for (auto& [k, l] : f->listeners) ids.push_back(k);
-  const Progress p = progressOf(id, index);
-  for (auto k : ids) {
-    f = fetchOf(id, generation);
-    if (!f) return;
-    auto it = f->listeners.find(k);
-    if (it == f->listeners.end()) continue;
-    if (it->second.onChunk) {
-      auto cb = it->second.onChunk;
-      cb(index);
-    }
-    f = fetchOf(id, generation);
-    if (!f) return;
-    it = f->listeners.find(k);
-    if (it != f->listeners.end() && it->second.onProgress) {
-      auto cb = it->second.onProgress;
-      cb(p);
-    }
+void Core::fetchChunk(std::uint64_t listener, ChunkIndex index) {
+  auto it = listeners.find(listener);
+  if (it == listeners.end()) return;
+  const FileId id = it->second.file;
+  if (auto cb = it->second.onChunk) cb(index);
+  it = listeners.find(listener);
+  if (it != listeners.end() && it->second.onProgress) {
+    auto cb = it->second.onProgress;
+    cb(progressOf(id, index));
   }
 }
 
-void Core::fetchDone(const FileId& id, std::uint64_t generation, Status st) {
-  if (!fetchOf(id, generation)) return;
-  auto entry = fetches.extract(id);
-  api::Fetch f = std::move(entry.mapped());
-  if (st) afterComplete(id);
-  for (auto& [k, l] : f.listeners) {
-    l.timer.reset();
-    if (l.onDone) l.onDone(st);
-  }
+void Core::fetchDone(std::uint64_t listener, Status st) {
+  auto it = listeners.find(listener);
+  if (it == listeners.end()) return;
+  api::Listener l = std::move(it->second);
+  listeners.erase(it);
+  node->unlisten(l.node);
+  l.timer.reset();
+  if (st) afterComplete(l.file);
+  if (l.onDone) l.onDone(st);
 }
 
-void Core::fetchTimedOut(const FileId& id, std::uint64_t listener, std::chrono::milliseconds timeout,
-                         const std::string& op) {
-  auto it = fetches.find(id);
-  if (it == fetches.end()) return;
-  auto li = it->second.listeners.find(listener);
-  if (li == it->second.listeners.end()) return;
-  api::Listener l = std::move(li->second);
-  it->second.listeners.erase(li);
+void Core::fetchTimedOut(std::uint64_t listener, std::chrono::milliseconds timeout, const std::string& op) {
+  auto it = listeners.find(listener);
+  if (it == listeners.end()) return;
+  api::Listener l = std::move(it->second);
+  listeners.erase(it);
+  if (node) node->unlisten(l.node);
+  const FileId id = l.file;
   Progress p = progressOf(id, std::nullopt);
   std::string detail = "no peer delivered " + id.hex().substr(0, 16) + "... within " +
                        std::to_string(timeout.count()) + " ms (" + std::to_string(p.peers) + " peers, " +
                        (p.chunksTotal ? std::to_string(p.chunksHave) + "/" + std::to_string(p.chunksTotal) + " chunks"
                                       : std::string("manifest not received")) +
                        ")";
-  if (it->second.listeners.empty()) {
-    // Nobody waits any more: stop fetching (what is stored stays: a later call resumes).
-    fetches.erase(it);
-    forgetInNode(id);
-  }
+  // Nobody waits any more: stop fetching (what is stored stays: a later call resumes).
+  if (!fetching(id)) forgetInNode(id);
   if (l.onDone) l.onDone(fail(Errc::kTimedOut, op, detail));
 }
 

@@ -7,9 +7,8 @@
 //    guarded by `mu` and touched from any thread. Everything under "loop
 //    thread only" is owned by the loop: public calls reach it through
 //    post()/call().
-//  - Node events never run user code or call back into the Node directly:
-//    the handlers only post, so a user callback never runs inside a Node call
-//    and may call anything (remove(), another download, ...).
+//  - The node posts its events (node.hpp), so a user callback never runs
+//    inside a Node call and may call anything (remove(), another download, ...).
 //  - Every asynchronous completion is a Completion<T>: it fires exactly once,
 //    with kCancelled if the handler carrying it is destroyed unrun (shutdown).
 #pragma once
@@ -126,24 +125,16 @@ class Worker {
   std::thread thread_;
 };
 
-// One file being fetched by the node, and everyone waiting for it.
+// Someone waiting for a file the node fetches (a download, a stream): one
+// node listener each.
 struct Listener {
+  FileId file;
+  node::ListenerId node = 0;
   ProgressCallback onProgress;                      // user code
   std::function<void(const Manifest&)> onManifest;  // internal (streams)
   std::function<void(ChunkIndex)> onChunk;          // internal (streams)
   std::function<void(Status)> onDone;               // once: complete, failed, timed out, cancelled
   std::unique_ptr<asio::steady_timer> timer;        // DownloadOptions::timeout
-};
-
-struct Fetch {
-  std::uint64_t generation = 0;  // events of an older fetch of the same id are ignored
-  std::optional<Manifest> manifest;
-  std::map<std::uint64_t, Listener> listeners;
-};
-
-struct PeerRecord {
-  PeerStats stats;
-  std::uint64_t closedOrder = 0;  // 0 while connected
 };
 
 }  // namespace api
@@ -154,12 +145,11 @@ struct ChunkStream::State : std::enable_shared_from_this<ChunkStream::State> {
   DownloadOptions options;
   std::atomic<ChunkIndex> position{0};  // mirror of cursor for any thread
   // Loop thread only.
-  std::uint64_t listener = 0;       // in Core::fetches[id] while the fetch runs
+  std::uint64_t listener = 0;       // in Core::listeners while the fetch runs
   std::optional<Manifest> manifest;
   std::optional<EncryptionKey> key;
-  std::vector<bool> have;
   ChunkIndex cursor = 0;
-  bool complete = false;
+  bool complete = false;            // held chunks: Node::have until then
   bool closed = false;
   std::optional<Error> error;       // sticky
   api::Completion<std::optional<Bytes>> waiter;
@@ -227,37 +217,34 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   std::unique_ptr<ChunkStorage> storage;
   std::unique_ptr<BlockingStorage> store;
   std::unique_ptr<node::Node> node;
-  std::map<FileId, api::Fetch> fetches;
-  std::uint64_t nextListener = 1, nextGeneration = 1;
+  std::map<std::uint64_t, api::Listener> listeners;
+  std::uint64_t nextListener = 1;
   std::set<FileId> inNode;          // handed to the node (seed or fetch) and not forgotten
   std::set<FileId> serving;         // the node serves it
   std::set<FileId> stoppedSeeding;  // seedDuration over (or enableSeeding off)
   std::map<FileId, std::unique_ptr<boost::asio::steady_timer>> seedTimers;
   std::map<FileId, EncryptionKey> keys;  // of our own encrypted uploads
-  std::map<std::uint64_t, api::PeerRecord> peers;  // by link key
-  std::uint64_t closedLinks = 0;
   std::uint64_t retiredUp = 0, retiredDown = 0, retiredChunks = 0;  // of forgotten files
-  std::unique_ptr<boost::asio::steady_timer> pollTimer;
   std::vector<std::weak_ptr<ChunkStream::State>> streams;
 
   bool ready() const { return !stopping && node != nullptr; }
   void runLoop();  // the loop thread's body
   void shutdownOnLoop();
-  void schedulePoll();
-  void snapshotPeers();
+  // Open links and the node's ledger of closed ones.
+  std::vector<PeerStats> peerStats() const;
 
-  // Fetches and their listeners.
+  // Listeners of the node's fetches.
   Result<std::uint64_t> listen(const FileId& id, const std::optional<Manifest>& manifest, api::Listener l,
                                std::chrono::milliseconds timeout, const std::string& op);
-  void unlisten(const FileId& id, std::uint64_t listener);
-  bool completeInNode(const FileId& id) const;
-  node::FetchEvents fetchEvents(const FileId& id, std::uint64_t generation);
-  api::Fetch* fetchOf(const FileId& id, std::uint64_t generation);
-  void fetchManifest(const FileId& id, std::uint64_t generation, const Manifest& m);
-  void fetchChunk(const FileId& id, std::uint64_t generation, ChunkIndex index);
-  void fetchDone(const FileId& id, std::uint64_t generation, Status st);
-  void fetchTimedOut(const FileId& id, std::uint64_t listener, std::chrono::milliseconds timeout,
-                     const std::string& op);
+  void unlisten(std::uint64_t listener);
+  bool fetching(const FileId& id) const;  // someone listens
+  // Ends every listener of the file (or all of them) with kCancelled, `why`.
+  void endListeners(const std::optional<FileId>& id, const std::string& why);
+  node::FetchEvents fetchEvents(std::uint64_t listener);
+  void fetchManifest(std::uint64_t listener, const Manifest& m);
+  void fetchChunk(std::uint64_t listener, ChunkIndex index);
+  void fetchDone(std::uint64_t listener, Status st);
+  void fetchTimedOut(std::uint64_t listener, std::chrono::milliseconds timeout, const std::string& op);
   Progress progressOf(const FileId& id, std::optional<ChunkIndex> chunk) const;
 
   // Seeding.

@@ -179,16 +179,11 @@ int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   FdWriter out(net.io, STDOUT_FILENO, 4);
   ProgressBar bar("streaming", ma.progress);
 
-  std::vector<bool> have;
   ChunkIndex next = 0;  // the next chunk to hand to the writer
   std::optional<Error> failure;
   bool finished = false, readerGone = false;
 
-  auto loadHave = [&] {
-    auto p = store.presentChunks(id);
-    have = p ? *p : std::vector<bool>(manifest->chunkCount(), false);
-  };
-  auto fail2 = [&](Error e) {
+  auto failWith = [&](Error e) {
     if (!failure) failure = std::move(e);
     net.stop();
   };
@@ -197,17 +192,17 @@ int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
     if (!manifest || failure || net.stopping) return;
     const ChunkIndex count = manifest->chunkCount();
     const ChunkIndex before = next;
-    while (next < count && have[next] && !out.full()) {
+    while (next < count && net.node->have(id, next) && !out.full()) {
       auto stored = store.getChunk(id, next, ReadOptions{.verify = true});
-      if (!stored) return fail2(stored.error());
+      if (!stored) return failWith(stored.error());
       Bytes plain;
       if (manifest->encryption) {
         if (!key) {
-          return fail2(Error(Errc::kInvalidArgument, "stream",
+          return failWith(Error(Errc::kInvalidArgument, "stream",
                              "the file is encrypted; pass a link with k= (or keep its key in the store's keys/)"));
         }
         auto p = ChunkManager::decryptChunk(*key, *manifest, next, *stored);
-        if (!p) return fail2(p.error());
+        if (!p) return failWith(p.error());
         plain = std::move(*p);
       } else {
         plain = std::move(*stored);
@@ -230,37 +225,22 @@ int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
       readerGone = true;  // the player quit: a normal end
       net.stop();
     } else {
-      fail2(Error(Errc::kIo, "stream", std::string("write to stdout: ") + std::strerror(err)));
+      failWith(Error(Errc::kIo, "stream", std::string("write to stdout: ") + std::strerror(err)));
     }
   };
   out.onDrained = [&] { net.stop(); };
 
-  if (manifest) loadHave();
+  // The node posts these, so pump() may move the window; which chunks are
+  // held it asks the node (Node::have).
   node::FetchEvents ev;
-  // The node calls these inside its session: post, so pump() may move the window.
   ev.onManifest = [&](const Manifest& m) {
-    asio::post(net.io, [&, m] {
-      if (!manifest) {
-        manifest = m;
-        loadHave();
-      }
-      net.node->setStreaming(id, true, next, lookahead);
-      pump();
-    });
+    if (!manifest) manifest = m;
+    net.node->setStreaming(id, true, next, lookahead);
+    pump();
   };
-  ev.onChunk = [&](ChunkIndex i) {
-    asio::post(net.io, [&, i] {
-      if (i < have.size()) have[i] = true;
-      pump();
-    });
-  };
-  ev.onComplete = [&] {
-    asio::post(net.io, [&] {
-      if (manifest) std::fill(have.begin(), have.end(), true);
-      pump();
-    });
-  };
-  ev.onError = [&](const Error& e) { asio::post(net.io, [&, e] { fail2(e); }); };
+  ev.onChunk = [&](ChunkIndex) { pump(); };
+  ev.onComplete = [&] { pump(); };
+  ev.onError = [&](const Error& e) { failWith(e); };
   if (auto st = net.node->fetch(id, manifest, ev); !st) return report(st.error());
   net.node->setStreaming(id, true, 0, lookahead);
   net.io.run();

@@ -16,8 +16,6 @@
 
 namespace p2pcdn::cli {
 
-// A global token bucket of `rate` bytes/s (see net_commands.cpp).
-std::shared_ptr<swarm::TokenBucket> bucket(std::uint64_t rate);
 node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker);
 // --tracker, else the link's first tr=, else a usage error.
 Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>& fromLink);

@@ -30,46 +30,33 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-// Per-peer statistics for the --json reports. Node::peerStats() lists only the
-// peers connected right now, so the last view of every link (by the node's
-// link key) is kept here, refreshed often and once more just before the node
-// stops: peers that left, were banned or were closed at shutdown still count.
-class PeerLedger {
- public:
-  explicit PeerLedger(const FileId& id) : fileId_(id) {}
-
-  void update(const node::Node& node) {
-    for (auto& s : node.peerStats()) {
-      if (s.fileId == fileId_) links_[s.swarm.key] = std::move(s);
-    }
+// Per-peer statistics for the --json reports: the links of the file open now
+// and the ones that closed (the node's ledger; after stop() every link is
+// there), one entry per remote peer id (a peer may have had several links).
+json peersJson(const node::Node& node, const FileId& id) {
+  std::vector<node::NodePeerStats> links = node.closedLinks(id);
+  for (auto& s : node.peerStats()) {
+    if (s.fileId == id) links.push_back(std::move(s));
   }
-
-  // One entry per remote peer id (a peer may have had several links).
-  json toJson() const {
-    std::map<std::string, json> byPeer;
-    for (const auto& [key, s] : links_) {
-      json& e = byPeer[s.peerId];
-      if (e.is_null()) {
-        e = json{{"peerId", s.peerId}, {"bytesDown", 0}, {"bytesUp", 0}, {"chunksReceived", 0},
-                 {"chunksServed", 0},  {"failures", 0},  {"badChunks", 0}};
-      }
-      auto add = [&e](const char* k, std::uint64_t v) { e[k] = e[k].get<std::uint64_t>() + v; };
-      add("bytesDown", s.swarm.bytesDown);
-      add("bytesUp", s.swarm.bytesUp);
-      add("chunksReceived", s.swarm.chunksReceived);
-      add("chunksServed", s.swarm.chunksServed);
-      add("failures", s.swarm.failures);
-      add("badChunks", s.swarm.badChunks);
+  std::map<std::string, json> byPeer;
+  for (const auto& s : links) {
+    json& e = byPeer[s.peerId];
+    if (e.is_null()) {
+      e = json{{"peerId", s.peerId}, {"bytesDown", 0}, {"bytesUp", 0}, {"chunksReceived", 0},
+               {"chunksServed", 0},  {"failures", 0},  {"badChunks", 0}};
     }
-    json out = json::array();
-    for (auto& [id, e] : byPeer) out.push_back(std::move(e));
-    return out;
+    auto add = [&e](const char* k, std::uint64_t v) { e[k] = e[k].get<std::uint64_t>() + v; };
+    add("bytesDown", s.swarm.bytesDown);
+    add("bytesUp", s.swarm.bytesUp);
+    add("chunksReceived", s.swarm.chunksReceived);
+    add("chunksServed", s.swarm.chunksServed);
+    add("failures", s.swarm.failures);
+    add("badChunks", s.swarm.badChunks);
   }
-
- private:
-  FileId fileId_;
-  std::map<std::uint64_t, node::NodePeerStats> links_;
-};
+  json out = json::array();
+  for (auto& [peer, e] : byPeer) out.push_back(std::move(e));
+  return out;
+}
 
 // The engine's counters, for the final --json line.
 void addSwarmCounters(json& j, const std::optional<node::FileProgress>& p) {
@@ -83,52 +70,37 @@ void addSwarmCounters(json& j, const std::optional<node::FileProgress>& p) {
   j["goodbyesReceived"] = p ? p->swarm.goodbyesReceived : 0;
 }
 
-// Hex of a chunk bitfield as on the wire (wire::setBit: bit i is chunk i,
-// most significant bit first in each byte).
-std::string bitfieldHex(const std::vector<bool>& have) {
-  Bytes bits((have.size() + 7) / 8, 0);
-  for (std::size_t i = 0; i < have.size(); ++i) {
-    if (have[i]) bits[i / 8] = static_cast<std::uint8_t>(bits[i / 8] | (0x80u >> (i % 8)));
+// Hex of the node's chunk bitfield of a file as on the wire (wire::setBit:
+// bit i is chunk i, most significant bit first in each byte).
+std::string bitfieldHex(const node::Node& node, const FileId& id, std::uint32_t chunks) {
+  Bytes bits((std::size_t{chunks} + 7) / 8, 0);
+  for (ChunkIndex i = 0; i < chunks; ++i) {
+    if (node.have(id, i)) bits[i / 8] = static_cast<std::uint8_t>(bits[i / 8] | (0x80u >> (i % 8)));
   }
   return toHex(bits);
 }
 
-// How often the per-peer view is refreshed, and how often `get --json` prints
-// a progress line.
-constexpr std::chrono::milliseconds kLedgerPeriod{100};
+// How often `get --json` prints a progress line.
 constexpr std::chrono::milliseconds kProgressLinePeriod{500};
 
-// --json: refreshes `ledger` every kLedgerPeriod (then runs `each`) until the
-// node stops, and once more just before it stops, while the peers are still
-// there. The timer's pending wait keeps the loop alive; cancelling ends it.
-void followPeers(Net& net, asio::steady_timer& timer, PeerLedger& ledger, std::function<void()> each = {}) {
+// Runs `each` now and every `period` until the node stops; cancelling the
+// timer ends it.
+void every(Net& net, asio::steady_timer& timer, std::chrono::milliseconds period, std::function<void()> each) {
   auto tick = std::make_shared<std::function<void()>>();
-  *tick = [&net, &timer, &ledger, each = std::move(each), weak = std::weak_ptr<std::function<void()>>(tick)] {
-    ledger.update(*net.node);
-    if (each) each();
-    timer.expires_after(kLedgerPeriod);
+  *tick = [&net, &timer, period, each = std::move(each), weak = std::weak_ptr<std::function<void()>>(tick)] {
+    each();
+    timer.expires_after(period);
     timer.async_wait([&net, again = weak.lock()](auto e) {
       if (!e && !net.stopping && again) (*again)();
     });
   };
-  net.beforeStop = [&net, &timer, &ledger] {
-    timer.cancel();
-    ledger.update(*net.node);
-  };
+  net.beforeStop = [&timer] { timer.cancel(); };
   (*tick)();
 }
 
 }  // namespace
 
 // ---- shared with the other network commands (net.hpp) ----
-
-// A global token bucket of `rate` bytes/s. The bucket may go into debt (one
-// message never waits for a burst larger than the bucket), so a small burst
-// keeps the rate smooth without starving large messages.
-std::shared_ptr<swarm::TokenBucket> bucket(std::uint64_t rate) {
-  const double r = static_cast<double>(rate);
-  return std::make_shared<swarm::TokenBucket>(r, std::max(r / 4, 16384.0));
-}
 
 node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
   node::NodeOptions o;
@@ -137,8 +109,8 @@ node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
   for (const auto& s : n.stun) o.link.iceServers.push_back(s);
   if (n.maxUploads) o.swarm.maxConcurrentUploads = *n.maxUploads;
   if (n.maxDownloads) o.swarm.maxConcurrentDownloads = *n.maxDownloads;
-  if (n.uploadLimit) o.swarm.globalUp = bucket(*n.uploadLimit);
-  if (n.downloadLimit) o.swarm.globalDown = bucket(*n.downloadLimit);
+  o.uploadLimit = n.uploadLimit.value_or(0);
+  o.downloadLimit = n.downloadLimit.value_or(0);
   if (n.noSuperSeed) o.swarm.superSeed = false;
   if (const char* t = std::getenv("P2PCDN_TRACE"); t && std::string_view(t) == "1") {
     const auto t0 = std::chrono::steady_clock::now();
@@ -207,21 +179,19 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   } else {
     std::cout << link << std::endl;
   }
-  asio::steady_timer deadline(net.io), ledgerTimer(net.io);
+  asio::steady_timer deadline(net.io);
   if (n.duration > 0) {
     deadline.expires_after(std::chrono::milliseconds(static_cast<long>(n.duration * 1000)));
     deadline.async_wait([&](auto e) {
       if (!e) net.stop();
     });
   }
-  PeerLedger ledger(r.id);
-  if (g.json) followPeers(net, ledgerTimer, ledger);
   net.io.run();
   auto p = net.node->progress(r.id);
   if (g.json) {
     json j{{"event", "done"}, {"fileId", r.id.hex()}, {"peerId", net.node->peerIdHex()}};
     addSwarmCounters(j, p);
-    j["peers"] = ledger.toJson();
+    j["peers"] = peersJson(*net.node, r.id);
     std::cout << j.dump() << std::endl;
   }
   if (!g.quiet && p) {
@@ -241,14 +211,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   const FileId id = target->id;
   const std::optional<EncryptionKey> key = target->key;
   std::optional<Manifest> manifest = std::move(target->manifest);
-  std::uint32_t fromStore = 0;
-  std::vector<bool> have;  // chunks held: stored before, plus every verified arrival (onChunk)
-  if (manifest) {
-    if (auto present = store.presentChunks(id)) {
-      have = *present;
-      for (bool b : have) fromStore += b ? 1u : 0u;
-    }
-  }
+  std::uint32_t fromStore = 0;  // chunks held before the fetch (known now if the manifest is)
 
   Net net;
   if (auto st = net.init(n, **storeR, target->tracker); !st) return report(st.error());
@@ -256,7 +219,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   std::optional<Error> failure;
   std::optional<double> firstChunkAt, completeAt;
   bool done = false;
-  asio::steady_timer ticker(net.io), seedTimer(net.io), ledgerTimer(net.io);
+  asio::steady_timer ticker(net.io), seedTimer(net.io), lineTimer(net.io);
   std::function<void()> tick = [&] {
     if (auto p = net.node->progress(id)) {
       std::string peers = std::to_string(p->peers) + (p->peers == 1 ? " peer" : " peers");
@@ -270,19 +233,16 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   };
   auto since = [&] { return std::chrono::duration<double>(Clock::now() - launched).count(); };
 
-  // --json: the per-peer view every 100 ms, a progress line every 500 ms (also
-  // while seeding after completion), until the node stops.
-  PeerLedger ledger(id);
-  Clock::time_point lastLine{};
+  // --json: a progress line every 500 ms (also while seeding after
+  // completion), until the node stops.
   auto progressLine = [&] {
     auto p = net.node->progress(id);
     if (!p) return;
-    if (have.size() < p->chunksTotal) have.resize(p->chunksTotal, false);
     json j{{"event", "progress"},
            {"seconds", since()},
            {"chunksHave", p->chunksHave},
            {"chunksTotal", p->chunksTotal},
-           {"have", bitfieldHex(have)},
+           {"have", bitfieldHex(*net.node, id, p->chunksTotal)},
            {"peers", p->peers},
            {"bytesDownloaded", p->bytesDownloaded},
            {"bytesUploaded", p->bytesUploaded},
@@ -291,14 +251,10 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     std::cout << j.dump() << std::endl;
   };
 
+  // The node posts these: they may stop it.
   node::FetchEvents ev;
-  ev.onManifest = [&](const Manifest& m) {
-    if (have.size() < m.chunkCount()) have.resize(m.chunkCount(), false);
-  };
-  ev.onChunk = [&](ChunkIndex i) {
+  ev.onChunk = [&](ChunkIndex) {
     if (!firstChunkAt) firstChunkAt = since();
-    if (i >= have.size()) have.resize(std::size_t{i} + 1, false);
-    have[i] = true;
   };
   ev.onError = [&](const Error& e) {
     failure = e;
@@ -357,15 +313,9 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     }
   };
   if (auto st = net.node->fetch(id, manifest, ev); !st) return report(st.error());
+  if (auto p = net.node->progress(id); p && manifest) fromStore = p->chunksHave;
   tick();
-  if (g.json) {
-    followPeers(net, ledgerTimer, ledger, [&] {
-      if (Clock::now() - lastLine >= kProgressLinePeriod) {
-        lastLine = Clock::now();
-        progressLine();
-      }
-    });
-  }
+  if (g.json) every(net, lineTimer, kProgressLinePeriod, progressLine);
   net.io.run();
   if (exporter.joinable()) exporter.join();  // interrupted while writing: the file is complete or absent
   // The loop may have stopped (seed time over, Ctrl-C) before the export's
@@ -393,7 +343,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
            {"completeSeconds", *completeAt},
            {"totalSeconds", since()}};
     addSwarmCounters(j, p);
-    j["peers"] = ledger.toJson();
+    j["peers"] = peersJson(*net.node, id);
     std::cout << j.dump() << std::endl;
   } else if (!g.quiet) {
     std::fprintf(stderr, "fetched %s (%u chunks from peers, %u already stored) in %.2f s\n", m->name.c_str(),

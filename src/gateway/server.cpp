@@ -2,6 +2,7 @@
 // decisions (routes, ranges, validators, types, page text) are in http.cpp.
 #include "gateway/server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -34,26 +35,20 @@ struct Waiter {
   std::function<void(Status)> wake;
 };
 
-// What the gateway knows of one file it has served or is serving.
+// What the gateway knows of one file it has served or is serving. Which
+// chunks are held is the node's (Node::have); a file held complete in the
+// store is served from it without the node.
 struct FileEntry {
   FileId id;
   std::optional<Manifest> manifest;
-  std::vector<bool> have;
-  std::uint32_t haveCount = 0;
-  bool complete = false;
-  bool fetching = false;  // Node::fetch called with our events, not ended
+  bool complete = false;                    // every chunk is in the store
+  std::optional<node::ListenerId> listener; // fetching: listening to the node, not ended
   std::optional<Error> error;
   std::map<std::uint64_t, Waiter> waiters;  // by connection
   std::optional<std::uint64_t> owner;       // the connection whose position the window follows
   std::optional<ChunkIndex> window;         // the cursor last given to the node
 
-  bool has(ChunkIndex i) const { return complete || (i < have.size() && have[i]); }
-  ChunkIndex firstMissing() const {
-    if (complete) return manifest ? manifest->chunkCount() : 0;
-    ChunkIndex i = 0;
-    while (i < have.size() && have[i]) ++i;
-    return i;
-  }
+  bool fetching() const { return listener.has_value(); }
 };
 
 class Conn;
@@ -94,56 +89,53 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
 
   void setManifest(FileEntry& f, Manifest m) {
     const std::uint32_t n = m.chunkCount();
-    auto present = store.presentChunks(f.id);
-    f.have = present && present->size() == n ? std::move(*present) : std::vector<bool>(n, false);
-    f.haveCount = 0;
-    for (bool b : f.have) f.haveCount += b ? 1u : 0u;
-    f.complete = f.haveCount == n;
+    if (auto p = node.progress(f.id); p && p->haveManifest) {
+      f.complete = p->chunksHave == n;
+    } else if (auto present = store.presentChunks(f.id)) {
+      f.complete = present->size() == n && std::find(present->begin(), present->end(), false) == present->end();
+    }
     f.manifest = std::move(m);
+  }
+
+  bool has(const FileEntry& f, ChunkIndex i) const { return f.complete || node.have(f.id, i); }
+  // Chunks held, if known: all of a complete file, else the node's count while it holds the file.
+  std::optional<std::uint32_t> held(const FileEntry& f) const {
+    if (f.complete && f.manifest) return f.manifest->chunkCount();
+    if (auto p = node.progress(f.id); p && p->haveManifest) return p->chunksHave;
+    return std::nullopt;
+  }
+  ChunkIndex firstMissing(const FileEntry& f) const {
+    const ChunkIndex n = f.manifest ? f.manifest->chunkCount() : 0;
+    ChunkIndex i = 0;
+    while (i < n && has(f, i)) ++i;
+    return i;
   }
 
   std::size_t lookups() const {
     std::size_t n = 0;
-    for (const auto& [id, f] : files) n += (!f.manifest && f.fetching) ? 1u : 0u;
+    for (const auto& [id, f] : files) n += (!f.manifest && f.fetching()) ? 1u : 0u;
     return n;
   }
 
-  // Starts the node's fetch of a file with our events, unless it is complete
-  // or already being fetched.
+  // Starts (or joins) the node's fetch of a file and listens to it, unless
+  // the file is complete or we listen already.
   Status ensureFetch(FileEntry& f, std::optional<Manifest> hint = std::nullopt) {
-    if (f.complete || f.fetching || stopped) return {};
+    if (f.complete || f.fetching() || stopped) return {};
     if (!f.manifest && !hint && lookups() >= opts.maxManifestLookups) {
       return fail(Errc::kBackPressure, "gateway fetch", "too many unknown files being looked up at once");
     }
-    std::weak_ptr<Impl> weak = weak_from_this();
-    asio::io_context* ctx = &io;
     const FileId id = f.id;
-    // The node calls these from inside its session: only post (a handler may
-    // move the streaming window, which must not re-enter the session).
-    node::FetchEvents ev;
-    ev.onManifest = [weak, ctx, id](const Manifest& m) {
-      asio::post(*ctx, [weak, id, m] {
-        if (auto self = weak.lock()) self->onManifest(id, m);
-      });
+    // The node posts its events: a handler may move the streaming window.
+    auto to = [weak = weak_from_this(), id](auto handler) {
+      return [weak, id, handler](const auto&... args) {
+        if (auto self = weak.lock()) ((*self).*handler)(id, args...);
+      };
     };
-    ev.onChunk = [weak, ctx, id](ChunkIndex i) {
-      asio::post(*ctx, [weak, id, i] {
-        if (auto self = weak.lock()) self->onChunk(id, i);
-      });
-    };
-    ev.onComplete = [weak, ctx, id] {
-      asio::post(*ctx, [weak, id] {
-        if (auto self = weak.lock()) self->onComplete(id);
-      });
-    };
-    ev.onError = [weak, ctx, id](const Error& e) {
-      asio::post(*ctx, [weak, id, e] {
-        if (auto self = weak.lock()) self->onError(id, e);
-      });
-    };
+    node::FetchEvents ev{to(&Impl::onManifest), to(&Impl::onChunk), to(&Impl::onComplete), to(&Impl::onError)};
     std::optional<Manifest> m = hint ? hint : f.manifest;
-    P2PCDN_TRY(node.fetch(id, std::move(m), std::move(ev)));
-    f.fetching = true;
+    auto lid = node.fetch(id, std::move(m), std::move(ev));
+    if (!lid) return fail(lid.error());
+    f.listener = *lid;
     f.error.reset();
     // Streaming from the start, so the handshakes tell peers (kCapStreaming):
     // a super-seeder then shows such a peer every chunk at once instead of a
@@ -177,22 +169,22 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
     auto it = files.find(id);
     if (it == files.end()) return;
     FileEntry& f = it->second;
-    if (!f.manifest || i >= f.have.size() || f.have[i]) return;
-    f.have[i] = true;
-    if (++f.haveCount == f.have.size()) f.complete = true;
+    if (!f.manifest) return;
     wake(f, [i](const Waiter& w) { return w.chunk && *w.chunk == i; }, Status{});
+  }
+
+  // The fetch is over: we stop listening.
+  void endFetch(FileEntry& f) {
+    if (f.listener) node.unlisten(*f.listener);
+    f.listener.reset();
   }
 
   void onComplete(const FileId& id) {
     auto it = files.find(id);
     if (it == files.end()) return;
     FileEntry& f = it->second;
-    f.fetching = false;
-    if (f.manifest) {
-      f.complete = true;
-      std::fill(f.have.begin(), f.have.end(), true);
-      f.haveCount = f.manifest->chunkCount();
-    }
+    endFetch(f);
+    if (f.manifest) f.complete = true;
     f.window.reset();
     wake(f, [](const Waiter&) { return true; }, Status{});
   }
@@ -201,7 +193,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
     auto it = files.find(id);
     if (it == files.end()) return;
     FileEntry& f = it->second;
-    f.fetching = false;
+    endFetch(f);
     f.error = e;
     wake(f, [](const Waiter&) { return true; }, fail(e));
   }
@@ -216,7 +208,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
   // A response of connection `conn` is at chunk `c` (about to send it, or to
   // wait for it). `fresh`: its first chunk (a new request, perhaps a seek).
   void position(FileEntry& f, std::uint64_t conn, ChunkIndex c, bool fresh) {
-    const bool missing = !f.has(c);
+    const bool missing = !has(f, c);
     if ((fresh && missing) || !f.owner) {
       if (missing) f.owner = conn;
     }
@@ -257,7 +249,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
     }
     // An id nobody could give a manifest for, and nobody waits for: stop looking.
     if (!f.manifest && f.waiters.empty()) {
-      if (f.fetching && !stopped) node.forget(f.id);
+      if (f.fetching() && !stopped) node.forget(f.id);  // drops our listener too
       files.erase(it);
     }
   }
@@ -287,12 +279,12 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
     if (auto stored = store.listFiles()) {
       for (const auto& s : *stored) {
         auto it = files.find(s.fileId);
-        const bool fresher = it != files.end() && it->second.manifest;
-        add(s.fileId, &s.manifest, fresher ? it->second.haveCount : s.chunksPresent);
+        const auto fresher = it != files.end() ? held(it->second) : std::nullopt;
+        add(s.fileId, &s.manifest, fresher.value_or(s.chunksPresent));
       }
     }
     for (const auto& [id, f] : files) {
-      if (!seen.count(id)) add(id, f.manifest ? &*f.manifest : nullptr, f.haveCount);
+      if (!seen.count(id)) add(id, f.manifest ? &*f.manifest : nullptr, held(f).value_or(0));
     }
     return out;
   }
@@ -325,10 +317,12 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
       std::string id;
       const FileEntry* f;
       std::optional<node::FileProgress> prog;
+      std::uint32_t held;
+      ChunkIndex firstMissing;
     };
     std::vector<Row> rows;
     for (const auto& [id, f] : files) {
-      if (f.manifest) rows.push_back(Row{id.hex(), &f, node.progress(id)});
+      if (f.manifest) rows.push_back(Row{id.hex(), &f, node.progress(id), held(f).value_or(0), firstMissing(f)});
     }
     auto each = [&](const char* name, const char* type, const char* help, auto value) {
       p.family(name, type, help);
@@ -337,9 +331,9 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
     each("p2pcdn_file_chunks", "gauge", "Chunks of the file.",
          [](const Row& r) { return static_cast<double>(r.f->manifest->chunkCount()); });
     each("p2pcdn_file_chunks_held", "gauge", "Verified chunks held.",
-         [](const Row& r) { return static_cast<double>(r.f->haveCount); });
+         [](const Row& r) { return static_cast<double>(r.held); });
     each("p2pcdn_file_first_missing_chunk", "gauge", "Index of the first chunk not held (= chunks when complete).",
-         [](const Row& r) { return static_cast<double>(r.f->firstMissing()); });
+         [](const Row& r) { return static_cast<double>(r.firstMissing); });
     each("p2pcdn_file_peers", "gauge", "Open peer links for the file.",
          [](const Row& r) { return r.prog ? static_cast<double>(r.prog->peers) : 0.0; });
     each("p2pcdn_file_downloaded_bytes_total", "counter", "Bytes received from peers.",
@@ -523,11 +517,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
     const auto c = static_cast<ChunkIndex>(j.pos / cs);
     gw_->position(f, id_, c, j.fresh);
     j.fresh = false;
-    if (!f.has(c)) {
-      if (!f.fetching && !f.complete) {
+    if (!gw_->has(f, c)) {
+      if (!f.fetching() && !f.complete) {
         if (auto st = gw_->ensureFetch(f); !st) return failJob(http::status::bad_gateway, st.error().message());
       }
-      return waitFor(f, c, gw_->opts.chunkTimeout);
+      // (The node may have had it in the store all along.)
+      if (!gw_->has(f, c)) return waitFor(f, c, gw_->opts.chunkTimeout);
     }
     auto stored = gw_->store.getChunk(j.id, c, ReadOptions{.verify = true});
     if (!stored) return failJob(http::status::internal_server_error, stored.error().message());
@@ -773,6 +768,7 @@ void Gateway::stop() {
   Impl& g = *impl_;
   if (g.stopped) return;
   g.stopped = true;
+  for (auto& [id, f] : g.files) g.endFetch(f);
   error_code ignored;
   g.acceptor.close(ignored);
   auto conns = g.conns;  // close() erases

@@ -15,10 +15,10 @@
 // must be the one the Node runs on (the gateway calls the Node and the store
 // directly). Call every method on that thread (or before it runs).
 //
-// The gateway drives Node::fetch for the files it serves and keeps the node's
-// FetchEvents of those files: a program that hosts a gateway should start
-// fetches through Gateway::fetch, not Node::fetch (which would take the events
-// away from the gateway).
+// The gateway fetches the files it serves through the Node and listens to
+// them (one Node listener per file being fetched); others may fetch and
+// listen to the same files. Which chunks are held it asks the node
+// (Node::have, Node::progress).
 //
 // Streaming window policy. The node has one streaming window per file. The
 // window belongs to the most recent request that needed a missing chunk (a

@@ -5,6 +5,13 @@
 //
 // Threads: everything runs on the io_context given to the constructor; call
 // every method on its thread. The transport posts its events onto it.
+//
+// Events: any number of listeners per file (listen / unlisten). Every event
+// is posted onto the loop, never delivered inside a Node call or inside the
+// engine, so a handler may call any Node method (stop, forget, fetch, ...).
+// A listener gets its events in order and is never called once unlistened
+// (or once its file is forgotten). What the node holds is asked, not
+// mirrored: have() and progress() for chunks, closedLinks() for links gone.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -37,7 +44,13 @@ struct NodeOptions {
   // Every store completion (chunk read or write) reaches the engine this
   // much later: a slow store, for benchmarks and tests. 0: as soon as done.
   std::chrono::milliseconds storeDelay{0};
-  // The swarm engine's policy (pipelining, choking, rate limits, bans); the
+  // All peers together, bytes/s (0: no limit). One token bucket each way for
+  // the whole node, with a quarter second of traffic as its burst (at least
+  // 16 KiB; the bucket may go into debt, so a large message never waits for
+  // a burst it cannot hold). They replace swarm.globalUp / globalDown.
+  std::uint64_t uploadLimit = 0;
+  std::uint64_t downloadLimit = 0;
+  // The swarm engine's policy (pipelining, choking, per-peer rates, bans); the
   // node fills in maxPiecePayload from the link's message size.
   swarm::SessionOptions swarm;
   // Connection events (offers, answers, glare, links opened and dropped, with
@@ -69,12 +82,23 @@ struct NodePeerStats {
   std::string localCandidateType, remoteCandidateType;
 };
 
+// What a listener of one file hears; any may be empty. All are posted (see
+// the top of this file). onManifest and onComplete come at most once per
+// listener: a listener that joins a file whose manifest is known gets
+// onManifest first, and onComplete if the file is complete already.
 struct FetchEvents {
   std::function<void(const Manifest&)> onManifest;
-  std::function<void(ChunkIndex)> onChunk;          // verified and stored
+  std::function<void(ChunkIndex)> onChunk;          // verified and stored: have() is true
   std::function<void()> onComplete;
-  std::function<void(const Error&)> onError;        // fatal for this fetch
+  std::function<void(const Error&)> onError;        // a store write failed: the listener decides
 };
+
+using ListenerId = std::uint64_t;
+
+// The closed-link ledger keeps this many links per file (the oldest go first),
+// and remembers at most kClosedFilesKept files (forgotten ones included).
+inline constexpr std::size_t kClosedLinksPerFile = 128;
+inline constexpr std::size_t kClosedFilesKept = 64;
 
 class Node {
  public:
@@ -92,10 +116,26 @@ class Node {
   Status seed(const FileId& id);
   // Fetches a file, using `manifest` if given, else asking peers for it. Chunks
   // already in the storage are not fetched again. The file stays seeded.
-  Status fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events);
+  // Calling it again (another caller, or with the manifest found meanwhile)
+  // joins the same fetch; listeners are untouched.
+  Status fetch(const FileId& id, std::optional<Manifest> manifest);
+  // fetch, then listen.
+  Result<ListenerId> fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events);
+  // Hears a file the node seeds or fetches (kNotFound otherwise), from now on.
+  Result<ListenerId> listen(const FileId& id, FetchEvents events);
+  // No event reaches the listener after this, even one already posted. Idempotent.
+  void unlisten(ListenerId id);
 
+  // Whether a chunk is held (its store write completed); false for a file the
+  // node does not hold. Set before the onChunk that tells it.
+  bool have(const FileId& id, ChunkIndex index) const;
   std::optional<FileProgress> progress(const FileId& id) const;
+  // Links open now with a completed handshake.
   std::vector<NodePeerStats> peerStats() const;
+  // Links that closed (their last numbers), oldest first, at most
+  // kClosedLinksPerFile per file; they outlive forget(). All files, or one.
+  std::vector<NodePeerStats> closedLinks() const;
+  std::vector<NodePeerStats> closedLinks(const FileId& id) const;
   // Stops serving a file (seedDuration over): requests are rejected, the node
   // leaves its swarm unless it is still fetching it.
   void stopSeeding(const FileId& id);
@@ -106,13 +146,14 @@ class Node {
   void announceNow();
   // Forgets a file (the store is untouched): leaves its swarm, says GOODBYE to
   // its peers, closes their links and drops its state, so a later seed() or
-  // fetch() starts afresh from the store. Its FetchEvents are dropped (an
-  // onComplete already posted may still run).
+  // fetch() starts afresh from the store. Its listeners are dropped (nothing
+  // more reaches them, not even what was already posted).
   void forget(const FileId& id);
   std::string peerIdHex() const;
 
+  struct Impl;  // node_impl.hpp, internal to src/node
+
  private:
-  struct Impl;
   std::shared_ptr<Impl> impl_;
 };
 

@@ -138,15 +138,16 @@ void Downloader::chunkArrived(PeerState& p, ChunkIndex index, Bytes data, Time n
 
 // ---- requesting ---------------------------------------------------------------
 
-// Enough whole-chunk requests to cover the peer's rate x latency, plus
-// requestSlack (one being transmitted).
+// Enough whole-chunk requests to cover pipelineHeadroom x the peer's rate x
+// latency, plus requestSlack (one being transmitted).
 std::size_t Downloader::requestTarget(const PeerState& p, Time now) const {
   const DownloadState& d = p.download;
   const SessionOptions& opts = state_.opts;
   const double rate = d.pipeRate.rate(now);
   const double latency = seconds(d.latencyKnown ? d.minLatency : opts.latencyGuess);
   const double chunk = state_.manifest ? static_cast<double>(state_.manifest->chunkSize) : 262144.0;
-  std::size_t target = static_cast<std::size_t>(std::ceil(rate * latency / chunk)) + opts.requestSlack;
+  const double covered = opts.pipelineHeadroom * rate * latency / chunk;
+  std::size_t target = static_cast<std::size_t>(std::ceil(covered)) + opts.requestSlack;
   if (d.chunksReceived == 0) target = std::max<std::size_t>(target, 4);  // start before measuring
   target = std::clamp(target, opts.minRequestsPerPeer, opts.maxRequestsPerPeer);
   return std::min(target, d.requestCap);

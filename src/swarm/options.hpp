@@ -23,6 +23,12 @@ struct SessionOptions {
   // so a link briefly empty costs it little, while every request queued there
   // makes the next one wait a whole chunk longer (docs/hacking.md, "Piece size").
   std::size_t requestSlack = 1;
+  // The pipeline covers this many times rate x latency. The rate it measures
+  // is what the pipeline let through, so with 1x a peer whose latency is its
+  // store's read settles where rate x latency + slack is what it already has
+  // (50 ms store: ~6 requests, a third of the link); with headroom each
+  // measurement asks for more until the link, not the pipeline, limits.
+  double pipelineHeadroom = 2.0;
   std::size_t maxRequestsPerPeer = 24;      // stay under a peer's upload queue limit
   std::size_t maxUploadRequestsPerPeer = 32;  // queued from one peer; more: REJECT too-many-requests
   // A request that would wait longer than this behind the queued uploads (at

@@ -12,7 +12,8 @@
 //    (in-order urgent window, then rarest first within a lookahead), endgame
 //    with duplicate requests and CANCEL of the losers;
 //  - pipelining: per peer, enough whole-chunk requests to cover that peer's
-//    measured rate x latency (between minRequestsPerPeer and maxRequestsPerPeer);
+//    measured rate x latency, with headroom (between minRequestsPerPeer and
+//    maxRequestsPerPeer);
 //    at most maxConcurrentDownloads peers with requests outstanding;
 //  - failures: a stalled peer's requests time out and go elsewhere; a chunk that
 //    fails its BLAKE3 check is never stored or served, scores its sender down,

@@ -250,7 +250,7 @@ TEST_F(Api, StreamYieldsChunksInOrderWhileTheyArriveOutOfOrder) {
   auto wr = w.get();
   ASSERT_TRUE(wr) << wr.error().message();
   EXPECT_EQ(*wr, data);
-  // 2 MiB at 1 MiB/s with a half-second burst: the seeder's uploadLimit held.
+  // 2 MiB at 1 MiB/s with a quarter-second burst: the seeder's uploadLimit held.
   EXPECT_GE(Clock::now() - t0, 1200ms);
 
   std::vector<ChunkIndex> inOrder(n);

@@ -1,0 +1,120 @@
+// The link table: making links (newPeer), dropping them (dropPeer: the
+// closing list keeps a dropped link until its GOODBYE is out), link stats.
+#include "node/links.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "node/node_impl.hpp"
+
+namespace p2pcdn::node {
+
+void ClosingLinks::sweep(std::chrono::steady_clock::time_point now) {
+  std::erase_if(links_, [&](const auto& c) {
+    return !c.first->link || c.first->link->state() == transport::LinkState::kClosed || now > c.second;
+  });
+}
+
+void ClosedLinkLedger::add(NodePeerStats s) {
+  File& f = files_[s.fileId];
+  f.links.push_back(std::move(s));
+  f.lastAdded = ++seq_;
+  if (f.links.size() > kClosedLinksPerFile) f.links.pop_front();
+  if (files_.size() > kClosedFilesKept) {
+    auto oldest = std::min_element(files_.begin(), files_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.lastAdded < b.second.lastAdded; });
+    files_.erase(oldest);
+  }
+}
+
+std::vector<NodePeerStats> ClosedLinkLedger::of(const FileId& id) const {
+  auto it = files_.find(id);
+  if (it == files_.end()) return {};
+  return {it->second.links.begin(), it->second.links.end()};
+}
+
+std::vector<NodePeerStats> ClosedLinkLedger::all() const {
+  std::vector<NodePeerStats> out;
+  for (const auto& [id, f] : files_) out.insert(out.end(), f.links.begin(), f.links.end());
+  return out;
+}
+
+std::shared_ptr<Peer> Node::Impl::newPeer(FileState& f, transport::Role role, std::function<void(std::string)> onSdp) {
+  auto peer = std::make_shared<Peer>();
+  peer->key = nextPeerKey++;
+  std::weak_ptr<Impl> weak = shared_from_this();
+  FileId fid = f.id;
+  std::uint64_t key = peer->key;
+  // Binds a link event to this peer: it runs only while the node, the file
+  // and the peer are all still there.
+  auto whileLinked = [weak, fid, key](auto fn) {
+    return [weak, fid, key, fn](auto&&... args) {
+      auto self = weak.lock();
+      if (!self) return;
+      auto it = self->files.find(fid);
+      if (it == self->files.end()) return;
+      auto p = it->second.peers.find(key);
+      if (p == it->second.peers.end()) return;
+      auto hold = p->second;  // the handler may drop the peer
+      fn(*self, it->second, *hold, std::forward<decltype(args)>(args)...);
+    };
+  };
+  transport::LinkEvents ev;
+  ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
+  ev.onOpen = whileLinked([](Impl& self, FileState& file, Peer& p) {
+    p.opened = true;
+    file.discovery->opened(p.key, nowTime());
+    self.trace("link " + std::to_string(p.key) + (p.remotePeerId ? " to " + shortId(*p.remotePeerId) : std::string()) + " open");
+    file.session->addPeer(p.key, nowTime());
+  });
+  ev.onMessage = whileLinked([](Impl&, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, nowTime()); });
+  ev.onBufferedAmountLow = whileLinked([](Impl&, FileState& file, Peer& p) { file.session->onWritable(p.key, nowTime()); });
+  ev.onClosed = whileLinked([](Impl& self, FileState& file, Peer& p, const Error& e) {
+    file.discovery->closed(p.key, nowTime(), e.code() != Errc::kOk, file.leeching());
+    self.dropPeer(file, p.key, "link closed: " + e.message());
+  });
+  asio::io_context* ioPtr = &io;
+  auto link = links.create(role, opts.link, [ioPtr](std::function<void()> task) { asio::post(*ioPtr, std::move(task)); },
+                           std::move(ev));
+  if (!link) return nullptr;
+  peer->link = std::move(*link);
+  f.peers[peer->key] = peer;
+  return peer;
+}
+
+void Node::Impl::dropPeer(FileState& f, std::uint64_t key, const std::string& why) {
+  auto it = f.peers.find(key);
+  if (it == f.peers.end()) return;
+  auto peer = it->second;
+  if (opts.trace) {
+    trace("drop link " + std::to_string(key) + (peer->remotePeerId ? " to " + shortId(*peer->remotePeerId) : std::string()) +
+          (peer->opened ? " (open)" : " (not open)") + ": " + why);
+  }
+  f.peers.erase(it);
+  f.discovery->remove(key);
+  retire(f, peer);
+  f.session->removePeer(key, nowTime());
+}
+
+void Node::Impl::retire(FileState& f, const std::shared_ptr<Peer>& peer) {
+  if (auto s = statsOf(f, *peer, nowTime())) ledger.add(std::move(*s));
+  // close() lets queued data (a GOODBYE) out before the stream is reset;
+  // the link is kept until that completes, at most ClosingLinks::kLimit.
+  if (peer->link) {
+    peer->link->close();
+    closing.add(peer, Clock::now());
+  }
+}
+
+void Node::Impl::requestLinkStats(FileState& f, Peer& p) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  p.link->requestStats([weak, fid = f.id, key = p.key](transport::LinkStats st) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->files.find(fid);
+    if (it == self->files.end()) return;
+    if (auto q = it->second.peers.find(key); q != it->second.peers.end()) q->second->linkStats = std::move(st);
+  });
+}
+
+}  // namespace p2pcdn::node

@@ -1,0 +1,151 @@
+// The inside of node::Node, shared by its source files (internal):
+//   node.cpp           lifecycle, the files, seed / fetch / forget, listeners, stats
+//   session_host.cpp   the SessionHost of each file: link I/O, store requests on
+//                      the worker, and the engine's events posted to listeners
+//   tracker_client.cpp announces, offers and answers; tracker messages become
+//                      swarm::Discovery inputs
+//   links.cpp          the link table: newPeer, dropPeer (closing list), link stats
+// Everything here runs on the node's io_context thread, except the tasks
+// handed to the StoreWorker.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "node/links.hpp"
+#include "node/node.hpp"
+#include "node/store_worker.hpp"
+#include "node/tracker_client.hpp"
+#include "signaling/signaling.hpp"
+#include "swarm/session.hpp"
+
+namespace p2pcdn::node {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using Id20 = signaling::Id20;
+
+inline swarm::Time nowTime() { return Clock::now().time_since_epoch(); }
+
+// How often the node runs the sessions' and discovery's timers (choking,
+// time-outs, rate limits, announces, offer lifetimes).
+constexpr std::chrono::milliseconds kTickPeriod{100};
+// How often link stats (RTT, candidate types) are refreshed for peerStats().
+constexpr std::chrono::seconds kLinkStatsPeriod{5};
+
+struct FileState {
+  FileId id;
+  Id20 infoHash{};
+  std::unique_ptr<swarm::SessionHost> host;  // SessionHostImpl (session_host.cpp)
+  std::unique_ptr<swarm::Session> session;
+  std::optional<swarm::Discovery> discovery;
+  bool wanted = false;  // fetching
+  bool serving = true;
+  std::map<std::uint64_t, std::shared_ptr<Peer>> peers;
+
+  bool complete() const { return session->complete(); }
+  const std::optional<Manifest>& manifest() const { return session->manifest(); }
+  bool leeching() const { return wanted && !complete(); }
+};
+
+// One listener of one file (Node::listen).
+struct Listener {
+  FileId file;
+  FetchEvents events;
+  bool manifestPosted = false;  // onManifest and onComplete go out once per listener
+  bool completePosted = false;
+};
+
+struct Node::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o);
+
+  void trace(const std::string& what) const {
+    if (opts.trace) opts.trace(what);
+  }
+  static std::string shortId(const Id20& id);
+
+  // ---- lifecycle (node.cpp) ----
+  Status start();
+  void stop(std::function<void()> done);
+  void scheduleTick();
+  void tick();
+  swarm::SwarmView swarmView(const FileState& f) const;
+
+  // ---- files (node.cpp) ----
+  Result<FileState*> addFile(const FileId& id);
+  Status seed(const FileId& id);
+  void stopSeeding(const FileId& id);
+  Status fetch(const FileId& id, std::optional<Manifest> manifest);
+  void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
+  void forget(const FileId& id);
+  std::optional<FileProgress> progress(const FileId& id) const;
+  std::vector<NodePeerStats> peerStats() const;
+  std::optional<NodePeerStats> statsOf(const FileState& f, const Peer& p, swarm::Time now) const;
+
+  // ---- listeners (node.cpp) ----
+  Result<ListenerId> listen(const FileId& id, FetchEvents events);
+  void unlisten(ListenerId id);
+  // Posts `deliver(events)` to the listeners of `file` that `pick` selects
+  // now; it runs on a later turn for those still listening then.
+  void postEvent(const FileId& file, const std::function<bool(Listener&)>& pick,
+                 std::function<void(const FetchEvents&)> deliver);
+  void postTo(std::vector<ListenerId> to, std::function<void(const FetchEvents&)> deliver);
+  void postManifest(const FileId& file, const Manifest& m);
+  void postComplete(const FileId& file);
+
+  // ---- the store worker (session_host.cpp) ----
+  // Runs `task` on the store worker; it hands `done` what to do with the
+  // file's session back on the loop (nothing if the file is gone by then).
+  // A full worker queue fails the operation at once (`refused`, posted).
+  using SessionTask = std::function<void(swarm::Session&)>;
+  using Completions = std::function<void(SessionTask)>;
+  void onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
+                std::function<void(swarm::Session&, const Error&)> refused);
+  std::unique_ptr<swarm::SessionHost> makeHost(const FileId& id);
+
+  // ---- tracker (tracker_client.cpp) ----
+  void announceAll(bool first);
+  bool announce(FileState& f, signaling::Event event, bool quick = false);
+  void sendOffers(FileState& f);
+  signaling::AnnounceRequest baseAnnounce(const FileState& f) const;
+  std::uint64_t left(const FileState& f) const;
+  void makeOffer(FileState& f);
+  FileState* fileBySwarm(const Id20& infoHash);
+  void onTrackerMessage(const signaling::TrackerMessage& msg);
+  void onRemoteOffer(FileState& f, const Id20& from, const Id20& offerId, const std::string& sdp);
+
+  // ---- links (links.cpp) ----
+  std::shared_ptr<Peer> newPeer(FileState& f, transport::Role role, std::function<void(std::string)> onSdp);
+  void dropPeer(FileState& f, std::uint64_t key, const std::string& why);
+  // Keeps the link's last numbers in the ledger and its link in the closing list.
+  void retire(FileState& f, const std::shared_ptr<Peer>& peer);
+  void requestLinkStats(FileState& f, Peer& p);
+
+  asio::io_context& io;
+  ChunkStorage& rawStore;
+  BlockingStorage store;
+  transport::LinkFactory& links;
+  NodeOptions opts;
+  Id20 peerId{};
+  std::unique_ptr<TrackerClient> tracker;
+  asio::steady_timer tickTimer;
+  std::map<FileId, FileState> files;
+  std::set<Id20> banned;  // peers that sent chunks failing verification: never connected again
+  std::uint64_t nextPeerKey = 1;
+  bool stopped = false;
+  std::mt19937 rng{std::random_device{}()};
+  Clock::time_point lastLinkStats{};
+  ClosingLinks closing;
+  ClosedLinkLedger ledger;
+  std::map<ListenerId, Listener> listeners;
+  ListenerId nextListener = 1;
+  // Last: destroyed first, so no store task runs once the rest is gone.
+  StoreWorker worker;
+};
+
+}  // namespace p2pcdn::node

@@ -1,0 +1,129 @@
+// The I/O of each file's swarm::Session: messages to its links, chunk reads
+// and writes on the store worker (completions posted back), and the engine's
+// events, which are posted to the file's listeners: nothing here calls a
+// listener, so no listener runs inside the Session (SessionHost's rule: no
+// call back into the Session from inside one of its calls).
+#include <boost/asio/post.hpp>
+
+#include "node/node_impl.hpp"
+
+namespace p2pcdn::node {
+namespace {
+
+class SessionHostImpl : public swarm::SessionHost {
+ public:
+  SessionHostImpl(Node::Impl* i, const FileId& f) : impl_(i), fid_(f) {}
+
+  Status send(swarm::PeerKey key, ByteView message) override {
+    auto& f = file();
+    auto it = f.peers.find(key);
+    if (it == f.peers.end() || !it->second->link) return fail(Errc::kCancelled, "send", "peer gone");
+    return it->second->link->send(message);
+  }
+  void disconnect(swarm::PeerKey key) override {
+    // Not from inside the session's call: the link closes on the next turn
+    // of the loop, after the GOODBYE has been queued.
+    std::weak_ptr<Node::Impl> weak = impl_->shared_from_this();
+    asio::post(impl_->io, [weak, fid = fid_, key] {
+      if (auto self = weak.lock()) {
+        if (auto it = self->files.find(fid); it != self->files.end()) self->dropPeer(it->second, key, "session disconnect");
+      }
+    });
+  }
+  // Reads (with their re-hash) and writes run on the store worker; the
+  // completions come back to the loop as posted events.
+  void readChunk(ChunkIndex index) override {
+    impl_->onWorker(fid_, [index](ChunkStorage& store, const FileId& f, const Node::Impl::Completions& done) {
+      store.getChunk(f, index, ReadOptions{.verify = true}, [index, done](Result<Bytes> r) {
+        done([index, r = std::move(r)](swarm::Session& s) mutable { s.onChunkRead(index, std::move(r), nowTime()); });
+      });
+    }, [index](swarm::Session& s, const Error& e) { s.onChunkRead(index, fail(e), nowTime()); });
+  }
+  void storeChunk(ChunkIndex index, Bytes data) override {
+    auto shared = std::make_shared<Bytes>(std::move(data));
+    impl_->onWorker(fid_, [index, shared](ChunkStorage& store, const FileId& f, const Node::Impl::Completions& done) {
+      store.storeChunk(f, index, *shared, [index, done, shared](Status st) {
+        done([index, st = std::move(st)](swarm::Session& s) mutable { s.onChunkStored(index, std::move(st), nowTime()); });
+      });
+    }, [index](swarm::Session& s, const Error& e) { s.onChunkStored(index, fail(e), nowTime()); });
+  }
+  std::optional<std::size_t> buffered(swarm::PeerKey key) const override {
+    const auto& peers = impl_->files.at(fid_).peers;
+    auto it = peers.find(key);
+    if (it == peers.end() || !it->second->link) return std::nullopt;
+    return it->second->link->bufferedAmount();
+  }
+  void notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) override {
+    auto& peers = file().peers;
+    if (auto it = peers.find(key); it != peers.end() && it->second->link) it->second->link->notifyWhenBufferedBelow(bytes);
+  }
+  Status storeManifest(const Manifest& m) override {
+    auto id = impl_->store.storeManifest(m, /*pinned=*/true);
+    if (!id) return fail(id.error());
+    return {};
+  }
+
+  // The engine's events: posted to the listeners.
+  void onManifest(const Manifest& m) override {
+    (void)impl_->store.setPinned(fid_, true);
+    impl_->postManifest(fid_, m);
+  }
+  void onChunk(ChunkIndex index) override {
+    impl_->postEvent(fid_, [](Listener&) { return true; }, [index](const FetchEvents& ev) {
+      if (ev.onChunk) ev.onChunk(index);
+    });
+  }
+  void onComplete() override {
+    auto& f = file();
+    f.wanted = false;
+    impl_->announce(f, signaling::Event::kCompleted);
+    impl_->postComplete(fid_);
+  }
+  void onBanned(swarm::PeerKey, const wire::PeerId& id) override {
+    Id20 banned{};
+    std::copy(id.begin(), id.end(), banned.begin());
+    impl_->banned.insert(banned);
+  }
+  void onError(const Error& e) override {
+    impl_->postEvent(fid_, [](Listener&) { return true; }, [e](const FetchEvents& ev) {
+      if (ev.onError) ev.onError(e);
+    });
+  }
+
+ private:
+  FileState& file() { return impl_->files.at(fid_); }
+  Node::Impl* impl_;
+  FileId fid_;
+};
+
+}  // namespace
+
+std::unique_ptr<swarm::SessionHost> Node::Impl::makeHost(const FileId& id) {
+  return std::make_unique<SessionHostImpl>(this, id);
+}
+
+void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
+                          std::function<void(swarm::Session&, const Error&)> refused) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  Completions done = [weak, fid, io = &io, delay = opts.storeDelay](SessionTask then) {
+    auto run = [weak, fid, then = std::move(then)] {
+      auto self = weak.lock();
+      if (!self) return;
+      if (auto it = self->files.find(fid); it != self->files.end()) then(*it->second.session);
+    };
+    if (delay.count() == 0) return asio::post(*io, std::move(run));
+    asio::post(*io, [io, delay, run = std::move(run)]() mutable {
+      auto timer = std::make_shared<asio::steady_timer>(*io, delay);
+      timer->async_wait([timer, run = std::move(run)](boost::system::error_code) { run(); });
+    });
+  };
+  ChunkStorage* st = &rawStore;
+  const bool queued = worker.post([st, fid, task = std::move(task), done] { task(*st, fid, done); });
+  if (!queued) {
+    done([refused = std::move(refused)](swarm::Session& s) {
+      refused(s, Error(Errc::kBackPressure, "store", "the store worker's queue is full"));
+    });
+  }
+}
+
+}  // namespace p2pcdn::node

@@ -1,0 +1,156 @@
+// Whole Nodes in one process for tests: one Asio loop run by the test's
+// thread, our tracker on 127.0.0.1 (its own thread), in-memory links
+// (mem_link.hpp) and memory stores that can be told to fail.
+#pragma once
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "mem_link.hpp"
+#include "node/node.hpp"
+#include "p2pcdn/chunk_manager.hpp"
+#include "p2pcdn/chunk_storage.hpp"
+#include "tracker/tracker_server.hpp"
+
+namespace p2pcdn::test {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// A memory store whose manifest or chunk writes can be made to fail.
+class FaultyStore : public ChunkStorage {
+ public:
+  FaultyStore() : s_(makeMemoryStorage()) {}
+  bool failManifests = false;
+  std::set<ChunkIndex> failChunks;  // storeChunk of these fails with kIo
+
+  void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {
+    if (failManifests) return done(fail(Errc::kIo, "store manifest", "injected failure"));
+    s_->storeManifest(m, pinned, std::move(done));
+  }
+  void getManifest(const FileId& id, Callback<Manifest> done) override { s_->getManifest(id, std::move(done)); }
+  void storeChunk(const FileId& id, ChunkIndex i, ByteView d, Callback<void> done) override {
+    if (failChunks.count(i)) return done(fail(Errc::kIo, "store chunk", "injected failure"));
+    s_->storeChunk(id, i, d, std::move(done));
+  }
+  void getChunk(const FileId& id, ChunkIndex i, ReadOptions o, Callback<Bytes> done) override {
+    s_->getChunk(id, i, o, std::move(done));
+  }
+  void deleteChunk(const FileId& id, ChunkIndex i, Callback<void> done) override { s_->deleteChunk(id, i, std::move(done)); }
+  void deleteFile(const FileId& id, Callback<void> done) override { s_->deleteFile(id, std::move(done)); }
+  void setPinned(const FileId& id, bool p, Callback<void> done) override { s_->setPinned(id, p, std::move(done)); }
+  void listFiles(Callback<std::vector<StoredFile>> done) override { s_->listFiles(std::move(done)); }
+  void presentChunks(const FileId& id, Callback<std::vector<bool>> done) override {
+    s_->presentChunks(id, std::move(done));
+  }
+  void usage(Callback<StorageUsage> done) override { s_->usage(std::move(done)); }
+  void beginImport(Callback<ImportId> done) override { s_->beginImport(std::move(done)); }
+  void importChunk(ImportId im, ChunkIndex i, ByteView d, Callback<void> done) override {
+    s_->importChunk(im, i, d, std::move(done));
+  }
+  void commitImport(ImportId im, const Manifest& m, bool p, Callback<FileId> done) override {
+    s_->commitImport(im, m, p, std::move(done));
+  }
+  void abortImport(ImportId im, Callback<void> done) override { s_->abortImport(im, std::move(done)); }
+
+ private:
+  std::unique_ptr<ChunkStorage> s_;
+};
+
+struct TestPeer {
+  FaultyStore store;
+  std::unique_ptr<node::Node> node;
+};
+
+class TestSwarm {
+ public:
+  TestSwarm() {
+    tracker::TrackerOptions to;
+    to.interval = 2s;
+    tracker_ = std::make_unique<tracker::TrackerServer>(to);
+    started_ = tracker_->start("127.0.0.1", 0);
+  }
+  ~TestSwarm() {
+    for (auto& p : peers_) stop(*p);
+    peers_.clear();
+    tracker_->stop();
+  }
+
+  bool ok() const { return static_cast<bool>(started_); }
+  asio::io_context& io() { return io_; }
+  tracker::TrackerServer& tracker() { return *tracker_; }
+
+  node::NodeOptions options() const {
+    node::NodeOptions o;
+    o.trackerUrl = "ws://127.0.0.1:" + std::to_string(tracker_->port());
+    o.discovery.backoffBase = 200ms;
+    return o;
+  }
+
+  TestPeer& peer(std::optional<node::NodeOptions> o = std::nullopt) {
+    auto p = std::make_unique<TestPeer>();
+    p->node = std::make_unique<node::Node>(io_, p->store, links_, o ? std::move(*o) : options());
+    peers_.push_back(std::move(p));
+    return *peers_.back();
+  }
+
+  // A file of `chunks` chunks of 16 KiB, held complete in `p`'s store.
+  Manifest publish(TestPeer& p, std::uint32_t chunks, std::uint32_t seed = 1) {
+    Bytes data(std::size_t{chunks} * 16384);
+    std::mt19937 rng(seed);
+    for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+    ChunkOptions co;
+    co.name = "f" + std::to_string(seed) + ".bin";
+    co.chunkSize = 16384;
+    auto cf = ChunkManager::chunkBytes(data, co);
+    BlockingStorage bs(p.store);
+    (void)bs.storeManifest(cf->manifest, true);
+    for (std::size_t i = 0; i < cf->chunks.size(); ++i) (void)bs.storeChunk(cf->fileId, static_cast<ChunkIndex>(i), cf->chunks[i]);
+    return cf->manifest;
+  }
+
+  // Runs the loop until pred() holds or `timeout` passes; returns pred().
+  bool runUntil(const std::function<bool()>& pred, Clock::duration timeout = 20s) {
+    const auto deadline = Clock::now() + timeout;
+    while (!pred()) {
+      const auto now = Clock::now();
+      if (now >= deadline) return false;
+      io_.run_one_for(std::min<Clock::duration>(deadline - now, 20ms));
+    }
+    return true;
+  }
+  void runFor(Clock::duration d) {
+    const auto end = Clock::now() + d;
+    while (Clock::now() < end) io_.run_one_for(end - Clock::now());
+  }
+
+  // Waits until the tracker has seen `n` seeders (so a leecher started now meets them).
+  bool seeders(std::uint64_t n) {
+    return runUntil([&] { return tracker_->stats().seeders >= n; });
+  }
+
+  void stop(TestPeer& p) {
+    if (!p.node) return;
+    auto done = std::make_shared<bool>(false);
+    p.node->stop([done] { *done = true; });
+    runUntil([&] { return *done; }, 5s);
+    p.node.reset();
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_{io_.get_executor()};
+  std::unique_ptr<tracker::TrackerServer> tracker_;
+  Status started_;
+  MemLinkFactory links_;
+  std::vector<std::unique_ptr<TestPeer>> peers_;
+};
+
+}  // namespace p2pcdn::test
