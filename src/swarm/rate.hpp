@@ -37,6 +37,7 @@ class RateMeter {
     return dt > 0 ? rate_ * std::exp(-dt / tau_) : rate_;
   }
   std::uint64_t total() const { return total_; }
+  double tauSeconds() const { return tau_; }
 
  private:
   void decay(Time now) {

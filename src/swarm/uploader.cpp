@@ -35,16 +35,34 @@ void Uploader::onRequest(PeerState& p, const wire::Request& r, Time nextChoke, T
   // maxUploadQueue behind what is already queued at our measured upload rate;
   // the taker asks elsewhere and comes back after the hint. (On slow uplinks
   // every taker's pipeline queued here: requests waited 30 s and more, timed
-  // out and were fetched twice.)
-  if (!p.upload.queue.empty()) {
-    double rate = 0, queued = r.length;
-    for (auto& [k, q] : state_.peers) {
-      rate += q->upload.served.rate(now);
-      for (const QueuedUpload& up : q->upload.queue) queued += up.length - up.sent;
-    }
-    if (rate > 0 && queued / rate > seconds(opts.maxUploadQueue)) {
-      return reject(wire::RejectReason::kOverloaded, retryHint(fromSeconds(0.5 * queued / rate)));  // half the queue
-    }
+  // out and were fetched twice.) After the uplink was idle, the meters read
+  // the idle time until they have seen their time constant of uploads: a
+  // fresh seeder's first two 4 KiB pieces read 4 KB/s on a 72 MB/s link, and
+  // whenever the store read completed in the instant it was asked, a lone
+  // leecher's second request was refused with a 15-64 s retry hint, every
+  // time. So for that long the rate is at least what went out since the
+  // uploads began, and unknown before their first piece. (Not after a short
+  // break: the meter still holds the rate, and what went out over the first
+  // moments is only what the link's buffer took.)
+  double rate = 0, queued = r.length;
+  bool idle = true;
+  for (auto& [k, q] : state_.peers) {
+    rate += q->upload.served.rate(now);
+    for (const QueuedUpload& up : q->upload.queue) queued += up.length - up.sent;
+    idle = idle && q->upload.queue.empty();
+  }
+  const double tau = p.upload.served.tauSeconds();
+  if (idle && (state_.counters.uploaded == 0 || seconds(now - lastServe_) >= tau)) {
+    warmSince_ = now;
+    uploadedAtWarm_ = state_.counters.uploaded;
+  }
+  const double warm = seconds(now - warmSince_);
+  if (warm < tau) {
+    const auto sent = static_cast<double>(state_.counters.uploaded - uploadedAtWarm_);
+    rate = sent > 0 && warm > 0 ? std::max(rate, sent / warm) : 0;
+  }
+  if (!p.upload.queue.empty() && rate > 0 && queued / rate > seconds(opts.maxUploadQueue)) {
+    return reject(wire::RejectReason::kOverloaded, retryHint(fromSeconds(0.5 * queued / rate)));  // half the queue
   }
   if (std::uint64_t{r.offset} + r.length > state_.manifest->storedChunkLength(r.index)) {
     return reject(wire::RejectReason::kInvalidRequest);

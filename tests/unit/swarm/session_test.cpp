@@ -827,5 +827,49 @@ TEST(Session, AChunkWhoseWriteFailedIsFetchedAgain) {
   EXPECT_EQ(g.h(1).stored[3], g.chunks[3]);
 }
 
+// Admission control goes by the measured upload rate, and a meter that has
+// only seen the first pieces of a busy period reads the idle time before it,
+// not the link. A fresh seeder whose store read completes in the same instant
+// it is asked sends a piece or two of the first request before the second
+// one is handled: that second one was refused as overloaded (2 pieces over
+// the meter's 2 s: a queue of "3 s"), and a lone leecher waited out the retry
+// hint each time (1 -> 1 in the simulator stalled at 0.23 of the file in an
+// hour). Once the link has been busy for the meter's time constant and is
+// really slow, the rule still refuses.
+TEST(Session, AFreshUplinkIsNotJudgedByItsFirstPieces) {
+  SessionOptions o;
+  o.minPiecePayload = 256;  // 4 pieces per chunk
+  o.maxUploadQueue = std::chrono::seconds(1);
+  Fixture f(2, 1, 8, o);
+  f.s(1).setWanted(false, f.net.now);
+  f.net.connect(0, 1);
+  f.net.pump();
+  f.net.wire.clear();
+  f.h(0).reportQueue = true;  // the link never drains: the window stops the pieces
+  f.h(0).queued = 0;
+  auto ask = [&](std::uint32_t rid, ChunkIndex i) {
+    f.s(0).onMessage(1, *wire::encode(wire::Request{rid, i, 0, 1024}), f.net.now);
+    f.net.settle();  // the read completes in the same instant
+  };
+  auto refused = [&](std::uint32_t rid) {
+    for (auto& m : f.net.peek(0, 1)) {
+      if (auto* r = std::get_if<wire::Reject>(&m); r && r->requestId == rid) return true;
+    }
+    return false;
+  };
+  ask(1, 3);
+  const auto sent = f.s(0).stats().uploaded;
+  ASSERT_GT(sent, 0u);  // the first pieces are out
+  ASSERT_LT(sent, 1024u);  // and the rest waits: the upload is still queued
+  ask(2, 4);  // same instant
+  EXPECT_FALSE(refused(2));
+  f.net.now += milliseconds(1);
+  ask(3, 5);  // 1 ms into the busy period: it sent ~500 B in 1 ms
+  EXPECT_FALSE(refused(3));
+  f.net.now += std::chrono::seconds(3);  // busy for 3 s, nothing more sent: the link is slow
+  ask(4, 6);
+  EXPECT_TRUE(refused(4));
+}
+
 }  // namespace
 }  // namespace p2pcdn::swarm
