@@ -28,10 +28,7 @@ struct SessionOptions {
   // store's read settles where rate x latency + slack is what it already has
   // (50 ms store: ~6 requests, a third of the link); with headroom each
   // measurement asks for more until the link, not the pipeline, limits.
-  // 1 until the uploader's overload check stops misreading an idle uplink's
-  // rate: with 2, the deeper queues it rejects stalled `p2pcdn demo` and an
-  // api stream over real WebRTC (bench/RESULTS.md, 2026-12-02 later).
-  double pipelineHeadroom = 1.0;
+  double pipelineHeadroom = 2.0;
   std::size_t maxRequestsPerPeer = 24;      // stay under a peer's upload queue limit
   std::size_t maxUploadRequestsPerPeer = 32;  // queued from one peer; more: REJECT too-many-requests
   // A request that would wait longer than this behind the queued uploads (at
