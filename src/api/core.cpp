@@ -398,26 +398,29 @@ void Core::endListeners(const std::optional<FileId>& id, const std::string& why)
 // Each callback is looked up again before it runs: the one before it may have
 // removed the listener.
 void Core::fetchManifest(std::uint64_t listener, const Manifest& m) {
-  auto it = listeners.find(listener);
-  if (it == listeners.end()) return;
-  const FileId id = it->second.file;
-  if (auto cb = it->second.onManifest) cb(m);
-  it = listeners.find(listener);
-  if (it != listeners.end() && it->second.onProgress) {
-    auto cb = it->second.onProgress;
-    cb(progressOf(id, std::nullopt));
-  }
+  notify(listener, [&m](api::Listener& l) {
+    if (auto cb = l.onManifest) cb(m);
+  }, std::nullopt);
 }
 
 void Core::fetchChunk(std::uint64_t listener, ChunkIndex index) {
+  notify(listener, [index](api::Listener& l) {
+    if (auto cb = l.onChunk) cb(index);
+  }, index);
+}
+
+// Runs `event` on the listener, then its progress callback (for `chunk`), if
+// the listener is still there.
+void Core::notify(std::uint64_t listener, const std::function<void(api::Listener&)>& event,
+                  std::optional<ChunkIndex> chunk) {
   auto it = listeners.find(listener);
   if (it == listeners.end()) return;
   const FileId id = it->second.file;
-  if (auto cb = it->second.onChunk) cb(index);
+  event(it->second);
   it = listeners.find(listener);
   if (it != listeners.end() && it->second.onProgress) {
     auto cb = it->second.onProgress;
-    cb(progressOf(id, index));
+    cb(progressOf(id, chunk));
   }
 }
 

@@ -243,6 +243,7 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   node::FetchEvents fetchEvents(std::uint64_t listener);
   void fetchManifest(std::uint64_t listener, const Manifest& m);
   void fetchChunk(std::uint64_t listener, ChunkIndex index);
+  void notify(std::uint64_t listener, const std::function<void(api::Listener&)>& event, std::optional<ChunkIndex> chunk);
   void fetchDone(std::uint64_t listener, Status st);
   void fetchTimedOut(std::uint64_t listener, std::chrono::milliseconds timeout, const std::string& op);
   Progress progressOf(const FileId& id, std::optional<ChunkIndex> chunk) const;
