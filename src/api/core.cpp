@@ -176,7 +176,8 @@ Status Core::connect() {
     std::lock_guard lock(mu);
     io = std::make_unique<asio::io_context>(1);
     work.emplace(io->get_executor());
-    node = std::make_unique<node::Node>(*io, *storage, *links, std::move(no));
+    runtime = std::make_unique<node::AsioRuntime>(*io);
+    node = std::make_unique<node::Node>(*runtime, *storage, *links, std::move(no));
     stopping = false;
     state = State::kRunning;
     finished = false;

@@ -25,6 +25,7 @@
 #include <set>
 #include <thread>
 
+#include "node/asio_runtime.hpp"
 #include "node/node.hpp"
 #include "p2pcdn/p2pcdn.hpp"
 #include "transport/peer_link.hpp"
@@ -176,6 +177,7 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   State state = State::kIdle;
   bool finished = true;  // the loop thread's epilogue is over
   std::unique_ptr<boost::asio::io_context> io;
+  std::unique_ptr<node::AsioRuntime> runtime;  // over io; outlives node
   std::thread loop;
   std::atomic<std::thread::id> loopId{};
   std::string peerIdHex;

@@ -35,6 +35,7 @@
 #include "cli/commands.hpp"
 #include "cli/net.hpp"
 #include "gateway/server.hpp"
+#include "node/asio_runtime.hpp"
 #include "node/node.hpp"
 #include "tracker/tracker_server.hpp"
 #include "transport/webrtc/webrtc_link.hpp"
@@ -113,7 +114,7 @@ struct DemoPeer {
   std::optional<Error> error;
 };
 
-Result<std::unique_ptr<DemoPeer>> makePeer(const std::string& name, const fs::path& root, asio::io_context& io,
+Result<std::unique_ptr<DemoPeer>> makePeer(const std::string& name, const fs::path& root, node::Runtime& rt,
                                            transport::LinkFactory& links, node::NodeOptions options) {
   auto p = std::make_unique<DemoPeer>();
   p->name = name;
@@ -123,7 +124,7 @@ Result<std::unique_ptr<DemoPeer>> makePeer(const std::string& name, const fs::pa
   auto store = openStore(g);
   if (!store) return fail(store.error());
   p->store = std::move(*store);
-  p->node = std::make_unique<node::Node>(io, *p->store, links, std::move(options));
+  p->node = std::make_unique<node::Node>(rt, *p->store, links, std::move(options));
   if (auto st = p->node->start(); !st) return fail(st.error());
   return p;
 }
@@ -200,6 +201,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
   auto factory = transport::makeWebRtcLinkFactory(fo);
   if (!factory) return report(factory.error());
   asio::io_context io;
+  node::AsioRuntime rt(io);
   NetArgs net;
   net.loopback = true;
   auto options = [&](std::optional<std::uint64_t> up, std::optional<std::uint64_t> down) {
@@ -209,7 +211,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
     return nodeOptions(n, trackerUrl);
   };
   std::vector<std::unique_ptr<DemoPeer>> peers;  // [0] the seeder, then the leechers, then the viewer
-  auto seederR = makePeer("seeder", root, io, **factory,
+  auto seederR = makePeer("seeder", root, rt, **factory,
                           options(a.seederRate > 0 ? std::optional<std::uint64_t>(a.seederRate) : std::nullopt,
                                   std::nullopt));
   if (!seederR) return report(seederR.error());
@@ -234,7 +236,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
       (a.seederRate > 0 ? ", upload limited to " + mb(static_cast<double>(a.seederRate)) + "/s" : ""));
   std::vector<DemoPeer*> leechers;
   for (std::size_t i = 1; i <= a.leechers; ++i) {
-    auto p = makePeer("leecher" + std::to_string(i), root, io, **factory, options(std::nullopt, std::nullopt));
+    auto p = makePeer("leecher" + std::to_string(i), root, rt, **factory, options(std::nullopt, std::nullopt));
     if (!p) return report(p.error());
     leechers.push_back(p->get());
     peers.push_back(std::move(*p));
@@ -336,7 +338,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
     say(summary);
 
     // 6. A fresh leecher behind the HTTP gateway.
-    auto viewerR = makePeer("viewer", root, io, **factory,
+    auto viewerR = makePeer("viewer", root, rt, **factory,
                             options(std::nullopt, a.viewerRate > 0 ? std::optional<std::uint64_t>(a.viewerRate)
                                                                    : std::nullopt));
     if (!viewerR) {

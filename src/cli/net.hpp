@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "node/asio_runtime.hpp"
 #include "node/node.hpp"
 #include "transport/webrtc/webrtc_link.hpp"
 
@@ -33,6 +34,7 @@ Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingSto
 
 struct Net {
   boost::asio::io_context io;
+  node::AsioRuntime rt{io};
   std::unique_ptr<transport::LinkFactory> links;
   std::unique_ptr<node::Node> node;
   boost::asio::signal_set signals{io, SIGINT, SIGTERM};
@@ -46,7 +48,7 @@ struct Net {
     auto f = transport::makeWebRtcLinkFactory(fo);
     if (!f) return fail(f.error());
     links = std::move(*f);
-    node = std::make_unique<node::Node>(io, store, *links, nodeOptions(n, tracker));
+    node = std::make_unique<node::Node>(rt, store, *links, nodeOptions(n, tracker));
     signals.async_wait([this](auto ec, int) {
       if (!ec) stop();
     });

@@ -3,13 +3,12 @@
 #include "node/links.hpp"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 
 #include "node/node_impl.hpp"
 
 namespace p2pcdn::node {
 
-void ClosingLinks::sweep(std::chrono::steady_clock::time_point now) {
+void ClosingLinks::sweep(swarm::Time now) {
   std::erase_if(links_, [&](const auto& c) {
     return !c.first->link || c.first->link->state() == transport::LinkState::kClosed || now > c.second;
   });
@@ -63,18 +62,18 @@ std::shared_ptr<Peer> Node::Impl::newPeer(FileState& f, transport::Role role, st
   ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
   ev.onOpen = whileLinked([](Impl& self, FileState& file, Peer& p) {
     p.opened = true;
-    file.discovery->opened(p.key, nowTime());
+    file.discovery->opened(p.key, self.now());
     self.trace("link " + std::to_string(p.key) + (p.remotePeerId ? " to " + shortId(*p.remotePeerId) : std::string()) + " open");
-    file.session->addPeer(p.key, nowTime());
+    file.session->addPeer(p.key, self.now());
   });
-  ev.onMessage = whileLinked([](Impl&, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, nowTime()); });
-  ev.onBufferedAmountLow = whileLinked([](Impl&, FileState& file, Peer& p) { file.session->onWritable(p.key, nowTime()); });
+  ev.onMessage = whileLinked([](Impl& self, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, self.now()); });
+  ev.onBufferedAmountLow = whileLinked([](Impl& self, FileState& file, Peer& p) { file.session->onWritable(p.key, self.now()); });
   ev.onClosed = whileLinked([](Impl& self, FileState& file, Peer& p, const Error& e) {
-    file.discovery->closed(p.key, nowTime(), e.code() != Errc::kOk, file.leeching());
+    file.discovery->closed(p.key, self.now(), e.code() != Errc::kOk, file.leeching());
     self.dropPeer(file, p.key, "link closed: " + e.message());
   });
-  asio::io_context* ioPtr = &io;
-  auto link = links.create(role, opts.link, [ioPtr](std::function<void()> task) { asio::post(*ioPtr, std::move(task)); },
+  Runtime* rtPtr = &rt;
+  auto link = links.create(role, opts.link, [rtPtr](std::function<void()> task) { rtPtr->post(std::move(task)); },
                            std::move(ev));
   if (!link) return nullptr;
   peer->link = std::move(*link);
@@ -93,16 +92,16 @@ void Node::Impl::dropPeer(FileState& f, std::uint64_t key, const std::string& wh
   f.peers.erase(it);
   f.discovery->remove(key);
   retire(f, peer);
-  f.session->removePeer(key, nowTime());
+  f.session->removePeer(key, now());
 }
 
 void Node::Impl::retire(FileState& f, const std::shared_ptr<Peer>& peer) {
-  if (auto s = statsOf(f, *peer, nowTime())) ledger.add(std::move(*s));
+  if (auto s = statsOf(f, *peer, now())) ledger.add(std::move(*s));
   // close() lets queued data (a GOODBYE) out before the stream is reset;
   // the link is kept until that completes, at most ClosingLinks::kLimit.
   if (peer->link) {
     peer->link->close();
-    closing.add(peer, Clock::now());
+    closing.add(peer, now());
   }
 }
 

@@ -33,15 +33,15 @@ struct Peer {
 class ClosingLinks {
  public:
   static constexpr std::chrono::seconds kLimit{6};
-  void add(std::shared_ptr<Peer> peer, std::chrono::steady_clock::time_point now) {
+  void add(std::shared_ptr<Peer> peer, swarm::Time now) {
     links_.emplace_back(std::move(peer), now + kLimit);
   }
   // Lets go of the links that closed, or ran out of time.
-  void sweep(std::chrono::steady_clock::time_point now);
+  void sweep(swarm::Time now);
   std::size_t size() const { return links_.size(); }
 
  private:
-  std::vector<std::pair<std::shared_ptr<Peer>, std::chrono::steady_clock::time_point>> links_;
+  std::vector<std::pair<std::shared_ptr<Peer>, swarm::Time>> links_;
 };
 
 // The last numbers of links that closed: at most kClosedLinksPerFile per

@@ -2,7 +2,6 @@
 // its stats. The other parts of Node::Impl: node_impl.hpp.
 #include "node/node.hpp"
 
-#include <boost/asio/post.hpp>
 #include <algorithm>
 
 #include "core/hex.hpp"
@@ -25,10 +24,9 @@ std::shared_ptr<swarm::TokenBucket> globalBucket(std::uint64_t rate) {
 
 }  // namespace
 
-Node::Impl::Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
-    : io(ctx), rawStore(s), store(s), links(f), opts(std::move(o)), tickTimer(ctx) {
-  std::random_device rd;
-  for (auto& b : peerId) b = static_cast<std::uint8_t>(rd());
+Node::Impl::Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
+    : rt(r), rawStore(s), store(s), links(f), opts(std::move(o)), rng(r.seed()), worker(r.storeQueue()) {
+  for (auto& b : peerId) b = static_cast<std::uint8_t>(rng());
   const char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
   std::copy_n(prefix, 8, peerId.begin());
   opts.swarm.maxPiecePayload = wire::maxPiecePayload(opts.link.maxMessageSize);
@@ -41,8 +39,6 @@ std::string Node::Impl::shortId(const Id20& id) { return toHex(ByteView(id.data(
 // ---- lifecycle ------------------------------------------------------------
 
 Status Node::Impl::start() {
-  auto url = parseWsUrl(opts.trackerUrl);
-  if (!url) return fail(url.error());
   std::weak_ptr<Impl> weak = shared_from_this();
   TrackerClient::Events ev;
   ev.onConnected = [weak] {
@@ -51,24 +47,24 @@ Status Node::Impl::start() {
   ev.onMessage = [weak](const signaling::TrackerMessage& msg) {
     if (auto self = weak.lock()) self->onTrackerMessage(msg);
   };
-  tracker = std::make_unique<TrackerClient>(io, *url, std::move(ev));
+  auto client = std::make_unique<TrackerClient>(rt, opts.trackerUrl, std::move(ev));
+  P2PCDN_TRY(client->valid());
+  tracker = std::move(client);
   tracker->start();
   scheduleTick();
   return {};
 }
 
 void Node::Impl::stop(std::function<void()> done) {
-  stopped = true;
-  tickTimer.cancel();
+  stopped = true;  // the tick stops
   for (auto& [id, f] : files) f.session->goodbyeAll(wire::GoodbyeReason::kShutdown, "shutting down");
   if (tracker) tracker->stop();
   // Give GOODBYEs a moment to leave before the links are torn down.
-  auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
   auto self = shared_from_this();
-  timer->async_wait([self, timer, done = std::move(done)](auto) {
+  rt.after(std::chrono::milliseconds(200), [self, done = std::move(done)] {
     for (auto& [id, f] : self->files) {
       for (auto& [k, p] : f.peers) {
-        if (auto s = self->statsOf(f, *p, nowTime())) self->ledger.add(std::move(*s));
+        if (auto s = self->statsOf(f, *p, self->now())) self->ledger.add(std::move(*s));
         if (p->link) p->link->close();
       }
       f.peers.clear();
@@ -78,11 +74,10 @@ void Node::Impl::stop(std::function<void()> done) {
 }
 
 void Node::Impl::scheduleTick() {
-  tickTimer.expires_after(kTickPeriod);
   std::weak_ptr<Impl> weak = shared_from_this();
-  tickTimer.async_wait([weak](boost::system::error_code ec) {
+  rt.after(kTickPeriod, [weak] {
     auto self = weak.lock();
-    if (ec || !self || self->stopped) return;
+    if (!self || self->stopped) return;
     self->tick();
     self->scheduleTick();
   });
@@ -91,11 +86,10 @@ void Node::Impl::scheduleTick() {
 // Runs the sessions' and discovery's timers: drops links that never
 // opened in time, sends gathered offers, announces when discovery says so.
 void Node::Impl::tick() {
-  const auto now = Clock::now();
-  const swarm::Time t = nowTime();
-  const bool refreshStats = now - lastLinkStats > kLinkStatsPeriod;
-  if (refreshStats) lastLinkStats = now;
-  closing.sweep(now);
+  const swarm::Time t = now();
+  const bool refreshStats = t - lastLinkStats > kLinkStatsPeriod;
+  if (refreshStats) lastLinkStats = t;
+  closing.sweep(t);
   for (auto& [id, f] : files) {
     if (refreshStats) {
       for (auto& [k, p] : f.peers) {
@@ -173,7 +167,7 @@ void Node::Impl::stopSeeding(const FileId& id) {
     std::vector<std::uint64_t> keys;
     for (auto& [k, p] : f.peers) keys.push_back(k);
     std::weak_ptr<Impl> weak = shared_from_this();
-    asio::post(io, [weak, id, keys] {
+    rt.post([weak, id, keys] {
       auto self = weak.lock();
       if (!self) return;
       if (auto it2 = self->files.find(id); it2 != self->files.end()) {
@@ -193,18 +187,18 @@ Status Node::Impl::fetch(const FileId& id, std::optional<Manifest> manifest) {
     if (*stored != id) return fail(Errc::kIntegrity, "fetch", "manifest does not match the file id");
     auto present = store.presentChunks(id);
     if (!present) return fail(present.error());
-    P2PCDN_TRY(f.session->setManifest(*manifest, std::move(*present), nowTime()));
+    P2PCDN_TRY(f.session->setManifest(*manifest, std::move(*present), now()));
   }
   f.wanted = true;
   // Fires onManifest (if known and not complete) and onComplete (if complete);
   // both are posted, and each listener hears them once.
-  f.session->setWanted(true, nowTime());
+  f.session->setWanted(true, now());
   announce(f, signaling::Event::kStarted);
   return {};
 }
 
 void Node::Impl::setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
-  if (auto it = files.find(id); it != files.end()) it->second.session->setStreaming(on, cursor, lookahead, nowTime());
+  if (auto it = files.find(id); it != files.end()) it->second.session->setStreaming(on, cursor, lookahead, now());
 }
 
 void Node::Impl::forget(const FileId& id) {
@@ -255,7 +249,7 @@ std::optional<NodePeerStats> Node::Impl::statsOf(const FileState& f, const Peer&
 
 std::vector<NodePeerStats> Node::Impl::peerStats() const {
   std::vector<NodePeerStats> out;
-  auto now = nowTime();
+  const swarm::Time now = this->now();
   for (const auto& [id, f] : files) {
     for (const auto& [k, p] : f.peers) {
       if (auto s = statsOf(f, *p, now)) out.push_back(std::move(*s));
@@ -303,7 +297,7 @@ void Node::Impl::postEvent(const FileId& file, const std::function<bool(Listener
 void Node::Impl::postTo(std::vector<ListenerId> to, std::function<void(const FetchEvents&)> deliver) {
   if (to.empty()) return;
   std::weak_ptr<Impl> weak = shared_from_this();
-  asio::post(io, [weak, to = std::move(to), deliver = std::move(deliver)] {
+  rt.post([weak, to = std::move(to), deliver = std::move(deliver)] {
     for (ListenerId lid : to) {
       // Looked up again for each: the one before may have removed it, or the node.
       auto self = weak.lock();
@@ -330,8 +324,8 @@ void Node::Impl::postComplete(const FileId& file) {
 
 // ---- Node -----------------------------------------------------------------------
 
-Node::Node(asio::io_context& io, ChunkStorage& storage, transport::LinkFactory& links, NodeOptions options)
-    : impl_(std::make_shared<Impl>(io, storage, links, std::move(options))) {}
+Node::Node(Runtime& rt, ChunkStorage& storage, transport::LinkFactory& links, NodeOptions options)
+    : impl_(std::make_shared<Impl>(rt, storage, links, std::move(options))) {}
 Node::~Node() = default;
 Status Node::start() { return impl_->start(); }
 void Node::stop(std::function<void()> done) { impl_->stop(std::move(done)); }

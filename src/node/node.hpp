@@ -3,8 +3,9 @@
 // the tracker introduces, speaks the peer wire protocol over them, serves
 // verified chunks from its ChunkStorage and fetches the ones it lacks.
 //
-// Threads: everything runs on the io_context given to the constructor; call
-// every method on its thread. The transport posts its events onto it.
+// Threads: everything runs on the loop of the Runtime given to the
+// constructor (natively AsioRuntime's io_context; in tests a virtual clock);
+// call every method on it. The transport posts its events onto it.
 //
 // Events: any number of listeners per file (listen / unlisten). Every event
 // is posted onto the loop, never delivered inside a Node call or inside the
@@ -14,7 +15,6 @@
 // mirrored: have() and progress() for chunks, closedLinks() for links gone.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -23,6 +23,7 @@
 
 #include "p2pcdn/chunk_storage.hpp"
 #include "p2pcdn/manifest.hpp"
+#include "node/runtime.hpp"
 #include "swarm/discovery.hpp"
 #include "swarm/options.hpp"
 #include "swarm/stats.hpp"
@@ -102,7 +103,8 @@ inline constexpr std::size_t kClosedFilesKept = 64;
 
 class Node {
  public:
-  Node(boost::asio::io_context& io, ChunkStorage& storage, transport::LinkFactory& links, NodeOptions options);
+  // `runtime`, `storage` and `links` must outlive the Node.
+  Node(Runtime& runtime, ChunkStorage& storage, transport::LinkFactory& links, NodeOptions options);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;

@@ -5,12 +5,10 @@
 //   tracker_client.cpp announces, offers and answers; tracker messages become
 //                      swarm::Discovery inputs
 //   links.cpp          the link table: newPeer, dropPeer (closing list), link stats
-// Everything here runs on the node's io_context thread, except the tasks
-// handed to the StoreWorker.
+// Everything here runs on the Runtime's loop, except the tasks handed to its
+// store queue. Time, timers and the tracker come from the Runtime only.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -19,18 +17,13 @@
 
 #include "node/links.hpp"
 #include "node/node.hpp"
-#include "node/store_worker.hpp"
 #include "node/tracker_client.hpp"
 #include "signaling/signaling.hpp"
 #include "swarm/session.hpp"
 
 namespace p2pcdn::node {
 
-namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
 using Id20 = signaling::Id20;
-
-inline swarm::Time nowTime() { return Clock::now().time_since_epoch(); }
 
 // How often the node runs the sessions' and discovery's timers (choking,
 // time-outs, rate limits, announces, offer lifetimes).
@@ -62,7 +55,8 @@ struct Listener {
 };
 
 struct Node::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& ctx, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o);
+  Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o);
+  swarm::Time now() const { return rt.now(); }
 
   void trace(const std::string& what) const {
     if (opts.trace) opts.trace(what);
@@ -102,10 +96,10 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   // Runs `task` on the store worker; it hands `done` what to do with the
   // file's session back on the loop (nothing if the file is gone by then).
   // A full worker queue fails the operation at once (`refused`, posted).
-  using SessionTask = std::function<void(swarm::Session&)>;
+  using SessionTask = std::function<void(swarm::Session&, swarm::Time now)>;
   using Completions = std::function<void(SessionTask)>;
   void onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
-                std::function<void(swarm::Session&, const Error&)> refused);
+                std::function<void(swarm::Session&, const Error&, swarm::Time now)> refused);
   std::unique_ptr<swarm::SessionHost> makeHost(const FileId& id);
 
   // ---- tracker (tracker_client.cpp) ----
@@ -126,26 +120,25 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void retire(FileState& f, const std::shared_ptr<Peer>& peer);
   void requestLinkStats(FileState& f, Peer& p);
 
-  asio::io_context& io;
+  Runtime& rt;
   ChunkStorage& rawStore;
   BlockingStorage store;
   transport::LinkFactory& links;
   NodeOptions opts;
   Id20 peerId{};
   std::unique_ptr<TrackerClient> tracker;
-  asio::steady_timer tickTimer;
   std::map<FileId, FileState> files;
   std::set<Id20> banned;  // peers that sent chunks failing verification: never connected again
   std::uint64_t nextPeerKey = 1;
   bool stopped = false;
-  std::mt19937 rng{std::random_device{}()};
-  Clock::time_point lastLinkStats{};
+  std::mt19937_64 rng;
+  swarm::Time lastLinkStats{};
   ClosingLinks closing;
   ClosedLinkLedger ledger;
   std::map<ListenerId, Listener> listeners;
   ListenerId nextListener = 1;
   // Last: destroyed first, so no store task runs once the rest is gone.
-  StoreWorker worker;
+  std::unique_ptr<TaskQueue> worker;
 };
 
 }  // namespace p2pcdn::node

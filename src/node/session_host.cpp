@@ -3,8 +3,6 @@
 // events, which are posted to the file's listeners: nothing here calls a
 // listener, so no listener runs inside the Session (SessionHost's rule: no
 // call back into the Session from inside one of its calls).
-#include <boost/asio/post.hpp>
-
 #include "node/node_impl.hpp"
 
 namespace p2pcdn::node {
@@ -24,7 +22,7 @@ class SessionHostImpl : public swarm::SessionHost {
     // Not from inside the session's call: the link closes on the next turn
     // of the loop, after the GOODBYE has been queued.
     std::weak_ptr<Node::Impl> weak = impl_->shared_from_this();
-    asio::post(impl_->io, [weak, fid = fid_, key] {
+    impl_->rt.post([weak, fid = fid_, key] {
       if (auto self = weak.lock()) {
         if (auto it = self->files.find(fid); it != self->files.end()) self->dropPeer(it->second, key, "session disconnect");
       }
@@ -35,17 +33,17 @@ class SessionHostImpl : public swarm::SessionHost {
   void readChunk(ChunkIndex index) override {
     impl_->onWorker(fid_, [index](ChunkStorage& store, const FileId& f, const Node::Impl::Completions& done) {
       store.getChunk(f, index, ReadOptions{.verify = true}, [index, done](Result<Bytes> r) {
-        done([index, r = std::move(r)](swarm::Session& s) mutable { s.onChunkRead(index, std::move(r), nowTime()); });
+        done([index, r = std::move(r)](swarm::Session& s, swarm::Time now) mutable { s.onChunkRead(index, std::move(r), now); });
       });
-    }, [index](swarm::Session& s, const Error& e) { s.onChunkRead(index, fail(e), nowTime()); });
+    }, [index](swarm::Session& s, const Error& e, swarm::Time now) { s.onChunkRead(index, fail(e), now); });
   }
   void storeChunk(ChunkIndex index, Bytes data) override {
     auto shared = std::make_shared<Bytes>(std::move(data));
     impl_->onWorker(fid_, [index, shared](ChunkStorage& store, const FileId& f, const Node::Impl::Completions& done) {
       store.storeChunk(f, index, *shared, [index, done, shared](Status st) {
-        done([index, st = std::move(st)](swarm::Session& s) mutable { s.onChunkStored(index, std::move(st), nowTime()); });
+        done([index, st = std::move(st)](swarm::Session& s, swarm::Time now) mutable { s.onChunkStored(index, std::move(st), now); });
       });
-    }, [index](swarm::Session& s, const Error& e) { s.onChunkStored(index, fail(e), nowTime()); });
+    }, [index](swarm::Session& s, const Error& e, swarm::Time now) { s.onChunkStored(index, fail(e), now); });
   }
   std::optional<std::size_t> buffered(swarm::PeerKey key) const override {
     const auto& peers = impl_->files.at(fid_).peers;
@@ -103,25 +101,24 @@ std::unique_ptr<swarm::SessionHost> Node::Impl::makeHost(const FileId& id) {
 }
 
 void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
-                          std::function<void(swarm::Session&, const Error&)> refused) {
+                          std::function<void(swarm::Session&, const Error&, swarm::Time)> refused) {
   std::weak_ptr<Impl> weak = shared_from_this();
-  Completions done = [weak, fid, io = &io, delay = opts.storeDelay](SessionTask then) {
+  // Called on the store queue (natively another thread): only Runtime::post
+  // may be used here; the Impl is touched on the loop, if it is still there.
+  Completions done = [weak, fid, rt = &rt, delay = opts.storeDelay](SessionTask then) {
     auto run = [weak, fid, then = std::move(then)] {
       auto self = weak.lock();
       if (!self) return;
-      if (auto it = self->files.find(fid); it != self->files.end()) then(*it->second.session);
+      if (auto it = self->files.find(fid); it != self->files.end()) then(*it->second.session, self->now());
     };
-    if (delay.count() == 0) return asio::post(*io, std::move(run));
-    asio::post(*io, [io, delay, run = std::move(run)]() mutable {
-      auto timer = std::make_shared<asio::steady_timer>(*io, delay);
-      timer->async_wait([timer, run = std::move(run)](boost::system::error_code) { run(); });
-    });
+    if (delay.count() == 0) return rt->post(std::move(run));
+    rt->post([rt, delay, run = std::move(run)]() mutable { rt->after(delay, std::move(run)); });
   };
   ChunkStorage* st = &rawStore;
-  const bool queued = worker.post([st, fid, task = std::move(task), done] { task(*st, fid, done); });
+  const bool queued = worker->post([st, fid, task = std::move(task), done] { task(*st, fid, done); });
   if (!queued) {
-    done([refused = std::move(refused)](swarm::Session& s) {
-      refused(s, Error(Errc::kBackPressure, "store", "the store worker's queue is full"));
+    done([refused = std::move(refused)](swarm::Session& s, swarm::Time now) {
+      refused(s, Error(Errc::kBackPressure, "store", "the store worker's queue is full"), now);
     });
   }
 }

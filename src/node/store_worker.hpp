@@ -1,5 +1,6 @@
-// StoreWorker: one thread that runs store operations (chunk reads with their
-// BLAKE3 re-hash, chunk writes) off the network loop, in the order they were
+// StoreWorker: the native TaskQueue (AsioRuntime::storeQueue). One thread
+// runs store operations (chunk reads with their BLAKE3 re-hash, chunk writes)
+// off the network loop, in the order they were
 // posted. Each task posts its own completion back to the loop.
 //
 // Bounded: post() refuses once maxQueued tasks wait. The destructor lets the
@@ -13,17 +14,19 @@
 #include <mutex>
 #include <thread>
 
+#include "node/runtime.hpp"
+
 namespace p2pcdn::node {
 
-class StoreWorker {
+class StoreWorker : public TaskQueue {
  public:
   explicit StoreWorker(std::size_t maxQueued = 4096);
-  ~StoreWorker();
+  ~StoreWorker() override;
   StoreWorker(const StoreWorker&) = delete;
   StoreWorker& operator=(const StoreWorker&) = delete;
 
   // False (the task is dropped) when maxQueued tasks already wait.
-  bool post(std::function<void()> task);
+  bool post(std::function<void()> task) override;
 
  private:
   void run();

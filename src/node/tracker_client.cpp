@@ -7,11 +7,11 @@
 
 namespace p2pcdn::node {
 
-TrackerClient::TrackerClient(boost::asio::io_context& io, WsUrl url, Events events)
-    : ws_(io, std::move(url), wsEvents(std::move(events))) {}
+TrackerClient::TrackerClient(Runtime& rt, std::string_view url, Events events)
+    : conn_(rt.connectTracker(url, connEvents(std::move(events)))) {}
 
-WsClient::Events TrackerClient::wsEvents(Events events) {
-  WsClient::Events ev;
+TrackerConnection::Events TrackerClient::connEvents(Events events) {
+  TrackerConnection::Events ev;
   ev.onConnected = std::move(events.onConnected);
   ev.onMessage = [onMessage = std::move(events.onMessage)](std::string text) {
     auto msg = signaling::decodeTrackerMessage(text);
@@ -43,7 +43,7 @@ bool Node::Impl::announce(FileState& f, signaling::Event event, bool quick) {
   msg.event = event;
   tracker->send(msg);
   const bool leeching = f.leeching() && event != signaling::Event::kStopped;
-  const std::size_t offers = f.discovery->announced(nowTime(), leeching, quick);
+  const std::size_t offers = f.discovery->announced(now(), leeching, quick);
   for (std::size_t i = 0; i < offers; ++i) makeOffer(f);
   if (leeching) trace("announce with " + std::to_string(offers) + " offers, " + std::to_string(f.peers.size()) + " links");
   return true;
@@ -59,7 +59,7 @@ void Node::Impl::sendOffers(FileState& f) {
     tracker->send(msg);
     msg.offers.clear();
   };
-  for (const auto& o : f.discovery->takeOfferBatch(nowTime())) {
+  for (const auto& o : f.discovery->takeOfferBatch(now())) {
     auto q = f.peers.find(o.key);
     if (q == f.peers.end()) continue;
     msg.offers.push_back({o.offerId, {"offer", std::move(q->second->offerSdp)}});
@@ -91,11 +91,11 @@ void Node::Impl::makeOffer(FileState& f) {
     auto q = file.peers.find(*key);
     if (q == file.peers.end()) return;  // dropped while gathering
     q->second->offerSdp = std::move(sdp);
-    if (file.discovery->offerGathered(*key, nowTime())) sendOffers(file);
+    if (file.discovery->offerGathered(*key, now())) sendOffers(file);
   });
   if (!peer) return;
   *key = peer->key;
-  f.discovery->offerMade(peer->key, offerId, nowTime());
+  f.discovery->offerMade(peer->key, offerId, now());
   if (auto st = peer->link->createOffer(); !st) dropPeer(f, peer->key, "createOffer failed");
 }
 
@@ -112,14 +112,14 @@ void Node::Impl::onTrackerMessage(const signaling::TrackerMessage& msg) {
     FileState* f = fileBySwarm(offer->infoHash);
     if (!f || offer->peerId == peerId || banned.count(offer->peerId)) return;
     if (!f->serving && !f->wanted) return;
-    auto d = f->discovery->onOffer(nowTime(), offer->peerId);
+    auto d = f->discovery->onOffer(now(), offer->peerId);
     if (d.replaces) dropPeer(*f, *d.replaces, "not open, superseded by the peer's new offer");
     trace("offer from " + shortId(offer->peerId) + ": " + std::string(d.why));
     if (d.answer) onRemoteOffer(*f, offer->peerId, offer->offerId, offer->offer.sdp);
   } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&msg)) {
     FileState* f = fileBySwarm(answer->infoHash);
     if (!f) return;
-    auto d = f->discovery->onAnswer(nowTime(), answer->offerId, answer->peerId, banned.count(answer->peerId) != 0);
+    auto d = f->discovery->onAnswer(now(), answer->offerId, answer->peerId, banned.count(answer->peerId) != 0);
     for (const auto& drop : d.drops) dropPeer(*f, drop.key, std::string(drop.why));
     if (!d.apply) return;
     auto p = f->peers.find(*d.apply);
@@ -139,7 +139,7 @@ void Node::Impl::onRemoteOffer(FileState& f, const Id20& from, const Id20& offer
     if (it == files.end() || !tracker) return;
     auto q = it->second.peers.find(*key);
     if (q == it->second.peers.end()) return;
-    it->second.discovery->answerSent(*key, nowTime());
+    it->second.discovery->answerSent(*key, now());
     signaling::AnnounceRequest msg;
     msg.infoHash = it->second.infoHash;
     msg.peerId = peerId;
@@ -149,7 +149,7 @@ void Node::Impl::onRemoteOffer(FileState& f, const Id20& from, const Id20& offer
   if (!peer) return;
   *key = peer->key;
   peer->remotePeerId = from;
-  f.discovery->answering(peer->key, from, nowTime());
+  f.discovery->answering(peer->key, from, now());
   if (auto st = peer->link->acceptOffer(sdp); !st) dropPeer(f, peer->key, "bad offer");
 }
 

@@ -1,15 +1,14 @@
 // The node's connection to its tracker (internal): WebTorrent's WebSocket
-// tracker protocol (docs/signaling.md) over one WsClient, messages encoded and
-// decoded (with their bounds) by signaling/. What to announce and offer, and
-// what an offer or answer means, is the node's (tracker_client.cpp) and its
-// files' swarm::Discovery's. Loop thread only.
+// tracker protocol (docs/signaling.md) over one TrackerConnection of the
+// Runtime, messages encoded and decoded (with their bounds) by signaling/.
+// What to announce and offer, and what an offer or answer means, is the
+// node's (tracker_client.cpp) and its files' swarm::Discovery's. Loop only.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
 
-#include "node/ws_client.hpp"
+#include "node/runtime.hpp"
 #include "signaling/signaling.hpp"
 
 namespace p2pcdn::node {
@@ -22,16 +21,17 @@ class TrackerClient {
     std::function<void(const signaling::TrackerMessage&)> onMessage;
   };
 
-  TrackerClient(boost::asio::io_context& io, WsUrl url, Events events);
-  void start() { ws_.start(); }
-  void stop() { ws_.stop(); }
-  bool connected() const { return ws_.connected(); }
+  TrackerClient(Runtime& rt, std::string_view url, Events events);
+  Status valid() const { return conn_ ? Status{} : fail(conn_.error()); }
+  void start() { (*conn_)->start(); }
+  void stop() { (*conn_)->stop(); }
+  bool connected() const { return (*conn_)->connected(); }
   // Dropped when not connected.
-  void send(const signaling::AnnounceRequest& msg) { ws_.send(signaling::encodeClientMessage(msg)); }
+  void send(const signaling::AnnounceRequest& msg) { (*conn_)->send(signaling::encodeClientMessage(msg)); }
 
  private:
-  static WsClient::Events wsEvents(Events events);
-  WsClient ws_;
+  static TrackerConnection::Events connEvents(Events events);
+  Result<std::unique_ptr<TrackerConnection>> conn_;
 };
 
 }  // namespace p2pcdn::node

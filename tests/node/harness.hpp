@@ -13,6 +13,7 @@
 #include <set>
 
 #include "mem_link.hpp"
+#include "node/asio_runtime.hpp"
 #include "node/node.hpp"
 #include "p2pcdn/chunk_manager.hpp"
 #include "p2pcdn/chunk_storage.hpp"
@@ -64,6 +65,22 @@ class FaultyStore : public ChunkStorage {
   std::unique_ptr<ChunkStorage> s_;
 };
 
+// A file of `chunks` chunks of 16 KiB (random bytes from `seed`), held
+// complete in `store`.
+inline Manifest publishFile(ChunkStorage& store, std::uint32_t chunks, std::uint32_t seed = 1) {
+  Bytes data(std::size_t{chunks} * 16384);
+  std::mt19937 rng(seed);
+  for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+  ChunkOptions co;
+  co.name = "f" + std::to_string(seed) + ".bin";
+  co.chunkSize = 16384;
+  auto cf = ChunkManager::chunkBytes(data, co);
+  BlockingStorage bs(store);
+  (void)bs.storeManifest(cf->manifest, true);
+  for (std::size_t i = 0; i < cf->chunks.size(); ++i) (void)bs.storeChunk(cf->fileId, static_cast<ChunkIndex>(i), cf->chunks[i]);
+  return cf->manifest;
+}
+
 struct TestPeer {
   FaultyStore store;
   std::unique_ptr<node::Node> node;
@@ -96,25 +113,12 @@ class TestSwarm {
 
   TestPeer& peer(std::optional<node::NodeOptions> o = std::nullopt) {
     auto p = std::make_unique<TestPeer>();
-    p->node = std::make_unique<node::Node>(io_, p->store, links_, o ? std::move(*o) : options());
+    p->node = std::make_unique<node::Node>(rt_, p->store, links_, o ? std::move(*o) : options());
     peers_.push_back(std::move(p));
     return *peers_.back();
   }
 
-  // A file of `chunks` chunks of 16 KiB, held complete in `p`'s store.
-  Manifest publish(TestPeer& p, std::uint32_t chunks, std::uint32_t seed = 1) {
-    Bytes data(std::size_t{chunks} * 16384);
-    std::mt19937 rng(seed);
-    for (auto& b : data) b = static_cast<std::uint8_t>(rng());
-    ChunkOptions co;
-    co.name = "f" + std::to_string(seed) + ".bin";
-    co.chunkSize = 16384;
-    auto cf = ChunkManager::chunkBytes(data, co);
-    BlockingStorage bs(p.store);
-    (void)bs.storeManifest(cf->manifest, true);
-    for (std::size_t i = 0; i < cf->chunks.size(); ++i) (void)bs.storeChunk(cf->fileId, static_cast<ChunkIndex>(i), cf->chunks[i]);
-    return cf->manifest;
-  }
+  Manifest publish(TestPeer& p, std::uint32_t chunks, std::uint32_t seed = 1) { return publishFile(p.store, chunks, seed); }
 
   // Runs the loop until pred() holds or `timeout` passes; returns pred().
   bool runUntil(const std::function<bool()>& pred, Clock::duration timeout = 20s) {
@@ -147,6 +151,7 @@ class TestSwarm {
  private:
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_{io_.get_executor()};
+  node::AsioRuntime rt_{io_};
   std::unique_ptr<tracker::TrackerServer> tracker_;
   Status started_;
   MemLinkFactory links_;

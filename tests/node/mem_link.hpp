@@ -5,14 +5,19 @@
 // from a PeerLink call), close() delivers what was sent before it, then
 // onClosed(kOk) on both ends; destroying an end closes the other one.
 //
+// setLatency() makes every link event take a fixed time to arrive, on a
+// virtual clock (virtual_world.hpp); without it, the next loop turn.
+//
 // deliveryDepth() counts link events being delivered right now on this thread:
 // a test can check that a node event did not run inside a link callback.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "swarm/rate.hpp"
 #include "transport/peer_link.hpp"
 
 namespace p2pcdn::test {
@@ -27,6 +32,11 @@ class MemLinkFactory : public transport::LinkFactory {
   Result<std::unique_ptr<transport::PeerLink>> create(transport::Role role, const transport::LinkConfig& config,
                                                       transport::Executor post, transport::LinkEvents events) override;
   std::size_t linksCreated() const { return created_; }
+  using Schedule = std::function<void(swarm::Time, std::function<void()>)>;
+  void setLatency(Schedule schedule, swarm::Time oneWay) {
+    schedule_ = std::move(schedule);
+    latency_ = oneWay;
+  }
 
  private:
   struct End;
@@ -35,12 +45,14 @@ class MemLinkFactory : public transport::LinkFactory {
       std::make_shared<std::map<std::string, std::weak_ptr<End>>>();
   std::size_t created_ = 0;
   std::uint64_t next_ = 1;
+  Schedule schedule_;
+  swarm::Time latency_{};
 };
 
 struct MemLinkFactory::End : std::enable_shared_from_this<End> {
   transport::Role role{};
   transport::LinkConfig config;
-  transport::Executor post;
+  transport::Executor post;  // how this end's events reach its node
   transport::LinkEvents ev;
   transport::LinkState state = transport::LinkState::kNew;
   transport::LinkStats stats;
@@ -172,7 +184,11 @@ inline Result<std::unique_ptr<transport::PeerLink>> MemLinkFactory::create(trans
   auto e = std::make_shared<End>();
   e->role = role;
   e->config = config;
-  e->post = std::move(post);
+  if (schedule_) {
+    e->post = [s = schedule_, lat = latency_](std::function<void()> task) { s(lat, std::move(task)); };
+  } else {
+    e->post = std::move(post);
+  }
   e->ev = std::move(events);
   e->token = std::to_string(next_++);
   (*registry_)[e->token] = e;

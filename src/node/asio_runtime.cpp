@@ -1,0 +1,57 @@
+#include "node/asio_runtime.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <random>
+
+#include "node/store_worker.hpp"
+#include "node/ws_client.hpp"
+
+namespace p2pcdn::node {
+namespace {
+
+class WsConnection : public TrackerConnection {
+ public:
+  WsConnection(boost::asio::io_context& io, WsUrl url, Events events) : ws_(io, std::move(url), wsEvents(std::move(events))) {}
+  void start() override { ws_.start(); }
+  void stop() override { ws_.stop(); }
+  bool connected() const override { return ws_.connected(); }
+  bool send(std::string text) override { return ws_.send(std::move(text)); }
+
+ private:
+  static WsClient::Events wsEvents(Events events) {
+    WsClient::Events ev;
+    ev.onConnected = std::move(events.onConnected);
+    ev.onMessage = std::move(events.onMessage);
+    return ev;
+  }
+  WsClient ws_;
+};
+
+}  // namespace
+
+swarm::Time AsioRuntime::now() const { return std::chrono::steady_clock::now().time_since_epoch(); }
+
+void AsioRuntime::post(std::function<void()> task) { boost::asio::post(io_, std::move(task)); }
+
+void AsioRuntime::after(swarm::Time delay, std::function<void()> task) {
+  auto timer = std::make_shared<boost::asio::steady_timer>(
+      io_, std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay));
+  timer->async_wait([timer, task = std::move(task)](boost::system::error_code) { task(); });
+}
+
+std::unique_ptr<TaskQueue> AsioRuntime::storeQueue() { return std::make_unique<StoreWorker>(); }
+
+Result<std::unique_ptr<TrackerConnection>> AsioRuntime::connectTracker(std::string_view url,
+                                                                       TrackerConnection::Events events) {
+  auto parsed = parseWsUrl(url);
+  if (!parsed) return fail(parsed.error());
+  return std::unique_ptr<TrackerConnection>(std::make_unique<WsConnection>(io_, std::move(*parsed), std::move(events)));
+}
+
+std::uint64_t AsioRuntime::seed() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace p2pcdn::node

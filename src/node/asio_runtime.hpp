@@ -1,0 +1,32 @@
+// The native Runtime: the Node's loop is an asio io_context (its thread runs
+// every node call and callback), time is the steady clock, the tracker is a
+// WebSocket (WsClient, ws:// only), store work runs on a StoreWorker thread
+// and the seed comes from std::random_device.
+//
+// It must outlive the Nodes that use it; several Nodes may share one.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include "node/runtime.hpp"
+
+namespace p2pcdn::node {
+
+class AsioRuntime : public Runtime {
+ public:
+  explicit AsioRuntime(boost::asio::io_context& io) : io_(io) {}
+  boost::asio::io_context& io() { return io_; }
+
+  swarm::Time now() const override;
+  void post(std::function<void()> task) override;
+  void after(swarm::Time delay, std::function<void()> task) override;
+  std::unique_ptr<TaskQueue> storeQueue() override;
+  Result<std::unique_ptr<TrackerConnection>> connectTracker(std::string_view url,
+                                                            TrackerConnection::Events events) override;
+  std::uint64_t seed() override;
+
+ private:
+  boost::asio::io_context& io_;
+};
+
+}  // namespace p2pcdn::node
