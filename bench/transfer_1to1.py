@@ -287,7 +287,8 @@ def run_ours(a, home_seed, file_id, size, src, work, tag, perf_dir=None, store_d
     d = os.path.join(work, system, tag)
     os.makedirs(d)
     leech_home, out = os.path.join(d, "leech-home"), os.path.join(d, "out.bin")
-    g = [a.binary] + (["--durability", a.durability] if a.durability else [])
+    # The slow store is the test twin's (P2PCDN_STORE_DELAY_MS); p2pcdn has no faults.
+    g = [a.test_binary if store_delay_ms else a.binary] + (["--durability", a.durability] if a.durability else [])
     subprocess.run(["sync"], check=True)
     pre = wait_quiet(a.quiet_max)
     load = loadavg()
@@ -459,7 +460,9 @@ def main():
                                                    "installed there, else /work/shared/bench/peers)")
     ap.add_argument("--systems", default="ours,raw,wt",
                     help="of ours, raw, wt, slowstore (ours with every store completion --store-delay-ms late; "
-                         "needs a build with P2PCDN_FAULT_INJECTION, the default when tests are built)")
+                         "run by the test twin, --test-binary)")
+    ap.add_argument("--test-binary", default=None,
+                    help="p2pcdn-test, the twin with P2PCDN_STORE_DELAY_MS (default: next to --binary)")
     ap.add_argument("--store-delay-ms", type=int, default=50)
     ap.add_argument("--durability", default=None, help="passed to p2pcdn (default: the product default)")
     ap.add_argument("--quiet-max", type=float, default=20, help="max wait (s) for a quiet machine before each run")
@@ -471,6 +474,7 @@ def main():
     ap.add_argument("--json-out", default=None)
     a = ap.parse_args()
     a.binary = os.path.abspath(a.binary)
+    a.test_binary = os.path.abspath(a.test_binary or os.path.join(os.path.dirname(a.binary), "p2pcdn-test"))
     a.raw_binary = os.path.abspath(a.raw_binary)
     systems = a.systems.split(",")
     if a.wt_kit is None:

@@ -55,7 +55,7 @@ struct NetArgs {
   std::optional<std::uint64_t> uploadLimit;   // --upload-limit: bytes/s, global token bucket
   std::optional<std::uint64_t> downloadLimit; // --download-limit: bytes/s, global token bucket
   bool noSuperSeed = false;    // --no-super-seed: a complete seeder advertises all its chunks at once
-  bool faultCorrupt = false;  // --fault-corrupt (test builds, P2PCDN_FAULT_INJECTION): corrupt served chunks
+  bool faultCorrupt = false;  // --fault-corrupt (p2pcdn-test only, fault_injection.hpp): corrupt served chunks
 };
 
 int cmdAdd(const Globals& g, const AddArgs& a);

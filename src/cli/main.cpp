@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
                 "time to each peer (super-seeding, the default)");
 #ifdef P2PCDN_FAULT_INJECTION
     c->add_flag("--fault-corrupt", net.faultCorrupt,
-                "TEST BUILD ONLY: flip a byte in every chunk served (a corrupting peer)");
+                "TEST TWIN ONLY (p2pcdn-test): flip a byte in every chunk served (a corrupting peer)");
 #endif
   }
 #endif

@@ -18,6 +18,9 @@
 #include "cli/commands.hpp"
 #include "cli/net.hpp"
 #include "cli/progress.hpp"
+#ifdef P2PCDN_FAULT_INJECTION
+#include "cli/fault_injection.hpp"
+#endif
 #include "core/hex.hpp"
 #include "node/node.hpp"
 #include "p2pcdn/chunk_manager.hpp"
@@ -120,10 +123,9 @@ node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
     };
   }
 #ifdef P2PCDN_FAULT_INJECTION
-  // Test builds: every store completion reaches the engine this much later
-  // (bench/transfer_1to1.py's slow-store run).
+  // The test twin only: every store completion reaches the engine this much
+  // later (bench/transfer_1to1.py's slow-store run).
   if (const char* d = std::getenv("P2PCDN_STORE_DELAY_MS")) o.storeDelay = std::chrono::milliseconds(std::atoi(d));
-  o.swarm.faultCorruptServedChunks = n.faultCorrupt;
 #endif
   return o;
 }
@@ -142,6 +144,22 @@ Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingSto
   FetchTarget t{link->fileId, link->key ? link->key : loadKey(g, link->fileId), std::move(*tracker), std::nullopt};
   if (auto m = store.getManifest(t.id)) t.manifest = std::move(*m);
   return t;
+}
+
+// The store the node serves from. Only the test twin (p2pcdn-test, built
+// with P2PCDN_FAULT_INJECTION; p2pcdn never is) can make it corrupt every
+// chunk it reads (--fault-corrupt): a corrupting peer, for tests.
+static ChunkStorage& servedStore(const NetArgs& n, ChunkStorage& store, std::unique_ptr<ChunkStorage>& holder) {
+#ifdef P2PCDN_FAULT_INJECTION
+  if (n.faultCorrupt) {
+    holder = makeCorruptingReads(store);
+    return *holder;
+  }
+#else
+  (void)n;
+  (void)holder;
+#endif
+  return store;
 }
 
 int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
@@ -164,8 +182,9 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   }
   auto tracker = pickTracker(n, r.trackers);
   if (!tracker) return report(tracker.error());
+  std::unique_ptr<ChunkStorage> corrupting;
   Net net;
-  if (auto st = net.init(n, **storeR, *tracker); !st) return report(st.error());
+  if (auto st = net.init(n, servedStore(n, **storeR, corrupting), *tracker); !st) return report(st.error());
   if (auto st = net.node->seed(r.id); !st) return report(st.error());
   std::string link = formatLink(Link{r.id, {*tracker}, r.key});
   if (g.json) {
@@ -213,8 +232,9 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   std::optional<Manifest> manifest = std::move(target->manifest);
   std::uint32_t fromStore = 0;  // chunks held before the fetch (known now if the manifest is)
 
+  std::unique_ptr<ChunkStorage> corrupting;
   Net net;
-  if (auto st = net.init(n, **storeR, target->tracker); !st) return report(st.error());
+  if (auto st = net.init(n, servedStore(n, **storeR, corrupting), target->tracker); !st) return report(st.error());
   ProgressBar bar("fetching", !g.quiet);
   std::optional<Error> failure;
   std::optional<double> firstChunkAt, completeAt;

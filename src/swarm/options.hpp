@@ -91,10 +91,6 @@ struct SessionOptions {
   std::size_t maxReadAhead = 16;
   std::size_t minPiecePayload = 4096;
   Time pieceTime = std::chrono::milliseconds(50);
-#ifdef P2PCDN_FAULT_INJECTION
-  // Test builds only: flip a byte in every chunk served (a corrupting peer).
-  bool faultCorruptServedChunks = false;
-#endif
 };
 
 }  // namespace p2pcdn::swarm

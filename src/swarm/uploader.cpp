@@ -104,9 +104,6 @@ void Uploader::onChunkRead(ChunkIndex index, Result<Bytes> data, Time now) {
   reading_.erase(asked);
   std::shared_ptr<const Bytes> chunk;
   if (data) {
-#ifdef P2PCDN_FAULT_INJECTION
-    if (state_.opts.faultCorruptServedChunks && !data->empty()) (*data)[data->size() / 2] ^= 0x5a;
-#endif
     chunk = std::make_shared<const Bytes>(std::move(*data));
   }
   // Every queued upload of this chunk within its link's read-ahead gets it;

@@ -2,7 +2,10 @@
 """Real processes over real WebRTC on loopback: a tracker, a seeder and a
 leecher, each its own process.
 
-  swarm_test.py --p2pcdn BIN --tracker-cmd "CMD {port}" TEST [--seed N]
+  swarm_test.py --p2pcdn BIN [--p2pcdn-test BIN] --tracker-cmd "CMD {port}" TEST [--seed N]
+
+--p2pcdn-test: the test twin (p2pcdn-test, built with P2PCDN_FAULT_INJECTION),
+  the only binary with --fault-corrupt; corrupt-peer needs it.
 
 transfer: a 64 MiB random file goes from the seeder to the leecher given only
   the link (the manifest comes from the peer); the output is byte-identical,
@@ -11,7 +14,8 @@ resume: the leecher is killed with SIGKILL about halfway; restarted, it fetches
   exactly the chunks it did not have (counted from its store before the
   restart) and the result is byte-identical.
 reconnect: the tracker dies and comes back; the download still completes.
-options: bad values of the swarm options of seed/get are usage errors (exit 2).
+options: bad values of the swarm options of seed/get are usage errors (exit 2);
+  p2pcdn has no --fault-corrupt (an unknown option), the test twin has it.
 
 Swarms (`get --json` progress lines and per-peer stats in the final line):
 many: 1 seeder + 5 leechers (`get --seed`) of a 32 MiB file: every copy is
@@ -31,8 +35,8 @@ slow-links: 1 seeder + 3 leechers (`get --seed`) of an 8 MiB file in a network
   least 30% of their chunks from each other, and the swarm moves at least
   half the shaped rate (measured 74-76%). Prints the seeder's send-window waits. Needs root,
   `ip` and `tc` (iproute2); skipped (exit 77) where namespaces are refused.
-corrupt-peer: a seeder that corrupts every chunk it serves (`seed
-  --fault-corrupt`, test builds only) and an honest seeder started once the
+corrupt-peer: a seeder that corrupts every chunk it serves (`p2pcdn-test seed
+  --fault-corrupt`) and an honest seeder started once the
   leecher has met the bad one: the leecher detects the corruption (badChunks,
   bans), completes from the honest seeder, byte-identical.
 """
@@ -319,7 +323,7 @@ def same_file(a, b):
 
 def test_options(args, tmp, rng):
     """The swarm options of seed/get: bad values are usage errors (exit 2);
-    --fault-corrupt is accepted exactly when --help lists it (test builds)."""
+    the product binary has no --fault-corrupt, the test twin has it."""
     cli = Cli(args.p2pcdn, tmp / "home")
     link = "p2pcdn:" + "ab" * 32 + "?tr=ws://127.0.0.1:9"
     for cmd in (["seed", tmp / "nothing"], ["get", link]):
@@ -331,16 +335,18 @@ def test_options(args, tmp, rng):
         helptext = cli.run(cmd[0], "--help", expect=0).out
         for opt in ("--max-uploads", "--max-downloads", "--upload-limit", "--download-limit", "--no-super-seed"):
             check(opt in helptext, f"{cmd[0]} --help does not mention {opt}")
-    # Without P2PCDN_FAULT_INJECTION the switch is an unknown option (exit 2);
-    # with it, the seed below gets past parsing and finds no such file.
-    listed = "--fault-corrupt" in cli.run("seed", "--help", expect=0).out
-    check(listed == ("--fault-corrupt" in cli.run("get", "--help", expect=0).out),
-          "seed and get disagree on --fault-corrupt")
-    p = cli.run("seed", "ab" * 32, "--fault-corrupt", "--tracker", "ws://127.0.0.1:9")
-    check(p.returncode == (3 if listed else 2),
-          f"seed --fault-corrupt ({'listed' if listed else 'not listed'} in --help): "
-          f"{describe_rc(p.returncode)}; {p.err}")
-    print(f"  --fault-corrupt {'compiled in' if listed else 'not compiled in'}")
+    # The product: the switch is an unknown option (exit 2), in neither help.
+    # The twin: listed, and the seed below gets past parsing and finds no such file.
+    binaries = [(args.p2pcdn, False)] + ([(args.p2pcdn_test, True)] if args.p2pcdn_test else [])
+    for binary, twin in binaries:
+        c = Cli(binary, tmp / "home")
+        for cmd in ("seed", "get"):
+            listed = "--fault-corrupt" in c.run(cmd, "--help", expect=0).out
+            check(listed == twin, f"{os.path.basename(binary)} {cmd} --help: --fault-corrupt listed={listed}")
+        p = c.run("seed", "ab" * 32, "--fault-corrupt", "--tracker", "ws://127.0.0.1:9")
+        check(p.returncode == (3 if twin else 2),
+              f"{os.path.basename(binary)} seed --fault-corrupt: {describe_rc(p.returncode)}; {p.err}")
+    print(f"  --fault-corrupt: not in p2pcdn; {'in p2pcdn-test' if args.p2pcdn_test else 'p2pcdn-test not given'}")
 
 
 def one_seeder_swarm(args, tmp, rng, size, n, timeout):
@@ -492,7 +498,9 @@ def test_corrupt_peer(args, tmp, rng):
     # The corrupter seeds a copy of the seeder's store (a second `add` of the
     # same file would give the same id as well; cli_test checks that).
     shutil.copytree(honest.home, tmp / "corrupter")
-    bad = Cli(args.p2pcdn, tmp / "corrupter")
+    if not args.p2pcdn_test:
+        raise TestFailure("corrupt-peer needs --p2pcdn-test (the test twin)")
+    bad = Cli(args.p2pcdn_test, tmp / "corrupter")
     check(fid in bad.ls(), "the copied store does not hold the file")
     with Swarm(args, tmp) as swarm:
         corrupter, cinfo = start_seeder(swarm, bad, fid, "corrupter", "--fault-corrupt")
@@ -589,4 +597,4 @@ if __name__ == "__main__":
     sys.exit(Harness({"transfer": test_transfer, "resume": test_resume, "reconnect": test_reconnect,
                       "options": test_options, "many": test_many, "flash-crowd": test_flash_crowd, "seeder-killed": test_seeder_killed,
                       "corrupt-peer": test_corrupt_peer, "slow-links": test_slow_links},
-                     extra_args=("--tracker-cmd",)).main())
+                     extra_args=("--tracker-cmd", "--p2pcdn-test")).main())

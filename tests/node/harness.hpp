@@ -17,6 +17,7 @@
 #include "node/node.hpp"
 #include "p2pcdn/chunk_manager.hpp"
 #include "p2pcdn/chunk_storage.hpp"
+#include "storage/forwarding.hpp"
 #include "tracker/tracker_server.hpp"
 
 namespace p2pcdn::test {
@@ -26,43 +27,25 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 // A memory store whose manifest or chunk writes can be made to fail.
-class FaultyStore : public ChunkStorage {
+struct OwnedMemoryStore {
+  std::unique_ptr<ChunkStorage> memory = makeMemoryStorage();
+};
+// (The memory store is a base listed first, so it is built before the
+// forwarding base that keeps a reference to it.)
+class FaultyStore : private OwnedMemoryStore, public storage::ForwardingStorage {
  public:
-  FaultyStore() : s_(makeMemoryStorage()) {}
+  FaultyStore() : storage::ForwardingStorage(*memory) {}
   bool failManifests = false;
   std::set<ChunkIndex> failChunks;  // storeChunk of these fails with kIo
 
   void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {
     if (failManifests) return done(fail(Errc::kIo, "store manifest", "injected failure"));
-    s_->storeManifest(m, pinned, std::move(done));
+    ForwardingStorage::storeManifest(m, pinned, std::move(done));
   }
-  void getManifest(const FileId& id, Callback<Manifest> done) override { s_->getManifest(id, std::move(done)); }
   void storeChunk(const FileId& id, ChunkIndex i, ByteView d, Callback<void> done) override {
     if (failChunks.count(i)) return done(fail(Errc::kIo, "store chunk", "injected failure"));
-    s_->storeChunk(id, i, d, std::move(done));
+    ForwardingStorage::storeChunk(id, i, d, std::move(done));
   }
-  void getChunk(const FileId& id, ChunkIndex i, ReadOptions o, Callback<Bytes> done) override {
-    s_->getChunk(id, i, o, std::move(done));
-  }
-  void deleteChunk(const FileId& id, ChunkIndex i, Callback<void> done) override { s_->deleteChunk(id, i, std::move(done)); }
-  void deleteFile(const FileId& id, Callback<void> done) override { s_->deleteFile(id, std::move(done)); }
-  void setPinned(const FileId& id, bool p, Callback<void> done) override { s_->setPinned(id, p, std::move(done)); }
-  void listFiles(Callback<std::vector<StoredFile>> done) override { s_->listFiles(std::move(done)); }
-  void presentChunks(const FileId& id, Callback<std::vector<bool>> done) override {
-    s_->presentChunks(id, std::move(done));
-  }
-  void usage(Callback<StorageUsage> done) override { s_->usage(std::move(done)); }
-  void beginImport(Callback<ImportId> done) override { s_->beginImport(std::move(done)); }
-  void importChunk(ImportId im, ChunkIndex i, ByteView d, Callback<void> done) override {
-    s_->importChunk(im, i, d, std::move(done));
-  }
-  void commitImport(ImportId im, const Manifest& m, bool p, Callback<FileId> done) override {
-    s_->commitImport(im, m, p, std::move(done));
-  }
-  void abortImport(ImportId im, Callback<void> done) override { s_->abortImport(im, std::move(done)); }
-
- private:
-  std::unique_ptr<ChunkStorage> s_;
 };
 
 // A file of `chunks` chunks of 16 KiB (random bytes from `seed`), held
