@@ -119,16 +119,64 @@ swarm::SwarmView Node::Impl::swarmView(const FileState& f) const {
 Result<FileState*> Node::Impl::addFile(const FileId& id) {
   auto it = files.find(id);
   if (it != files.end()) return &it->second;
-  std::optional<Manifest> manifest;
-  std::vector<bool> have;
+  Stored stored;
   if (auto m = store.getManifest(id)) {
     auto present = store.presentChunks(id);
     if (!present) return fail(present.error());
-    manifest = std::move(*m);
-    have = std::move(*present);
+    stored = Stored{std::move(*m), std::move(*present)};
   } else if (m.error().code() != Errc::kNotFound) {
     return fail(m.error());
   }
+  return &makeFile(id, std::move(stored));
+}
+
+void Node::Impl::loadFile(const FileId& id, std::function<void(Result<FileState*>)> done) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  // On the loop: the file may have been made meanwhile (another load).
+  auto finish = [weak, id, done](Result<Stored> s) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (auto it = self->files.find(id); it != self->files.end()) return done(&it->second);
+    if (!s) return done(fail(s.error()));
+    done(&self->makeFile(id, std::move(*s)));
+  };
+  if (files.count(id)) return rt.post([finish] { finish(Stored{}); });
+  Runtime* r = &rt;
+  auto back = [r, finish](Result<Stored> s) { r->post([finish, s = std::move(s)]() mutable { finish(std::move(s)); }); };
+  ChunkStorage* st = &rawStore;
+  const bool queued = worker->post([st, id, back] {
+    st->getManifest(id, [st, id, back](Result<Manifest> m) {
+      if (!m) return back(m.error().code() == Errc::kNotFound ? Result<Stored>(Stored{}) : Result<Stored>(fail(m.error())));
+      st->presentChunks(id, [back, m = std::move(*m)](Result<std::vector<bool>> p) mutable {
+        if (!p) return back(fail(p.error()));
+        back(Stored{std::move(m), std::move(*p)});
+      });
+    });
+  });
+  if (!queued) rt.post([finish] { finish(fail(Errc::kBackPressure, "load", "the store queue is full")); });
+}
+
+void Node::Impl::storeGivenManifest(const Manifest& m, std::function<void(Result<std::vector<bool>>)> done) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  Runtime* r = &rt;
+  auto back = [r, weak, done](Result<std::vector<bool>> p) {
+    r->post([weak, done, p = std::move(p)]() mutable {
+      if (weak.lock()) done(std::move(p));
+    });
+  };
+  ChunkStorage* st = &rawStore;
+  const bool queued = worker->post([st, m, back] {
+    st->storeManifest(m, /*pinned=*/true, [st, back](Result<FileId> id) {
+      if (!id) return back(fail(id.error()));
+      st->presentChunks(*id, back);
+    });
+  });
+  if (!queued) rt.post([done] { done(fail(Errc::kBackPressure, "store manifest", "the store queue is full")); });
+}
+
+FileState& Node::Impl::makeFile(const FileId& id, Stored stored) {
+  std::optional<Manifest> manifest = std::move(stored.manifest);
+  std::vector<bool> have = std::move(stored.have);
   FileState& f = files[id];
   f.id = id;
   f.infoHash = swarmKey(id);
@@ -142,17 +190,58 @@ Result<FileState*> Node::Impl::addFile(const FileId& id) {
     std::copy(b.begin(), b.end(), w.begin());
     f.session->banPeerId(w);
   }
-  return &f;
+  return f;
 }
 
 Status Node::Impl::seed(const FileId& id) {
   auto f = addFile(id);
   if (!f) return fail(f.error());
-  if (!(*f)->manifest()) return fail(Errc::kNotFound, "seed", "no manifest for " + id.hex() + " in the store");
-  (*f)->serving = true;
-  (*f)->session->setServing(true);
-  announce(**f, signaling::Event::kStarted);
+  return seedLoaded(**f);
+}
+
+Status Node::Impl::seedLoaded(FileState& f) {
+  if (!f.manifest()) return fail(Errc::kNotFound, "seed", "no manifest for " + f.id.hex() + " in the store");
+  f.serving = true;
+  f.session->setServing(true);
+  announce(f, signaling::Event::kStarted);
   return {};
+}
+
+void Node::Impl::seedAsync(const FileId& id, std::function<void(Status)> done) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  loadFile(id, [weak, done](Result<FileState*> f) {
+    auto self = weak.lock();
+    if (!self) return;
+    done(f ? self->seedLoaded(**f) : Status(fail(f.error())));
+  });
+}
+
+void Node::Impl::fetchAsync(const FileId& id, std::optional<Manifest> manifest, std::function<void(Status)> done) {
+  if (manifest) {
+    auto mid = manifestId(*manifest);
+    if (!mid || *mid != id) {
+      return rt.post([done] { done(fail(Errc::kIntegrity, "fetch", "manifest does not match the file id")); });
+    }
+  }
+  std::weak_ptr<Impl> weak = shared_from_this();
+  loadFile(id, [weak, id, manifest, done](Result<FileState*> f) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (!f) return done(fail(f.error()));
+    if (!manifest || (*f)->manifest()) return done(self->fetchLoaded(**f));
+    self->storeGivenManifest(*manifest, [weak, id, manifest, done](Result<std::vector<bool>> present) {
+      auto s = weak.lock();
+      if (!s) return;
+      auto it = s->files.find(id);
+      if (it == s->files.end()) return done(fail(Errc::kCancelled, "fetch", "the file was forgotten meanwhile"));
+      if (!present) return done(fail(present.error()));
+      FileState& file = it->second;
+      if (!file.manifest()) {
+        if (auto st = file.session->setManifest(*manifest, std::move(*present), s->now()); !st) return done(st);
+      }
+      done(s->fetchLoaded(file));
+    });
+  });
 }
 
 void Node::Impl::stopSeeding(const FileId& id) {
@@ -189,6 +278,10 @@ Status Node::Impl::fetch(const FileId& id, std::optional<Manifest> manifest) {
     if (!present) return fail(present.error());
     P2PCDN_TRY(f.session->setManifest(*manifest, std::move(*present), now()));
   }
+  return fetchLoaded(f);
+}
+
+Status Node::Impl::fetchLoaded(FileState& f) {
   f.wanted = true;
   // Fires onManifest (if known and not complete) and onComplete (if complete);
   // both are posted, and each listener hears them once.
@@ -334,6 +427,16 @@ Status Node::fetch(const FileId& id, std::optional<Manifest> m) { return impl_->
 Result<ListenerId> Node::fetch(const FileId& id, std::optional<Manifest> m, FetchEvents e) {
   P2PCDN_TRY(impl_->fetch(id, std::move(m)));
   return impl_->listen(id, std::move(e));
+}
+void Node::seed(const FileId& id, std::function<void(Status)> done) { impl_->seedAsync(id, std::move(done)); }
+void Node::fetch(const FileId& id, std::optional<Manifest> m, FetchEvents e, std::function<void(Result<ListenerId>)> done) {
+  std::weak_ptr<Impl> weak = impl_;
+  impl_->fetchAsync(id, std::move(m), [weak, id, e = std::move(e), done = std::move(done)](Status st) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (!st) return done(fail(st.error()));
+    done(self->listen(id, e));
+  });
 }
 Result<ListenerId> Node::listen(const FileId& id, FetchEvents e) { return impl_->listen(id, std::move(e)); }
 void Node::unlisten(ListenerId id) { impl_->unlisten(id); }

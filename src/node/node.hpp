@@ -123,6 +123,14 @@ class Node {
   Status fetch(const FileId& id, std::optional<Manifest> manifest);
   // fetch, then listen.
   Result<ListenerId> fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events);
+  // seed and fetch-then-listen for any store: what the store holds is read
+  // (and a given manifest written) on the runtime's store queue, and `done`
+  // is posted with the outcome. The forms above read the store inline, so
+  // they suit only a store that completes inline (SQLite, memory); one whose
+  // completions come later (IndexedDB in the browser) needs these.
+  void seed(const FileId& id, std::function<void(Status)> done);
+  void fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events,
+             std::function<void(Result<ListenerId>)> done);
   // Hears a file the node seeds or fetches (kNotFound otherwise), from now on.
   Result<ListenerId> listen(const FileId& id, FetchEvents events);
   // No event reaches the listener after this, even one already posted. Idempotent.

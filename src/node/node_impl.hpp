@@ -71,8 +71,25 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   swarm::SwarmView swarmView(const FileState& f) const;
 
   // ---- files (node.cpp) ----
+  // What the store holds of a file: its manifest, if any, and its chunks.
+  struct Stored {
+    std::optional<Manifest> manifest;
+    std::vector<bool> have;
+  };
+  // The file's state, made from what the store holds: read inline
+  // (addFile: a store that completes inline) or on the store queue
+  // (loadFile: any store; `done` runs on a later turn of the loop).
   Result<FileState*> addFile(const FileId& id);
+  void loadFile(const FileId& id, std::function<void(Result<FileState*>)> done);
+  FileState& makeFile(const FileId& id, Stored stored);
+  // Stores a manifest given by the caller, then reads which chunks are held
+  // (on the store queue; `done` on the loop).
+  void storeGivenManifest(const Manifest& m, std::function<void(Result<std::vector<bool>>)> done);
   Status seed(const FileId& id);
+  Status seedLoaded(FileState& f);
+  void seedAsync(const FileId& id, std::function<void(Status)> done);
+  void fetchAsync(const FileId& id, std::optional<Manifest> manifest, std::function<void(Status)> done);
+  Status fetchLoaded(FileState& f);
   void stopSeeding(const FileId& id);
   Status fetch(const FileId& id, std::optional<Manifest> manifest);
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
@@ -96,10 +113,10 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   // Runs `task` on the store worker; it hands `done` what to do with the
   // file's session back on the loop (nothing if the file is gone by then).
   // A full worker queue fails the operation at once (`refused`, posted).
-  using SessionTask = std::function<void(swarm::Session&, swarm::Time now)>;
+  using SessionTask = std::function<void(FileState&, swarm::Time now)>;
   using Completions = std::function<void(SessionTask)>;
   void onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
-                std::function<void(swarm::Session&, const Error&, swarm::Time now)> refused);
+                std::function<void(FileState&, const Error&, swarm::Time now)> refused);
   std::unique_ptr<swarm::SessionHost> makeHost(const FileId& id);
 
   // ---- tracker (tracker_client.cpp) ----

@@ -33,17 +33,35 @@ class SessionHostImpl : public swarm::SessionHost {
   void readChunk(ChunkIndex index) override {
     impl_->onWorker(fid_, [index](ChunkStorage& store, const FileId& f, const Node::Impl::Completions& done) {
       store.getChunk(f, index, ReadOptions{.verify = true}, [index, done](Result<Bytes> r) {
-        done([index, r = std::move(r)](swarm::Session& s, swarm::Time now) mutable { s.onChunkRead(index, std::move(r), now); });
+        done([index, r = std::move(r)](FileState& fs, swarm::Time now) mutable {
+          fs.session->onChunkRead(index, std::move(r), now);
+        });
       });
-    }, [index](swarm::Session& s, const Error& e, swarm::Time now) { s.onChunkRead(index, fail(e), now); });
+    }, [index](FileState& fs, const Error& e, swarm::Time now) { fs.session->onChunkRead(index, fail(e), now); });
   }
   void storeChunk(ChunkIndex index, Bytes data) override {
+    if (manifestWrites_ > 0) {
+      // The store takes no chunk of a file before its manifest.
+      deferred_.emplace_back(index, std::move(data));
+      return;
+    }
     auto shared = std::make_shared<Bytes>(std::move(data));
     impl_->onWorker(fid_, [index, shared](ChunkStorage& store, const FileId& f, const Node::Impl::Completions& done) {
       store.storeChunk(f, index, *shared, [index, done, shared](Status st) {
-        done([index, st = std::move(st)](swarm::Session& s, swarm::Time now) mutable { s.onChunkStored(index, std::move(st), now); });
+        done([index, st = std::move(st)](FileState& fs, swarm::Time now) mutable {
+          fs.session->onChunkStored(index, std::move(st), now);
+        });
       });
-    }, [index](swarm::Session& s, const Error& e, swarm::Time now) { s.onChunkStored(index, fail(e), now); });
+    }, [index](FileState& fs, const Error& e, swarm::Time now) { fs.session->onChunkStored(index, fail(e), now); });
+  }
+  // A manifest write completed: report a failure, let the chunk writes go.
+  void manifestStored(const Status& st) {
+    --manifestWrites_;
+    if (!st) onError(st.error());
+    if (manifestWrites_ > 0) return;
+    auto waiting = std::move(deferred_);
+    deferred_.clear();
+    for (auto& [index, data] : waiting) storeChunk(index, std::move(data));
   }
   std::optional<std::size_t> buffered(swarm::PeerKey key) const override {
     const auto& peers = impl_->files.at(fid_).peers;
@@ -55,15 +73,23 @@ class SessionHostImpl : public swarm::SessionHost {
     auto& peers = file().peers;
     if (auto it = peers.find(key); it != peers.end() && it->second->link) it->second->link->notifyWhenBufferedBelow(bytes);
   }
-  Status storeManifest(const Manifest& m) override {
-    auto id = impl_->store.storeManifest(m, /*pinned=*/true);
-    if (!id) return fail(id.error());
-    return {};
+  void storeManifest(const Manifest& m) override {
+    ++manifestWrites_;
+    auto shared = std::make_shared<Manifest>(m);
+    auto finished = [](FileState& fs, const Status& st) { static_cast<SessionHostImpl&>(*fs.host).manifestStored(st); };
+    impl_->onWorker(fid_, [shared, finished](ChunkStorage& store, const FileId&, const Node::Impl::Completions& done) {
+      store.storeManifest(*shared, /*pinned=*/true, [done, finished](Result<FileId> id) {
+        done([finished, st = id ? Status{} : Status(fail(id.error()))](FileState& fs, swarm::Time) { finished(fs, st); });
+      });
+    }, [finished](FileState& fs, const Error& e, swarm::Time) { finished(fs, fail(e)); });
   }
 
   // The engine's events: posted to the listeners.
   void onManifest(const Manifest& m) override {
-    (void)impl_->store.setPinned(fid_, true);
+    // Fetched files stay (pinned); nothing waits for it.
+    impl_->onWorker(fid_, [](ChunkStorage& store, const FileId& f, const Node::Impl::Completions&) {
+      store.setPinned(f, true, [](Status) {});
+    }, [](FileState&, const Error&, swarm::Time) {});
     impl_->postManifest(fid_, m);
   }
   void onChunk(ChunkIndex index) override {
@@ -92,6 +118,8 @@ class SessionHostImpl : public swarm::SessionHost {
   FileState& file() { return impl_->files.at(fid_); }
   Node::Impl* impl_;
   FileId fid_;
+  int manifestWrites_ = 0;  // outstanding; chunk writes wait in deferred_ meanwhile
+  std::vector<std::pair<ChunkIndex, Bytes>> deferred_;
 };
 
 }  // namespace
@@ -101,7 +129,7 @@ std::unique_ptr<swarm::SessionHost> Node::Impl::makeHost(const FileId& id) {
 }
 
 void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
-                          std::function<void(swarm::Session&, const Error&, swarm::Time)> refused) {
+                          std::function<void(FileState&, const Error&, swarm::Time)> refused) {
   std::weak_ptr<Impl> weak = shared_from_this();
   // Called on the store queue (natively another thread): only Runtime::post
   // may be used here; the Impl is touched on the loop, if it is still there.
@@ -109,7 +137,7 @@ void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, c
     auto run = [weak, fid, then = std::move(then)] {
       auto self = weak.lock();
       if (!self) return;
-      if (auto it = self->files.find(fid); it != self->files.end()) then(*it->second.session, self->now());
+      if (auto it = self->files.find(fid); it != self->files.end()) then(it->second, self->now());
     };
     if (delay.count() == 0) return rt->post(std::move(run));
     rt->post([rt, delay, run = std::move(run)]() mutable { rt->after(delay, std::move(run)); });
@@ -117,8 +145,8 @@ void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, c
   ChunkStorage* st = &rawStore;
   const bool queued = worker->post([st, fid, task = std::move(task), done] { task(*st, fid, done); });
   if (!queued) {
-    done([refused = std::move(refused)](swarm::Session& s, swarm::Time now) {
-      refused(s, Error(Errc::kBackPressure, "store", "the store worker's queue is full"), now);
+    done([refused = std::move(refused)](FileState& fs, swarm::Time now) {
+      refused(fs, Error(Errc::kBackPressure, "store", "the store worker's queue is full"), now);
     });
   }
 }

@@ -341,7 +341,7 @@ void Session::handle(PeerState& p, const wire::ManifestPart& part, Time now) {
   p.manifestAssembler.reset();
   p.manifestRequest.reset();
   if (!m) return state_.drop(p, wire::GoodbyeReason::kProtocolError, "manifest does not match the file id");
-  if (auto st = state_.host.storeManifest(*m); !st) return state_.host.onError(st.error());
+  state_.host.storeManifest(*m);
   adoptManifest(*m, {}, now);
   if (state_.wanted) state_.host.onManifest(*state_.manifest);
   checkComplete(now);

@@ -32,7 +32,10 @@ class SessionHost {
   // complete) only from then on.
   virtual void storeChunk(ChunkIndex index, Bytes data) = 0;
   // Stores a manifest received from a peer and checked against the file id.
-  virtual Status storeManifest(const Manifest& manifest) = 0;
+  // Asynchronous like the chunk writes: the session adopts the manifest at
+  // once; a failed write is the host's to report (onError). The host must not
+  // let a chunk write of this file reach its store before the manifest's.
+  virtual void storeManifest(const Manifest& manifest) = 0;
   // Bytes queued on the peer's link and not yet sent, if the host knows.
   // With it the session keeps only about SessionOptions::sendBacklog of PIECE
   // data there, and asks notifyWhenBufferedBelow to be told when to refill; a

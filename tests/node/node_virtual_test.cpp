@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "storage/forwarding.hpp"
 #include "virtual_world.hpp"
 
 namespace p2pcdn::test {
@@ -16,9 +17,56 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A store whose every completion comes on a later event of the world, 0-20
+// ms after the call, never inside it (as IndexedDB's do). A node that waited
+// for one inline (BlockingStorage) would never wake. A manifest write takes
+// effect only 50 ms after the call, so a chunk write sent meanwhile fails.
+class DeferredStore : public storage::ForwardingStorage {
+ public:
+  DeferredStore(ChunkStorage& inner, VirtualWorld& w, std::uint64_t seed) : ForwardingStorage(inner), world_(w), rng_(seed) {}
+  void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {
+    world_.after(std::chrono::milliseconds(50), [this, m, pinned, done = later(std::move(done))]() mutable {
+      ForwardingStorage::storeManifest(m, pinned, std::move(done));
+    });
+  }
+  void getManifest(const FileId& id, Callback<Manifest> done) override {
+    ForwardingStorage::getManifest(id, later(std::move(done)));
+  }
+  void storeChunk(const FileId& id, ChunkIndex i, ByteView d, Callback<void> done) override {
+    ForwardingStorage::storeChunk(id, i, d, later(std::move(done)));
+  }
+  void getChunk(const FileId& id, ChunkIndex i, ReadOptions o, Callback<Bytes> done) override {
+    ForwardingStorage::getChunk(id, i, o, later(std::move(done)));
+  }
+  void setPinned(const FileId& id, bool p, Callback<void> done) override {
+    ForwardingStorage::setPinned(id, p, later(std::move(done)));
+  }
+  void presentChunks(const FileId& id, Callback<std::vector<bool>> done) override {
+    ForwardingStorage::presentChunks(id, later(std::move(done)));
+  }
+  std::uint64_t calls = 0;
+
+ private:
+  template <class T>
+  Callback<T> later(Callback<T> done) {
+    ++calls;
+    const VTime d = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 20'000)(rng_));
+    return [this, d, done = std::move(done)](Result<T> r) {
+      world_.after(d, [done, r = std::move(r)]() mutable { done(std::move(r)); });
+    };
+  }
+  VirtualWorld& world_;
+  std::mt19937_64 rng_;
+};
+
 struct VPeer {
-  VPeer(VirtualWorld& w, VirtualTracker& t, std::uint64_t seed, StoreLatency latency) : rt(w, t, seed, std::move(latency)) {}
-  FaultyStore store;
+  VPeer(VirtualWorld& w, VirtualTracker& t, std::uint64_t seed, StoreLatency latency, bool deferredStore)
+      : rt(w, t, seed, std::move(latency)) {
+    if (deferredStore) deferred = std::make_unique<DeferredStore>(store, w, seed);
+  }
+  FaultyStore store;  // what the peer holds (the test reads it directly)
+  std::unique_ptr<DeferredStore> deferred;
+  ChunkStorage& nodeStore() { return deferred ? static_cast<ChunkStorage&>(*deferred) : store; }
   VirtualRuntime rt;
   std::unique_ptr<node::Node> node;
 };
@@ -33,15 +81,15 @@ class VSwarm {
     for (auto& p : peers_) p->node.reset();
   }
 
-  VPeer& peer(StoreLatency store = {}) {
+  VPeer& peer(StoreLatency store = {}, bool deferredStore = false) {
     const std::uint64_t s = seed_ * 1000 + peers_.size();
-    peers_.push_back(std::make_unique<VPeer>(world_, tracker_, s, std::move(store)));
+    peers_.push_back(std::make_unique<VPeer>(world_, tracker_, s, std::move(store), deferredStore));
     VPeer& p = *peers_.back();
     node::NodeOptions o;
     o.trackerUrl = "ws://virtual/";
     const std::size_t index = peers_.size() - 1;
     o.trace = [this, index](const std::string& line) { log(index, line); };
-    p.node = std::make_unique<node::Node>(p.rt, p.store, links_, std::move(o));
+    p.node = std::make_unique<node::Node>(p.rt, p.nodeStore(), links_, std::move(o));
     EXPECT_TRUE(p.node->start());
     return p;
   }
@@ -49,15 +97,16 @@ class VSwarm {
   void log(std::size_t peer, const std::string& what) {
     log_.push_back(std::to_string(world_.now().count()) + " p" + std::to_string(peer) + " " + what);
   }
-  // Every leecher fetches `m`; its events go to the log.
+  node::FetchEvents logged(std::size_t i) {
+    node::FetchEvents ev;
+    ev.onChunk = [this, i](ChunkIndex c) { log(i, "chunk " + std::to_string(c)); };
+    ev.onComplete = [this, i] { log(i, "complete"); };
+    ev.onError = [this, i](const Error& e) { log(i, "error " + e.message()); };
+    return ev;
+  }
+  // Every peer from `from` on fetches `id`; its events go to the log.
   void fetchAll(const FileId& id, std::size_t from) {
-    for (std::size_t i = from; i < peers_.size(); ++i) {
-      node::FetchEvents ev;
-      ev.onChunk = [this, i](ChunkIndex c) { log(i, "chunk " + std::to_string(c)); };
-      ev.onComplete = [this, i] { log(i, "complete"); };
-      ev.onError = [this, i](const Error& e) { log(i, "error " + e.message()); };
-      ASSERT_TRUE(peers_[i]->node->fetch(id, std::nullopt, ev));
-    }
+    for (std::size_t i = from; i < peers_.size(); ++i) ASSERT_TRUE(peers_[i]->node->fetch(id, std::nullopt, logged(i)));
   }
   bool allComplete(const FileId& id) const {
     for (const auto& p : peers_) {
@@ -157,6 +206,49 @@ TEST(VirtualNodes, AStoreWhoseCompletionsComeLateAndOutOfOrderDoesNotStall) {
   EXPECT_LT(slow.finished - fast.finished, 3s);
   std::printf("virtual seconds to complete: store on time %.3f, store 0-100 ms late %.3f\n",
               std::chrono::duration<double>(fast.finished).count(), std::chrono::duration<double>(slow.finished).count());
+}
+
+TEST(VirtualNodes, TheNodeNeverWaitsForAStoreInline) {
+  // Every store (seeder's and leechers') completes on a later event; the
+  // asynchronous seed / fetch read it on the store queue. One leecher is
+  // given the manifest (written through the same store), the others get it
+  // from peers (written by the session's host). Store tasks take 0-30 ms
+  // each, so they run out of order: no chunk write may overtake the
+  // manifest's.
+  StoreLatency jitter = [](std::mt19937_64& rng) {
+    return VTime(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 30'000)(rng)));
+  };
+  VSwarm s(11);
+  auto& seeder = s.peer(jitter, true);
+  const Manifest m = publishFile(seeder.store, 48, 6);
+  const FileId id = *manifestId(m);
+  std::optional<Status> seeded;
+  seeder.node->seed(id, [&](Status st) { seeded = st; });
+  EXPECT_FALSE(seeded) << "done ran inside seed()";
+  for (int i = 0; i < 3; ++i) s.peer(jitter, true);
+  std::vector<std::optional<Result<node::ListenerId>>> fetched(4);
+  for (std::size_t i = 1; i < 4; ++i) {
+    s.peers()[i]->node->fetch(id, i == 1 ? std::optional<Manifest>(m) : std::nullopt, s.logged(i),
+                              [&fetched, i](Result<node::ListenerId> r) { fetched[i] = std::move(r); });
+  }
+  ASSERT_TRUE(s.world().runUntil([&] { return s.allComplete(id); }, 60s));
+  for (const auto& line : s.trace()) EXPECT_EQ(line.find(" error "), std::string::npos) << line;
+  ASSERT_TRUE(seeded && *seeded) << (seeded ? seeded->error().message() : "seed never answered");
+  for (std::size_t i = 1; i < 4; ++i) ASSERT_TRUE(fetched[i] && *fetched[i]) << "leecher " << i;
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_GT(s.peers()[i]->deferred->calls, 0u);
+  expectSameChunks(s, m);
+  // A file the store does not hold: seed says so, later.
+  std::optional<Status> missing;
+  seeder.node->seed(FileId{}, [&](Status st) { missing = st; });
+  s.world().runFor(1s);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->error().code(), Errc::kNotFound);
+  // A manifest that is not the file's: refused before the store is touched.
+  std::optional<Result<node::ListenerId>> wrong;
+  s.peers()[1]->node->fetch(FileId{}, m, {}, [&](Result<node::ListenerId> r) { wrong = std::move(r); });
+  s.world().runFor(1s);
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->error().code(), Errc::kIntegrity);
 }
 
 TEST(VirtualNodes, PeersFindEachOtherAgainAfterTheTrackerRestarts) {

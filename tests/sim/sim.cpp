@@ -94,7 +94,7 @@ struct Peer final : swarm::SessionHost {
   std::optional<std::size_t> buffered(swarm::PeerKey key) const override;
   void notifyWhenBufferedBelow(swarm::PeerKey key, std::size_t bytes) override;
   void storeChunk(ChunkIndex index, Bytes) override;
-  Status storeManifest(const Manifest&) override { return {}; }
+  void storeManifest(const Manifest&) override {}
   void onComplete() override;
   void noteStored(ChunkIndex chunk);  // for seederLeavesWhenOut and the trace
 };

@@ -33,7 +33,7 @@ struct Host : SessionHost {
   void disconnect(PeerKey peer) override { disconnected.push_back(peer); }
   void readChunk(ChunkIndex index) override;
   void storeChunk(ChunkIndex index, Bytes data) override;
-  Status storeManifest(const Manifest&) override { return {}; }
+  void storeManifest(const Manifest&) override {}
   void onComplete() override { completed = true; }
   void onBanned(PeerKey, const wire::PeerId& id) override { banned.push_back(id); }
   // A link queue the test drains by hand (when `reportQueue`).
