@@ -3,7 +3,8 @@
 #   release  RelWithDebInfo, gcc, warnings as errors (CLI, integration + browser tests, benchmarks)
 #   asan     Debug, gcc, ASan+UBSan (unit tests)
 #   fuzz     clang-14 libFuzzer targets
-#   wasm     Debian emscripten: core + memory storage + their unit tests under node
+#   wasm     Debian emscripten: core, wire, swarm, signaling, storage (memory), transport, node and
+#            their unit tests under node (node_virtual_test: whole Nodes on a virtual clock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-release}

@@ -15,9 +15,7 @@
 #include "mem_link.hpp"
 #include "node/asio_runtime.hpp"
 #include "node/node.hpp"
-#include "p2pcdn/chunk_manager.hpp"
-#include "p2pcdn/chunk_storage.hpp"
-#include "storage/forwarding.hpp"
+#include "store_support.hpp"
 #include "tracker/tracker_server.hpp"
 
 namespace p2pcdn::test {
@@ -25,44 +23,6 @@ namespace p2pcdn::test {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-// A memory store whose manifest or chunk writes can be made to fail.
-struct OwnedMemoryStore {
-  std::unique_ptr<ChunkStorage> memory = makeMemoryStorage();
-};
-// (The memory store is a base listed first, so it is built before the
-// forwarding base that keeps a reference to it.)
-class FaultyStore : private OwnedMemoryStore, public storage::ForwardingStorage {
- public:
-  FaultyStore() : storage::ForwardingStorage(*memory) {}
-  bool failManifests = false;
-  std::set<ChunkIndex> failChunks;  // storeChunk of these fails with kIo
-
-  void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {
-    if (failManifests) return done(fail(Errc::kIo, "store manifest", "injected failure"));
-    ForwardingStorage::storeManifest(m, pinned, std::move(done));
-  }
-  void storeChunk(const FileId& id, ChunkIndex i, ByteView d, Callback<void> done) override {
-    if (failChunks.count(i)) return done(fail(Errc::kIo, "store chunk", "injected failure"));
-    ForwardingStorage::storeChunk(id, i, d, std::move(done));
-  }
-};
-
-// A file of `chunks` chunks of 16 KiB (random bytes from `seed`), held
-// complete in `store`.
-inline Manifest publishFile(ChunkStorage& store, std::uint32_t chunks, std::uint32_t seed = 1) {
-  Bytes data(std::size_t{chunks} * 16384);
-  std::mt19937 rng(seed);
-  for (auto& b : data) b = static_cast<std::uint8_t>(rng());
-  ChunkOptions co;
-  co.name = "f" + std::to_string(seed) + ".bin";
-  co.chunkSize = 16384;
-  auto cf = ChunkManager::chunkBytes(data, co);
-  BlockingStorage bs(store);
-  (void)bs.storeManifest(cf->manifest, true);
-  for (std::size_t i = 0; i < cf->chunks.size(); ++i) (void)bs.storeChunk(cf->fileId, static_cast<ChunkIndex>(i), cf->chunks[i]);
-  return cf->manifest;
-}
 
 struct TestPeer {
   FaultyStore store;

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "mem_link.hpp"
+#include "node/node.hpp"
+#include "store_support.hpp"
 #include "storage/forwarding.hpp"
 #include "virtual_world.hpp"
 
