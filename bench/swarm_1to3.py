@@ -11,11 +11,13 @@ over the clean rounds (all rounds if none is clean); MB = 1e6 bytes. Helpers (pr
 GNU time -v, quiet-machine wait, CPU accounting) come from transfer_1to1.py.
 
 Definitions
-  all-done        launch of the first leecher process -> the last leecher holds the whole file, verified.
-                  ours: max over leechers of (launch offset + exec floor + completeSeconds), where
-                  completeSeconds is printed by `get --json` (its clock starts after exec; the exec floor
-                  is the median wall time of `p2pcdn --help` in this run). The last chunk is then verified
-                  and in the leecher's store; `-o OUT` is written only when the leecher stops (see below).
+  all-done        launch of the first leecher process -> the last leecher's -o OUT is written whole
+                  (issue 13's definition; every copy is compared with cmp after the run).
+                  ours: max over leechers of (launch offset + exec floor + the "exported" event's seconds),
+                  printed by `get --json` when -o OUT is written, while the leecher goes on seeding (its
+                  clock starts after exec; the exec floor is the median wall time of `p2pcdn --help` in
+                  this run). "held_s" is the same for completeSeconds (the last chunk verified and in the
+                  store, before the export).
                   wt: max(leech tDone) - t_launch from the kit's files ('done': every piece verified and
                   on disk in the output file).
   aggregate MB/s  3 x size / all-done.
@@ -115,6 +117,18 @@ def last_json(proc, key):
     raise RuntimeError(f"{proc.name}: no JSON line with {key}: {proc.text()[-300:]}")
 
 
+def exported_seconds(proc):
+    """When `get --json` wrote -o OUT: its {"event": "exported", "seconds": S} line."""
+    for line in proc.text().strip().splitlines():
+        try:
+            j = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(j, dict) and j.get("event") == "exported":
+            return j["seconds"]
+    raise RuntimeError(f"{proc.name}: no 'exported' event: {proc.text()[-300:]}")
+
+
 def seeder_uploaded(seed):
     """(bytes, where from): a JSON field at exit if `seed --json` prints one, else the stderr line."""
     try:
@@ -189,11 +203,13 @@ def run_ours(a, home_seed, file_id, size, src, work, tag, floor):
     identical = [subprocess.run(["cmp", "-s", src, os.path.join(d, f"out{i}.bin")]).returncode == 0
                  for i in range(1, a.leechers + 1)]
     off = [p.t0 - t0 for p in leeches]
-    done = [o + floor + j["completeSeconds"] for o, j in zip(off, lj)]
+    exported = [exported_seconds(p) for p in leeches]
+    held = [o + floor + j["completeSeconds"] for o, j in zip(off, lj)]
+    done = [o + floor + e for o, e in zip(off, exported)]
     first = [o + floor + j["firstChunkSeconds"] for o, j in zip(off, lj)]
     procs = [("tracker", tr.stats()), ("seed", seed.stats())] + [(p.name, p.stats()) for p in leeches]
     r = {"system": "ours", "tag": tag, "load": load, "identical": all(identical), "identical_each": identical,
-         "all_done_s": max(done), "done_s": done, "first_s": first, "launch_offsets_s": off,
+         "all_done_s": max(done), "done_s": done, "held_s": held, "first_s": first, "launch_offsets_s": off,
          "agg_mbs": a.leechers * size / 1e6 / max(done),
          "seed_uploaded": seed_up, "seed_uploaded_from": seed_up_from,
          "leech_share": 1 - seed_up / (a.leechers * stored),

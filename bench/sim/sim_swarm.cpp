@@ -21,8 +21,15 @@ int main(int argc, char** argv) {
   base.chunkCount = 128;
   int runs = 3;
   std::string scenario = "both";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     std::string a = argv[i];
+    if (a == "--help" || a == "-h" || i + 1 == argc) {
+      // Every option takes a value; a lone word is a mistake, not a default run.
+      std::fprintf(a == "--help" || a == "-h" ? stdout : stderr,
+                   "usage: sim_swarm [--peers N] [--chunks C] [--seed S] [--runs R] [--scenario homo|hetero|both] "
+                   "[--OPTION VALUE ...] (the options: the top of bench/sim/sim_swarm.cpp)\n");
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
     const char* v = argv[i + 1];
     if (a == "--peers") base.leechers = std::strtoul(v, nullptr, 10);
     else if (a == "--chunks") base.chunkCount = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));

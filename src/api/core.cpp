@@ -205,6 +205,7 @@ void Core::runLoop() {
   // io_context, whose unrun handlers may hold links and completions (they fire
   // kCancelled now), then the store, the worker, and the link factory last.
   node.reset();
+  runtime.reset();  // holds a reference to io
   std::unique_ptr<asio::io_context> old;
   {
     std::lock_guard lock(mu);

@@ -26,6 +26,7 @@ std::shared_ptr<swarm::TokenBucket> globalBucket(std::uint64_t rate) {
 
 Node::Impl::Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
     : rt(r), rawStore(s), store(s), links(f), opts(std::move(o)), rng(r.seed()), worker(r.storeQueue()) {
+  if (!worker) std::abort();  // Runtime::storeQueue() must give a queue
   for (auto& b : peerId) b = static_cast<std::uint8_t>(rng());
   const char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
   std::copy_n(prefix, 8, peerId.begin());
@@ -132,16 +133,25 @@ Result<FileState*> Node::Impl::addFile(const FileId& id) {
 
 void Node::Impl::loadFile(const FileId& id, std::function<void(Result<FileState*>)> done) {
   std::weak_ptr<Impl> weak = shared_from_this();
+  const std::uint64_t req = nextRequest++;
   // On the loop: the file may have been made meanwhile (another load).
-  auto finish = [weak, id, done](Result<Stored> s) {
+  loads[req] = [this, id, done = std::move(done)](Result<Stored> s) {
+    if (auto it = files.find(id); it != files.end()) return done(&it->second);
+    if (!s) return done(fail(s.error()));
+    done(&makeFile(id, std::move(*s)));
+  };
+  auto finish = [weak, req](Result<Stored> s) {
     auto self = weak.lock();
     if (!self) return;
-    if (auto it = self->files.find(id); it != self->files.end()) return done(&it->second);
-    if (!s) return done(fail(s.error()));
-    done(&self->makeFile(id, std::move(*s)));
+    auto it = self->loads.find(req);
+    if (it == self->loads.end()) return;
+    auto cb = std::move(it->second);
+    self->loads.erase(it);
+    cb(std::move(s));
   };
   if (files.count(id)) return rt.post([finish] { finish(Stored{}); });
   Runtime* r = &rt;
+  // Runs on the store queue (natively another thread): holds no callback of the caller.
   auto back = [r, finish](Result<Stored> s) { r->post([finish, s = std::move(s)]() mutable { finish(std::move(s)); }); };
   ChunkStorage* st = &rawStore;
   const bool queued = worker->post([st, id, back] {
@@ -158,11 +168,21 @@ void Node::Impl::loadFile(const FileId& id, std::function<void(Result<FileState*
 
 void Node::Impl::storeGivenManifest(const Manifest& m, std::function<void(Result<std::vector<bool>>)> done) {
   std::weak_ptr<Impl> weak = shared_from_this();
+  const std::uint64_t req = nextRequest++;
+  manifestWrites[req] = std::move(done);
+  auto finish = [weak, req](Result<std::vector<bool>> p) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->manifestWrites.find(req);
+    if (it == self->manifestWrites.end()) return;
+    auto cb = std::move(it->second);
+    self->manifestWrites.erase(it);
+    cb(std::move(p));
+  };
   Runtime* r = &rt;
-  auto back = [r, weak, done](Result<std::vector<bool>> p) {
-    r->post([weak, done, p = std::move(p)]() mutable {
-      if (weak.lock()) done(std::move(p));
-    });
+  // Runs on the store queue: holds no callback of the caller.
+  auto back = [r, finish](Result<std::vector<bool>> p) {
+    r->post([finish, p = std::move(p)]() mutable { finish(std::move(p)); });
   };
   ChunkStorage* st = &rawStore;
   const bool queued = worker->post([st, m, back] {
@@ -171,7 +191,7 @@ void Node::Impl::storeGivenManifest(const Manifest& m, std::function<void(Result
       st->presentChunks(*id, back);
     });
   });
-  if (!queued) rt.post([done] { done(fail(Errc::kBackPressure, "store manifest", "the store queue is full")); });
+  if (!queued) rt.post([finish] { finish(fail(Errc::kBackPressure, "store manifest", "the store queue is full")); });
 }
 
 FileState& Node::Impl::makeFile(const FileId& id, Stored stored) {
@@ -179,6 +199,7 @@ FileState& Node::Impl::makeFile(const FileId& id, Stored stored) {
   std::vector<bool> have = std::move(stored.have);
   FileState& f = files[id];
   f.id = id;
+  f.generation = nextGeneration++;
   f.infoHash = swarmKey(id);
   f.host = makeHost(id);
   wire::PeerId self{};

@@ -33,6 +33,9 @@ constexpr std::chrono::seconds kLinkStatsPeriod{5};
 
 struct FileState {
   FileId id;
+  // Which life of the file this is: a store completion of a forgotten copy
+  // of the same file must not reach a new one (Impl::onWorker).
+  std::uint64_t generation = 0;
   Id20 infoHash{};
   std::unique_ptr<swarm::SessionHost> host;  // SessionHostImpl (session_host.cpp)
   std::unique_ptr<swarm::Session> session;
@@ -147,6 +150,13 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::map<FileId, FileState> files;
   std::set<Id20> banned;  // peers that sent chunks failing verification: never connected again
   std::uint64_t nextPeerKey = 1;
+  std::uint64_t nextGeneration = 1;
+  // The callers' callbacks of loads and given-manifest writes in flight, kept
+  // here on the loop (the store task holds only the request number, so no
+  // caller's callback is ever destroyed on the store thread).
+  std::uint64_t nextRequest = 1;
+  std::map<std::uint64_t, std::function<void(Result<Stored>)>> loads;
+  std::map<std::uint64_t, std::function<void(Result<std::vector<bool>>)>> manifestWrites;
   bool stopped = false;
   std::mt19937_64 rng;
   swarm::Time lastLinkStats{};

@@ -54,10 +54,31 @@ class SessionHostImpl : public swarm::SessionHost {
       });
     }, [index](FileState& fs, const Error& e, swarm::Time now) { fs.session->onChunkStored(index, fail(e), now); });
   }
-  // A manifest write completed: report a failure, let the chunk writes go.
-  void manifestStored(const Status& st) {
+  // A manifest write completed. A failure is reported and the write tried
+  // again (1 s, doubling to 30 s) while the chunk writes keep waiting: the
+  // store refuses chunks of a file it has no manifest of, and the downloader
+  // stops asking once maxPendingWrites wait.
+  void manifestStored(const Manifest& m, const Status& st) {
     --manifestWrites_;
-    if (!st) onError(st.error());
+    if (!st) {
+      onError(st.error());
+      const auto wait = manifestRetry_;
+      manifestRetry_ = std::min<swarm::Time>(manifestRetry_ * 2, std::chrono::seconds(30));
+      ++manifestWrites_;  // still owed
+      std::weak_ptr<Node::Impl> weak = impl_->shared_from_this();
+      const std::uint64_t gen = file().generation;
+      impl_->rt.after(wait, [weak, fid = fid_, gen, m] {
+        auto self = weak.lock();
+        if (!self) return;
+        auto it = self->files.find(fid);
+        if (it == self->files.end() || it->second.generation != gen) return;
+        auto& host = static_cast<SessionHostImpl&>(*it->second.host);
+        --host.manifestWrites_;
+        host.storeManifest(m);
+      });
+      return;
+    }
+    manifestRetry_ = std::chrono::seconds(1);
     if (manifestWrites_ > 0) return;
     auto waiting = std::move(deferred_);
     deferred_.clear();
@@ -76,7 +97,9 @@ class SessionHostImpl : public swarm::SessionHost {
   void storeManifest(const Manifest& m) override {
     ++manifestWrites_;
     auto shared = std::make_shared<Manifest>(m);
-    auto finished = [](FileState& fs, const Status& st) { static_cast<SessionHostImpl&>(*fs.host).manifestStored(st); };
+    auto finished = [shared](FileState& fs, const Status& st) {
+      static_cast<SessionHostImpl&>(*fs.host).manifestStored(*shared, st);
+    };
     impl_->onWorker(fid_, [shared, finished](ChunkStorage& store, const FileId&, const Node::Impl::Completions& done) {
       store.storeManifest(*shared, /*pinned=*/true, [done, finished](Result<FileId> id) {
         done([finished, st = id ? Status{} : Status(fail(id.error()))](FileState& fs, swarm::Time) { finished(fs, st); });
@@ -118,7 +141,8 @@ class SessionHostImpl : public swarm::SessionHost {
   FileState& file() { return impl_->files.at(fid_); }
   Node::Impl* impl_;
   FileId fid_;
-  int manifestWrites_ = 0;  // outstanding; chunk writes wait in deferred_ meanwhile
+  int manifestWrites_ = 0;  // outstanding or to be retried; chunk writes wait in deferred_ meanwhile
+  swarm::Time manifestRetry_ = std::chrono::seconds(1);
   std::vector<std::pair<ChunkIndex, Bytes>> deferred_;
 };
 
@@ -133,11 +157,13 @@ void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, c
   std::weak_ptr<Impl> weak = shared_from_this();
   // Called on the store queue (natively another thread): only Runtime::post
   // may be used here; the Impl is touched on the loop, if it is still there.
-  Completions done = [weak, fid, rt = &rt, delay = opts.storeDelay](SessionTask then) {
-    auto run = [weak, fid, then = std::move(then)] {
+  const std::uint64_t gen = files.at(fid).generation;
+  Completions done = [weak, fid, gen, rt = &rt, delay = opts.storeDelay](SessionTask then) {
+    auto run = [weak, fid, gen, then = std::move(then)] {
       auto self = weak.lock();
       if (!self) return;
-      if (auto it = self->files.find(fid); it != self->files.end()) then(it->second, self->now());
+      auto it = self->files.find(fid);
+      if (it != self->files.end() && it->second.generation == gen) then(it->second, self->now());
     };
     if (delay.count() == 0) return rt->post(std::move(run));
     rt->post([rt, delay, run = std::move(run)]() mutable { rt->after(delay, std::move(run)); });

@@ -56,6 +56,7 @@ struct SessionState {
   std::vector<wire::PeerId> banned;
   std::vector<std::uint32_t> servedCount;  // per chunk: times uploaded by us
   std::uint32_t neverServed = 0;
+  Time readLatency{};  // smoothed time a store read for an upload takes (Uploader; super-seeding's depth)
   SessionStats counters;
 };
 

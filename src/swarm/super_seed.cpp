@@ -45,9 +45,13 @@ void SuperSeed::reveal(PeerState& p, Time now, std::size_t target) {
   const SessionOptions& opts = state_.opts;
   if (target == 0) {
     // As deep as the peer's request pipeline would be: a fast lone peer must
-    // not be held to a couple of chunks in flight.
+    // not be held to a couple of chunks in flight. A slow store's reads are
+    // part of the latency, with the pipeline's headroom: the rate is what the
+    // reveals let through, so sized by rate x latency alone it would stay
+    // wherever it is (the downloader's fixpoint, Downloader::requestTarget).
     const double chunk = static_cast<double>(state_.manifest->chunkSize);
-    const auto deep = static_cast<std::size_t>(std::ceil(p.upload.served.rate(now) * seconds(opts.latencyGuess) / chunk));
+    const double latency = seconds(opts.latencyGuess) + opts.pipelineHeadroom * seconds(state_.readLatency);
+    const auto deep = static_cast<std::size_t>(std::ceil(p.upload.served.rate(now) * latency / chunk));
     target = std::max(opts.superSeedReveal, std::min(deep + 1, opts.maxRequestsPerPeer));
   }
   auto& revealed = p.reveal.revealed;

@@ -100,7 +100,7 @@ void Uploader::onChunkRead(ChunkIndex index, Result<Bytes> data, Time now) {
   auto asked = reading_.find(index);
   if (asked == reading_.end()) return;
   const Time took = now - asked->second;
-  readLatency_ = readLatency_ == Time{} ? took : (readLatency_ * 7 + took) / 8;
+  state_.readLatency = state_.readLatency == Time{} ? took : (state_.readLatency * 7 + took) / 8;
   reading_.erase(asked);
   std::shared_ptr<const Bytes> chunk;
   if (data) {
@@ -142,7 +142,7 @@ void Uploader::readAhead(PeerState& p, Time now) {
   }
   const double rate = std::max(current, decayed);
   const std::size_t chunk = state_.manifest ? state_.manifest->chunkSize : 1;
-  const double inFlight = 2 * rate * seconds(readLatency_);
+  const double inFlight = 2 * rate * seconds(state_.readLatency);
   const auto ahead = std::min<std::size_t>(state_.opts.maxReadAhead, 2 + static_cast<std::size_t>(inFlight / static_cast<double>(chunk)));
   std::size_t n = 0;
   for (auto it = u.queue.begin(); it != u.queue.end() && n < ahead; ++it, ++n) {

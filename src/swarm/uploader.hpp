@@ -63,7 +63,6 @@ class Uploader {
   SessionState& state_;
   SuperSeed& superSeed_;
   std::map<ChunkIndex, Time> reading_;  // reads asked of the host, not yet completed: when asked
-  Time readLatency_{};   // smoothed time a read takes to complete
   Time lastServe_{};     // last PIECE handed to any link
   Time warmSince_{};     // uploads began after the uplink was idle (admission's rate)
   std::uint64_t uploadedAtWarm_ = 0;  // counters.uploaded then

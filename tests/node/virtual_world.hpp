@@ -189,7 +189,8 @@ class VirtualRuntime : public node::Runtime {
                                                                   node::TrackerConnection::Events ev) override {
     return tracker_.connect(std::move(ev));
   }
-  std::uint64_t seed() override { return seed_; }
+  // Another value each call (two Nodes on one runtime get two peer ids).
+  std::uint64_t seed() override { return seed_ + 0x9e3779b97f4a7c15ULL * seedCalls_++; }
   std::uint64_t storeTasks() const { return storeTasks_; }
 
  private:
@@ -224,6 +225,7 @@ class VirtualRuntime : public node::Runtime {
   std::mt19937_64 storeRng_;
   StoreLatency store_;
   std::uint64_t storeTasks_ = 0;
+  std::uint64_t seedCalls_ = 0;
 };
 
 }  // namespace p2pcdn::test
