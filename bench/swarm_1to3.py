@@ -117,7 +117,7 @@ def last_json(proc, key):
     raise RuntimeError(f"{proc.name}: no JSON line with {key}: {proc.text()[-300:]}")
 
 
-def exported_seconds(proc):
+def exported_seconds(proc, missing_ok=False):
     """When `get --json` wrote -o OUT: its {"event": "exported", "seconds": S} line."""
     for line in proc.text().strip().splitlines():
         try:
@@ -126,6 +126,8 @@ def exported_seconds(proc):
             continue
         if isinstance(j, dict) and j.get("event") == "exported":
             return j["seconds"]
+    if missing_ok:
+        return None
     raise RuntimeError(f"{proc.name}: no 'exported' event: {proc.text()[-300:]}")
 
 
@@ -180,6 +182,14 @@ def run_ours(a, home_seed, file_id, size, src, work, tag, floor):
                                      "--tracker", url, "-o", os.path.join(d, f"out{i}.bin"), "--loopback",
                                      f"--seed={LIMIT + 60}"], d, f"leech{i}"))
         seen = wait_seeders(port, 1 + a.leechers, [tr, seed] + leeches, LIMIT)
+        # Each writes -o OUT after completing, while it seeds: wait for all of them before stopping.
+        deadline = time.monotonic() + LIMIT
+        while seen is not None and time.monotonic() < deadline:
+            if all(exported_seconds(p, missing_ok=True) is not None for p in leeches):
+                break
+            if any(p.p.poll() is not None for p in leeches):
+                break
+            time.sleep(0.1)
         stopped_at = time.monotonic()
         for p in leeches:  # all at once: they are done, stop serving and write -o OUT
             signal_child(p)
