@@ -132,6 +132,9 @@ struct PeerStats {
   std::uint32_t chunksServed = 0, chunksReceived = 0;
   std::uint32_t failures = 0;         // time-outs, rejects, bad chunks
   std::uint32_t badChunks = 0;
+  std::size_t requestsOutstanding = 0;  // ours, to that peer
+  std::size_t uploadsQueued = 0;        // its requests we have not finished serving
+  bool unchoked = false;                // we serve it
 };
 
 struct CDNStats {

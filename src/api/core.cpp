@@ -295,6 +295,9 @@ std::vector<PeerStats> Core::peerStats() const {
     p.chunksServed = n.swarm.chunksServed;
     p.chunksReceived = n.swarm.chunksReceived;
     p.failures = n.swarm.failures;
+    p.requestsOutstanding = n.swarm.requestsOutstanding;
+    p.uploadsQueued = n.swarm.uploadsQueued;
+    p.unchoked = n.swarm.unchoked;
     p.badChunks = n.swarm.badChunks;
     out.push_back(std::move(p));
   };

@@ -10,6 +10,7 @@ namespace {
 // us for anything this long (or 4 chunk-times at its rate, if longer) although
 // it lacks chunks we showed it.
 constexpr Time kRevealIdle = std::chrono::seconds(1);
+constexpr Time kRevealIdleMax = std::chrono::seconds(10);
 }  // namespace
 
 void SuperSeed::reset(ChunkIndex chunks) {
@@ -113,8 +114,14 @@ void SuperSeed::revealToIdle(Time lastServe, Time now) {
     // everything to a peer that merely gets its chunks elsewhere for a while
     // undoes super-seeding (1 seeder -> 3 leechers: leecher share 54 % -> 31 %).
     const Time quiet = now - std::max({p->upload.lastPieceSent, p->upload.lastRequest, p->connected, lastServe});
-    const double rate = p->upload.served.rate(now);  // a slow link is quiet for a while between chunks
-    const Time idle = std::max(kRevealIdle, rate > 0 ? fromSeconds(4.0 * state_.manifest->chunkSize / rate) : kRevealIdle);
+    // A slow link is quiet for a while between chunks: allow it 4 chunk-times
+    // at the rate it had when it last sent (the meter decays towards zero
+    // and never reaches it: at the rate *now* the allowance grew faster than
+    // the quiet time, and a link slower than ~0.7 chunk/s waited forever),
+    // and never more than kRevealIdleMax.
+    const double rate = p->upload.served.rate(std::min(now, p->upload.lastPieceSent));
+    const Time slow = rate > 0 ? fromSeconds(4.0 * state_.manifest->chunkSize / rate) : kRevealIdle;
+    const Time idle = std::clamp(slow, kRevealIdle, kRevealIdleMax);
     if (quiet > idle && !p->reveal.revealed.empty()) {
       revealAll(*p, now);  // it does not want what we show it (streaming window, endgame): show everything
     } else if (p->reveal.revealed.size() < 4 * state_.opts.superSeedReveal) {

@@ -5,6 +5,7 @@
 //
 //   ctest --test-dir build/release -R api --output-on-failure
 //   tests/integration/with_tracker.py --p2pcdn build/release/src/cli/p2pcdn -- build/release/tests/api/api_test
+#include <cstdio>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -210,19 +211,27 @@ TEST_F(Api, StreamYieldsChunksInOrderWhileTheyArriveOutOfOrder) {
   ASSERT_TRUE(up) << up.error().message();
   const std::uint32_t n = up->manifest.chunkCount();
 
-  std::mutex mu;
-  std::vector<ChunkIndex> arrivals;  // the node's onChunk order
-  std::promise<Result<Bytes>> whole;
+  // Shared with the download's callbacks, which may still run after a failed
+  // ASSERT has left this function (they did, and crashed the test).
+  struct Seen {
+    std::mutex mu;
+    std::vector<ChunkIndex> arrivals;  // the node's onChunk order
+    std::promise<Result<Bytes>> whole;
+  };
+  auto seen = std::make_shared<Seen>();
+  std::mutex& mu = seen->mu;
+  std::vector<ChunkIndex>& arrivals = seen->arrivals;
+  std::promise<Result<Bytes>>& whole = seen->whole;
   DownloadOptions wo;
   wo.timeout = 120s;
   const auto t0 = Clock::now();
   leecher->downloadAsync(
       up->fileId, up->manifest,
-      [&](const Progress& p) {
-        std::lock_guard lock(mu);
-        if (p.chunk) arrivals.push_back(*p.chunk);
+      [seen](const Progress& p) {
+        std::lock_guard lock(seen->mu);
+        if (p.chunk) seen->arrivals.push_back(*p.chunk);
       },
-      [&](Result<Bytes> r) { whole.set_value(std::move(r)); }, wo);
+      [seen](Result<Bytes> r) { seen->whole.set_value(std::move(r)); }, wo);
   for (auto deadline = Clock::now() + 60s; Clock::now() < deadline;) {
     {
       std::lock_guard lock(mu);
@@ -237,8 +246,26 @@ TEST_F(Api, StreamYieldsChunksInOrderWhileTheyArriveOutOfOrder) {
   ASSERT_TRUE(s) << s.error().message();
   std::vector<ChunkIndex> yielded;
   Bytes joined;
+  // What each side's links say, for a failure message.
+  auto links = [&] {
+    std::string out;
+    for (auto* who : {&seeder, &leecher}) {
+      out += who == &seeder ? "\n seeder:" : "\n leecher:";
+      if (auto ps = (*who)->getPeerStats()) {
+        for (const auto& p : *ps) {
+          out += " [connected " + std::to_string(p.connected) + " up " + std::to_string(p.bytesUp) + " down " +
+                 std::to_string(p.bytesDown) + " served " + std::to_string(p.chunksServed) + " received " +
+                 std::to_string(p.chunksReceived) + " failures " + std::to_string(p.failures) +
+                 " outstanding " + std::to_string(p.requestsOutstanding) + " queued " +
+                 std::to_string(p.uploadsQueued) + " unchoked " + std::to_string(p.unchoked) + "]";
+        }
+      }
+    }
+    return out;
+  };
   for (;;) {
     auto c = s->next();
+    if (!c) std::fprintf(stderr, "links at the failure:%s\n", links().c_str());
     ASSERT_TRUE(c) << c.error().message();
     if (!*c) break;
     yielded.push_back(s->position() - 1);

@@ -219,6 +219,32 @@ TEST(Session, PublisherSuperSeedsWithAnEmptyBitfieldAndHaves) {
   EXPECT_TRUE(f.s(2).complete());
 }
 
+TEST(Session, ASuperSeederShowsEverythingToAPeerThatStoppedAskingOnASlowLink) {
+  // The leecher switches to streaming after the handshake (the seeder still
+  // super-seeds it), from a chunk the seeder has not shown it: it asks for
+  // nothing more. The seeder must then show it everything. Its per-link rate
+  // decays towards zero but never reaches it; the idle time it allowed a slow
+  // link (4 chunk-times at the rate *now*) grew faster than the quiet time, so
+  // on a link slower than ~0.7 chunk/s the seeder waited forever (the api's
+  // StreamYieldsChunksInOrder stalled after ~10 of 129 chunks, under load).
+  SessionOptions o;
+  o.superSeedReveal = 2;
+  Fixture f(2, 1, 1024, o);
+  f.net.connect(0, 1);
+  f.net.pump(24);  // handshakes and a few chunks: about 3 KB/s on the seeder's meter
+  ASSERT_LT(f.s(1).stats().chunksHave, 1024u);
+  // The last chunk: not among the few shown so far (at most 8 of 1024 are
+  // shown ahead of requests, so only "show everything" makes it requestable).
+  f.s(1).setStreaming(true, 1023, 1, f.net.now);
+  for (int i = 0; i < 600 && !f.s(1).have(1023); ++i) {  // 60 s of ticks
+    f.net.now += std::chrono::milliseconds(100);
+    f.s(0).tick(f.net.now);
+    f.s(1).tick(f.net.now);
+    f.net.pump();
+  }
+  EXPECT_TRUE(f.s(1).have(1023)) << "the super-seeder never showed the chunk the peer streams from";
+}
+
 TEST(Session, HavesBeforeTheManifestAreKept) {
   SessionOptions o;
   Fixture f(3, 1, 8, o);
