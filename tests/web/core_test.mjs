@@ -1,0 +1,71 @@
+// The browser package's core (web/src/core.js over the wasm of
+// src/browser/exports.cpp), run in node on the node build of the same C++:
+//   node core_test.mjs MODULE.js BLAKE3_VECTORS.json
+// BLAKE3 against the official vectors; a manifest built here from hashed
+// chunks gets the file id the C++ computes, is refused when tampered with or
+// malformed; chunk verification; links. Exits 1 on the first failure.
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import { wrapCore, P2PCDNError } from "../../web/src/core.js";
+
+const [modulePath, vectorsPath] = process.argv.slice(2);
+const require = createRequire(import.meta.url);
+const core = wrapCore(await require(modulePath)());
+let checks = 0;
+function check(cond, what) {
+  if (!cond) {
+    console.error("FAILED: " + what);
+    process.exit(1);
+  }
+  ++checks;
+}
+function throwsCode(fn, code, what) {
+  try {
+    fn();
+  } catch (e) {
+    check(e instanceof P2PCDNError && e.code === code, `${what}: ${e.code} ${e.message}`);
+    return e;
+  }
+  check(false, what + ": did not throw");
+}
+const input = (n) => Uint8Array.from({ length: n }, (_, i) => i % 251);
+
+// BLAKE3: the official vectors (a few lengths across chunk and tree edges).
+const vectors = JSON.parse(readFileSync(vectorsPath, "utf8"));
+for (const c of vectors.cases.filter((c) => [0, 1, 1023, 1024, 1025, 8192, 31744, 102400].includes(c.input_len))) {
+  check(core.hash(input(c.input_len)) === c.hash.slice(0, 64), `BLAKE3 of ${c.input_len} bytes`);
+}
+
+// A manifest of 3 chunks of 16 KiB (the last short), hashed here.
+const chunkSize = 16384;
+const data = input(2 * chunkSize + 1000);
+const chunks = [0, 1, 2].map((i) => data.subarray(i * chunkSize, Math.min(data.length, (i + 1) * chunkSize)));
+const m = { version: 2, name: "t.bin", size: data.length, mimeType: "application/octet-stream", chunkSize,
+            chunks: chunks.map((c) => core.hash(c)) };
+const canon = core.manifestFromJson(m);
+check(/^[0-9a-f]{64}$/.test(canon.fileId), "a file id");
+check(core.manifestFromJson(canon).fileId === canon.fileId, "its own fileId is accepted");
+check(core.manifestFromJson(JSON.stringify({ ...m, name: "t.bin" })).fileId === canon.fileId, "same content, same id");
+check(core.manifestFromJson({ ...m, name: "u.bin" }).fileId !== canon.fileId, "another name, another id");
+throwsCode(() => core.manifestFromJson({ ...canon, fileId: "00".repeat(32) }), "integrity", "a wrong fileId");
+throwsCode(() => core.manifestFromJson("{not json"), "malformed", "not JSON");
+throwsCode(() => core.manifestFromJson({ ...m, size: data.length + chunkSize }), "malformed", "size and chunks disagree");
+throwsCode(() => core.manifestFromJson("[" + "[".repeat(100000)), "malformed", "deep nesting");
+
+// Chunks.
+core.verifyChunk(canon, 2, chunks[2]);
+const bad = Uint8Array.from(chunks[1]);
+bad[100] ^= 1;
+throwsCode(() => core.verifyChunk(canon, 1, bad), "integrity", "a flipped byte");
+throwsCode(() => core.verifyChunk(canon, 2, chunks[1]), "integrity", "the wrong chunk");
+
+// Links.
+const l = core.parseLink(`p2pcdn:${canon.fileId}?tr=ws%3A%2F%2F127.0.0.1%3A8000`);
+check(l.fileId === canon.fileId && l.trackers.length === 1 && l.trackers[0] === "ws://127.0.0.1:8000", "a link");
+check(core.parseLink(canon.fileId).fileId === canon.fileId, "a bare id");
+throwsCode(() => core.parseLink("p2pcdn:xyz"), "malformed", "a bad link");
+
+// Memory: a large input crosses and is freed (the heap does not keep growing).
+const big = new Uint8Array(32 << 20);
+for (let i = 0; i < 4; ++i) core.hash(big);
+console.log(`web core: ${checks} checks passed`);
