@@ -295,9 +295,10 @@ std::vector<PeerStats> Core::peerStats() const {
     p.chunksServed = n.swarm.chunksServed;
     p.chunksReceived = n.swarm.chunksReceived;
     p.failures = n.swarm.failures;
-    p.requestsOutstanding = n.swarm.requestsOutstanding;
-    p.uploadsQueued = n.swarm.uploadsQueued;
-    p.unchoked = n.swarm.unchoked;
+    // A closed link's last snapshot: nothing outstanding any more.
+    p.requestsOutstanding = connected ? n.swarm.requestsOutstanding : 0;
+    p.uploadsQueued = connected ? n.swarm.uploadsQueued : 0;
+    p.unchoked = connected && n.swarm.unchoked;
     p.badChunks = n.swarm.badChunks;
     out.push_back(std::move(p));
   };

@@ -30,10 +30,10 @@ int ok(std::string text) {
 }
 
 int failed(const p2pcdn::Error& e) {
-  json j{{"code", static_cast<int>(e.code())}, {"message", e.message()}};
+  const int code = e.code() == Errc::kOk ? 1 : static_cast<int>(e.code());  // a failure is never 0
+  json j{{"code", code}, {"message", e.message()}};
   gResult = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  const int code = static_cast<int>(e.code());
-  return code == 0 ? 1 : code;
+  return code;
 }
 
 std::string_view text(const char* p, std::size_t n) { return n == 0 ? std::string_view() : std::string_view(p, n); }

@@ -117,7 +117,8 @@ void SuperSeed::revealToIdle(Time lastServe, Time now) {
     // A slow link is quiet for a while between chunks: allow it 4 chunk-times
     // at the rate it had when it last sent (the meter decays towards zero
     // and never reaches it: at the rate *now* the allowance grew faster than
-    // the quiet time, and a link slower than ~0.7 chunk/s waited forever),
+    // the quiet time, and a link that had been slower than ~5 chunks/s
+    // (4 chunk-times > 2 tau / e) waited forever),
     // and never more than kRevealIdleMax.
     const double rate = p->upload.served.rate(std::min(now, p->upload.lastPieceSent));
     const Time slow = rate > 0 ? fromSeconds(4.0 * state_.manifest->chunkSize / rate) : kRevealIdle;

@@ -5,12 +5,14 @@
 // chunks gets the file id the C++ computes, is refused when tampered with or
 // malformed; chunk verification; links. Exits 1 on the first failure.
 import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { wrapCore, P2PCDNError } from "../../web/src/core.js";
 
 const [modulePath, vectorsPath] = process.argv.slice(2);
 const require = createRequire(import.meta.url);
-const core = wrapCore(await require(modulePath)());
+const mod = await require(modulePath)();
+const core = wrapCore(mod);
 let checks = 0;
 function check(cond, what) {
   if (!cond) {
@@ -32,9 +34,14 @@ const input = (n) => Uint8Array.from({ length: n }, (_, i) => i % 251);
 
 // BLAKE3: the official vectors (a few lengths across chunk and tree edges).
 const vectors = JSON.parse(readFileSync(vectorsPath, "utf8"));
-for (const c of vectors.cases.filter((c) => [0, 1, 1023, 1024, 1025, 8192, 31744, 102400].includes(c.input_len))) {
+const lengths = [0, 1, 1023, 1024, 1025, 8192, 31744, 102400];
+const picked = vectors.cases.filter((c) => lengths.includes(c.input_len));
+check(picked.length === lengths.length, `${picked.length} of ${lengths.length} BLAKE3 vectors found`);
+for (const c of picked) {
   check(core.hash(input(c.input_len)) === c.hash.slice(0, 64), `BLAKE3 of ${c.input_len} bytes`);
 }
+throwsCode(() => core.hash("abc"), "invalid-argument", "a string is not bytes");
+throwsCode(() => core.hash(new ArrayBuffer(4)), "invalid-argument", "an ArrayBuffer is not a Uint8Array");
 
 // A manifest of 3 chunks of 16 KiB (the last short), hashed here.
 const chunkSize = 16384;
@@ -58,6 +65,8 @@ const bad = Uint8Array.from(chunks[1]);
 bad[100] ^= 1;
 throwsCode(() => core.verifyChunk(canon, 1, bad), "integrity", "a flipped byte");
 throwsCode(() => core.verifyChunk(canon, 2, chunks[1]), "integrity", "the wrong chunk");
+throwsCode(() => core.verifyChunk(canon, NaN, chunks[0]), "invalid-argument", "a NaN index");
+throwsCode(() => core.verifyChunk(canon, 3, chunks[0]), "invalid-argument", "an index past the end");
 
 // Links.
 const l = core.parseLink(`p2pcdn:${canon.fileId}?tr=ws%3A%2F%2F127.0.0.1%3A8000`);
@@ -65,7 +74,18 @@ check(l.fileId === canon.fileId && l.trackers.length === 1 && l.trackers[0] === 
 check(core.parseLink(canon.fileId).fileId === canon.fileId, "a bare id");
 throwsCode(() => core.parseLink("p2pcdn:xyz"), "malformed", "a bad link");
 
-// Memory: a large input crosses and is freed (the heap does not keep growing).
+// Memory: a large input crosses and is freed: after the first, 20 more leave
+// the heap as it was (a leak of 32 MiB a call would need 640 MiB, over the cap).
 const big = new Uint8Array(32 << 20);
-for (let i = 0; i < 4; ++i) core.hash(big);
+core.hash(big);
+const heap = mod.HEAPU8.length;
+for (let i = 0; i < 20; ++i) core.hash(big);
+check(mod.HEAPU8.length === heap, `the heap grew from ${heap} to ${mod.HEAPU8.length} bytes`);
+// More than the module may ever hold: refused, and the module still works.
+throwsCode(() => core.hash(new Uint8Array(600 << 20)), "too-large", "600 MiB into a 512 MiB heap");
+check(core.hash(input(1)) === picked.find((c) => c.input_len === 1).hash.slice(0, 64), "still works after a refusal");
+
+// The package as pages load it: the files next to each other.
+const dist = join(dirname(modulePath), "..", "web", "dist");
+for (const f of ["index.js", "core.js", "p2pcdn_core.mjs", "p2pcdn_core.wasm"]) check(existsSync(join(dist, f)), `dist/${f}`);
 console.log(`web core: ${checks} checks passed`);

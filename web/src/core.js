@@ -27,9 +27,13 @@ export function wrapCore(m) {
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
+  let broken = null;  // set once the module aborted: it is not used again
+
   // Copies `bytes` into the module's memory for one call; frees it after.
   function withBytes(bytes, fn) {
+    if (!(bytes instanceof Uint8Array)) throw new P2PCDNError("invalid-argument", "bytes must be a Uint8Array", 1);
     const p = m._p2p_alloc(bytes.length);
+    if (p === 0) throw new P2PCDNError("too-large", `out of WebAssembly memory for ${bytes.length} bytes`, 3);
     try {
       m.HEAPU8.set(bytes, p);  // HEAPU8 is looked up after the alloc: memory growth replaces it
       return fn(p, bytes.length);
@@ -41,7 +45,18 @@ export function wrapCore(m) {
     const p = m._p2p_result();
     return decoder.decode(m.HEAPU8.subarray(p, p + m._p2p_result_size()));
   }
-  function call(rc) {
+  // Runs one ABI call; its failure becomes a P2PCDNError. Anything else
+  // thrown from the module (an abort) leaves it unusable.
+  function call(run) {
+    if (broken) throw new P2PCDNError("internal", "the WebAssembly module aborted earlier: " + broken, 12);
+    let rc;
+    try {
+      rc = run();
+    } catch (e) {
+      if (e instanceof P2PCDNError) throw e;
+      broken = String(e && e.message ? e.message : e);
+      throw new P2PCDNError("internal", "the WebAssembly module aborted: " + broken, 12);
+    }
     if (rc === 0) return result();
     let e = { code: rc, message: "error " + rc };
     try {
@@ -55,21 +70,25 @@ export function wrapCore(m) {
   return {
     // BLAKE3 of bytes (Uint8Array), as 64 hex digits.
     hash(bytes) {
-      return call(withBytes(bytes, (p, n) => m._p2p_hash(p, n)));
+      return call(() => withBytes(bytes, (p, n) => m._p2p_hash(p, n)));
     },
     // A manifest (object or JSON text), checked against every limit and its
     // fileId if present; the canonical object, fileId included.
     manifestFromJson(manifest) {
-      return JSON.parse(call(withBytes(text(asText(manifest)), (p, n) => m._p2p_manifest_from_json(p, n))));
+      return JSON.parse(call(() => withBytes(text(asText(manifest)), (p, n) => m._p2p_manifest_from_json(p, n))));
     },
     // Throws unless bytes is chunk `index` of the manifest (length and hash).
     verifyChunk(manifest, index, bytes) {
+      if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) {
+        throw new P2PCDNError("invalid-argument", "a chunk index is an integer in [0, 2^32)", 1);
+      }
       const mt = text(asText(manifest));
-      call(withBytes(mt, (mp, mn) => withBytes(bytes, (p, n) => m._p2p_verify_chunk(mp, mn, index, p, n))));
+      call(() => withBytes(mt, (mp, mn) => withBytes(bytes, (p, n) => m._p2p_verify_chunk(mp, mn, index, p, n))));
     },
     // A link "p2pcdn:<id>?tr=...&k=..." or a bare id: {fileId, trackers, key?}.
     parseLink(link) {
-      return JSON.parse(call(withBytes(text(link), (p, n) => m._p2p_parse_link(p, n))));
+      if (typeof link !== "string") throw new P2PCDNError("invalid-argument", "a link is a string", 1);
+      return JSON.parse(call(() => withBytes(text(link), (p, n) => m._p2p_parse_link(p, n))));
     },
   };
 }

@@ -10,6 +10,9 @@ let core = null;
 
 // Instantiates the WebAssembly once per page; resolves to the core's functions.
 export function loadCore(options = {}) {
-  if (!core) core = createP2PCDNCore(options).then(wrapCore);
+  if (!core) {
+    core = createP2PCDNCore(options).then(wrapCore);
+    core.catch(() => { core = null; });  // a failed load may be tried again
+  }
   return core;
 }

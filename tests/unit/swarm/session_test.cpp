@@ -225,7 +225,7 @@ TEST(Session, ASuperSeederShowsEverythingToAPeerThatStoppedAskingOnASlowLink) {
   // nothing more. The seeder must then show it everything. Its per-link rate
   // decays towards zero but never reaches it; the idle time it allowed a slow
   // link (4 chunk-times at the rate *now*) grew faster than the quiet time, so
-  // on a link slower than ~0.7 chunk/s the seeder waited forever (the api's
+  // on a link slower than ~5 chunks/s the seeder waited forever (the api's
   // StreamYieldsChunksInOrder stalled after ~10 of 129 chunks, under load).
   SessionOptions o;
   o.superSeedReveal = 2;
@@ -236,6 +236,7 @@ TEST(Session, ASuperSeederShowsEverythingToAPeerThatStoppedAskingOnASlowLink) {
   // The last chunk: not among the few shown so far (at most 8 of 1024 are
   // shown ahead of requests, so only "show everything" makes it requestable).
   f.s(1).setStreaming(true, 1023, 1, f.net.now);
+  ASSERT_FALSE(f.s(1).have(1023));
   for (int i = 0; i < 600 && !f.s(1).have(1023); ++i) {  // 60 s of ticks
     f.net.now += std::chrono::milliseconds(100);
     f.s(0).tick(f.net.now);
