@@ -191,7 +191,7 @@ def run_ours(a, home_seed, file_id, size, src, work, tag, floor):
                 break
             time.sleep(0.1)
         stopped_at = time.monotonic()
-        for p in leeches:  # all at once: they are done, stop serving and write -o OUT
+        for p in leeches:  # all at once: each has written -o OUT (or the wait above gave up); stop serving
             signal_child(p)
         rcs = [p.wait(120) for p in leeches]
         seed.stop()

@@ -131,67 +131,62 @@ Result<FileState*> Node::Impl::addFile(const FileId& id) {
   return &makeFile(id, std::move(stored));
 }
 
-void Node::Impl::loadFile(const FileId& id, std::function<void(Result<FileState*>)> done) {
-  std::weak_ptr<Impl> weak = shared_from_this();
+template <class T>
+void Node::Impl::storeCall(std::string_view op, std::function<void(ChunkStorage&, std::function<void(Result<T>)>)> task,
+                           std::function<void(Result<T>)> done) {
   const std::uint64_t req = nextRequest++;
+  pending[req] = [done = std::move(done)](void* r) { done(std::move(*static_cast<Result<T>*>(r))); };
+  std::weak_ptr<Impl> weak = shared_from_this();
+  auto finish = [weak, req](Result<T> r) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->pending.find(req);
+    if (it == self->pending.end()) return;
+    auto cb = std::move(it->second);
+    self->pending.erase(it);
+    cb(&r);
+  };
+  Runtime* r = &rt;
+  std::function<void(Result<T>)> back = [r, finish](Result<T> res) {
+    r->post([finish, res = std::move(res)]() mutable { finish(std::move(res)); });
+  };
+  ChunkStorage* st = &rawStore;
+  if (!worker->post([st, task = std::move(task), back] { task(*st, back); })) {
+    rt.post([finish, op = std::string(op)] { finish(fail(Errc::kBackPressure, op, "the store queue is full")); });
+  }
+}
+
+void Node::Impl::loadFile(const FileId& id, std::function<void(Result<FileState*>)> done) {
   // On the loop: the file may have been made meanwhile (another load).
-  loads[req] = [this, id, done = std::move(done)](Result<Stored> s) {
+  auto made = [this, id, done = std::move(done)](Result<Stored> s) {
     if (auto it = files.find(id); it != files.end()) return done(&it->second);
     if (!s) return done(fail(s.error()));
     done(&makeFile(id, std::move(*s)));
   };
-  auto finish = [weak, req](Result<Stored> s) {
-    auto self = weak.lock();
-    if (!self) return;
-    auto it = self->loads.find(req);
-    if (it == self->loads.end()) return;
-    auto cb = std::move(it->second);
-    self->loads.erase(it);
-    cb(std::move(s));
-  };
-  if (files.count(id)) return rt.post([finish] { finish(Stored{}); });
-  Runtime* r = &rt;
-  // Runs on the store queue (natively another thread): holds no callback of the caller.
-  auto back = [r, finish](Result<Stored> s) { r->post([finish, s = std::move(s)]() mutable { finish(std::move(s)); }); };
-  ChunkStorage* st = &rawStore;
-  const bool queued = worker->post([st, id, back] {
-    st->getManifest(id, [st, id, back](Result<Manifest> m) {
+  if (files.count(id)) {
+    std::weak_ptr<Impl> weak = shared_from_this();
+    return rt.post([weak, made] {
+      if (weak.lock()) made(Stored{});
+    });
+  }
+  storeCall<Stored>("load", [id](ChunkStorage& st, std::function<void(Result<Stored>)> back) {
+    st.getManifest(id, [&st, id, back](Result<Manifest> m) {
       if (!m) return back(m.error().code() == Errc::kNotFound ? Result<Stored>(Stored{}) : Result<Stored>(fail(m.error())));
-      st->presentChunks(id, [back, m = std::move(*m)](Result<std::vector<bool>> p) mutable {
+      st.presentChunks(id, [back, m = std::move(*m)](Result<std::vector<bool>> p) mutable {
         if (!p) return back(fail(p.error()));
         back(Stored{std::move(m), std::move(*p)});
       });
     });
-  });
-  if (!queued) rt.post([finish] { finish(fail(Errc::kBackPressure, "load", "the store queue is full")); });
+  }, std::move(made));
 }
 
 void Node::Impl::storeGivenManifest(const Manifest& m, std::function<void(Result<std::vector<bool>>)> done) {
-  std::weak_ptr<Impl> weak = shared_from_this();
-  const std::uint64_t req = nextRequest++;
-  manifestWrites[req] = std::move(done);
-  auto finish = [weak, req](Result<std::vector<bool>> p) {
-    auto self = weak.lock();
-    if (!self) return;
-    auto it = self->manifestWrites.find(req);
-    if (it == self->manifestWrites.end()) return;
-    auto cb = std::move(it->second);
-    self->manifestWrites.erase(it);
-    cb(std::move(p));
-  };
-  Runtime* r = &rt;
-  // Runs on the store queue: holds no callback of the caller.
-  auto back = [r, finish](Result<std::vector<bool>> p) {
-    r->post([finish, p = std::move(p)]() mutable { finish(std::move(p)); });
-  };
-  ChunkStorage* st = &rawStore;
-  const bool queued = worker->post([st, m, back] {
-    st->storeManifest(m, /*pinned=*/true, [st, back](Result<FileId> id) {
+  storeCall<std::vector<bool>>("store manifest", [m](ChunkStorage& st, std::function<void(Result<std::vector<bool>>)> back) {
+    st.storeManifest(m, /*pinned=*/true, [&st, back](Result<FileId> id) {
       if (!id) return back(fail(id.error()));
-      st->presentChunks(*id, back);
+      st.presentChunks(*id, back);
     });
-  });
-  if (!queued) rt.post([finish] { finish(fail(Errc::kBackPressure, "store manifest", "the store queue is full")); });
+  }, std::move(done));
 }
 
 FileState& Node::Impl::makeFile(const FileId& id, Stored stored) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <string_view>
 
 #include "node/links.hpp"
 #include "node/node.hpp"
@@ -88,6 +89,12 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   // Stores a manifest given by the caller, then reads which chunks are held
   // (on the store queue; `done` on the loop).
   void storeGivenManifest(const Manifest& m, std::function<void(Result<std::vector<bool>>)> done);
+  // Runs `task` on the store queue; it hands its Result<T> to `back` (from
+  // any thread), and `done` gets it on the loop, unless the node is gone. A
+  // full queue fails it (kBackPressure, posted). node.cpp only.
+  template <class T>
+  void storeCall(std::string_view op, std::function<void(ChunkStorage&, std::function<void(Result<T>)>)> task,
+                 std::function<void(Result<T>)> done);
   Status seed(const FileId& id);
   Status seedLoaded(FileState& f);
   void seedAsync(const FileId& id, std::function<void(Status)> done);
@@ -151,12 +158,11 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::set<Id20> banned;  // peers that sent chunks failing verification: never connected again
   std::uint64_t nextPeerKey = 1;
   std::uint64_t nextGeneration = 1;
-  // The callers' callbacks of loads and given-manifest writes in flight, kept
-  // here on the loop (the store task holds only the request number, so no
-  // caller's callback is ever destroyed on the store thread).
+  // The callers' callbacks of store calls in flight (storeCall), kept here on
+  // the loop: the store task holds only the request number, so no caller's
+  // callback is ever destroyed on the store thread. Each takes a Result<T>*.
   std::uint64_t nextRequest = 1;
-  std::map<std::uint64_t, std::function<void(Result<Stored>)>> loads;
-  std::map<std::uint64_t, std::function<void(Result<std::vector<bool>>)>> manifestWrites;
+  std::map<std::uint64_t, std::function<void(void*)>> pending;
   bool stopped = false;
   std::mt19937_64 rng;
   swarm::Time lastLinkStats{};

@@ -46,12 +46,10 @@ class DeferredStore : public storage::ForwardingStorage {
   void presentChunks(const FileId& id, Callback<std::vector<bool>> done) override {
     ForwardingStorage::presentChunks(id, later(std::move(done)));
   }
-  std::uint64_t calls = 0;
 
  private:
   template <class T>
   Callback<T> later(Callback<T> done) {
-    ++calls;
     const VTime d = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 20'000)(rng_));
     return [this, alive = alive_, d, done = std::move(done)](Result<T> r) {
       if (!*alive) return;
@@ -125,6 +123,14 @@ class VSwarm {
     return true;
   }
 
+  // Peer 0: holds a file of `chunks` chunks (publishFile with `fileSeed`) and seeds it.
+  Manifest seeder(std::uint32_t chunks, std::uint32_t fileSeed, StoreLatency store = {}) {
+    auto& p = peer(std::move(store));
+    const Manifest m = publishFile(p.store, chunks, fileSeed);
+    EXPECT_TRUE(p.node->seed(*manifestId(m)));
+    return m;
+  }
+
   VirtualWorld& world() { return world_; }
   VirtualTracker& tracker() { return tracker_; }
   std::vector<std::unique_ptr<VPeer>>& peers() { return peers_; }
@@ -163,10 +169,8 @@ struct RunResult {
 // 1 seeder and `leechers` leechers of a 64-chunk file.
 RunResult runSwarm(std::uint64_t seed, std::size_t leechers, StoreLatency store = {}) {
   VSwarm s(seed);
-  auto& seeder = s.peer(store);
-  const Manifest m = publishFile(seeder.store, 64, 3);
+  const Manifest m = s.seeder(64, 3, store);
   const FileId id = *manifestId(m);
-  EXPECT_TRUE(seeder.node->seed(id));
   for (std::size_t i = 0; i < leechers; ++i) s.peer(store);
   s.fetchAll(id, 1);
   RunResult r;
@@ -265,10 +269,8 @@ TEST(VirtualNodes, AFailedManifestWriteIsRetriedAndHoldsTheChunkWrites) {
   // each failure is reported, the write is tried again, and no chunk write
   // reaches the store before the manifest's (the store would refuse it).
   VSwarm s(13);
-  auto& seeder = s.peer();
-  const Manifest m = publishFile(seeder.store, 32, 7);
+  const Manifest m = s.seeder(32, 7);
   const FileId id = *manifestId(m);
-  ASSERT_TRUE(seeder.node->seed(id));
   auto& leecher = s.peer();
   leecher.store.failManifests = true;
   s.fetchAll(id, 1);
@@ -288,10 +290,8 @@ TEST(VirtualNodes, AFailedManifestWriteIsRetriedAndHoldsTheChunkWrites) {
 
 TEST(VirtualNodes, PeersFindEachOtherAgainAfterTheTrackerRestarts) {
   VSwarm s(5);
-  auto& seeder = s.peer();
-  const Manifest m = publishFile(seeder.store, 32, 4);
+  const Manifest m = s.seeder(32, 4);
   const FileId id = *manifestId(m);
-  ASSERT_TRUE(seeder.node->seed(id));
   s.world().runFor(1s);
   ASSERT_EQ(s.tracker().registry().counts().seeders, 1u);
   // The tracker forgets everyone; the seeder must announce again on reconnection.

@@ -191,7 +191,6 @@ class VirtualRuntime : public node::Runtime {
   }
   // Another value each call (two Nodes on one runtime get two peer ids).
   std::uint64_t seed() override { return seed_ + 0x9e3779b97f4a7c15ULL * seedCalls_++; }
-  std::uint64_t storeTasks() const { return storeTasks_; }
 
  private:
   // Each task runs once its latency has passed; with jitter they may run
@@ -204,7 +203,6 @@ class VirtualRuntime : public node::Runtime {
     bool post(std::function<void()> task) override {
       if (*waiting_ >= 4096) return false;
       ++*waiting_;
-      ++rt_.storeTasks_;
       const VTime d = rt_.store_ ? rt_.store_(rt_.storeRng_) : VTime{};
       rt_.world_.after(d, [alive = alive_, waiting = waiting_, task = std::move(task)] {
         --*waiting;
@@ -224,7 +222,6 @@ class VirtualRuntime : public node::Runtime {
   std::uint64_t seed_;
   std::mt19937_64 storeRng_;
   StoreLatency store_;
-  std::uint64_t storeTasks_ = 0;
   std::uint64_t seedCalls_ = 0;
 };
 
