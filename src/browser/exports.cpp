@@ -13,40 +13,28 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "browser/abi.hpp"
 #include "core/blake3.hpp"
 #include "core/hex.hpp"
 #include "p2pcdn/manifest.hpp"
 
-namespace {
+namespace p2pcdn::browser::abi {
+std::string& result() {
+  static std::string r;
+  return r;
+}
+}  // namespace p2pcdn::browser::abi
 
+using namespace p2pcdn::browser::abi;
 using p2pcdn::Errc;
 using nlohmann::json;
-
-std::string gResult;  // the last call's result
-
-int ok(std::string text) {
-  gResult = std::move(text);
-  return 0;
-}
-
-int failed(const p2pcdn::Error& e) {
-  const int code = e.code() == Errc::kOk ? 1 : static_cast<int>(e.code());  // a failure is never 0
-  json j{{"code", code}, {"message", e.message()}};
-  gResult = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  return code;
-}
-
-std::string_view text(const char* p, std::size_t n) { return n == 0 ? std::string_view() : std::string_view(p, n); }
-p2pcdn::ByteView bytes(const std::uint8_t* p, std::size_t n) { return n == 0 ? p2pcdn::ByteView() : p2pcdn::ByteView(p, n); }
-
-}  // namespace
 
 extern "C" {
 
 EMSCRIPTEN_KEEPALIVE std::uint8_t* p2p_alloc(std::size_t n) { return static_cast<std::uint8_t*>(std::malloc(n ? n : 1)); }
 EMSCRIPTEN_KEEPALIVE void p2p_free(std::uint8_t* p) { std::free(p); }
-EMSCRIPTEN_KEEPALIVE const char* p2p_result() { return gResult.data(); }
-EMSCRIPTEN_KEEPALIVE std::size_t p2p_result_size() { return gResult.size(); }
+EMSCRIPTEN_KEEPALIVE const char* p2p_result() { return result().data(); }
+EMSCRIPTEN_KEEPALIVE std::size_t p2p_result_size() { return result().size(); }
 
 // The ABI's version: the JS side refuses a .wasm of another one.
 EMSCRIPTEN_KEEPALIVE int p2p_abi_version() { return 1; }
@@ -83,7 +71,7 @@ EMSCRIPTEN_KEEPALIVE int p2p_parse_link(const char* p, std::size_t n) {
   if (!l) return failed(l.error());
   json j{{"fileId", l->fileId.hex()}, {"trackers", l->trackers}};
   if (l->key) j["key"] = p2pcdn::toHex(p2pcdn::ByteView(l->key->data(), l->key->size()));
-  return ok(j.dump(-1, ' ', false, json::error_handler_t::replace));
+  return ok(dump(j));
 }
 
 }  // extern "C"

@@ -7,6 +7,8 @@
 #include <boost/beast/websocket.hpp>
 #include <random>
 
+#include "node/reconnect.hpp"
+
 namespace p2pcdn::node {
 
 namespace asio = boost::asio;
@@ -58,7 +60,7 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
   bool open = false;
   bool stopped = true;
   std::uint64_t generation = 0;  // bumps on every (re)connect; stale handlers check it
-  std::chrono::milliseconds backoff{1000};
+  ReconnectBackoff backoff;
   std::mt19937 rng;
 
   void connect() {
@@ -81,7 +83,7 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
           if (self->stale(gen)) return;
           if (ec3) return self->lost(Error(Errc::kIo, "tracker WebSocket handshake", ec3.message()));
           self->open = true;
-          self->backoff = std::chrono::milliseconds(1000);
+          self->backoff.reset();
           self->ws->text(true);
           self->read(gen);
           if (self->events.onConnected) self->events.onConnected();
@@ -124,9 +126,8 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
     outbox.clear();
     ++generation;
     if (ws) beast::get_lowest_layer(*ws).close();
-    std::uniform_real_distribution<double> jitter(0.8, 1.2);
-    auto wait = std::chrono::milliseconds(static_cast<long>(static_cast<double>(backoff.count()) * jitter(rng)));
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    auto wait = backoff.next(unit(rng));
     if (events.onDisconnected) events.onDisconnected(why, wait);
     if (stopped) return;
     timer.expires_after(wait);

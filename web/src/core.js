@@ -20,6 +20,11 @@ export class P2PCDNError extends Error {
   }
 }
 
+// A P2PCDNError from the ABI's {"code", "message"}.
+export function errorFrom(e) {
+  return new P2PCDNError(CODES[e.code] || "internal", e.message, e.code);
+}
+
 export function wrapCore(m) {
   if (m._p2p_abi_version() !== ABI_VERSION) {
     throw new P2PCDNError("internal", `p2pcdn_core.wasm speaks ABI ${m._p2p_abi_version()}, this script ${ABI_VERSION}`);
@@ -62,12 +67,14 @@ export function wrapCore(m) {
     try {
       e = JSON.parse(result());
     } catch (_) { /* keep the number */ }
-    throw new P2PCDNError(CODES[e.code] || "internal", e.message, e.code);
+    throw errorFrom(e);
   }
   const text = (s) => encoder.encode(s);
   const asText = (x) => (typeof x === "string" ? x : JSON.stringify(x));
 
   return {
+    // Runs one ABI call (a function returning its code); its text result.
+    call,
     // BLAKE3 of bytes (Uint8Array), as 64 hex digits.
     hash(bytes) {
       return call(() => withBytes(bytes, (p, n) => m._p2p_hash(p, n)));

@@ -1,18 +1,13 @@
-// The p2pcdn browser package (ES module). Today: the core (BLAKE3, manifests,
-// chunk verification, links) from the C++ engine in WebAssembly; the peer
-// (P2PCDN, IndexedDBStorage, ...) follows (docs/browser-peer-plan.md).
-import createP2PCDNCore from "./p2pcdn_core.mjs";
-import { wrapCore } from "./core.js";
+// The p2pcdn browser package (ES module): the C++ peer in WebAssembly behind
+// the seed's API. P2PCDN joins the swarm; loadCore gives the core alone
+// (BLAKE3, manifests, chunk verification, links). See docs/browser-peer-plan.md
+// for what is still to come (IndexedDBStorage, upload, stream).
+import { loadModule } from "./module.js";
 
 export { P2PCDNError, ABI_VERSION } from "./core.js";
+export { P2PCDN } from "./p2pcdn.js";
 
-let core = null;
-
-// Instantiates the WebAssembly once per page; resolves to the core's functions.
+// Resolves to the core's functions (the module is shared with every P2PCDN of the page).
 export function loadCore(options = {}) {
-  if (!core) {
-    core = createP2PCDNCore(options).then(wrapCore);
-    core.catch(() => { core = null; });  // a failed load may be tried again
-  }
-  return core;
+  return loadModule(options).then((x) => x.core);
 }

@@ -1,0 +1,165 @@
+#include "browser/peer.hpp"
+
+#include "browser/abi.hpp"
+#include "browser/js.hpp"
+
+namespace p2pcdn::browser {
+
+using nlohmann::json;
+
+namespace {
+
+// A non-negative integer option, or `fallback` when absent.
+Result<std::uint64_t> count(const json& j, const char* key, std::uint64_t fallback, std::uint64_t min) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  const auto& v = j[key];
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min) {
+    return fail(Errc::kInvalidArgument, "options", std::string(key) + " must be an integer >= " + std::to_string(min));
+  }
+  return v.get<std::uint64_t>();
+}
+
+json peerJson(const node::NodePeerStats& p) {
+  json j{{"fileId", p.fileId.hex()},
+         {"peerId", p.peerId},
+         {"seeder", p.swarm.seeder},
+         {"chunksAvailable", p.swarm.chunksAvailable},
+         {"bytesUp", p.swarm.bytesUp},
+         {"bytesDown", p.swarm.bytesDown},
+         {"upRate", p.swarm.upRate},
+         {"downRate", p.swarm.downRate},
+         {"chunksServed", p.swarm.chunksServed},
+         {"chunksReceived", p.swarm.chunksReceived},
+         {"badChunks", p.swarm.badChunks},
+         {"requestsOutstanding", p.swarm.requestsOutstanding},
+         {"unchoked", p.swarm.unchoked}};
+  if (p.rttSeconds) j["rttSeconds"] = *p.rttSeconds;
+  if (!p.localCandidateType.empty()) j["localCandidateType"] = p.localCandidateType;
+  if (!p.remoteCandidateType.empty()) j["remoteCandidateType"] = p.remoteCandidateType;
+  return j;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string_view options) {
+  auto j = json::parse(options, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail(Errc::kMalformed, "options", "not a JSON object");
+  node::NodeOptions no;
+  if (!j.contains("trackerUrl") || !j["trackerUrl"].is_string()) {
+    return fail(Errc::kInvalidArgument, "options", "no trackerUrl (ws://host:port)");
+  }
+  no.trackerUrl = j["trackerUrl"].get<std::string>();
+  if (j.contains("iceServers")) {
+    if (!j["iceServers"].is_array()) return fail(Errc::kInvalidArgument, "options", "iceServers must be an array");
+    for (const auto& s : j["iceServers"]) {
+      if (!s.is_string()) return fail(Errc::kInvalidArgument, "options", "an ICE server is a URL string");
+      no.link.iceServers.push_back(s.get<std::string>());
+    }
+  }
+  auto downloads = count(j, "maxConcurrentDownloads", no.swarm.maxConcurrentDownloads, 1);
+  auto uploads = count(j, "maxConcurrentUploads", no.swarm.maxConcurrentUploads, 1);
+  auto interval = count(j, "discoveryInterval", 30000, 1000);
+  auto quota = count(j, "storageQuota", kDefaultQuotaBytes, 1);
+  for (const auto* r : {&downloads, &uploads, &interval, &quota}) {
+    if (!*r) return fail(r->error());
+  }
+  no.swarm.maxConcurrentDownloads = static_cast<std::size_t>(*downloads);
+  no.swarm.maxConcurrentUploads = static_cast<std::size_t>(*uploads);
+  no.discovery.announceInterval = std::chrono::milliseconds(*interval);
+  StorageOptions so;
+  so.quotaBytes = *quota;
+  auto peer = std::unique_ptr<BrowserPeer>(new BrowserPeer(handle, makeMemoryStorage(so), std::move(no)));
+  if (auto st = peer->node_->start(); !st) return fail(st.error());
+  return peer;
+}
+
+BrowserPeer::BrowserPeer(int handle, std::unique_ptr<ChunkStorage> store, node::NodeOptions options)
+    : h_(handle), store_(std::move(store)), links_(BrowserRuntime::get()) {
+  node_ = std::make_unique<node::Node>(BrowserRuntime::get(), *store_, links_, std::move(options));
+}
+
+BrowserPeer::~BrowserPeer() = default;
+
+void BrowserPeer::emit(const json& event) const {
+  const std::string text = abi::dump(event);
+  p2p_js_peer_event(h_, text.data(), text.size());
+}
+
+void BrowserPeer::emitDone(double req, const Status& st) const {
+  if (st) return emit({{"req", req}});
+  emit({{"req", req}, {"error", abi::errorJson(st.error())}});
+}
+
+void BrowserPeer::fetch(double req, const FileId& id, std::optional<Manifest> manifest) {
+  // The listener's events carry its id, which is known only when the fetch
+  // has begun: they are posted, so none comes before `done`.
+  auto listener = std::make_shared<node::ListenerId>(0);
+  node::FetchEvents ev;
+  ev.onManifest = [this, listener](const Manifest& m) {
+    auto text = manifestToJson(m);
+    if (!text) return;
+    emit({{"listener", *listener}, {"event", "manifest"}, {"manifest", json::parse(*text, nullptr, false)}});
+  };
+  ev.onChunk = [this, listener](ChunkIndex i) { emit({{"listener", *listener}, {"event", "chunk"}, {"index", i}}); };
+  ev.onComplete = [this, listener] { emit({{"listener", *listener}, {"event", "complete"}}); };
+  ev.onError = [this, listener](const Error& e) {
+    emit({{"listener", *listener}, {"event", "error"}, {"error", abi::errorJson(e)}});
+  };
+  node_->fetch(id, std::move(manifest), std::move(ev), [this, req, listener](Result<node::ListenerId> r) {
+    if (!r) return emit({{"req", req}, {"error", abi::errorJson(r.error())}});
+    *listener = *r;
+    emit({{"req", req}, {"listener", *r}});
+  });
+}
+
+void BrowserPeer::seed(double req, const FileId& id) {
+  node_->seed(id, [this, req](Status st) { emitDone(req, st); });
+}
+
+void BrowserPeer::read(double req, const FileId& id, ChunkIndex index) {
+  // The store completes later or inline; the page hears it on a later turn either way.
+  store_->getChunk(id, index, ReadOptions{true}, [this, req, alive = std::weak_ptr<bool>(alive_)](Result<Bytes> r) {
+    BrowserRuntime::get().post([this, req, alive, r = std::move(r)] {
+      if (alive.expired()) return;
+      if (!r) return emit({{"req", req}, {"error", abi::errorJson(r.error())}});
+      p2p_js_peer_data(h_, req, r->data(), r->size());
+    });
+  });
+}
+
+std::string BrowserPeer::progressJson(const FileId& id) const {
+  auto p = node_->progress(id);
+  if (!p) return "null";
+  return abi::dump({{"fileId", p->fileId.hex()},
+                    {"haveManifest", p->haveManifest},
+                    {"bytesTotal", p->bytesTotal},
+                    {"bytesVerified", p->bytesVerified},
+                    {"chunksTotal", p->chunksTotal},
+                    {"chunksHave", p->chunksHave},
+                    {"chunksFetched", p->chunksFetched},
+                    {"peers", p->peers},
+                    {"bytesUploaded", p->bytesUploaded},
+                    {"bytesDownloaded", p->bytesDownloaded},
+                    {"badChunks", p->swarm.badChunks},
+                    {"wasted", p->swarm.wasted}});
+}
+
+std::string BrowserPeer::statsJson() const {
+  json peers = json::array();
+  for (const auto& p : node_->peerStats()) peers.push_back(peerJson(p));
+  json closed = json::array();
+  for (const auto& p : node_->closedLinks()) closed.push_back(peerJson(p));
+  return abi::dump({{"peerId", node_->peerIdHex()},
+                    {"peers", std::move(peers)},
+                    {"closedLinks", std::move(closed)},
+                    {"peerConnectionsCreated", links_.created()},
+                    {"peerConnectionsLive", links_.live()}});
+}
+
+void BrowserPeer::stop(double req) {
+  node_->stop([this, req, alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) emitDone(req, {});
+  });
+}
+
+}  // namespace p2pcdn::browser

@@ -1,0 +1,177 @@
+// The C ABI of the browser peer (the core's is exports.cpp): peers by handle,
+// and the entry points of JavaScript's events (loop, timer, tracker
+// WebSockets, peer connections). Every event from JS is posted onto the loop
+// (BrowserRuntime::post) before it reaches a C++ object. Requests that
+// complete later carry a request number `req` chosen by JS (a double below
+// 2^53) and answer through p2p_js_peer_event (browser/peer.hpp).
+#include <emscripten/emscripten.h>
+
+#include <map>
+#include <memory>
+
+#include "browser/abi.hpp"
+#include "browser/link.hpp"
+#include "browser/peer.hpp"
+#include "browser/runtime.hpp"
+
+using namespace p2pcdn;
+using namespace p2pcdn::browser;
+using namespace p2pcdn::browser::abi;
+
+namespace {
+
+std::map<int, std::unique_ptr<BrowserPeer>>& peers() {
+  static std::map<int, std::unique_ptr<BrowserPeer>> p;
+  return p;
+}
+
+BrowserPeer* peer(int h) {
+  auto it = peers().find(h);
+  return it == peers().end() ? nullptr : it->second.get();
+}
+
+Result<FileId> fileId(const char* p, std::size_t n) { return FileId::fromHex(text(p, n)); }
+
+const Error kNoPeer(Errc::kInvalidArgument, "peer", "no such peer (disconnected?)");
+
+}  // namespace
+
+extern "C" {
+
+// ---- events from JavaScript ----
+EMSCRIPTEN_KEEPALIVE void p2p_run_posted() { BrowserRuntime::get().runPosted(); }
+EMSCRIPTEN_KEEPALIVE void p2p_run_timers() { BrowserRuntime::get().runTimers(); }
+
+// kind: 0 open, 1 text message, 2 closed.
+EMSCRIPTEN_KEEPALIVE void p2p_ws_event(int h, int kind, const char* p, std::size_t n) {
+  auto& rt = BrowserRuntime::get();
+  rt.post([&rt, h, kind, t = std::string(text(p, n))]() mutable {
+    auto it = rt.trackers.find(h);
+    if (it != rt.trackers.end()) it->second->onEvent(kind, std::move(t));
+  });
+}
+
+// Room for a message of n bytes from link h (0: refused, the link fails).
+EMSCRIPTEN_KEEPALIVE std::uint8_t* p2p_link_inbox(int h, std::size_t n) {
+  auto it = liveLinks().find(h);
+  if (it == liveLinks().end()) return nullptr;
+  auto* p = it->second->inbox(n);
+  if (!p) {
+    it->second->event(3, "a message of " + std::to_string(n) + " bytes (over the limit, or empty)");
+  }
+  return p;
+}
+EMSCRIPTEN_KEEPALIVE void p2p_link_message(int h) {
+  auto it = liveLinks().find(h);
+  if (it != liveLinks().end()) it->second->message();
+}
+EMSCRIPTEN_KEEPALIVE void p2p_link_event(int h, int kind, const char* p, std::size_t n) {
+  auto it = liveLinks().find(h);
+  if (it != liveLinks().end()) it->second->event(kind, std::string(text(p, n)));
+}
+
+// ---- peers ----
+// A started peer (options: browser/peer.hpp); result {"peer":h,"peerId":hex}.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_new(const char* options, std::size_t n) {
+  const int h = BrowserRuntime::get().newHandle();
+  auto p = BrowserPeer::create(h, text(options, n));
+  if (!p) return failed(p.error());
+  const std::string id = (*p)->peerIdHex();
+  peers()[h] = std::move(*p);
+  return ok(dump({{"peer", h}, {"peerId", id}}));
+}
+
+// Says goodbye to every peer; {"req":R} when done (then p2p_peer_free).
+EMSCRIPTEN_KEEPALIVE int p2p_peer_stop(int h, double req) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  p->stop(req);
+  return ok("null");
+}
+EMSCRIPTEN_KEEPALIVE void p2p_peer_free(int h) {
+  // Destroyed on a later turn: this may be called from inside one of its events.
+  auto it = peers().find(h);
+  if (it == peers().end()) return;
+  std::shared_ptr<BrowserPeer> gone(std::move(it->second));
+  peers().erase(it);
+  BrowserRuntime::get().post([gone] {});
+}
+
+// Fetch a file (manifest JSON may be empty: asked of peers); {"req":R,"listener":L}.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_fetch(int h, double req, const char* id, std::size_t idn, const char* manifest,
+                                        std::size_t mn) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = fileId(id, idn);
+  if (!fid) return failed(fid.error());
+  std::optional<Manifest> m;
+  if (mn > 0) {
+    auto parsed = manifestFromJson(text(manifest, mn));
+    if (!parsed) return failed(parsed.error());
+    m = std::move(*parsed);
+  }
+  p->fetch(req, *fid, std::move(m));
+  return ok("null");
+}
+
+EMSCRIPTEN_KEEPALIVE int p2p_peer_seed(int h, double req, const char* id, std::size_t idn) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = fileId(id, idn);
+  if (!fid) return failed(fid.error());
+  p->seed(req, *fid);
+  return ok("null");
+}
+
+// Chunk bytes (verified) through p2p_js_peer_data(h, req, ...), or {"req":R,"error":...}.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_read(int h, double req, const char* id, std::size_t idn, std::uint32_t index) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = fileId(id, idn);
+  if (!fid) return failed(fid.error());
+  p->read(req, *fid, index);
+  return ok("null");
+}
+
+EMSCRIPTEN_KEEPALIVE int p2p_peer_forget(int h, const char* id, std::size_t idn) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = fileId(id, idn);
+  if (!fid) return failed(fid.error());
+  p->forget(*fid);
+  return ok("null");
+}
+
+EMSCRIPTEN_KEEPALIVE int p2p_peer_streaming(int h, const char* id, std::size_t idn, int on, std::uint32_t cursor,
+                                            std::uint32_t lookahead) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = fileId(id, idn);
+  if (!fid) return failed(fid.error());
+  p->setStreaming(*fid, on != 0, cursor, lookahead);
+  return ok("null");
+}
+
+EMSCRIPTEN_KEEPALIVE int p2p_peer_announce(int h) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  p->announceNow();
+  return ok("null");
+}
+
+// The file's progress (JSON; null if the peer does not hold it).
+EMSCRIPTEN_KEEPALIVE int p2p_peer_progress(int h, const char* id, std::size_t idn) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = fileId(id, idn);
+  if (!fid) return failed(fid.error());
+  return ok(p->progressJson(*fid));
+}
+
+EMSCRIPTEN_KEEPALIVE int p2p_peer_stats(int h) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  return ok(p->statsJson());
+}
+
+}  // extern "C"

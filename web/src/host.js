@@ -1,0 +1,276 @@
+// The page's side of the C++ peer's I/O (src/browser/js.hpp): the loop's
+// macrotask, the one timer, randomness, the tracker WebSockets and the
+// RTCPeerConnections with their "p2pcdn" data channel. Objects are kept by
+// the integer handle the C++ chose. Every event goes back through an export
+// (p2p_ws_event, p2p_link_*), which posts it onto the C++ loop.
+//
+// Bytes: a received message is copied once, from its ArrayBuffer into room
+// the C++ made (p2p_link_inbox); a sent one is a view of the wasm heap that
+// RTCDataChannel.send copies during the call. HEAPU8 is looked up at each
+// use: memory growth replaces it.
+
+const CHANNEL_LABEL = "p2pcdn";
+// A tracker message above this is dropped with the connection (the C++ side checks too).
+const MAX_TRACKER_MESSAGE = 1 << 20;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class Host {
+  constructor() {
+    this.m = null;
+    this.sockets = new Map();  // handle -> WebSocket
+    this.links = new Map();    // handle -> {pc, dc, offerer, low, closing}
+    this.peers = new Map();    // peer handle -> {onEvent(obj), onData(req, bytes)}
+    this.timer = null;
+    this.peerConnectionsCreated = 0;
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => this.m._p2p_run_posted();
+    this.port = ch.port2;
+  }
+
+  attach(m) { this.m = m; }
+
+  // ---- heap helpers ----
+  text(p, n) { return n ? decoder.decode(this.m.HEAPU8.subarray(p, p + n)) : ""; }
+  // Calls fn(ptr, len) with `s` (a string or Uint8Array) in the heap, freed after.
+  withBytes(s, fn) {
+    const b = typeof s === "string" ? encoder.encode(s) : s;
+    const p = this.m._p2p_alloc(b.length);
+    if (p === 0) throw new Error("out of WebAssembly memory");
+    try {
+      this.m.HEAPU8.set(b, p);
+      return fn(p, b.length);
+    } finally {
+      this.m._p2p_free(p);
+    }
+  }
+
+  // ---- loop, timer, randomness ----
+  schedule() { this.port.postMessage(0); }
+  setTimer(ms) {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.m._p2p_run_timers();
+    }, ms);
+  }
+  random32() { return crypto.getRandomValues(new Uint32Array(1))[0]; }
+
+  // ---- tracker WebSockets ----
+  wsEvent(h, kind, text = "") {
+    if (!this.m) return;
+    this.withBytes(text, (p, n) => this.m._p2p_ws_event(h, kind, p, n));
+  }
+  wsOpen(h, p, n) {
+    const url = this.text(p, n);
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      queueMicrotask(() => this.wsEvent(h, 2));
+      return;
+    }
+    this.sockets.set(h, ws);
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      this.sockets.delete(h);
+      this.wsEvent(h, 2);
+    };
+    ws.onopen = () => this.wsEvent(h, 0);
+    ws.onmessage = (e) => {
+      if (typeof e.data !== "string" || e.data.length > MAX_TRACKER_MESSAGE) {
+        ws.close();
+        return close();
+      }
+      this.wsEvent(h, 1, e.data);
+    };
+    ws.onclose = close;
+    ws.onerror = close;
+  }
+  wsSend(h, p, n) {
+    const ws = this.sockets.get(h);
+    if (!ws || ws.readyState !== WebSocket.OPEN) return 1;
+    ws.send(this.text(p, n));
+    return 0;
+  }
+  wsClose(h) {
+    const ws = this.sockets.get(h);
+    if (!ws) return;
+    this.sockets.delete(h);
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try { ws.close(); } catch (_) { /* closing anyway */ }
+  }
+
+  // ---- peer connections ----
+  linkEvent(h, kind, text = "") {
+    if (!this.links.has(h) && kind !== 3) return;
+    this.withBytes(text, (p, n) => this.m._p2p_link_event(h, kind, p, n));
+  }
+  linkFailed(h, why) {
+    const rec = this.links.get(h);
+    if (!rec || rec.failed) return;
+    rec.failed = true;
+    this.linkEvent(h, 3, String(why || "failed"));
+  }
+  pcNew(h, p, n) {
+    const cfg = JSON.parse(this.text(p, n));
+    let pc;
+    try {
+      pc = new RTCPeerConnection({ iceServers: cfg.iceServers });
+    } catch (e) {
+      return 1;  // e.g. Chromium's "Cannot create so many PeerConnections"
+    }
+    ++this.peerConnectionsCreated;
+    const rec = { pc, dc: null, offerer: cfg.offerer, low: cfg.lowWatermark, closing: false, failed: false };
+    this.links.set(h, rec);
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed") this.linkFailed(h, "ICE/DTLS connection failed");
+    };
+    return 0;
+  }
+  wireChannel(h, rec, dc) {
+    rec.dc = dc;
+    dc.binaryType = "arraybuffer";
+    dc.bufferedAmountLowThreshold = rec.low;
+    dc.onopen = () => this.linkEvent(h, 1);
+    dc.onmessage = (e) => {
+      if (!(e.data instanceof ArrayBuffer)) return this.linkFailed(h, "a text message on the data channel");
+      const n = e.data.byteLength;
+      const ptr = this.m._p2p_link_inbox(h, n);
+      if (ptr === 0) return;  // refused: the C++ closes the link
+      this.m.HEAPU8.set(new Uint8Array(e.data), ptr);
+      this.m._p2p_link_message(h);
+    };
+    dc.onbufferedamountlow = () => {
+      dc.bufferedAmountLowThreshold = rec.low;
+      this.linkEvent(h, 2);
+    };
+    dc.onclose = () => {
+      if (rec.failed) return;
+      rec.failed = true;
+      this.linkEvent(h, 3, "");
+    };
+    dc.onerror = (e) => this.linkFailed(h, "data channel: " + (e.error ? e.error.message : "error"));
+  }
+  // Resolves once ICE gathering is over (non-trickle: the SDP holds every candidate).
+  gathered(pc) {
+    return new Promise((resolve) => {
+      if (pc.iceGatheringState === "complete") return resolve();
+      const f = () => {
+        if (pc.iceGatheringState !== "complete") return;
+        pc.removeEventListener("icegatheringstatechange", f);
+        resolve();
+      };
+      pc.addEventListener("icegatheringstatechange", f);
+    });
+  }
+  pcOffer(h) {
+    const rec = this.links.get(h);
+    if (!rec) return;
+    const { pc } = rec;
+    this.wireChannel(h, rec, pc.createDataChannel(CHANNEL_LABEL, { ordered: true }));
+    pc.createOffer()
+      .then((o) => pc.setLocalDescription(o))
+      .then(() => this.gathered(pc))
+      .then(() => this.linkEvent(h, 0, pc.localDescription.sdp))
+      .catch((e) => this.linkFailed(h, "offer: " + e.message));
+  }
+  pcAcceptOffer(h, p, n) {
+    const rec = this.links.get(h);
+    if (!rec) return;
+    const sdp = this.text(p, n);
+    const { pc } = rec;
+    pc.ondatachannel = (e) => {
+      if (e.channel.label !== CHANNEL_LABEL || rec.dc) {
+        e.channel.close();
+        return;
+      }
+      this.wireChannel(h, rec, e.channel);
+    };
+    pc.setRemoteDescription({ type: "offer", sdp })
+      .then(() => pc.createAnswer())
+      .then((a) => pc.setLocalDescription(a))
+      .then(() => this.gathered(pc))
+      .then(() => this.linkEvent(h, 0, pc.localDescription.sdp))
+      .catch((e) => this.linkFailed(h, "answer: " + e.message));
+  }
+  pcAcceptAnswer(h, p, n) {
+    const rec = this.links.get(h);
+    if (!rec) return;
+    rec.pc.setRemoteDescription({ type: "answer", sdp: this.text(p, n) })
+      .catch((e) => this.linkFailed(h, "the peer's answer: " + e.message));
+  }
+  dcSend(h, p, n) {
+    const rec = this.links.get(h);
+    if (!rec || !rec.dc || rec.dc.readyState !== "open") return 1;
+    try {
+      rec.dc.send(this.m.HEAPU8.subarray(p, p + n));
+      return 0;
+    } catch (_) {
+      return 1;
+    }
+  }
+  dcBuffered(h) {
+    const rec = this.links.get(h);
+    return rec && rec.dc ? rec.dc.bufferedAmount : 0;
+  }
+  dcNotifyBelow(h, bytes) {
+    const rec = this.links.get(h);
+    if (!rec || !rec.dc) return;
+    rec.dc.bufferedAmountLowThreshold = Math.min(bytes, rec.low);
+    if (rec.dc.bufferedAmount <= bytes) queueMicrotask(() => this.linkEvent(h, 2));
+  }
+  pcClose(h) {
+    const rec = this.links.get(h);
+    if (!rec) return;
+    rec.closing = true;
+    if (rec.dc && rec.dc.readyState !== "closed") rec.dc.close();  // onclose follows
+    else queueMicrotask(() => this.linkEvent(h, 3, ""));
+  }
+  pcFree(h) {
+    const rec = this.links.get(h);
+    if (!rec) return;
+    this.links.delete(h);
+    rec.failed = true;
+    const { pc, dc } = rec;
+    pc.onconnectionstatechange = pc.ondatachannel = null;
+    if (dc) {
+      dc.onopen = dc.onmessage = dc.onbufferedamountlow = dc.onclose = dc.onerror = null;
+      try { dc.close(); } catch (_) { /* closing anyway */ }
+    }
+    try { pc.close(); } catch (_) { /* closing anyway */ }
+  }
+  pcStats(h) {
+    const rec = this.links.get(h);
+    if (!rec) return;
+    rec.pc.getStats().then((report) => {
+      let pair = null;
+      report.forEach((s) => {
+        if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+      });
+      if (!pair) report.forEach((s) => { if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s; });
+      const out = {};
+      if (pair) {
+        if (typeof pair.currentRoundTripTime === "number") out.rtt = pair.currentRoundTripTime;
+        const l = report.get(pair.localCandidateId), r = report.get(pair.remoteCandidateId);
+        if (l && l.candidateType) out.local = l.candidateType;
+        if (r && r.candidateType) out.remote = r.candidateType;
+      }
+      this.linkEvent(h, 4, JSON.stringify(out));
+    }, () => this.linkEvent(h, 4, "{}"));
+  }
+
+  // ---- peers ----
+  peerEvent(peer, p, n) {
+    const x = this.peers.get(peer);
+    if (x) x.onEvent(JSON.parse(this.text(p, n)));
+  }
+  peerData(peer, req, p, n) {
+    const x = this.peers.get(peer);
+    // slice, not subarray: the bytes leave the heap (a view would pin, or clone, all of it).
+    if (x) x.onData(req, this.m.HEAPU8.slice(p, p + n));
+  }
+}
