@@ -25,6 +25,7 @@ PACKAGES=(
   b3sum time python3 sqlite3          # b3sum: the browser test's BLAKE3 checks (it fails without)
   iproute2                             # network namespaces: slow-links (loopback shaped with tc), browser test
   ffmpeg                               # `p2pcdn demo`'s sample video; gateway tests (ffprobe, decode while downloading)
+  firefox-esr                          # the browser peer's tests in Firefox (tests/browser/web_peer_test.py)
   chromium                             # browser interop test (tests/browser; puppeteer-core comes from npm
                                        # through scripts/npm-deps.sh; Debian ships npm as package npm,
                                        # NodeSource inside nodejs)

@@ -17,6 +17,7 @@ const { values: opt } = parseArgs({
   options: {
     package: { type: 'string' }, tracker: { type: 'string' }, 'file-id': { type: 'string' },
     'node-modules': { type: 'string' }, chromium: { type: 'string', default: '/usr/bin/chromium' },
+    firefox: { type: 'string' },  // a path: run Firefox (WebDriver BiDi) instead of Chromium
     'timeout-ms': { type: 'string', default: '60000' }, verbose: { type: 'boolean', default: false },
   },
 });
@@ -43,12 +44,26 @@ const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pcdn-web-peer-'));
 let browser = null;
 let result = { ok: false };
 try {
-  browser = await puppeteer.launch({
-    executablePath: opt.chromium, headless: true, userDataDir, timeout: timeoutMs, protocolTimeout: 4 * timeoutMs,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection'],
-  });
-  await browser.defaultBrowserContext().overridePermissions(origin, ['camera', 'microphone']);
+  if (opt.firefox) {
+    // BROWSERS.md: loopback candidates, real addresses (no mDNS), and the default route on lo.
+    browser = await puppeteer.launch({
+      browser: 'firefox', executablePath: opt.firefox, headless: true, userDataDir, timeout: timeoutMs,
+      protocolTimeout: 4 * timeoutMs,
+      extraPrefsFirefox: {
+        'media.peerconnection.ice.loopback': true,
+        'media.peerconnection.ice.obfuscate_host_addresses': false,
+        'media.peerconnection.ice.default_address_only': false,
+      },
+    });
+  } else {
+    browser = await puppeteer.launch({
+      executablePath: opt.chromium, headless: true, userDataDir, timeout: timeoutMs, protocolTimeout: 4 * timeoutMs,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+             '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection'],
+    });
+    // Without a media grant Chromium filters out every host candidate (BROWSERS.md).
+    await browser.defaultBrowserContext().overridePermissions(origin, ['camera', 'microphone']);
+  }
   const page = await browser.newPage();
   page.on('console', (m) => { if (opt.verbose) log(`console.${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => log(`page error: ${e.message}`));

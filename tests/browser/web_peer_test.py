@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The browser peer (the C++ peer in WebAssembly, package build/wasm/web)
-downloads a file from a native seeder in headless Chromium, by the file id
+downloads a file from a native seeder in headless Chromium (or Firefox ESR), by the file id
 only (the manifest comes from the seeder): byte-identical (SHA-256 compared
 with the original), and the page's stats name the seeder's link.
 
@@ -47,7 +47,7 @@ def run(args, tmp):
         t0 = time.monotonic()
         p = subprocess.run([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
                             "--file-id", fid, "--node-modules", args.node_modules, "--chromium", args.chromium,
-                            "--timeout-ms", str(args.timeout_ms)], capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
+                            "--timeout-ms", str(args.timeout_ms)] + (["--firefox", args.firefox] if args.firefox else []), capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
         wall = time.monotonic() - t0
         err = p.stderr.decode("utf-8", "replace")
         try:
@@ -74,6 +74,7 @@ def main():
     ap.add_argument("--p2pcdn", required=True)
     ap.add_argument("--package", required=True, help="the built package (build/wasm/web)")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--firefox", default=None, help="run Firefox ESR (this path) instead of Chromium")
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--node-modules", default=str(HERE.parent.parent / "build" / "npm" / "node_modules"))
     ap.add_argument("--size", type=int, default=4 * MIB)
@@ -83,7 +84,8 @@ def main():
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**31)
     try:
-        for what, path in (("Chromium", args.chromium), ("Node", args.node)):
+        browser = ("Firefox", args.firefox) if args.firefox else ("Chromium", args.chromium)
+        for what, path in (browser, ("Node", args.node)):
             if not executable(path):
                 raise Skipped(f"{what} not found ({path})")
         if not (Path(args.package) / "dist" / "p2pcdn_core.wasm").is_file():
