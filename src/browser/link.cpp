@@ -14,8 +14,6 @@ std::map<int, JsPeerLink*>& liveLinks() {
   return links;
 }
 
-std::size_t JsLinkFactory::live() const { return liveLinks().size(); }
-
 Result<std::unique_ptr<transport::PeerLink>> JsLinkFactory::create(transport::Role role,
                                                                    const transport::LinkConfig& config,
                                                                    transport::Executor post,
@@ -32,18 +30,20 @@ Result<std::unique_ptr<transport::PeerLink>> JsLinkFactory::create(transport::Ro
   }
   ++created_;
   return std::unique_ptr<transport::PeerLink>(
-      std::make_unique<JsPeerLink>(rt_, h, role, config, std::move(post), std::move(events)));
+      std::make_unique<JsPeerLink>(rt_, h, role, config, std::move(post), std::move(events), live_));
 }
 
 JsPeerLink::JsPeerLink(BrowserRuntime& rt, int handle, transport::Role role, transport::LinkConfig config,
-                       transport::Executor post, transport::LinkEvents events)
+                       transport::Executor post, transport::LinkEvents events, std::shared_ptr<std::size_t> live)
     : rt_(rt), h_(handle), role_(role), config_(std::move(config)), post_(std::move(post)),
-      events_(std::move(events)) {
+      events_(std::move(events)), live_(std::move(live)) {
   liveLinks()[h_] = this;
+  ++*live_;
 }
 
 JsPeerLink::~JsPeerLink() {
   *alive_ = false;
+  --*live_;
   liveLinks().erase(h_);
   p2p_js_pc_free(h_);
 }
@@ -77,10 +77,11 @@ Status JsPeerLink::acceptOffer(std::string_view sdp) {
 }
 
 Status JsPeerLink::acceptAnswer(std::string_view sdp) {
-  if (role_ != transport::Role::kOfferer || state_ != LinkState::kConnecting) {
+  if (role_ != transport::Role::kOfferer || state_ != LinkState::kConnecting || answered_) {
     return fail(Errc::kInvalidArgument, "acceptAnswer", "no offer waiting for an answer");
   }
   if (sdp.rfind("v=0", 0) != 0) return fail(Errc::kMalformed, "acceptAnswer", "not an SDP answer");
+  answered_ = true;
   p2p_js_pc_accept_answer(h_, sdp.data(), sdp.size());
   return {};
 }
@@ -145,8 +146,15 @@ std::uint8_t* JsPeerLink::inbox(std::size_t n) {
 void JsPeerLink::message() {
   if (!inboxFull_) return;
   inboxFull_ = false;
+  if (undelivered_ + inbox_.size() > kMaxUndelivered) {
+    inbox_ = Bytes();
+    return event(3, "more than " + std::to_string(kMaxUndelivered) + " bytes received and not yet handled");
+  }
+  undelivered_ += inbox_.size();
   post_([this, alive = std::weak_ptr<bool>(alive_), m = std::move(inbox_)]() mutable {
-    if (alive.expired() || state_ != LinkState::kOpen) return;
+    if (alive.expired()) return;
+    undelivered_ -= m.size();
+    if (state_ != LinkState::kOpen) return;
     stats_.bytesReceived += m.size();
     ++stats_.messagesReceived;
     if (events_.onMessage) events_.onMessage(std::move(m));

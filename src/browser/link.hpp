@@ -25,11 +25,12 @@ class JsLinkFactory final : public transport::LinkFactory {
   // RTCPeerConnections created so far, and open now (Chromium refuses past
   // about 500 per page lifetime, so every closed link frees its own).
   std::uint64_t created() const { return created_; }
-  std::size_t live() const;
+  std::size_t live() const { return *live_; }
 
  private:
   BrowserRuntime& rt_;
   std::uint64_t created_ = 0;
+  std::shared_ptr<std::size_t> live_ = std::make_shared<std::size_t>(0);  // links of this factory alive
 };
 
 // Links by handle, for the JS events (a link destroyed meanwhile is not found).
@@ -37,8 +38,12 @@ std::map<int, JsPeerLink*>& liveLinks();
 
 class JsPeerLink final : public transport::PeerLink {
  public:
+  // Received messages posted and not yet delivered may hold at most this many
+  // bytes; past it the link fails rather than fill the wasm heap (a busy page).
+  static constexpr std::size_t kMaxUndelivered = std::size_t{8} << 20;
+
   JsPeerLink(BrowserRuntime& rt, int handle, transport::Role role, transport::LinkConfig config,
-             transport::Executor post, transport::LinkEvents events);
+             transport::Executor post, transport::LinkEvents events, std::shared_ptr<std::size_t> live);
   ~JsPeerLink() override;
 
   Status createOffer() override;
@@ -74,6 +79,9 @@ class JsPeerLink final : public transport::PeerLink {
   transport::LinkStats stats_;
   Bytes inbox_;
   bool inboxFull_ = false;
+  bool answered_ = false;       // acceptAnswer applied (a second one is refused)
+  std::size_t undelivered_ = 0;  // bytes of messages posted, not yet delivered
+  std::shared_ptr<std::size_t> live_;
   std::vector<std::function<void(transport::LinkStats)>> statsWaiting_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

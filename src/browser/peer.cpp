@@ -9,12 +9,14 @@ using nlohmann::json;
 
 namespace {
 
-// A non-negative integer option, or `fallback` when absent.
-Result<std::uint64_t> count(const json& j, const char* key, std::uint64_t fallback, std::uint64_t min) {
+// An integer option in [min, max], or `fallback` when absent.
+Result<std::uint64_t> count(const json& j, const char* key, std::uint64_t fallback, std::uint64_t min,
+                            std::uint64_t max) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
   const auto& v = j[key];
-  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min) {
-    return fail(Errc::kInvalidArgument, "options", std::string(key) + " must be an integer >= " + std::to_string(min));
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
+    return fail(Errc::kInvalidArgument, "options",
+                std::string(key) + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }
   return v.get<std::uint64_t>();
 }
@@ -56,10 +58,10 @@ Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string
       no.link.iceServers.push_back(s.get<std::string>());
     }
   }
-  auto downloads = count(j, "maxConcurrentDownloads", no.swarm.maxConcurrentDownloads, 1);
-  auto uploads = count(j, "maxConcurrentUploads", no.swarm.maxConcurrentUploads, 1);
-  auto interval = count(j, "discoveryInterval", 30000, 1000);
-  auto quota = count(j, "storageQuota", kDefaultQuotaBytes, 1);
+  auto downloads = count(j, "maxConcurrentDownloads", no.swarm.maxConcurrentDownloads, 1, 1000);
+  auto uploads = count(j, "maxConcurrentUploads", no.swarm.maxConcurrentUploads, 1, 1000);
+  auto interval = count(j, "discoveryInterval", 30000, 1000, 24 * 3600 * 1000);
+  auto quota = count(j, "storageQuota", kMaxMemoryQuota, 1, kDefaultQuotaBytes);
   for (const auto* r : {&downloads, &uploads, &interval, &quota}) {
     if (!*r) return fail(r->error());
   }
@@ -67,7 +69,7 @@ Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string
   no.swarm.maxConcurrentUploads = static_cast<std::size_t>(*uploads);
   no.discovery.announceInterval = std::chrono::milliseconds(*interval);
   StorageOptions so;
-  so.quotaBytes = *quota;
+  so.quotaBytes = std::min(*quota, kMaxMemoryQuota);
   auto peer = std::unique_ptr<BrowserPeer>(new BrowserPeer(handle, makeMemoryStorage(so), std::move(no)));
   if (auto st = peer->node_->start(); !st) return fail(st.error());
   return peer;
@@ -114,6 +116,11 @@ void BrowserPeer::fetch(double req, const FileId& id, std::optional<Manifest> ma
 
 void BrowserPeer::seed(double req, const FileId& id) {
   node_->seed(id, [this, req](Status st) { emitDone(req, st); });
+}
+
+void BrowserPeer::remove(const FileId& id) {
+  node_->forget(id);
+  store_->deleteFile(id, [](Result<void>) {});  // a file the store never held is fine
 }
 
 void BrowserPeer::read(double req, const FileId& id, ChunkIndex index) {

@@ -25,6 +25,9 @@ class BrowserPeer {
  public:
   // options: {"trackerUrl", "iceServers":[url...], "maxConcurrentDownloads",
   // "maxConcurrentUploads", "discoveryInterval" (ms), "storageQuota" (bytes)}.
+  // The store lives in the wasm heap (at most 512 MiB): its quota is capped
+  // at kMaxMemoryQuota, so a full store fails a write instead of aborting.
+  static constexpr std::uint64_t kMaxMemoryQuota = std::uint64_t{256} << 20;
   static Result<std::unique_ptr<BrowserPeer>> create(int handle, std::string_view options);
   ~BrowserPeer();
 
@@ -32,7 +35,9 @@ class BrowserPeer {
   void fetch(double req, const FileId& id, std::optional<Manifest> manifest);
   void seed(double req, const FileId& id);
   void read(double req, const FileId& id, ChunkIndex index);
-  void forget(const FileId& id) { node_->forget(id); }
+  void unlisten(node::ListenerId id) { node_->unlisten(id); }
+  // Leaves the file's swarm and frees its bytes (the store is in the wasm heap).
+  void remove(const FileId& id);
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
     node_->setStreaming(id, on, cursor, lookahead);
   }

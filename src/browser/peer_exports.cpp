@@ -30,9 +30,24 @@ BrowserPeer* peer(int h) {
   return it == peers().end() ? nullptr : it->second.get();
 }
 
-Result<FileId> fileId(const char* p, std::size_t n) { return FileId::fromHex(text(p, n)); }
-
 const Error kNoPeer(Errc::kInvalidArgument, "peer", "no such peer (disconnected?)");
+
+// A call on peer h: fn(peer) gives its result text, or the failure.
+template <class F>
+int onPeer(int h, F&& fn) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  return ok(fn(*p));
+}
+// A call on peer h about the file whose id is the hex text (id, n).
+template <class F>
+int onFile(int h, const char* id, std::size_t n, F&& fn) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = FileId::fromHex(text(id, n));
+  if (!fid) return failed(fid.error());
+  return ok(fn(*p, *fid));
+}
 
 }  // namespace
 
@@ -83,10 +98,7 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_new(const char* options, std::size_t n) {
 
 // Says goodbye to every peer; {"req":R} when done (then p2p_peer_free).
 EMSCRIPTEN_KEEPALIVE int p2p_peer_stop(int h, double req) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  p->stop(req);
-  return ok("null");
+  return onPeer(h, [req](BrowserPeer& p) { p.stop(req); return "null"; });
 }
 EMSCRIPTEN_KEEPALIVE void p2p_peer_free(int h) {
   // Destroyed on a later turn: this may be called from inside one of its events.
@@ -100,78 +112,51 @@ EMSCRIPTEN_KEEPALIVE void p2p_peer_free(int h) {
 // Fetch a file (manifest JSON may be empty: asked of peers); {"req":R,"listener":L}.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_fetch(int h, double req, const char* id, std::size_t idn, const char* manifest,
                                         std::size_t mn) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  auto fid = fileId(id, idn);
-  if (!fid) return failed(fid.error());
   std::optional<Manifest> m;
   if (mn > 0) {
     auto parsed = manifestFromJson(text(manifest, mn));
     if (!parsed) return failed(parsed.error());
     m = std::move(*parsed);
   }
-  p->fetch(req, *fid, std::move(m));
-  return ok("null");
+  return onFile(h, id, idn, [&](BrowserPeer& p, const FileId& fid) {
+    p.fetch(req, fid, std::move(m));
+    return "null";
+  });
 }
-
+// No event reaches listener L after this.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_unlisten(int h, double listener) {
+  return onPeer(h, [listener](BrowserPeer& p) {
+    p.unlisten(static_cast<node::ListenerId>(listener));
+    return "null";
+  });
+}
 EMSCRIPTEN_KEEPALIVE int p2p_peer_seed(int h, double req, const char* id, std::size_t idn) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  auto fid = fileId(id, idn);
-  if (!fid) return failed(fid.error());
-  p->seed(req, *fid);
-  return ok("null");
+  return onFile(h, id, idn, [req](BrowserPeer& p, const FileId& fid) { p.seed(req, fid); return "null"; });
 }
-
 // Chunk bytes (verified) through p2p_js_peer_data(h, req, ...), or {"req":R,"error":...}.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_read(int h, double req, const char* id, std::size_t idn, std::uint32_t index) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  auto fid = fileId(id, idn);
-  if (!fid) return failed(fid.error());
-  p->read(req, *fid, index);
-  return ok("null");
+  return onFile(h, id, idn, [req, index](BrowserPeer& p, const FileId& fid) { p.read(req, fid, index); return "null"; });
 }
-
-EMSCRIPTEN_KEEPALIVE int p2p_peer_forget(int h, const char* id, std::size_t idn) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  auto fid = fileId(id, idn);
-  if (!fid) return failed(fid.error());
-  p->forget(*fid);
-  return ok("null");
+// Leaves the file's swarm and deletes it from the store.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_remove(int h, const char* id, std::size_t idn) {
+  return onFile(h, id, idn, [](BrowserPeer& p, const FileId& fid) { p.remove(fid); return "null"; });
 }
-
 EMSCRIPTEN_KEEPALIVE int p2p_peer_streaming(int h, const char* id, std::size_t idn, int on, std::uint32_t cursor,
                                             std::uint32_t lookahead) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  auto fid = fileId(id, idn);
-  if (!fid) return failed(fid.error());
-  p->setStreaming(*fid, on != 0, cursor, lookahead);
-  return ok("null");
+  return onFile(h, id, idn, [=](BrowserPeer& p, const FileId& fid) {
+    p.setStreaming(fid, on != 0, cursor, lookahead);
+    return "null";
+  });
 }
-
 EMSCRIPTEN_KEEPALIVE int p2p_peer_announce(int h) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  p->announceNow();
-  return ok("null");
+  return onPeer(h, [](BrowserPeer& p) { p.announceNow(); return "null"; });
 }
-
 // The file's progress (JSON; null if the peer does not hold it).
 EMSCRIPTEN_KEEPALIVE int p2p_peer_progress(int h, const char* id, std::size_t idn) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  auto fid = fileId(id, idn);
-  if (!fid) return failed(fid.error());
-  return ok(p->progressJson(*fid));
+  return onFile(h, id, idn, [](BrowserPeer& p, const FileId& fid) { return p.progressJson(fid); });
 }
-
 EMSCRIPTEN_KEEPALIVE int p2p_peer_stats(int h) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  return ok(p->statsJson());
+  return onPeer(h, [](BrowserPeer& p) { return p.statsJson(); });
 }
 
 }  // extern "C"

@@ -13,6 +13,8 @@ namespace {
 constexpr std::size_t kStoreQueueMax = 4096;
 // A tracker message above this closes the connection (the native client's limit).
 constexpr std::size_t kMaxTrackerMessage = std::size_t{1} << 20;
+// A tracker WebSocket not open this long after it began is closed and retried (WsClient's 10 s).
+constexpr swarm::Time kConnectTimeout = std::chrono::seconds(10);
 
 // Store tasks through the loop, bounded; dropped once the queue is destroyed.
 class PostedQueue final : public node::TaskQueue {
@@ -140,6 +142,10 @@ void JsTrackerConnection::connect() {
   handle_ = rt_.newHandle();
   rt_.trackers[handle_] = this;
   p2p_js_ws_open(handle_, url_.data(), url_.size());
+  // A WebSocket that neither opens nor fails (a black-holed address) is given up, as natively.
+  rt_.after(kConnectTimeout, [this, alive = std::weak_ptr<bool>(alive_), h = handle_] {
+    if (!alive.expired() && handle_ == h && !open_) lost();
+  });
 }
 
 bool JsTrackerConnection::send(std::string text) {

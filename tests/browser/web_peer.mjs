@@ -85,6 +85,11 @@ try {
         .map((b) => b.toString(16).padStart(2, '0')).join('');
       out.stats = cdn.getStats();
       await cdn.disconnect();
+      // The peer is destroyed on the loop's next turn; then nothing of it may remain.
+      await new Promise((r) => setTimeout(r, 200));
+      const { host } = await (await import('/dist/module.js')).loadModule();
+      out.linksAfter = host.links.size;
+      out.socketsAfter = host.sockets.size;
       out.ok = true;
     } catch (e) {
       out.error = `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}`;

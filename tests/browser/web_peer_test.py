@@ -2,7 +2,9 @@
 """The browser peer (the C++ peer in WebAssembly, package build/wasm/web)
 downloads a file from a native seeder in headless Chromium (or Firefox ESR), by the file id
 only (the manifest comes from the seeder): byte-identical (SHA-256 compared
-with the original), and the page's stats name the seeder's link.
+with the original); onProgress once per chunk; the stats count the bytes and
+a bounded number of RTCPeerConnections; after disconnect() no peer connection
+or tracker WebSocket is left in the page.
 
   web_peer_test.py --p2pcdn BIN --package DIR [--node-modules DIR] [--chromium PATH] [--size BYTES]
 
@@ -63,6 +65,12 @@ def run(args, tmp):
     check(st["bytesDownloaded"] >= len(data), f"stats count {st['bytesDownloaded']} bytes down, file {len(data)}")
     check(st["peerConnectionsCreated"] >= 1, f"no RTCPeerConnection counted: {st}")
     check(r["progressCalls"] >= 1, "onProgress was never called")
+    chunks = -(-len(data) // (256 * 1024))
+    check(r["progressCalls"] == chunks, f"onProgress called {r['progressCalls']} times for {chunks} chunks")
+    check(st["peerConnectionsCreated"] <= 64,
+          f"{st['peerConnectionsCreated']} RTCPeerConnections for one seeder (Chromium allows ~500 per page)")
+    check(r["linksAfter"] == 0 and r["socketsAfter"] == 0,
+          f"after disconnect the page still holds {r['linksAfter']} peer connection(s), {r['socketsAfter']} tracker socket(s)")
     mbps = len(data) / (r["ms"] / 1000) / 1e6
     print(f"  {len(data)} bytes in {r['ms']:.0f} ms in the page ({mbps:.1f} MB/s), {r['progressCalls']} progress "
           f"calls, {st['peerConnectionsCreated']} peer connection(s), {len(peers)} open at the end; "

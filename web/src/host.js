@@ -167,16 +167,19 @@ export class Host {
       pc.addEventListener("icegatheringstatechange", f);
     });
   }
+  // Hands over the complete local description once ICE gathering is over.
+  describe(h, pc, what, setLocal) {
+    setLocal
+      .then(() => this.gathered(pc))
+      .then(() => this.linkEvent(h, 0, pc.localDescription.sdp))
+      .catch((e) => this.linkFailed(h, what + ": " + e.message));
+  }
   pcOffer(h) {
     const rec = this.links.get(h);
     if (!rec) return;
     const { pc } = rec;
     this.wireChannel(h, rec, pc.createDataChannel(CHANNEL_LABEL, { ordered: true }));
-    pc.createOffer()
-      .then((o) => pc.setLocalDescription(o))
-      .then(() => this.gathered(pc))
-      .then(() => this.linkEvent(h, 0, pc.localDescription.sdp))
-      .catch((e) => this.linkFailed(h, "offer: " + e.message));
+    this.describe(h, pc, "offer", pc.createOffer().then((o) => pc.setLocalDescription(o)));
   }
   pcAcceptOffer(h, p, n) {
     const rec = this.links.get(h);
@@ -190,12 +193,9 @@ export class Host {
       }
       this.wireChannel(h, rec, e.channel);
     };
-    pc.setRemoteDescription({ type: "offer", sdp })
+    this.describe(h, pc, "answer", pc.setRemoteDescription({ type: "offer", sdp })
       .then(() => pc.createAnswer())
-      .then((a) => pc.setLocalDescription(a))
-      .then(() => this.gathered(pc))
-      .then(() => this.linkEvent(h, 0, pc.localDescription.sdp))
-      .catch((e) => this.linkFailed(h, "answer: " + e.message));
+      .then((a) => pc.setLocalDescription(a)));
   }
   pcAcceptAnswer(h, p, n) {
     const rec = this.links.get(h);
@@ -220,7 +220,8 @@ export class Host {
   dcNotifyBelow(h, bytes) {
     const rec = this.links.get(h);
     if (!rec || !rec.dc) return;
-    rec.dc.bufferedAmountLowThreshold = Math.min(bytes, rec.low);
+    // The earliest request wins (onbufferedamountlow resets it to rec.low).
+    rec.dc.bufferedAmountLowThreshold = Math.max(bytes, rec.dc.bufferedAmountLowThreshold);
     if (rec.dc.bufferedAmount <= bytes) queueMicrotask(() => this.linkEvent(h, 2));
   }
   pcClose(h) {

@@ -22,11 +22,19 @@ export class P2PCDN {
     this.options = { ...DEFAULTS, ...options };
     this.peer = null;
     this.mod = null;
+    this.connecting = null;  // the connect() in progress: a second call joins it
   }
 
   // Loads the WebAssembly (once per page) and joins the tracker.
-  async connect() {
-    if (this.peer) return;
+  connect() {
+    if (this.peer) return Promise.resolve();
+    if (!this.connecting) {
+      this.connecting = this.open().finally(() => { this.connecting = null; });
+    }
+    return this.connecting;
+  }
+
+  async open() {
     const o = this.options;
     if (typeof o.trackerUrl !== "string") throw new P2PCDNError("invalid-argument", "no trackerUrl (ws://host:port)", 1);
     this.mod = await loadModule();
@@ -41,6 +49,7 @@ export class P2PCDN {
 
   // Says goodbye to the peers and leaves the tracker.
   async disconnect() {
+    if (this.connecting) await this.connecting.catch(() => {});
     const p = this.peer;
     this.peer = null;
     if (p) await p.close();
@@ -91,8 +100,13 @@ export class P2PCDN {
     if (m.flags) throw new P2PCDNError("unsupported", "encrypted files are not supported in the browser yet", 8);
     const out = new Uint8Array(m.size);
     for (let i = 0; i < m.chunks.length; ++i) out.set(await peer.read(fileId, i), i * m.chunkSize);
-    if (!this.options.enableSeeding) peer.forget(fileId);
+    if (!this.options.enableSeeding) peer.remove(fileId);
     return out;
+  }
+
+  // Stops serving the file and deletes it from the store.
+  async delete(fileId) {
+    this.requirePeer().remove(this.mod.core.parseLink(fileId).fileId);
   }
 
   getStats() {

@@ -74,7 +74,10 @@ export class Peer {
       this.host.withBytes(mt, (mp, mn) => this.m._p2p_peer_fetch(this.h, req, ip, in_, mp, mn))), events);
     return r.listener;
   }
-  unlisten(listener) { this.listeners.delete(listener); }
+  unlisten(listener) {
+    this.listeners.delete(listener);
+    if (!this.closed) this.call(() => this.m._p2p_peer_unlisten(this.h, listener));
+  }
   seed(fileId) {
     return this.request((req) => this.withId(fileId, (p, n) => this.m._p2p_peer_seed(this.h, req, p, n)));
   }
@@ -82,7 +85,8 @@ export class Peer {
   read(fileId, index) {
     return this.request((req) => this.withId(fileId, (p, n) => this.m._p2p_peer_read(this.h, req, p, n, index)));
   }
-  forget(fileId) { this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_forget(this.h, p, n))); }
+  // Leaves the file's swarm and deletes it from the store.
+  remove(fileId) { this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_remove(this.h, p, n))); }
   setStreaming(fileId, on, cursor, lookahead) {
     this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_streaming(this.h, p, n, on ? 1 : 0, cursor, lookahead)));
   }
@@ -104,7 +108,10 @@ export class Peer {
       const gone = new P2PCDNError("cancelled", "the peer was disconnected", 10);
       for (const p of this.pending.values()) p.reject(gone);
       this.pending.clear();
+      // A fetch in progress hears it too (its caller waits for complete or error).
+      const listeners = [...this.listeners.values()];
       this.listeners.clear();
+      for (const l of listeners) if (l.onError) l.onError(gone);
     }
   }
 }
