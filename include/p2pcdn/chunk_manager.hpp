@@ -55,7 +55,7 @@ class ChunkManager {
   static Result<Bytes> encryptChunk(const EncryptionKey& key, const Manifest& m, ChunkIndex index, ByteView plain);
   static Result<Bytes> decryptChunk(const EncryptionKey& key, const Manifest& m, ChunkIndex index, ByteView stored);
 
-  static std::string guessMimeType(std::string_view fileName);
+  static std::string guessMimeType(std::string_view fileName) { return p2pcdn::guessMimeType(fileName); }
 };
 
 }  // namespace p2pcdn

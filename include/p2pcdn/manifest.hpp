@@ -67,6 +67,10 @@ struct Manifest {
 // Number of chunks a file of `size` bytes has at `chunkSize`.
 std::uint64_t chunkCountFor(std::uint64_t size, std::uint32_t chunkSize);
 
+// The MIME type for a file name, by its extension (case-insensitive);
+// "application/octet-stream" when unknown.
+std::string guessMimeType(std::string_view fileName);
+
 // Checks every field against the limits and the size/chunk-count relation.
 Status validateManifest(const Manifest& m);
 

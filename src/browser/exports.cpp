@@ -74,4 +74,38 @@ EMSCRIPTEN_KEEPALIVE int p2p_parse_link(const char* p, std::size_t n) {
   return ok(dump(j));
 }
 
+// The MIME type for a file name (as `p2pcdn add` picks it).
+EMSCRIPTEN_KEEPALIVE int p2p_guess_mime(const char* p, std::size_t n) { return ok(p2pcdn::guessMimeType(text(p, n))); }
+
+// {"fileId", "trackers":[url...]?, "key"?: 64 hex} as a link "p2pcdn:<id>?tr=...&k=...".
+EMSCRIPTEN_KEEPALIVE int p2p_format_link(const char* p, std::size_t n) {
+  auto j = json::parse(text(p, n), nullptr, false);
+  const char* op = "format link";
+  if (j.is_discarded() || !j.is_object() || !j.contains("fileId") || !j["fileId"].is_string()) {
+    return failed(p2pcdn::Error(p2pcdn::Errc::kInvalidArgument, op, "needs {\"fileId\": hex}"));
+  }
+  auto id = p2pcdn::FileId::fromHex(j["fileId"].get<std::string>());
+  if (!id) return failed(id.error());
+  p2pcdn::Link link{*id, {}, std::nullopt};
+  if (j.contains("trackers")) {
+    if (!j["trackers"].is_array()) return failed(p2pcdn::Error(p2pcdn::Errc::kInvalidArgument, op, "trackers: an array"));
+    for (const auto& t : j["trackers"]) {
+      if (!t.is_string()) return failed(p2pcdn::Error(p2pcdn::Errc::kInvalidArgument, op, "a tracker is a URL string"));
+      link.trackers.push_back(t.get<std::string>());
+    }
+  }
+  if (j.contains("key") && !j["key"].is_null()) {
+    p2pcdn::EncryptionKey key{};
+    if (!j["key"].is_string() || j["key"].get<std::string>().size() != 2 * key.size() ||
+        !p2pcdn::fromHex(j["key"].get<std::string>(), key)) {
+      return failed(p2pcdn::Error(p2pcdn::Errc::kInvalidArgument, op, "a key is 64 hex digits"));
+    }
+    link.key = key;
+  }
+  // Parsed back, so that a link this makes is one parseLink takes.
+  const std::string text = p2pcdn::formatLink(link);
+  if (auto back = p2pcdn::parseLink(text); !back) return failed(back.error());
+  return ok(text);
+}
+
 }  // extern "C"

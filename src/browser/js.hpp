@@ -40,6 +40,13 @@ void p2p_js_pc_close(int h);  // orderly: a closed event follows
 void p2p_js_pc_free(int h);   // torn down, no event follows
 void p2p_js_pc_stats(int h);  // a stats event follows
 
+// Storage request `req` of peer `peer` (browser/storage.hpp): op JSON
+// {"op":"put"|"get"|"delete","fileId","index"} | {"op":"manifest","fileId",
+// "manifest","pinned","lastUsed"} | {"op":"deleteFile","fileId"}, with a
+// put's bytes. Answered by p2p_store_done (a get's bytes first into
+// p2p_store_inbox).
+void p2p_js_store(int peer, double req, const char* op, std::size_t n, const std::uint8_t* p, std::size_t pn);
+
 // A peer's event for the page (JSON), and chunk bytes read for request `req`.
 void p2p_js_peer_event(int peer, const char* json, std::size_t n);
 void p2p_js_peer_data(int peer, double req, const std::uint8_t* p, std::size_t n);

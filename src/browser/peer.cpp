@@ -43,7 +43,8 @@ json peerJson(const node::NodePeerStats& p) {
 
 }  // namespace
 
-Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string_view options) {
+Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string_view options,
+                                                         std::string_view index) {
   auto j = json::parse(options, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail(Errc::kMalformed, "options", "not a JSON object");
   node::NodeOptions no;
@@ -61,21 +62,21 @@ Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string
   auto downloads = count(j, "maxConcurrentDownloads", no.swarm.maxConcurrentDownloads, 1, 1000);
   auto uploads = count(j, "maxConcurrentUploads", no.swarm.maxConcurrentUploads, 1, 1000);
   auto interval = count(j, "discoveryInterval", 30000, 1000, 24 * 3600 * 1000);
-  auto quota = count(j, "storageQuota", kMaxMemoryQuota, 1, kDefaultQuotaBytes);
+  auto quota = count(j, "storageQuota", kDefaultQuotaBytes, 1, std::uint64_t{1} << 50);
   for (const auto* r : {&downloads, &uploads, &interval, &quota}) {
     if (!*r) return fail(r->error());
   }
   no.swarm.maxConcurrentDownloads = static_cast<std::size_t>(*downloads);
   no.swarm.maxConcurrentUploads = static_cast<std::size_t>(*uploads);
   no.discovery.announceInterval = std::chrono::milliseconds(*interval);
-  StorageOptions so;
-  so.quotaBytes = std::min(*quota, kMaxMemoryQuota);
-  auto peer = std::unique_ptr<BrowserPeer>(new BrowserPeer(handle, makeMemoryStorage(so), std::move(no)));
+  auto store = std::make_unique<JsChunkStorage>(BrowserRuntime::get(), handle, *quota);
+  if (auto st = store->load(index); !st) return fail(st.error());
+  auto peer = std::unique_ptr<BrowserPeer>(new BrowserPeer(handle, std::move(store), std::move(no)));
   if (auto st = peer->node_->start(); !st) return fail(st.error());
   return peer;
 }
 
-BrowserPeer::BrowserPeer(int handle, std::unique_ptr<ChunkStorage> store, node::NodeOptions options)
+BrowserPeer::BrowserPeer(int handle, std::unique_ptr<JsChunkStorage> store, node::NodeOptions options)
     : h_(handle), store_(std::move(store)), links_(BrowserRuntime::get()) {
   node_ = std::make_unique<node::Node>(BrowserRuntime::get(), *store_, links_, std::move(options));
 }
@@ -103,10 +104,15 @@ void BrowserPeer::fetch(double req, const FileId& id, std::optional<Manifest> ma
     emit({{"listener", *listener}, {"event", "manifest"}, {"manifest", json::parse(*text, nullptr, false)}});
   };
   ev.onChunk = [this, listener](ChunkIndex i) { emit({{"listener", *listener}, {"event", "chunk"}, {"index", i}}); };
-  ev.onComplete = [this, listener] { emit({{"listener", *listener}, {"event", "complete"}}); };
+  ev.onComplete = [this, listener, id] {
+    // Complete: no longer pinned (it may be evicted once the node lets it go).
+    store_->setPinned(id, false, [](Status) {});
+    emit({{"listener", *listener}, {"event", "complete"}});
+  };
   ev.onError = [this, listener](const Error& e) {
     emit({{"listener", *listener}, {"event", "error"}, {"error", abi::errorJson(e)}});
   };
+  store_->setInUse(id, true);
   node_->fetch(id, std::move(manifest), std::move(ev), [this, req, listener](Result<node::ListenerId> r) {
     if (!r) return emit({{"req", req}, {"error", abi::errorJson(r.error())}});
     *listener = *r;
@@ -115,12 +121,40 @@ void BrowserPeer::fetch(double req, const FileId& id, std::optional<Manifest> ma
 }
 
 void BrowserPeer::seed(double req, const FileId& id) {
+  store_->setInUse(id, true);
   node_->seed(id, [this, req](Status st) { emitDone(req, st); });
+}
+
+void BrowserPeer::emitDoneLater(double req, Status st) {
+  BrowserRuntime::get().post([this, req, alive = std::weak_ptr<bool>(alive_), st = std::move(st)] {
+    if (!alive.expired()) emitDone(req, st);
+  });
+}
+
+void BrowserPeer::publish(double req, const Manifest& manifest) {
+  store_->storeManifest(manifest, true, [this, req, alive = std::weak_ptr<bool>(alive_)](Result<FileId> r) {
+    BrowserRuntime::get().post([this, req, alive, r = std::move(r)] {
+      if (alive.expired()) return;
+      if (!r) return emitDone(req, fail(r.error()));
+      store_->setInUse(*r, true);  // pinned too; the node seeds it next
+      emit({{"req", req}, {"fileId", r->hex()}});
+    });
+  });
+}
+
+void BrowserPeer::put(double req, const FileId& id, ChunkIndex index, ByteView data) {
+  store_->storeChunk(id, index, data, [this, req](Status st) { emitDoneLater(req, std::move(st)); });
 }
 
 void BrowserPeer::remove(const FileId& id) {
   node_->forget(id);
+  store_->setInUse(id, false);
   store_->deleteFile(id, [](Result<void>) {});  // a file the store never held is fine
+}
+
+void BrowserPeer::release(const FileId& id) {
+  node_->forget(id);
+  store_->setInUse(id, false);
 }
 
 void BrowserPeer::read(double req, const FileId& id, ChunkIndex index) {
@@ -161,6 +195,31 @@ std::string BrowserPeer::statsJson() const {
                     {"closedLinks", std::move(closed)},
                     {"peerConnectionsCreated", links_.created()},
                     {"peerConnectionsLive", links_.live()}});
+}
+
+std::string BrowserPeer::storageJson() const {
+  json files = json::array();
+  store_->listFiles([&files](Result<std::vector<StoredFile>> r) {  // the index answers inline
+    if (!r) return;
+    for (const auto& f : *r) {
+      files.push_back({{"fileId", f.fileId.hex()},
+                       {"name", f.manifest.name},
+                       {"size", f.manifest.size},
+                       {"mimeType", f.manifest.mimeType},
+                       {"chunksTotal", f.manifest.chunkCount()},
+                       {"chunksStored", f.chunksPresent},
+                       {"bytesStored", f.bytesStored},
+                       {"encrypted", f.manifest.encryption.has_value()},
+                       {"pinned", f.pinned},
+                       {"complete", f.complete()}});
+    }
+  });
+  json usage;
+  store_->usage([&usage](Result<StorageUsage> u) {
+    if (u) usage = {{"bytesUsed", u->bytesUsed}, {"quotaBytes", u->quotaBytes}, {"chunks", u->chunks},
+                    {"files", u->files}, {"evictedChunks", u->evictedChunks}};
+  });
+  return abi::dump({{"files", std::move(files)}, {"usage", std::move(usage)}, {"skippedAtLoad", store_->skippedAtLoad()}});
 }
 
 void BrowserPeer::stop(double req) {

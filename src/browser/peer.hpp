@@ -16,6 +16,7 @@
 #include <string>
 
 #include "browser/link.hpp"
+#include "browser/storage.hpp"
 #include "node/node.hpp"
 #include "p2pcdn/chunk_storage.hpp"
 
@@ -24,35 +25,44 @@ namespace p2pcdn::browser {
 class BrowserPeer {
  public:
   // options: {"trackerUrl", "iceServers":[url...], "maxConcurrentDownloads",
-  // "maxConcurrentUploads", "discoveryInterval" (ms), "storageQuota" (bytes)}.
-  // The store lives in the wasm heap (at most 512 MiB): its quota is capped
-  // at kMaxMemoryQuota, so a full store fails a write instead of aborting.
-  static constexpr std::uint64_t kMaxMemoryQuota = std::uint64_t{256} << 20;
-  static Result<std::unique_ptr<BrowserPeer>> create(int handle, std::string_view options);
+  // "maxConcurrentUploads", "discoveryInterval" (ms), "storageQuota" (bytes,
+  // default 10 GB)}. The store is the page's backend under this handle
+  // (JsChunkStorage); `index` is what it held at open (storage.hpp: load).
+  static Result<std::unique_ptr<BrowserPeer>> create(int handle, std::string_view options, std::string_view index);
   ~BrowserPeer();
 
   std::string peerIdHex() const { return node_->peerIdHex(); }
   void fetch(double req, const FileId& id, std::optional<Manifest> manifest);
   void seed(double req, const FileId& id);
   void read(double req, const FileId& id, ChunkIndex index);
+  // An upload, in two passes (the page hashed every chunk first): the
+  // manifest is stored pinned ({"req":R,"fileId":hex}), then each chunk is
+  // stored verified against it (put), then seed() serves it.
+  void publish(double req, const Manifest& manifest);
+  void put(double req, const FileId& id, ChunkIndex index, ByteView data);
   void unlisten(node::ListenerId id) { node_->unlisten(id); }
-  // Leaves the file's swarm and frees its bytes (the store is in the wasm heap).
+  // Leaves the file's swarm and deletes it from the store.
   void remove(const FileId& id);
+  // Leaves the file's swarm; the store keeps it (evictable unless pinned).
+  void release(const FileId& id);
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
     node_->setStreaming(id, on, cursor, lookahead);
   }
   void announceNow() { node_->announceNow(); }
   std::string progressJson(const FileId& id) const;
   std::string statsJson() const;
+  std::string storageJson() const;  // usage and the files held
   void stop(double req);
 
  private:
-  BrowserPeer(int handle, std::unique_ptr<ChunkStorage> store, node::NodeOptions options);
+  BrowserPeer(int handle, std::unique_ptr<JsChunkStorage> store, node::NodeOptions options);
   void emit(const nlohmann::json& event) const;
   void emitDone(double req, const Status& st) const;
+  // emitDone on a later turn, unless the peer is gone by then.
+  void emitDoneLater(double req, Status st);
 
   const int h_;
-  std::unique_ptr<ChunkStorage> store_;
+  std::unique_ptr<JsChunkStorage> store_;
   JsLinkFactory links_;
   std::unique_ptr<node::Node> node_;
   // Completions posted outside the node (store reads) check it.

@@ -13,6 +13,7 @@
 #include "browser/link.hpp"
 #include "browser/peer.hpp"
 #include "browser/runtime.hpp"
+#include "browser/storage.hpp"
 
 using namespace p2pcdn;
 using namespace p2pcdn::browser;
@@ -86,10 +87,13 @@ EMSCRIPTEN_KEEPALIVE void p2p_link_event(int h, int kind, const char* p, std::si
 }
 
 // ---- peers ----
-// A started peer (options: browser/peer.hpp); result {"peer":h,"peerId":hex}.
-EMSCRIPTEN_KEEPALIVE int p2p_peer_new(const char* options, std::size_t n) {
-  const int h = BrowserRuntime::get().newHandle();
-  auto p = BrowserPeer::create(h, text(options, n));
+// A handle for the next peer: the page keeps its store's backend under it first.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_handle() { return BrowserRuntime::get().newHandle(); }
+
+// A started peer h (options, index: browser/peer.hpp); result {"peer":h,"peerId":hex}.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_new(int h, const char* options, std::size_t n, const char* index, std::size_t in) {
+  if (peer(h)) return failed(Error(Errc::kInvalidArgument, "peer", "handle in use"));
+  auto p = BrowserPeer::create(h, text(options, n), text(index, in));
   if (!p) return failed(p.error());
   const std::string id = (*p)->peerIdHex();
   peers()[h] = std::move(*p);
@@ -137,9 +141,27 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_seed(int h, double req, const char* id, std::s
 EMSCRIPTEN_KEEPALIVE int p2p_peer_read(int h, double req, const char* id, std::size_t idn, std::uint32_t index) {
   return onFile(h, id, idn, [req, index](BrowserPeer& p, const FileId& fid) { p.read(req, fid, index); return "null"; });
 }
+// An upload's manifest (JSON), stored pinned: {"req":R,"fileId":hex}.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_publish(int h, double req, const char* manifest, std::size_t mn) {
+  auto m = manifestFromJson(text(manifest, mn));
+  if (!m) return failed(m.error());
+  return onPeer(h, [&](BrowserPeer& p) { p.publish(req, *m); return "null"; });
+}
+// Chunk `index` of a published file, verified and stored: {"req":R}.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_put(int h, double req, const char* id, std::size_t idn, std::uint32_t index,
+                                      const std::uint8_t* data, std::size_t dn) {
+  return onFile(h, id, idn, [&](BrowserPeer& p, const FileId& fid) {
+    p.put(req, fid, index, bytes(data, dn));
+    return "null";
+  });
+}
 // Leaves the file's swarm and deletes it from the store.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_remove(int h, const char* id, std::size_t idn) {
   return onFile(h, id, idn, [](BrowserPeer& p, const FileId& fid) { p.remove(fid); return "null"; });
+}
+// Leaves the file's swarm; the store keeps it.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_release(int h, const char* id, std::size_t idn) {
+  return onFile(h, id, idn, [](BrowserPeer& p, const FileId& fid) { p.release(fid); return "null"; });
 }
 EMSCRIPTEN_KEEPALIVE int p2p_peer_streaming(int h, const char* id, std::size_t idn, int on, std::uint32_t cursor,
                                             std::uint32_t lookahead) {
@@ -157,6 +179,24 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_progress(int h, const char* id, std::size_t id
 }
 EMSCRIPTEN_KEEPALIVE int p2p_peer_stats(int h) {
   return onPeer(h, [](BrowserPeer& p) { return p.statsJson(); });
+}
+// {"files":[...],"usage":{...}} of the peer's store.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_storage(int h) {
+  return onPeer(h, [](BrowserPeer& p) { return p.storageJson(); });
+}
+
+// ---- the store's backend answering (browser/storage.hpp) ----
+// Room for the n bytes a get of request req read (0: none; the request then fails).
+EMSCRIPTEN_KEEPALIVE std::uint8_t* p2p_store_inbox(int h, double req, std::size_t n) {
+  auto it = liveStores().find(h);
+  return it == liveStores().end() ? nullptr : it->second->inbox(req, n);
+}
+// Request req ended: code 0, or an Errc with a message.
+EMSCRIPTEN_KEEPALIVE void p2p_store_done(int h, double req, int code, const char* p, std::size_t n) {
+  BrowserRuntime::get().post([h, req, code, m = std::string(text(p, n))]() mutable {
+    auto it = liveStores().find(h);
+    if (it != liveStores().end()) it->second->finish(req, code, std::move(m));
+  });
 }
 
 }  // extern "C"

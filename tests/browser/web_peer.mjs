@@ -2,9 +2,16 @@
 // A Chromium page downloads a file from a native seeder with the browser
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
-//                     --chromium PATH [--timeout-ms N] [--verbose]
+//                     --chromium PATH [--firefox PATH] [--storage idb|memory]
+//                     [--scenario download|resume|upload] [--input FILE] [--timeout-ms N] [--verbose]
 // Serves DIR over http://127.0.0.1:<any>, runs P2PCDN.connect + download in
-// the page, prints ONE JSON line {ok, sha256, size, stats, ms, error?}.
+// the page, prints ONE JSON line {ok, sha256, size, stats, ms, error?, ...}.
+// resume: the page is reloaded once half the chunks are stored; the result is
+// the download after the reload (storedBefore: what IndexedDB held then).
+// upload: the page uploads --input as a File (served at /input/<name>) and
+// prints {uploaded: {...}} first; on a line on stdin (the caller fetched it
+// natively meanwhile) a second page, in a browser context of its own (its own
+// IndexedDB), downloads it from the first; the result is that download.
 // Run inside a network namespace that holds only loopback (web_peer_test.py).
 import fs from 'node:fs';
 import http from 'node:http';
@@ -19,6 +26,9 @@ const { values: opt } = parseArgs({
     'node-modules': { type: 'string' }, chromium: { type: 'string', default: '/usr/bin/chromium' },
     firefox: { type: 'string' },  // a path: run Firefox (WebDriver BiDi) instead of Chromium
     'timeout-ms': { type: 'string', default: '60000' }, verbose: { type: 'boolean', default: false },
+    storage: { type: 'string', default: 'idb' },          // idb (IndexedDBStorage) | memory (MemoryStorage)
+    scenario: { type: 'string', default: 'download' },    // download | resume (reload half-way) | upload
+    input: { type: 'string' },                            // upload: the file the page uploads
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -29,6 +39,10 @@ const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'a
 const root = path.resolve(opt.package);
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
+  if (opt.input && url.pathname === `/input/${path.basename(opt.input)}`) {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    return fs.createReadStream(opt.input).pipe(res);
+  }
   if (url.pathname === '/') {
     res.writeHead(200, { 'content-type': 'text/html' });
     return res.end('<!doctype html><meta charset="utf-8"><title>p2pcdn web peer</title>');
@@ -40,6 +54,105 @@ const server = http.createServer((req, res) => {
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
+// In the page: a download started and left running (its progress in window.__progress).
+async function startDownload({ tracker, fileId, storage }) {
+  try {
+    const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
+    const cdn = new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000,
+                             storage: storage === 'idb' ? new IndexedDBStorage() : new MemoryStorage() });
+    await cdn.connect();
+    window.__cdn = cdn;
+    cdn.download(fileId, null, (p) => { window.__progress = p; })
+      .catch((e) => { window.__error = `${e.code}: ${e.message}`; });
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, error: `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}` };
+  }
+}
+
+// In the page: connect and upload the file at `input` as a File named as it is.
+async function uploadFile({ tracker, storage, input }) {
+  try {
+    const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
+    const cdn = new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000,
+                             storage: storage === 'idb' ? new IndexedDBStorage() : new MemoryStorage() });
+    await cdn.connect();
+    window.__cdn = cdn;
+    const blob = await (await fetch(input)).blob();
+    const file = new File([blob], input.split('/').pop());
+    const t0 = performance.now();
+    const r = await cdn.upload(file);
+    return { ok: true, ms: performance.now() - t0, fileId: r.fileId, link: r.link, manifest: r.manifest,
+             stored: await cdn.getStoredFiles(), peerId: cdn.getStats().peerId };
+  } catch (e) {
+    return { ok: false, error: `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}` };
+  }
+}
+
+// One line from stdin (the caller's go-ahead).
+function stdinLine() {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d) => {
+      buf += d;
+      if (buf.includes('\n')) { process.stdin.off('data', onData); process.stdin.pause(); resolve(buf.split('\n')[0]); }
+    };
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', onData);
+    process.stdin.once('end', () => reject(new Error('stdin closed before the go-ahead')));
+  });
+}
+
+// In the page: connect, download the whole file, check what remains after disconnect.
+async function download({ tracker, fileId, timeoutMs: t, storage }) {
+  const out = { ok: false };
+  try {
+    const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
+    // Every step is bounded: a store or a swarm that never answers fails the run.
+    let step = 'connect';
+    const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`${step} not done in ${t} ms`)), t));
+    const within = (p) => Promise.race([p, timer]);
+    const cdn = new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000,
+                             storage: storage === 'idb' ? new IndexedDBStorage() : new MemoryStorage() });
+    window.__cdnOfDownload = cdn;
+    await within(cdn.connect());
+    step = 'getStoredFiles';
+    out.storedBefore = await within(cdn.getStoredFiles());
+    out.indexMs = cdn.getStats().storage.indexMs;
+    const t0 = performance.now();
+    let progressCalls = 0;
+    let last = null;
+    step = 'download';
+    const data = await within(cdn.download(fileId, null, (p) => { ++progressCalls; last = p; }));
+    out.ms = performance.now() - t0;
+    out.size = data.length;
+    out.progressCalls = progressCalls;
+    out.lastProgress = last;
+    out.sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', data))]
+      .map((b) => b.toString(16).padStart(2, '0')).join('');
+    out.stats = cdn.getStats();
+    out.storedAfter = await cdn.getStoredFiles();
+    await cdn.disconnect();
+    // The peer is destroyed on the loop's next turn; then nothing of it may remain.
+    await new Promise((r) => setTimeout(r, 200));
+    const { host } = await (await import('/dist/module.js')).loadModule();
+    out.linksAfter = host.links.size;
+    out.socketsAfter = host.sockets.size;
+    out.storesAfter = host.stores.size;
+    out.ok = true;
+  } catch (e) {
+    out.error = `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}`;
+    try { out.statsAtError = window.__cdnOfDownload.getStats(); } catch {}
+  }
+  return out;
+}
+
+// The run as a whole is bounded too (a browser that stops answering): one JSON line, then exit.
+setTimeout(() => {
+  process.stdout.write(JSON.stringify({ ok: false, error: `web_peer.mjs: no result in ${3 * timeoutMs} ms` }) + '\n');
+  try { browser && browser.process() && browser.process().kill('SIGKILL'); } catch {}
+  process.exit(1);
+}, 3 * timeoutMs).unref();
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pcdn-web-peer-'));
 let browser = null;
 let result = { ok: false };
@@ -64,38 +177,46 @@ try {
     // Without a media grant Chromium filters out every host candidate (BROWSERS.md).
     await browser.defaultBrowserContext().overridePermissions(origin, ['camera', 'microphone']);
   }
-  const page = await browser.newPage();
-  page.on('console', (m) => { if (opt.verbose) log(`console.${m.type()}: ${m.text()}`); });
-  page.on('pageerror', (e) => log(`page error: ${e.message}`));
-  await page.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
-  result = await page.evaluate(async ({ tracker, fileId, timeoutMs: t }) => {
-    const out = { ok: false };
-    try {
-      const { P2PCDN } = await import('/dist/index.js');
-      const cdn = new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000 });
-      await cdn.connect();
-      const t0 = performance.now();
-      let progressCalls = 0;
-      const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`download not done in ${t} ms`)), t));
-      const data = await Promise.race([cdn.download(fileId, null, () => { ++progressCalls; }), timer]);
-      out.ms = performance.now() - t0;
-      out.size = data.length;
-      out.progressCalls = progressCalls;
-      out.sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', data))]
-        .map((b) => b.toString(16).padStart(2, '0')).join('');
-      out.stats = cdn.getStats();
-      await cdn.disconnect();
-      // The peer is destroyed on the loop's next turn; then nothing of it may remain.
-      await new Promise((r) => setTimeout(r, 200));
-      const { host } = await (await import('/dist/module.js')).loadModule();
-      out.linksAfter = host.links.size;
-      out.socketsAfter = host.sockets.size;
-      out.ok = true;
-    } catch (e) {
-      out.error = `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}`;
+  const openPage = async (context, tag) => {
+    const pg = await context.newPage();
+    pg.on('console', (m) => { if (opt.verbose) log(`${tag} console.${m.type()}: ${m.text()}`); });
+    pg.on('pageerror', (e) => log(`${tag} page error: ${e.message}`));
+    await pg.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
+    return pg;
+  };
+  const page = await openPage(browser.defaultBrowserContext(), 'page');
+  const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage };
+  if (opt.scenario === 'upload') {
+    const up = await page.evaluate(uploadFile, { ...args, input: `/input/${path.basename(opt.input)}` });
+    if (!up.ok) throw new Error(`upload: ${up.error}`);
+    process.stdout.write(JSON.stringify({ uploaded: up }) + '\n');
+    await stdinLine();
+    // The second page: its own context, so its own IndexedDB (and media grant).
+    const context = await browser.createBrowserContext();
+    if (!opt.firefox) await context.overridePermissions(origin, ['camera', 'microphone']);
+    const other = await openPage(context, 'page2');
+    result = await other.evaluate(download, { ...args, fileId: up.fileId });
+    result.uploaded = up;
+    result.uploaderStats = await page.evaluate(() => window.__cdn.getStats());
+  } else if (opt.scenario === 'resume') {
+    // Start, and reload the page once about half the chunks are stored.
+    const started = await page.evaluate(startDownload, args);
+    if (!started.ok) throw new Error(started.error);
+    const deadline = Date.now() + timeoutMs;
+    let seen = null;
+    for (;;) {
+      seen = await page.evaluate(() => window.__progress || { chunksHave: 0, chunksTotal: 1, error: window.__error });
+      if (seen.error) throw new Error(seen.error);
+      if (seen.chunksTotal > 0 && seen.chunksHave * 2 >= seen.chunksTotal) break;
+      if (Date.now() > deadline) throw new Error(`not half-way in ${timeoutMs} ms: ${JSON.stringify(seen)}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
-    return out;
-  }, { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs });
+    await page.reload({ waitUntil: 'load', timeout: timeoutMs });
+    result = await page.evaluate(download, args);
+    result.beforeReload = seen;
+  } else {
+    result = await page.evaluate(download, args);
+  }
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);
 } finally {

@@ -3,8 +3,11 @@
 downloads a file from a native seeder in headless Chromium (or Firefox ESR), by the file id
 only (the manifest comes from the seeder): byte-identical (SHA-256 compared
 with the original); onProgress once per chunk; the stats count the bytes and
-a bounded number of RTCPeerConnections; after disconnect() no peer connection
-or tracker WebSocket is left in the page.
+a bounded number of RTCPeerConnections; the store (IndexedDB by default)
+holds the whole file; after disconnect() no peer connection, tracker
+WebSocket or store is left in the page. With --resume the page is reloaded
+half-way and must fetch only the chunks IndexedDB did not hold (counted).
+With --upload the page publishes the file instead (run_upload).
 
   web_peer_test.py --p2pcdn BIN --package DIR [--node-modules DIR] [--chromium PATH] [--size BYTES]
 
@@ -42,14 +45,18 @@ def run(args, tmp):
         tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
         wait_port(port, tracker, tmp / "tracker.log")
         url = f"ws://127.0.0.1:{port}"
+        limit = ["--upload-limit", str(args.upload_limit)] if args.upload_limit else []
         seeder = procs.spawn([cli.binary, "--home", cli.home, "-q", "--json", "seed", fid, "--tracker", url,
-                              "--loopback", "--duration", "300"], "seeder", stdout=subprocess.PIPE)
+                              "--loopback", "--duration", "300"] + limit, "seeder", stdout=subprocess.PIPE)
         seed = json.loads(seeder.stdout.readline().decode() or "{}")
         check(seed.get("fileId") == fid, f"seeder did not start: {tail(tmp / 'seeder.log')}")
         t0 = time.monotonic()
         p = subprocess.run([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
                             "--file-id", fid, "--node-modules", args.node_modules, "--chromium", args.chromium,
-                            "--timeout-ms", str(args.timeout_ms)] + (["--firefox", args.firefox] if args.firefox else []), capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
+                            "--timeout-ms", str(args.timeout_ms), "--storage", args.storage,
+                            "--scenario", "resume" if args.resume else "download"]
+                           + (["--firefox", args.firefox] if args.firefox else []),
+                           capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
         wall = time.monotonic() - t0
         err = p.stderr.decode("utf-8", "replace")
         try:
@@ -62,19 +69,117 @@ def run(args, tmp):
     check(r["sha256"] == hashlib.sha256(data).hexdigest(), "the page's bytes differ from the original")
     st = r["stats"]
     peers = st["peers"]
-    check(st["bytesDownloaded"] >= len(data), f"stats count {st['bytesDownloaded']} bytes down, file {len(data)}")
-    check(st["peerConnectionsCreated"] >= 1, f"no RTCPeerConnection counted: {st}")
-    check(r["progressCalls"] >= 1, "onProgress was never called")
     chunks = -(-len(data) // (256 * 1024))
-    check(r["progressCalls"] == chunks, f"onProgress called {r['progressCalls']} times for {chunks} chunks")
+    # What the store held when the page (re)opened it: nothing, or (resume) part of the file.
+    before = [f for f in r["storedBefore"] if f["fileId"] == fid]
+    held = before[0]["chunksStored"] if before else 0
+    if args.resume:
+        check(0 < held < chunks, f"after the reload IndexedDB held {held} of {chunks} chunks")
+        print(f"  reloaded at {r['beforeReload']['chunksHave']}/{chunks} chunks; IndexedDB held {held} after "
+              f"the reload (indexed in {r['indexMs']:.0f} ms)", flush=True)
+    else:
+        check(held == 0, f"the store held {held} chunks of the file before the download")
+    fetched = r["lastProgress"]["chunksFetched"]
+    check(fetched == chunks - held, f"fetched {fetched} chunks from peers; {chunks - held} were missing")
+    check(r["progressCalls"] == chunks - held,
+          f"onProgress called {r['progressCalls']} times for {chunks - held} chunks fetched")
+    check(st["bytesDownloaded"] >= (chunks - held) * 256 * 1024 - 256 * 1024,
+          f"stats count {st['bytesDownloaded']} bytes down for {chunks - held} chunks")
+    check(st["peerConnectionsCreated"] >= 1, f"no RTCPeerConnection counted: {st}")
+    after = [f for f in r["storedAfter"] if f["fileId"] == fid]
+    check(len(after) == 1 and after[0]["complete"] and after[0]["chunksStored"] == chunks,
+          f"the store does not hold the whole file after the download: {after}")
+    check(st["storage"]["bytesUsed"] >= len(data), f"the store counts {st['storage']['bytesUsed']} bytes")
     check(st["peerConnectionsCreated"] <= 64,
           f"{st['peerConnectionsCreated']} RTCPeerConnections for one seeder (Chromium allows ~500 per page)")
-    check(r["linksAfter"] == 0 and r["socketsAfter"] == 0,
-          f"after disconnect the page still holds {r['linksAfter']} peer connection(s), {r['socketsAfter']} tracker socket(s)")
+    check(r["linksAfter"] == 0 and r["socketsAfter"] == 0 and r["storesAfter"] == 0,
+          f"after disconnect the page still holds {r['linksAfter']} peer connection(s), {r['socketsAfter']} "
+          f"tracker socket(s), {r['storesAfter']} store(s)")
     mbps = len(data) / (r["ms"] / 1000) / 1e6
-    print(f"  {len(data)} bytes in {r['ms']:.0f} ms in the page ({mbps:.1f} MB/s), {r['progressCalls']} progress "
-          f"calls, {st['peerConnectionsCreated']} peer connection(s), {len(peers)} open at the end; "
-          f"browser process {wall:.1f} s", flush=True)
+    print(f"  {len(data)} bytes in {r['ms']:.0f} ms in the page ({mbps:.1f} MB/s; store: {args.storage}), "
+          f"{r['progressCalls']} progress calls, {st['peerConnectionsCreated']} peer connection(s), {len(peers)} open "
+          f"at the end; browser process {wall:.1f} s", flush=True)
+
+
+def read_line(proc, deadline_s, what):
+    """A line of proc's stdout within deadline_s seconds (select: never a hang)."""
+    import select
+    end = time.monotonic() + deadline_s
+    buf = b""
+    while b"\n" not in buf:
+        left = end - time.monotonic()
+        if left <= 0 or proc.poll() is not None and not select.select([proc.stdout], [], [], 0)[0]:
+            break
+        if select.select([proc.stdout], [], [], min(left, 1.0))[0]:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+    line, _, _ = buf.partition(b"\n")
+    try:
+        return json.loads(line.decode())
+    except json.JSONDecodeError:
+        raise TestFailure(f"web_peer.mjs printed no {what} (got {line[:300]!r})")
+
+
+def run_upload(args, tmp):
+    """A page uploads a File; the id is the one `p2pcdn add` gives the same file; a native
+    `p2pcdn get` fetches it from the page identical, then a second page (its own IndexedDB)
+    does, from the first page alone: the page answers offers, serves, and browsers link to each other."""
+    data = random.Random(args.seed).randbytes(args.size)
+    src = write_file(tmp / "input.bin", data)
+    fid = Cli(args.p2pcdn, tmp / "publisher").add(src)["fileId"]  # only for its id: no native seeder
+    leecher = Cli(args.p2pcdn, tmp / "leecher")
+    with Processes(tmp) as procs:
+        port = free_port()
+        tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
+        wait_port(port, tracker, tmp / "tracker.log")
+        url = f"ws://127.0.0.1:{port}"
+        log = open(tmp / "web_peer.log", "wb")
+        mjs = subprocess.Popen([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
+                                "--node-modules", args.node_modules, "--chromium", args.chromium,
+                                "--timeout-ms", str(args.timeout_ms), "--storage", args.storage,
+                                "--scenario", "upload", "--input", str(src)]
+                               + (["--firefox", args.firefox] if args.firefox else []),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        try:
+            first = read_line(mjs, args.timeout_ms / 1000 * 2, "upload result")
+            if "uploaded" not in first:
+                raise TestFailure(f"the page's upload failed: {first.get('error')}\n{tail(tmp / 'web_peer.log')}")
+            up = first["uploaded"]
+            check(up["fileId"] == fid, f"the page's upload has id {up['fileId']}; `p2pcdn add` gave {fid}")
+            check(up["link"].startswith("p2pcdn:" + fid) and url in up["link"].replace("%3A", ":").replace("%2F", "/"),
+                  f"the upload's link {up['link']} does not name the file and the tracker")
+            mine = [f for f in up["stored"] if f["fileId"] == fid]
+            check(mine and mine[0]["complete"] and mine[0]["pinned"], f"the uploaded file is not stored pinned: {mine}")
+            out = tmp / "native.bin"
+            t0 = time.monotonic()
+            leecher.run("-q", "--json", "get", up["link"], "-o", out, "--loopback", expect=0,
+                        timeout=args.timeout_ms / 1000)
+            native_s = time.monotonic() - t0
+            check(out.read_bytes() == data, "the native peer's copy of the page's upload differs from the original")
+            mjs.stdin.write(b"next\n")
+            mjs.stdin.flush()
+            r = read_line(mjs, args.timeout_ms / 1000 * 2, "result")
+        finally:
+            if mjs.poll() is None:
+                mjs.kill()
+            mjs.wait()
+            log.close()
+        if not r.get("ok"):
+            raise TestFailure(f"the second page failed: {r.get('error')}; its stats then: "
+                              f"{json.dumps(r.get('statsAtError'))[:3000]}\nthe uploader's: "
+                              f"{json.dumps(r.get('uploaderStats'))[:3000]}\n{tail(tmp / 'web_peer.log')}")
+    check(r["size"] == len(data) and r["sha256"] == hashlib.sha256(data).hexdigest(),
+          "the second page's copy differs from the original")
+    # Its bytes came from the first page: nothing else held the file (the native leecher has exited).
+    check(r["lastProgress"]["chunksFetched"] == -(-len(data) // (256 * 1024)),
+          f"the second page fetched {r['lastProgress']['chunksFetched']} chunks")
+    served = r["uploaderStats"]["bytesUploaded"]
+    check(served >= 2 * len(data), f"the uploading page served {served} bytes to two peers of a {len(data)}-byte file")
+    mbps = len(data) / (r["ms"] / 1000) / 1e6
+    print(f"  uploaded {len(data)} bytes in {up['ms']:.0f} ms (hashed + stored); native get {native_s:.1f} s; "
+          f"page to page {r['ms']:.0f} ms ({mbps:.1f} MB/s); the uploader served {served} bytes", flush=True)
 
 
 def main():
@@ -88,6 +193,13 @@ def main():
     ap.add_argument("--size", type=int, default=4 * MIB)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--timeout-ms", type=int, default=60000)
+    ap.add_argument("--storage", choices=["idb", "memory"], default="idb",
+                    help="the page's ChunkStorage: IndexedDBStorage (default) or MemoryStorage")
+    ap.add_argument("--resume", action="store_true",
+                    help="reload the page half-way: it must resume from IndexedDB, fetching only the missing chunks")
+    ap.add_argument("--upload", action="store_true",
+                    help="the page uploads the file; a native peer, then a second page, fetch it from the page")
+    ap.add_argument("--upload-limit", type=int, default=0, help="the seeder's upload limit, bytes/s (0: none)")
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**31)
@@ -106,7 +218,7 @@ def main():
     print(f"[web_peer] {netns}; seed {args.seed}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="p2pcdn-web-peer-"))
     try:
-        run(args, tmp)
+        (run_upload if args.upload else run)(args, tmp)
         check_only_loopback(shutil.which("ip"))
     except TestFailure as e:
         print(f"FAIL [web_peer]: {e}", file=sys.stderr, flush=True)

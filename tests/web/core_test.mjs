@@ -73,6 +73,20 @@ const l = core.parseLink(`p2pcdn:${canon.fileId}?tr=ws%3A%2F%2F127.0.0.1%3A8000`
 check(l.fileId === canon.fileId && l.trackers.length === 1 && l.trackers[0] === "ws://127.0.0.1:8000", "a link");
 check(core.parseLink(canon.fileId).fileId === canon.fileId, "a bare id");
 throwsCode(() => core.parseLink("p2pcdn:xyz"), "malformed", "a bad link");
+const key = "ab".repeat(32);
+const made = core.formatLink({ fileId: canon.fileId, trackers: ["ws://127.0.0.1:8000"], key });
+const back = core.parseLink(made);
+check(back.fileId === canon.fileId && back.trackers[0] === "ws://127.0.0.1:8000" && back.key === key,
+      `a link made and parsed back: ${made}`);
+check(core.formatLink({ fileId: canon.fileId }) === `p2pcdn:${canon.fileId}`, "a link without trackers");
+throwsCode(() => core.formatLink({ fileId: "xyz" }), "malformed", "a link of a bad id");
+throwsCode(() => core.formatLink({ fileId: canon.fileId, key: "ab" }), "invalid-argument", "a short key");
+throwsCode(() => core.formatLink({ fileId: canon.fileId, trackers: [1] }), "invalid-argument", "a tracker not a string");
+throwsCode(() => core.formatLink("not an object"), "invalid-argument", "a link not an object");
+
+// MIME types, as the native `add` picks them.
+check(core.guessMimeType("Movie.MP4") === "video/mp4", "mp4");
+check(core.guessMimeType("noext") === "application/octet-stream", "no extension");
 
 // Memory: a large input crosses and is freed: after the first, 20 more leave
 // the heap as it was (a leak of 32 MiB a call would need 640 MiB, over the cap).

@@ -8,7 +8,7 @@
 export const ABI_VERSION = 1;
 
 // Errc (include/p2pcdn/result.hpp), in its order, by name.
-const CODES = ["ok", "invalid-argument", "malformed", "too-large", "not-found", "integrity", "io", "quota-exceeded",
+export const ERRC_NAMES = ["ok", "invalid-argument", "malformed", "too-large", "not-found", "integrity", "io", "quota-exceeded",
                "unsupported", "crypto", "cancelled", "back-pressure", "timed-out"];
 
 export class P2PCDNError extends Error {
@@ -22,7 +22,7 @@ export class P2PCDNError extends Error {
 
 // A P2PCDNError from the ABI's {"code", "message"}.
 export function errorFrom(e) {
-  return new P2PCDNError(CODES[e.code] || "internal", e.message, e.code);
+  return new P2PCDNError(ERRC_NAMES[e.code] || "internal", e.message, e.code);
 }
 
 export function wrapCore(m) {
@@ -91,6 +91,14 @@ export function wrapCore(m) {
       }
       const mt = text(asText(manifest));
       call(() => withBytes(mt, (mp, mn) => withBytes(bytes, (p, n) => m._p2p_verify_chunk(mp, mn, index, p, n))));
+    },
+    // The MIME type `p2pcdn add` gives a file of this name (by its extension).
+    guessMimeType(name) {
+      return call(() => withBytes(text(String(name)), (p, n) => m._p2p_guess_mime(p, n)));
+    },
+    // {fileId, trackers?, key?} as a link "p2pcdn:<id>?tr=...&k=...".
+    formatLink(link) {
+      return call(() => withBytes(text(JSON.stringify(link)), (p, n) => m._p2p_format_link(p, n)));
     },
     // A link "p2pcdn:<id>?tr=...&k=..." or a bare id: {fileId, trackers, key?}.
     parseLink(link) {

@@ -1,13 +1,17 @@
 // The page's side of the C++ peer's I/O (src/browser/js.hpp): the loop's
 // macrotask, the one timer, randomness, the tracker WebSockets and the
-// RTCPeerConnections with their "p2pcdn" data channel. Objects are kept by
-// the integer handle the C++ chose. Every event goes back through an export
-// (p2p_ws_event, p2p_link_*), which posts it onto the C++ loop.
+// RTCPeerConnections with their "p2pcdn" data channel, and each peer's store
+// backend. Objects are kept by the integer handle the C++ chose (a store by
+// its peer's). Every event goes back through an export (p2p_ws_event,
+// p2p_link_*, p2p_store_done), which posts it onto the C++ loop.
 //
 // Bytes: a received message is copied once, from its ArrayBuffer into room
 // the C++ made (p2p_link_inbox); a sent one is a view of the wasm heap that
 // RTCDataChannel.send copies during the call. HEAPU8 is looked up at each
 // use: memory growth replaces it.
+
+import { ERRC_NAMES } from "./core.js";
+import { chunkId } from "./storage.js";
 
 const CHANNEL_LABEL = "p2pcdn";
 // A tracker message above this is dropped with the connection (the C++ side checks too).
@@ -22,6 +26,7 @@ export class Host {
     this.sockets = new Map();  // handle -> WebSocket
     this.links = new Map();    // handle -> {pc, dc, offerer, low, closing}
     this.peers = new Map();    // peer handle -> {onEvent(obj), onData(req, bytes)}
+    this.stores = new Map();   // peer handle -> its ChunkStorage backend (web/src/storage.js)
     this.timer = null;
     this.peerConnectionsCreated = 0;
     const ch = new MessageChannel();
@@ -124,7 +129,8 @@ export class Host {
       return 1;  // e.g. Chromium's "Cannot create so many PeerConnections"
     }
     ++this.peerConnectionsCreated;
-    const rec = { pc, dc: null, offerer: cfg.offerer, low: cfg.lowWatermark, closing: false, failed: false };
+    // want: a level asked for by dcNotifyBelow, not reached yet (or null).
+    const rec = { pc, dc: null, offerer: cfg.offerer, low: cfg.lowWatermark, want: null, closing: false, failed: false };
     this.links.set(h, rec);
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === "failed") this.linkFailed(h, "ICE/DTLS connection failed");
@@ -145,7 +151,8 @@ export class Host {
       this.m._p2p_link_message(h);
     };
     dc.onbufferedamountlow = () => {
-      dc.bufferedAmountLowThreshold = rec.low;
+      if (rec.want !== null && dc.bufferedAmount <= rec.want) rec.want = null;
+      armLow(rec);
       this.linkEvent(h, 2);
     };
     dc.onclose = () => {
@@ -217,12 +224,14 @@ export class Host {
     const rec = this.links.get(h);
     return rec && rec.dc ? rec.dc.bufferedAmount : 0;
   }
+  // The buffered-low event once the queue holds at most `bytes` (soon if it
+  // already does), besides the usual one at rec.low (transport/peer_link.hpp).
   dcNotifyBelow(h, bytes) {
     const rec = this.links.get(h);
     if (!rec || !rec.dc) return;
-    // The earliest request wins (onbufferedamountlow resets it to rec.low).
-    rec.dc.bufferedAmountLowThreshold = Math.max(bytes, rec.dc.bufferedAmountLowThreshold);
-    if (rec.dc.bufferedAmount <= bytes) queueMicrotask(() => this.linkEvent(h, 2));
+    if (rec.dc.bufferedAmount <= bytes) return queueMicrotask(() => this.linkEvent(h, 2));
+    rec.want = rec.want === null ? bytes : Math.max(rec.want, bytes);  // the one reached first
+    armLow(rec);
   }
   pcClose(h) {
     const rec = this.links.get(h);
@@ -274,4 +283,68 @@ export class Host {
     // slice, not subarray: the bytes leave the heap (a view would pin, or clone, all of it).
     if (x) x.onData(req, this.m.HEAPU8.slice(p, p + n));
   }
+
+  // ---- the store's backend (src/browser/storage.hpp) ----
+  // Starts request `req` on peer h's backend; its end goes to p2p_store_done
+  // (a get's bytes first into p2p_store_inbox: the one copy into the heap).
+  storeOp(h, req, p, n, dp, dn) {
+    const op = JSON.parse(this.text(p, n));
+    // slice: the bytes leave the heap, and the backend keeps them.
+    const data = dn ? this.m.HEAPU8.slice(dp, dp + dn) : null;
+    const s = this.stores.get(h);
+    const done = (code, message = "") => {
+      if (this.stores.get(h) !== s) return;  // the peer is gone
+      this.withBytes(message, (mp, mn) => this.m._p2p_store_done(h, req, code, mp, mn));
+    };
+    let work;
+    try {
+      if (!s) throw new Error("no store");
+      work = runStoreOp(s, op, data);
+    } catch (e) {
+      work = Promise.reject(e);
+    }
+    Promise.resolve(work).then((got) => {
+      if (op.op !== "get") return done(0);
+      const bytes = got instanceof ArrayBuffer ? new Uint8Array(got) : got;
+      if (!(bytes instanceof Uint8Array)) return done(4, `chunk ${op.index} is not in the store`);
+      if (this.stores.get(h) !== s) return;
+      const at = this.m._p2p_store_inbox(h, req, bytes.length);
+      if (!at) return done(3, `chunk ${op.index}: ${bytes.length} bytes is no chunk`);
+      this.m.HEAPU8.set(bytes, at);
+      done(0);
+    }, (e) => done(storeErrc(e), String((e && e.message) || e)));
+  }
+}
+
+// The event fires when bufferedAmount falls to the threshold from above, so
+// the threshold is the highest wanted level below the amount now (a level at
+// or above it would never be crossed: that stalled a page's uploads).
+function armLow(rec) {
+  const b = rec.dc.bufferedAmount;
+  const below = [rec.low, rec.want].filter((x) => x !== null && x < b);
+  rec.dc.bufferedAmountLowThreshold = below.length ? Math.max(...below) : rec.low;
+}
+
+function runStoreOp(s, op, data) {
+  switch (op.op) {
+    case "put": return s.storeChunk({ fileId: op.fileId, index: op.index, data });
+    case "get": return s.getChunk(chunkId(op.fileId, op.index));
+    case "delete": return s.deleteChunk(chunkId(op.fileId, op.index));
+    case "manifest": return s.storeManifest(op.manifest, { pinned: op.pinned, lastUsed: op.lastUsed });
+    case "deleteFile": return s.deleteFile ? s.deleteFile(op.fileId) : deleteChunkByChunk(s, op.fileId);
+    default: throw new Error("unknown store operation " + op.op);
+  }
+}
+
+// A backend with the seed's five methods only: the manifest says which chunks to delete.
+async function deleteChunkByChunk(s, fileId) {
+  const m = await s.getManifest(fileId);
+  if (m) for (let i = 0; i < m.chunks.length; ++i) await s.deleteChunk(chunkId(fileId, i));
+}
+
+// The Errc (src/browser/storage.hpp: finish) of a backend's failure.
+function storeErrc(e) {
+  if (e && e.name === "QuotaExceededError") return 7;
+  const i = e && typeof e.code === "string" ? ERRC_NAMES.indexOf(e.code) : -1;
+  return i > 0 ? i : 6;  // io
 }

@@ -1,11 +1,12 @@
 // The p2pcdn browser package (ES module): the C++ peer in WebAssembly behind
 // the seed's API. P2PCDN joins the swarm; loadCore gives the core alone
 // (BLAKE3, manifests, chunk verification, links). See docs/browser-peer-plan.md
-// for what is still to come (IndexedDBStorage, upload, stream).
+// for what is still to come (upload, stream).
 import { loadModule } from "./module.js";
 
 export { P2PCDNError, ABI_VERSION } from "./core.js";
 export { P2PCDN } from "./p2pcdn.js";
+export { IndexedDBStorage, MemoryStorage, chunkId, parseChunkId } from "./storage.js";
 
 // Resolves to the core's functions (the module is shared with every P2PCDN of the page).
 export function loadCore(options = {}) {

@@ -4,6 +4,7 @@
 import { P2PCDNError } from "./core.js";
 import { loadModule } from "./module.js";
 import { Peer } from "./peer.js";
+import { MemoryStorage } from "./storage.js";
 
 const DEFAULTS = {
   trackerUrl: null,
@@ -11,7 +12,8 @@ const DEFAULTS = {
   maxConcurrentDownloads: 10,
   maxConcurrentUploads: 20,
   chunkSize: 256 * 1024,
-  storage: null,
+  storage: null,             // a ChunkStorage (web/src/storage.js); default: a new MemoryStorage
+  storageQuota: 10e9,        // bytes, at most; also at most navigator.storage.estimate()'s quota
   enableSeeding: true,
   seedDuration: 3600,        // seconds; 0: until delete() or disconnect()
   discoveryInterval: 30000,  // ms between announces
@@ -23,6 +25,7 @@ export class P2PCDN {
     this.peer = null;
     this.mod = null;
     this.connecting = null;  // the connect() in progress: a second call joins it
+    this.seedTimers = new Map();  // fileId -> the timer that ends its seeding
   }
 
   // Loads the WebAssembly (once per page) and joins the tracker.
@@ -38,13 +41,25 @@ export class P2PCDN {
     const o = this.options;
     if (typeof o.trackerUrl !== "string") throw new P2PCDNError("invalid-argument", "no trackerUrl (ws://host:port)", 1);
     this.mod = await loadModule();
+    if (!o.storage) o.storage = new MemoryStorage();
+    const storage = o.storage;
+    const t0 = performance.now();
+    if (storage.open) await storage.open();
+    const index = storage.listFiles ? await storage.listFiles() : [];
+    this.storageIndexMs = performance.now() - t0;
+    let quota = o.storageQuota;
+    if (storage.estimate) {
+      const e = await storage.estimate().catch(() => null);
+      if (e && Number.isFinite(e.quota) && e.quota > 0) quota = Math.min(quota, e.quota);
+    }
     this.peer = Peer.create(this.mod.module, this.mod.host, this.mod.core, {
       trackerUrl: o.trackerUrl,
       iceServers: (o.iceServers || []).flatMap((s) => (typeof s === "string" ? [s] : [].concat(s.urls || []))),
       maxConcurrentDownloads: o.maxConcurrentDownloads,
       maxConcurrentUploads: o.maxConcurrentUploads,
       discoveryInterval: o.discoveryInterval,
-    });
+      storageQuota: Math.max(1, Math.floor(quota)),
+    }, storage, index);
   }
 
   // Says goodbye to the peers and leaves the tracker.
@@ -52,6 +67,8 @@ export class P2PCDN {
     if (this.connecting) await this.connecting.catch(() => {});
     const p = this.peer;
     this.peer = null;
+    for (const t of this.seedTimers.values()) clearTimeout(t);
+    this.seedTimers.clear();
     if (p) await p.close();
   }
 
@@ -70,9 +87,49 @@ export class P2PCDN {
       bytesTotal: p.bytesTotal,
       chunksHave: p.chunksHave,
       chunksTotal: p.chunksTotal,
+      chunksFetched: p.chunksFetched,  // from peers, this session (the rest came from the store)
       peers: p.peers,
       chunk,
     };
+  }
+
+  // Publishes a File, Blob, Uint8Array or ArrayBuffer: hashes it chunk by
+  // chunk (the manifest, computed by the C++ core as `p2pcdn add` does, so
+  // the same content gets the same fileId), then stores each chunk pinned and
+  // seeds it until delete() or disconnect(). Memory: a few chunks, never the
+  // whole file (a Blob is read twice). metadata: {name, mimeType}.
+  async upload(file, metadata = {}) {
+    const peer = this.requirePeer();
+    const { core } = this.mod;
+    const src = sourceOf(file);
+    const chunkSize = this.options.chunkSize;
+    const name = metadata.name || src.name || "file";
+    const count = Math.ceil(src.size / chunkSize);
+    const chunks = [];
+    for (let i = 0; i < count; ++i) chunks.push(core.hash(await src.read(i * chunkSize, chunkSize)));
+    const manifest = core.manifestFromJson({
+      version: 2, name, size: src.size, chunkSize, chunks,
+      mimeType: metadata.mimeType || src.type || core.guessMimeType(name),
+    });
+    const fileId = await peer.publish(manifest);
+    try {
+      // Second pass: at most maxInFlight puts at a time.
+      const maxInFlight = 8;
+      const inFlight = new Set();
+      for (let i = 0; i < count; ++i) {
+        const p = src.read(i * chunkSize, chunkSize).then((bytes) => peer.put(fileId, i, bytes));
+        inFlight.add(p);
+        p.finally(() => inFlight.delete(p)).catch(() => {});
+        if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+      await peer.seed(fileId);
+    } catch (e) {
+      // A Blob changed under us, the quota, a disconnect: nothing half-stored stays.
+      if (this.peer === peer) peer.remove(fileId);
+      throw e;
+    }
+    return { fileId, manifest, link: core.formatLink({ fileId, trackers: [this.options.trackerUrl] }) };
   }
 
   // The whole file, fetched from the swarm (the manifest, if not given, from peers).
@@ -97,20 +154,46 @@ export class P2PCDN {
     } finally {
       peer.unlisten(listener);
     }
-    if (m.flags) throw new P2PCDNError("unsupported", "encrypted files are not supported in the browser yet", 8);
+    if (m.encryption) throw new P2PCDNError("unsupported", "encrypted files are not supported in the browser yet", 8);
     const out = new Uint8Array(m.size);
     for (let i = 0; i < m.chunks.length; ++i) out.set(await peer.read(fileId, i), i * m.chunkSize);
-    if (!this.options.enableSeeding) peer.remove(fileId);
+    this.seedFor(fileId);
     return out;
+  }
+
+  // After a download: serves the file for seedDuration seconds (0: until
+  // delete() or disconnect()), or not at all without enableSeeding; then it
+  // leaves the swarm and stays in the store (evictable: least recently used first).
+  seedFor(fileId) {
+    clearTimeout(this.seedTimers.get(fileId));
+    this.seedTimers.delete(fileId);
+    const { enableSeeding, seedDuration } = this.options;
+    if (!enableSeeding) return this.peer.release(fileId);
+    if (!(seedDuration > 0)) return;
+    const peer = this.peer;
+    this.seedTimers.set(fileId, setTimeout(() => {
+      this.seedTimers.delete(fileId);
+      if (this.peer === peer) peer.release(fileId);
+    }, seedDuration * 1000));
   }
 
   // Stops serving the file and deletes it from the store.
   async delete(fileId) {
-    this.requirePeer().remove(this.mod.core.parseLink(fileId).fileId);
+    const id = this.mod.core.parseLink(fileId).fileId;
+    clearTimeout(this.seedTimers.get(id));
+    this.seedTimers.delete(id);
+    this.requirePeer().remove(id);
+  }
+
+  // The files the store holds: [{fileId, name, size, mimeType, chunksTotal,
+  // chunksStored, bytesStored, encrypted, pinned, complete}].
+  getStoredFiles() {
+    return Promise.resolve(this.requirePeer().storage().files);
   }
 
   getStats() {
     const s = this.requirePeer().stats();
+    const st = this.requirePeer().storage();
     return {
       peerId: s.peerId,
       peers: s.peers,
@@ -120,6 +203,23 @@ export class P2PCDN {
       bytesDownloaded: s.peers.concat(s.closedLinks).reduce((a, p) => a + p.bytesDown, 0),
       peerConnectionsCreated: s.peerConnectionsCreated,
       peerConnectionsLive: s.peerConnectionsLive,
+      storage: { ...st.usage, indexMs: this.storageIndexMs, skippedAtLoad: st.skippedAtLoad },
     };
   }
+}
+
+// What upload() reads: {size, name, type, read(offset, length) -> Uint8Array}.
+function sourceOf(file) {
+  if (typeof Blob !== "undefined" && file instanceof Blob) {
+    return {
+      size: file.size, name: file.name, type: file.type,
+      read: async (off, len) => new Uint8Array(await file.slice(off, off + len).arrayBuffer()),
+    };
+  }
+  let bytes = null;
+  if (file instanceof Uint8Array) bytes = file;
+  else if (file instanceof ArrayBuffer) bytes = new Uint8Array(file);
+  else if (ArrayBuffer.isView(file)) bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+  if (!bytes) throw new P2PCDNError("invalid-argument", "upload takes a File, Blob, Uint8Array or ArrayBuffer", 1);
+  return { size: bytes.length, name: null, type: null, read: async (off, len) => bytes.subarray(off, off + len) };
 }

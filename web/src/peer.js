@@ -4,11 +4,19 @@
 import { P2PCDNError, errorFrom } from "./core.js";
 
 export class Peer {
-  // mod: the emscripten module; host: its Host; core: wrapCore(mod).
-  static create(mod, host, core, options) {
-    const r = core.call(() => host.withBytes(JSON.stringify(options), (p, n) => mod._p2p_peer_new(p, n)));
-    const { peer, peerId } = JSON.parse(r);
-    return new Peer(mod, host, core, peer, peerId);
+  // mod: the emscripten module; host: its Host; core: wrapCore(mod);
+  // storage: the backend (web/src/storage.js), open; index: its listFiles().
+  static create(mod, host, core, options, storage, index) {
+    const h = mod._p2p_peer_handle();
+    host.stores.set(h, storage);
+    try {
+      const r = core.call(() => host.withBytes(JSON.stringify(options), (p, n) =>
+        host.withBytes(JSON.stringify(index), (ip, in_) => mod._p2p_peer_new(h, p, n, ip, in_))));
+      return new Peer(mod, host, core, h, JSON.parse(r).peerId);
+    } catch (e) {
+      host.stores.delete(h);
+      throw e;
+    }
   }
 
   constructor(mod, host, core, handle, peerId) {
@@ -85,8 +93,21 @@ export class Peer {
   read(fileId, index) {
     return this.request((req) => this.withId(fileId, (p, n) => this.m._p2p_peer_read(this.h, req, p, n, index)));
   }
+  // An upload's manifest (hashed by the page), stored pinned; resolves with its fileId.
+  async publish(manifest) {
+    const mt = JSON.stringify(manifest);
+    const r = await this.request((req) => this.host.withBytes(mt, (p, n) => this.m._p2p_peer_publish(this.h, req, p, n)));
+    return r.fileId;
+  }
+  // Chunk `index` of a published file (its stored bytes), verified and stored.
+  put(fileId, index, bytes) {
+    return this.request((req) => this.withId(fileId, (ip, in_) =>
+      this.host.withBytes(bytes, (p, n) => this.m._p2p_peer_put(this.h, req, ip, in_, index, p, n))));
+  }
   // Leaves the file's swarm and deletes it from the store.
   remove(fileId) { this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_remove(this.h, p, n))); }
+  // Leaves the file's swarm; the store keeps it.
+  release(fileId) { this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_release(this.h, p, n))); }
   setStreaming(fileId, on, cursor, lookahead) {
     this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_streaming(this.h, p, n, on ? 1 : 0, cursor, lookahead)));
   }
@@ -95,6 +116,7 @@ export class Peer {
     return JSON.parse(this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_progress(this.h, p, n))));
   }
   stats() { return JSON.parse(this.call(() => this.m._p2p_peer_stats(this.h))); }
+  storage() { return JSON.parse(this.call(() => this.m._p2p_peer_storage(this.h))); }
 
   // Says goodbye to every peer (at most about a second), then frees the peer.
   async close() {
@@ -105,6 +127,7 @@ export class Peer {
       this.closed = true;
       this.core.call(() => { this.m._p2p_peer_free(this.h); return 0; });
       this.host.peers.delete(this.h);
+      this.host.stores.delete(this.h);
       const gone = new P2PCDNError("cancelled", "the peer was disconnected", 10);
       for (const p of this.pending.values()) p.reject(gone);
       this.pending.clear();

@@ -1,12 +1,15 @@
+// The MIME type a manifest gets from a file's name (its extension), where the
+// publisher gave none: the native `add` and the browser's upload agree, so
+// the same file gets the same id from both.
 #include <algorithm>
 #include <cctype>
 #include <string>
 
-#include "p2pcdn/chunk_manager.hpp"
+#include "p2pcdn/manifest.hpp"
 
 namespace p2pcdn {
 
-std::string ChunkManager::guessMimeType(std::string_view fileName) {
+std::string guessMimeType(std::string_view fileName) {
   static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
       {"mp4", "video/mp4"},        {"m4v", "video/mp4"},         {"webm", "video/webm"},
       {"mkv", "video/x-matroska"}, {"mov", "video/quicktime"},   {"ogv", "video/ogg"},
