@@ -8,6 +8,7 @@
 // Everything runs on the page's one thread.
 #include <emscripten/emscripten.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 
 #include "browser/abi.hpp"
 #include "core/blake3.hpp"
+#include "core/chunk_aead.hpp"
 #include "core/hex.hpp"
 #include "p2pcdn/manifest.hpp"
 
@@ -28,6 +30,16 @@ std::string& result() {
 using namespace p2pcdn::browser::abi;
 using p2pcdn::Errc;
 using nlohmann::json;
+
+namespace {
+// j[key] as exactly out.size() bytes of hex.
+template <std::size_t N>
+bool hexField(const json& j, const char* key, std::array<std::uint8_t, N>& out) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return false;
+  const auto& s = j[key].get_ref<const std::string&>();
+  return s.size() == 2 * N && p2pcdn::fromHex(s, out);
+}
+}  // namespace
 
 extern "C" {
 
@@ -96,8 +108,7 @@ EMSCRIPTEN_KEEPALIVE int p2p_format_link(const char* p, std::size_t n) {
   }
   if (j.contains("key") && !j["key"].is_null()) {
     p2pcdn::EncryptionKey key{};
-    if (!j["key"].is_string() || j["key"].get<std::string>().size() != 2 * key.size() ||
-        !p2pcdn::fromHex(j["key"].get<std::string>(), key)) {
+    if (!hexField(j, "key", key)) {
       return failed(p2pcdn::Error(p2pcdn::Errc::kInvalidArgument, op, "a key is 64 hex digits"));
     }
     link.key = key;
@@ -106,6 +117,36 @@ EMSCRIPTEN_KEEPALIVE int p2p_format_link(const char* p, std::size_t n) {
   const std::string text = p2pcdn::formatLink(link);
   if (auto back = p2pcdn::parseLink(text); !back) return failed(back.error());
   return ok(text);
+}
+
+// The AES-256-GCM chunk scheme (core/chunk_aead.hpp) for WebCrypto, which
+// runs the cipher: {"key": hex (the link's k=), "salt": hex (the manifest's)}
+// -> the file's AES key as hex.
+EMSCRIPTEN_KEEPALIVE int p2p_file_key(const char* p, std::size_t n) {
+  auto j = json::parse(text(p, n), nullptr, false);
+  p2pcdn::EncryptionKey key{};
+  p2pcdn::EncryptionInfo info;
+  if (!hexField(j, "key", key) || !hexField(j, "salt", info.salt)) {
+    return failed(p2pcdn::Error(p2pcdn::Errc::kInvalidArgument, "file key", "needs {key, salt}: 64 hex digits each"));
+  }
+  const auto k = p2pcdn::chunkFileKey(key, info);
+  return ok(p2pcdn::toHex(p2pcdn::ByteView(k.data(), k.size())));
+}
+// {"salt": hex, "index", "plainLength"} -> {"nonce": hex, "aad": hex} of that chunk.
+EMSCRIPTEN_KEEPALIVE int p2p_chunk_aead(const char* p, std::size_t n) {
+  auto j = json::parse(text(p, n), nullptr, false);
+  p2pcdn::EncryptionInfo info;
+  const auto u32 = [&j](const char* k) {
+    return j.is_object() && j.contains(k) && j[k].is_number_unsigned() && j[k].get<std::uint64_t>() <= 0xffffffffu;
+  };
+  if (!hexField(j, "salt", info.salt) || !u32("index") || !u32("plainLength")) {
+    return failed(p2pcdn::Error(p2pcdn::Errc::kInvalidArgument, "chunk aead", "needs {salt, index, plainLength}"));
+  }
+  const auto index = j["index"].get<std::uint32_t>();
+  const auto nonce = p2pcdn::chunkNonce(info, index);
+  const auto aad = p2pcdn::chunkAad(info, index, j["plainLength"].get<std::uint32_t>());
+  return ok(dump({{"nonce", p2pcdn::toHex(p2pcdn::ByteView(nonce.data(), nonce.size()))},
+                  {"aad", p2pcdn::toHex(aad)}}));
 }
 
 }  // extern "C"

@@ -4,46 +4,16 @@
 #include <climits>
 #include <memory>
 
-#include "core/blake3.hpp"
-#include "core/byte_io.hpp"
+#include "core/chunk_aead.hpp"
 #include "crypto/crypto.hpp"
 
 namespace p2pcdn::crypto {
 namespace {
 
-constexpr const char* kKeyContext = "p2pcdn 2026-11-24 AES-256-GCM chunk key v1";
-constexpr std::size_t kNonceSize = 12;
-
 struct CtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
 using CtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
-
-Key fileKey(const Key& key, const EncryptionInfo& info) {
-  Blake3 kdf = Blake3::deriveKey(kKeyContext);
-  kdf.update(key);
-  kdf.update(info.salt);
-  Key out{};
-  kdf.finalizeXof(out);
-  return out;
-}
-
-std::array<std::uint8_t, kNonceSize> nonceFor(const EncryptionInfo& info, ChunkIndex index) {
-  std::array<std::uint8_t, kNonceSize> n{};
-  std::copy_n(info.salt.begin(), 8, n.begin());
-  for (int i = 0; i < 4; ++i) n[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(index >> (24 - 8 * i));
-  return n;
-}
-
-Bytes aadFor(const EncryptionInfo& info, ChunkIndex index, std::uint32_t plainLength) {
-  Bytes aad;
-  ByteWriter w(aad);
-  w.str("p2pcdn-chunk-v1");
-  w.raw(info.salt);
-  w.u32(index);
-  w.u32(plainLength);
-  return aad;
-}
 
 Result<Bytes> run(bool encrypt, const Key& key, const EncryptionInfo& info, ChunkIndex index, ByteView in) {
   const char* op = encrypt ? "encrypt chunk" : "decrypt chunk";
@@ -54,9 +24,9 @@ Result<Bytes> run(bool encrypt, const Key& key, const EncryptionInfo& info, Chun
 
   CtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return fail(Errc::kCrypto, op, "EVP_CIPHER_CTX_new");
-  Key k = fileKey(key, info);
-  auto nonce = nonceFor(info, index);
-  Bytes aad = aadFor(info, index, static_cast<std::uint32_t>(plainLen));
+  Key k = chunkFileKey(key, info);
+  auto nonce = chunkNonce(info, index);
+  Bytes aad = chunkAad(info, index, static_cast<std::uint32_t>(plainLen));
   int ok = encrypt ? EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, k.data(), nonce.data())
                    : EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, k.data(), nonce.data());
   if (ok != 1) return fail(Errc::kCrypto, op, "init");

@@ -1,10 +1,7 @@
 // Chunk encryption (AES-256-GCM) and secure randomness. Thread-safe: no shared state.
 //
-// Each file has a random 32-byte salt (in its manifest, so part of its id). The
-// AES key for a file is BLAKE3-derive_key(kKeyContext, userKey || salt); the
-// 96-bit nonce is salt[0..8) || be32(chunk index); the authenticated data is
-// "p2pcdn-chunk-v1" || salt || be32(index) || be32(plaintext length). A chunk
-// therefore decrypts only at its own index of its own file.
+// Each file has a random 32-byte salt (in its manifest, so part of its id);
+// the file key, nonce and authenticated data are core/chunk_aead.hpp's.
 #pragma once
 
 #include <array>

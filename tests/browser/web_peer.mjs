@@ -3,7 +3,9 @@
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
-//                     [--scenario download|resume|upload] [--input FILE] [--timeout-ms N] [--verbose]
+//                     [--scenario download|resume|upload] [--input FILE] [--encrypt]
+//                     [--wrong-link LINK] [--timeout-ms N] [--verbose]
+// --file-id may be a link (an encrypted file's, with its key).
 // Serves DIR over http://127.0.0.1:<any>, runs P2PCDN.connect + download in
 // the page, prints ONE JSON line {ok, sha256, size, stats, ms, error?, ...}.
 // resume: the page is reloaded once half the chunks are stored; the result is
@@ -29,6 +31,8 @@ const { values: opt } = parseArgs({
     storage: { type: 'string', default: 'idb' },          // idb (IndexedDBStorage) | memory (MemoryStorage)
     scenario: { type: 'string', default: 'download' },    // download | resume (reload half-way) | upload
     input: { type: 'string' },                            // upload: the file the page uploads
+    encrypt: { type: 'boolean', default: false },         // upload: AES-256-GCM, the key in the link
+    'wrong-link': { type: 'string' },                     // download: first try this link (a wrong key) in a page of its own
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -71,7 +75,7 @@ async function startDownload({ tracker, fileId, storage }) {
 }
 
 // In the page: connect and upload the file at `input` as a File named as it is.
-async function uploadFile({ tracker, storage, input }) {
+async function uploadFile({ tracker, storage, input, encrypt }) {
   try {
     const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
     const cdn = new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000,
@@ -81,8 +85,8 @@ async function uploadFile({ tracker, storage, input }) {
     const blob = await (await fetch(input)).blob();
     const file = new File([blob], input.split('/').pop());
     const t0 = performance.now();
-    const r = await cdn.upload(file);
-    return { ok: true, ms: performance.now() - t0, fileId: r.fileId, link: r.link, manifest: r.manifest,
+    const r = await cdn.upload(file, { encrypt });
+    return { ok: true, ms: performance.now() - t0, fileId: r.fileId, link: r.link, manifest: r.manifest, key: r.key,
              stored: await cdn.getStoredFiles(), peerId: cdn.getStats().peerId };
   } catch (e) {
     return { ok: false, error: `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}` };
@@ -104,10 +108,25 @@ function stdinLine() {
 }
 
 // In the page: connect, download the whole file, check what remains after disconnect.
-async function download({ tracker, fileId, timeoutMs: t, storage }) {
+async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink }) {
   const out = { ok: false };
   try {
     const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
+    if (wrongLink) {
+      // A wrong key, in a peer of its own (its own memory store): must fail, and early.
+      const w = new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000, storage: new MemoryStorage() });
+      await w.connect();
+      const t0 = performance.now();
+      let chunks = 0;
+      out.wrongKey = await Promise.race([
+        w.download(wrongLink, null, () => { ++chunks; }).then(() => ({ code: 'none', message: 'it downloaded' }),
+                                                                 (e) => ({ code: e.code, message: e.message })),
+        new Promise((r) => setTimeout(() => r({ code: 'timeout', message: `no answer in ${t} ms` }), t)),
+      ]);
+      out.wrongKey.ms = performance.now() - t0;
+      out.wrongKey.chunksBeforeFailing = chunks;
+      await w.disconnect();
+    }
     // Every step is bounded: a store or a swarm that never answers fails the run.
     let step = 'connect';
     const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`${step} not done in ${t} ms`)), t));
@@ -185,9 +204,10 @@ try {
     return pg;
   };
   const page = await openPage(browser.defaultBrowserContext(), 'page');
-  const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage };
+  const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage,
+                 wrongLink: opt['wrong-link'] };
   if (opt.scenario === 'upload') {
-    const up = await page.evaluate(uploadFile, { ...args, input: `/input/${path.basename(opt.input)}` });
+    const up = await page.evaluate(uploadFile, { ...args, input: `/input/${path.basename(opt.input)}`, encrypt: opt.encrypt });
     if (!up.ok) throw new Error(`upload: ${up.error}`);
     process.stdout.write(JSON.stringify({ uploaded: up }) + '\n');
     await stdinLine();
@@ -195,7 +215,7 @@ try {
     const context = await browser.createBrowserContext();
     if (!opt.firefox) await context.overridePermissions(origin, ['camera', 'microphone']);
     const other = await openPage(context, 'page2');
-    result = await other.evaluate(download, { ...args, fileId: up.fileId });
+    result = await other.evaluate(download, { ...args, fileId: up.link });  // with its key, if encrypted
     result.uploaded = up;
     result.uploaderStats = await page.evaluate(() => window.__cdn.getStats());
   } else if (opt.scenario === 'resume') {

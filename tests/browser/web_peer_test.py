@@ -7,7 +7,9 @@ a bounded number of RTCPeerConnections; the store (IndexedDB by default)
 holds the whole file; after disconnect() no peer connection, tracker
 WebSocket or store is left in the page. With --resume the page is reloaded
 half-way and must fetch only the chunks IndexedDB did not hold (counted).
-With --upload the page publishes the file instead (run_upload).
+With --upload the page publishes the file instead (run_upload). With
+--encrypted the file is AES-256-GCM sealed (by the native publisher, or by
+the page with --upload) and opened on the other side; a wrong key must fail.
 
   web_peer_test.py --p2pcdn BIN --package DIR [--node-modules DIR] [--chromium PATH] [--size BYTES]
 
@@ -39,7 +41,15 @@ def run(args, tmp):
     data = random.Random(args.seed).randbytes(args.size)
     src = write_file(tmp / "input.bin", data)
     cli = Cli(args.p2pcdn, tmp / "seeder")
-    fid = cli.add(src)["fileId"]
+    added = cli.add(src, *(["--encrypt"] if args.encrypted else []))
+    fid = added["fileId"]
+    # An encrypted file: the page gets the link (its key), and first a wrong key.
+    target, wrong = fid, []
+    if args.encrypted:
+        check("k=" in added["link"], f"`add --encrypt` printed a link without its key: {added['link']}")
+        target = added["link"]
+        good = added["link"].split("k=")[1][:64]
+        wrong = ["--wrong-link", added["link"].replace(good, "%064x" % (int(good, 16) ^ 1))]
     with Processes(tmp) as procs:
         port = free_port()
         tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
@@ -52,9 +62,9 @@ def run(args, tmp):
         check(seed.get("fileId") == fid, f"seeder did not start: {tail(tmp / 'seeder.log')}")
         t0 = time.monotonic()
         p = subprocess.run([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
-                            "--file-id", fid, "--node-modules", args.node_modules, "--chromium", args.chromium,
+                            "--file-id", target, "--node-modules", args.node_modules, "--chromium", args.chromium,
                             "--timeout-ms", str(args.timeout_ms), "--storage", args.storage,
-                            "--scenario", "resume" if args.resume else "download"]
+                            "--scenario", "resume" if args.resume else "download"] + wrong
                            + (["--firefox", args.firefox] if args.firefox else []),
                            capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
         wall = time.monotonic() - t0
@@ -65,6 +75,13 @@ def run(args, tmp):
             raise TestFailure(f"web_peer.mjs printed no result:\n{err[-3000:]}")
         if not r.get("ok"):
             raise TestFailure(f"the page failed: {r.get('error')}\n{err[-2000:]}\nseeder.log:\n{tail(tmp / 'seeder.log')}")
+    if args.encrypted:
+        w = r.get("wrongKey") or {}
+        check(w.get("code") == "integrity" and "wrong key" in w.get("message", ""),
+              f"a wrong key did not fail clearly: {w}")
+        check(w["chunksBeforeFailing"] <= 8, f"a wrong key failed only after {w['chunksBeforeFailing']} chunks")
+        print(f"  a wrong key failed in {w['ms']:.0f} ms after {w['chunksBeforeFailing']} chunk(s): "
+              f"{w['code']}: {w['message']}", flush=True)
     check(r["size"] == len(data), f"the page got {r['size']} bytes, the file has {len(data)}")
     check(r["sha256"] == hashlib.sha256(data).hexdigest(), "the page's bytes differ from the original")
     st = r["stats"]
@@ -139,7 +156,7 @@ def run_upload(args, tmp):
         mjs = subprocess.Popen([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
                                 "--node-modules", args.node_modules, "--chromium", args.chromium,
                                 "--timeout-ms", str(args.timeout_ms), "--storage", args.storage,
-                                "--scenario", "upload", "--input", str(src)]
+                                "--scenario", "upload", "--input", str(src)] + (["--encrypt"] if args.encrypted else [])
                                + (["--firefox", args.firefox] if args.firefox else []),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
         try:
@@ -147,10 +164,15 @@ def run_upload(args, tmp):
             if "uploaded" not in first:
                 raise TestFailure(f"the page's upload failed: {first.get('error')}\n{tail(tmp / 'web_peer.log')}")
             up = first["uploaded"]
-            check(up["fileId"] == fid, f"the page's upload has id {up['fileId']}; `p2pcdn add` gave {fid}")
-            check(up["link"].startswith("p2pcdn:" + fid) and url in up["link"].replace("%3A", ":").replace("%2F", "/"),
+            if args.encrypted:  # a fresh salt: an id of its own
+                check("k=" in up["link"] and len(up.get("key", "")) == 64, f"an encrypted upload's link lacks its key: {up}")
+                check(up["manifest"].get("encryption", {}).get("algorithm") == "AES-256-GCM",
+                      f"the uploaded manifest is not encrypted: {up['manifest']}")
+            else:
+                check(up["fileId"] == fid, f"the page's upload has id {up['fileId']}; `p2pcdn add` gave {fid}")
+            check(up["link"].startswith("p2pcdn:" + up["fileId"]) and url in up["link"].replace("%3A", ":").replace("%2F", "/"),
                   f"the upload's link {up['link']} does not name the file and the tracker")
-            mine = [f for f in up["stored"] if f["fileId"] == fid]
+            mine = [f for f in up["stored"] if f["fileId"] == up["fileId"]]
             check(mine and mine[0]["complete"] and mine[0]["pinned"], f"the uploaded file is not stored pinned: {mine}")
             out = tmp / "native.bin"
             t0 = time.monotonic()
@@ -199,6 +221,9 @@ def main():
                     help="reload the page half-way: it must resume from IndexedDB, fetching only the missing chunks")
     ap.add_argument("--upload", action="store_true",
                     help="the page uploads the file; a native peer, then a second page, fetch it from the page")
+    ap.add_argument("--encrypted", action="store_true",
+                    help="AES-256-GCM: the native publisher encrypts (the page decrypts; a wrong key must fail), "
+                         "or with --upload the page does (the native peer decrypts)")
     ap.add_argument("--upload-limit", type=int, default=0, help="the seeder's upload limit, bytes/s (0: none)")
     args = ap.parse_args()
     if args.seed is None:

@@ -92,6 +92,15 @@ export function wrapCore(m) {
       const mt = text(asText(manifest));
       call(() => withBytes(mt, (mp, mn) => withBytes(bytes, (p, n) => m._p2p_verify_chunk(mp, mn, index, p, n))));
     },
+    // The AES key of an encrypted file (hex) from the link's key and the manifest's salt.
+    fileKey(keyHex, saltHex) {
+      return call(() => withBytes(text(JSON.stringify({ key: keyHex, salt: saltHex })), (p, n) => m._p2p_file_key(p, n)));
+    },
+    // {nonce, aad} (hex) of chunk `index` of an encrypted file.
+    chunkAead(saltHex, index, plainLength) {
+      const q = JSON.stringify({ salt: saltHex, index, plainLength });
+      return JSON.parse(call(() => withBytes(text(q), (p, n) => m._p2p_chunk_aead(p, n))));
+    },
     // The MIME type `p2pcdn add` gives a file of this name (by its extension).
     guessMimeType(name) {
       return call(() => withBytes(text(String(name)), (p, n) => m._p2p_guess_mime(p, n)));

@@ -2,6 +2,7 @@
 // C++ peer in WebAssembly (web/src/peer.js). Names and options are the seed's;
 // trackerUrl and iceServers are as in the C++ API (include/p2pcdn/p2pcdn.hpp).
 import { P2PCDNError } from "./core.js";
+import { ChunkCipher, randomHex } from "./crypto.js";
 import { loadModule } from "./module.js";
 import { Peer } from "./peer.js";
 import { MemoryStorage } from "./storage.js";
@@ -26,6 +27,7 @@ export class P2PCDN {
     this.mod = null;
     this.connecting = null;  // the connect() in progress: a second call joins it
     this.seedTimers = new Map();  // fileId -> the timer that ends its seeding
+    this.keys = new Map();        // fileId -> key (hex) of encrypted files uploaded or opened here
   }
 
   // Loads the WebAssembly (once per page) and joins the tracker.
@@ -97,7 +99,9 @@ export class P2PCDN {
   // chunk (the manifest, computed by the C++ core as `p2pcdn add` does, so
   // the same content gets the same fileId), then stores each chunk pinned and
   // seeds it until delete() or disconnect(). Memory: a few chunks, never the
-  // whole file (a Blob is read twice). metadata: {name, mimeType}.
+  // whole file (a Blob is read twice). metadata: {name, mimeType, encrypt,
+  // key}: with encrypt (a fresh random key) or key (64 hex digits) the chunks
+  // are AES-256-GCM sealed, and the link carries the key (k=).
   async upload(file, metadata = {}) {
     const peer = this.requirePeer();
     const { core } = this.mod;
@@ -105,19 +109,26 @@ export class P2PCDN {
     const chunkSize = this.options.chunkSize;
     const name = metadata.name || src.name || "file";
     const count = Math.ceil(src.size / chunkSize);
+    const key = metadata.key || (metadata.encrypt ? randomHex(32) : null);
+    const draft = { version: 2, name, size: src.size, chunkSize,
+                    mimeType: metadata.mimeType || src.type || core.guessMimeType(name) };
+    if (key) draft.encryption = { algorithm: "AES-256-GCM", salt: randomHex(32) };
+    const cipher = key ? await ChunkCipher.create(core, key, draft) : null;
+    // A chunk as stored: AES-GCM with its nonce is deterministic, so both passes seal it alike.
+    const stored = async (i) => {
+      const plain = await src.read(i * chunkSize, chunkSize);
+      return cipher ? cipher.encrypt(i, plain) : plain;
+    };
     const chunks = [];
-    for (let i = 0; i < count; ++i) chunks.push(core.hash(await src.read(i * chunkSize, chunkSize)));
-    const manifest = core.manifestFromJson({
-      version: 2, name, size: src.size, chunkSize, chunks,
-      mimeType: metadata.mimeType || src.type || core.guessMimeType(name),
-    });
+    for (let i = 0; i < count; ++i) chunks.push(core.hash(await stored(i)));
+    const manifest = core.manifestFromJson({ ...draft, chunks });
     const fileId = await peer.publish(manifest);
     try {
       // Second pass: at most maxInFlight puts at a time.
       const maxInFlight = 8;
       const inFlight = new Set();
       for (let i = 0; i < count; ++i) {
-        const p = src.read(i * chunkSize, chunkSize).then((bytes) => peer.put(fileId, i, bytes));
+        const p = stored(i).then((bytes) => peer.put(fileId, i, bytes));
         inFlight.add(p);
         p.finally(() => inFlight.delete(p)).catch(() => {});
         if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
@@ -129,34 +140,67 @@ export class P2PCDN {
       if (this.peer === peer) peer.remove(fileId);
       throw e;
     }
-    return { fileId, manifest, link: core.formatLink({ fileId, trackers: [this.options.trackerUrl] }) };
+    if (key) this.keys.set(fileId, key);
+    const link = core.formatLink({ fileId, trackers: [this.options.trackerUrl], key });
+    return key ? { fileId, manifest, link, key } : { fileId, manifest, link };
   }
 
-  // The whole file, fetched from the swarm (the manifest, if not given, from peers).
+  // The whole file, fetched from the swarm (the manifest, if not given, from
+  // peers). An encrypted file needs its key: the link's k=, or this P2PCDN's
+  // own upload; a wrong key fails (code integrity) at the first chunk.
   async download(fileIdOrLink, manifest, onProgress) {
     const peer = this.requirePeer();
     const { core } = this.mod;
     const link = core.parseLink(fileIdOrLink);
     const fileId = link.fileId;
-    if (link.key) throw new P2PCDNError("unsupported", "encrypted links are not supported in the browser yet", 8);
+    const key = link.key || this.keys.get(fileId) || null;
     let m = manifest ? core.manifestFromJson(manifest) : null;
     if (m && m.fileId !== fileId) throw new P2PCDNError("integrity", "the manifest is not that of " + fileId, 5);
     let finish, fail;
     const done = new Promise((resolve, reject) => { finish = resolve; fail = reject; });
+    // An encrypted file: no key fails once the manifest is known, a wrong one
+    // at the first chunk that arrives (then the fetch stops: the swarm's
+    // chunks are fine, the key is not).
+    let keyFailed = false;
+    const failKey = (e) => { keyFailed = true; fail(e); };
+    const needKey = () => {
+      if (!key) failKey(new P2PCDNError("invalid-argument", `file ${fileId} is encrypted: its link's key (k=) is needed`, 1));
+    };
+    let keyCheck = null;  // resolves with the cipher once chunk one decrypted
+    const tryKey = (i) => {
+      if (keyCheck || !key) return;
+      keyCheck = ChunkCipher.create(core, key, m).then(async (c) => {
+        await c.decrypt(i, await peer.read(fileId, i));
+        return c;
+      });
+      keyCheck.catch(failKey);
+    };
     const listener = await peer.fetch(fileId, m, {
-      onManifest: (x) => { m = x; },
-      onChunk: (i) => { if (onProgress) onProgress(this.progressOf(fileId, i)); },
+      onManifest: (x) => { m = x; if (m.encryption) needKey(); },
+      onChunk: (i) => {
+        if (m && m.encryption) tryKey(i);
+        if (onProgress) onProgress(this.progressOf(fileId, i));
+      },
       onComplete: () => finish(),
       onError: (e) => fail(e),
     });
+    if (m && m.encryption) needKey();
+    let cipher = null;
     try {
       await done;
+      if (m.encryption) cipher = keyCheck ? await keyCheck : await ChunkCipher.create(core, key, m);
+    } catch (e) {
+      if (keyFailed && this.peer === peer) peer.release(fileId);
+      throw e;
     } finally {
       peer.unlisten(listener);
     }
-    if (m.encryption) throw new P2PCDNError("unsupported", "encrypted files are not supported in the browser yet", 8);
     const out = new Uint8Array(m.size);
-    for (let i = 0; i < m.chunks.length; ++i) out.set(await peer.read(fileId, i), i * m.chunkSize);
+    for (let i = 0; i < m.chunks.length; ++i) {
+      const bytes = await peer.read(fileId, i);
+      out.set(cipher ? await cipher.decrypt(i, bytes) : bytes, i * m.chunkSize);
+    }
+    if (key) this.keys.set(fileId, key);
     this.seedFor(fileId);
     return out;
   }
