@@ -4,7 +4,7 @@
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
 //                     [--scenario download|resume|upload] [--input FILE] [--encrypt]
-//                     [--wrong-link LINK] [--timeout-ms N] [--verbose]
+//                     [--wrong-link LINK] [--stream] [--timeout-ms N] [--verbose]
 // --file-id may be a link (an encrypted file's, with its key).
 // Serves DIR over http://127.0.0.1:<any>, runs P2PCDN.connect + download in
 // the page, prints ONE JSON line {ok, sha256, size, stats, ms, error?, ...}.
@@ -32,7 +32,8 @@ const { values: opt } = parseArgs({
     scenario: { type: 'string', default: 'download' },    // download | resume (reload half-way) | upload
     input: { type: 'string' },                            // upload: the file the page uploads
     encrypt: { type: 'boolean', default: false },         // upload: AES-256-GCM, the key in the link
-    'wrong-link': { type: 'string' },                     // download: first try this link (a wrong key) in a page of its own
+    'wrong-link': { type: 'string' },
+    stream: { type: 'boolean', default: false },          // download: with stream() (in order, a slow reader)                     // download: first try this link (a wrong key) in a page of its own
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -108,7 +109,7 @@ function stdinLine() {
 }
 
 // In the page: connect, download the whole file, check what remains after disconnect.
-async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink }) {
+async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream }) {
   const out = { ok: false };
   try {
     const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
@@ -142,7 +143,33 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink }) {
     let progressCalls = 0;
     let last = null;
     step = 'download';
-    const data = await within(cdn.download(fileId, null, (p) => { ++progressCalls; last = p; }));
+    const onProgress = (p) => { ++progressCalls; last = p; };
+    let data;
+    if (stream) {
+      // In order, with a reader slow for its first 24 chunks (40 ms each, about a
+      // third of the link's pace): the swarm must stay within the look-ahead.
+      const lookahead = 8;
+      data = await within((async () => {
+        const parts = [];
+        let n = 0;
+        out.maxAhead = 0;
+        out.inOrder = true;
+        for await (const c of cdn.stream(fileId, null, onProgress, { lookahead })) {
+          parts.push(c);
+          ++n;
+          out.maxAhead = Math.max(out.maxAhead, (last ? last.chunksHave : 0) - n);
+          if (n <= 24) await new Promise((r) => setTimeout(r, 40));
+        }
+        out.lookahead = lookahead;
+        out.streamedChunks = n;
+        const all = new Uint8Array(parts.reduce((a, c) => a + c.length, 0));
+        let at = 0;
+        for (const c of parts) { all.set(c, at); at += c.length; }
+        return all;
+      })());
+    } else {
+      data = await within(cdn.download(fileId, null, onProgress));
+    }
     out.ms = performance.now() - t0;
     out.size = data.length;
     out.progressCalls = progressCalls;
@@ -205,7 +232,7 @@ try {
   };
   const page = await openPage(browser.defaultBrowserContext(), 'page');
   const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage,
-                 wrongLink: opt['wrong-link'] };
+                 wrongLink: opt['wrong-link'], stream: opt.stream };
   if (opt.scenario === 'upload') {
     const up = await page.evaluate(uploadFile, { ...args, input: `/input/${path.basename(opt.input)}`, encrypt: opt.encrypt });
     if (!up.ok) throw new Error(`upload: ${up.error}`);

@@ -65,6 +65,7 @@ def run(args, tmp):
                             "--file-id", target, "--node-modules", args.node_modules, "--chromium", args.chromium,
                             "--timeout-ms", str(args.timeout_ms), "--storage", args.storage,
                             "--scenario", "resume" if args.resume else "download"] + wrong
+                           + (["--stream"] if args.stream else [])
                            + (["--firefox", args.firefox] if args.firefox else []),
                            capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
         wall = time.monotonic() - t0
@@ -82,6 +83,13 @@ def run(args, tmp):
         check(w["chunksBeforeFailing"] <= 8, f"a wrong key failed only after {w['chunksBeforeFailing']} chunks")
         print(f"  a wrong key failed in {w['ms']:.0f} ms after {w['chunksBeforeFailing']} chunk(s): "
               f"{w['code']}: {w['message']}", flush=True)
+    if args.stream:
+        check(r["streamedChunks"] == -(-len(data) // (256 * 1024)), f"stream() gave {r['streamedChunks']} chunks")
+        # The swarm may fetch the look-ahead past the chunk the reader waits for, and no further.
+        check(r["maxAhead"] <= r["lookahead"] + 2,
+              f"with a slow reader the swarm got {r['maxAhead']} chunks ahead (look-ahead {r['lookahead']})")
+        print(f"  stream(): at most {r['maxAhead']} chunks stored ahead of the reader (look-ahead "
+              f"{r['lookahead']})", flush=True)
     check(r["size"] == len(data), f"the page got {r['size']} bytes, the file has {len(data)}")
     check(r["sha256"] == hashlib.sha256(data).hexdigest(), "the page's bytes differ from the original")
     st = r["stats"]
@@ -224,6 +232,8 @@ def main():
     ap.add_argument("--encrypted", action="store_true",
                     help="AES-256-GCM: the native publisher encrypts (the page decrypts; a wrong key must fail), "
                          "or with --upload the page does (the native peer decrypts)")
+    ap.add_argument("--stream", action="store_true",
+                    help="read the file with stream() (in order, a slow reader: back-pressure checked)")
     ap.add_argument("--upload-limit", type=int, default=0, help="the seeder's upload limit, bytes/s (0: none)")
     args = ap.parse_args()
     if args.seed is None:

@@ -3,6 +3,7 @@
 // trackerUrl and iceServers are as in the C++ API (include/p2pcdn/p2pcdn.hpp).
 import { P2PCDNError } from "./core.js";
 import { ChunkCipher, randomHex } from "./crypto.js";
+import { FileFetch } from "./fetch.js";
 import { loadModule } from "./module.js";
 import { Peer } from "./peer.js";
 import { MemoryStorage } from "./storage.js";
@@ -145,64 +146,66 @@ export class P2PCDN {
     return key ? { fileId, manifest, link, key } : { fileId, manifest, link };
   }
 
+  // Starts a FileFetch (web/src/fetch.js) for download() and stream().
+  async startFetch(fileIdOrLink, manifest, onProgress) {
+    const peer = this.requirePeer();
+    const { core } = this.mod;
+    const link = core.parseLink(fileIdOrLink);
+    const key = link.key || this.keys.get(link.fileId) || null;
+    const m = manifest ? core.manifestFromJson(manifest) : null;
+    if (m && m.fileId !== link.fileId) throw new P2PCDNError("integrity", "the manifest is not that of " + link.fileId, 5);
+    return FileFetch.start(this, peer, link, key, m, onProgress);
+  }
+  // A fetch ended well: its key is remembered, the file is seeded (seedFor).
+  finished(f) {
+    if (f.key) this.keys.set(f.fileId, f.key);
+    if (this.peer === f.peer) this.seedFor(f.fileId);
+  }
+
   // The whole file, fetched from the swarm (the manifest, if not given, from
   // peers). An encrypted file needs its key: the link's k=, or this P2PCDN's
   // own upload; a wrong key fails (code integrity) at the first chunk.
   async download(fileIdOrLink, manifest, onProgress) {
-    const peer = this.requirePeer();
-    const { core } = this.mod;
-    const link = core.parseLink(fileIdOrLink);
-    const fileId = link.fileId;
-    const key = link.key || this.keys.get(fileId) || null;
-    let m = manifest ? core.manifestFromJson(manifest) : null;
-    if (m && m.fileId !== fileId) throw new P2PCDNError("integrity", "the manifest is not that of " + fileId, 5);
-    let finish, fail;
-    const done = new Promise((resolve, reject) => { finish = resolve; fail = reject; });
-    // An encrypted file: no key fails once the manifest is known, a wrong one
-    // at the first chunk that arrives (then the fetch stops: the swarm's
-    // chunks are fine, the key is not).
-    let keyFailed = false;
-    const failKey = (e) => { keyFailed = true; fail(e); };
-    const needKey = () => {
-      if (!key) failKey(new P2PCDNError("invalid-argument", `file ${fileId} is encrypted: its link's key (k=) is needed`, 1));
-    };
-    let keyCheck = null;  // resolves with the cipher once chunk one decrypted
-    const tryKey = (i) => {
-      if (keyCheck || !key) return;
-      keyCheck = ChunkCipher.create(core, key, m).then(async (c) => {
-        await c.decrypt(i, await peer.read(fileId, i));
-        return c;
-      });
-      keyCheck.catch(failKey);
-    };
-    const listener = await peer.fetch(fileId, m, {
-      onManifest: (x) => { m = x; if (m.encryption) needKey(); },
-      onChunk: (i) => {
-        if (m && m.encryption) tryKey(i);
-        if (onProgress) onProgress(this.progressOf(fileId, i));
-      },
-      onComplete: () => finish(),
-      onError: (e) => fail(e),
-    });
-    if (m && m.encryption) needKey();
-    let cipher = null;
+    const f = await this.startFetch(fileIdOrLink, manifest, onProgress);
     try {
-      await done;
-      if (m.encryption) cipher = keyCheck ? await keyCheck : await ChunkCipher.create(core, key, m);
-    } catch (e) {
-      if (keyFailed && this.peer === peer) peer.release(fileId);
-      throw e;
+      await f.whenComplete();
     } finally {
-      peer.unlisten(listener);
+      f.close();
     }
+    const m = f.m;
     const out = new Uint8Array(m.size);
-    for (let i = 0; i < m.chunks.length; ++i) {
-      const bytes = await peer.read(fileId, i);
-      out.set(cipher ? await cipher.decrypt(i, bytes) : bytes, i * m.chunkSize);
-    }
-    if (key) this.keys.set(fileId, key);
-    this.seedFor(fileId);
+    for (let i = 0; i < m.chunks.length; ++i) out.set(await f.chunk(i), i * m.chunkSize);
+    this.finished(f);
     return out;
+  }
+
+  // The file as an async iterable of its chunks (Uint8Array, plaintext) in
+  // order, while it downloads. Back-pressure: the swarm fetches at most
+  // `lookahead` chunks (default 16) past the one the reader waits for, so a
+  // slow reader holds the download back instead of filling memory. Leaving
+  // the loop early stops the fetch (what is stored stays, for a later resume).
+  stream(fileIdOrLink, manifest, onProgress, { lookahead = 16 } = {}) {
+    if (!Number.isInteger(lookahead) || lookahead < 1 || lookahead > 4096) {
+      throw new P2PCDNError("invalid-argument", "lookahead is an integer in [1, 4096]", 1);
+    }
+    const cdn = this;
+    return (async function* chunks() {
+      const f = await cdn.startFetch(fileIdOrLink, manifest, onProgress);
+      let done = false;
+      try {
+        const m = await f.manifest();
+        for (let i = 0; i < m.chunks.length; ++i) {
+          f.peer.setStreaming(f.fileId, true, i, lookahead);
+          const bytes = await f.chunk(i);
+          yield bytes;
+        }
+        done = true;
+      } finally {
+        if (!f.peer.closed) f.peer.setStreaming(f.fileId, false, 0, 0);
+        f.close(!done);
+        if (done) cdn.finished(f);
+      }
+    })();
   }
 
   // After a download: serves the file for seedDuration seconds (0: until

@@ -1,0 +1,124 @@
+// One fetch of a file by a P2PCDN (web/src/p2pcdn.js): the node's events for
+// it, the key of an encrypted file, and waiting for chunks, for download()
+// (the whole file) and stream() (chunk by chunk, in order).
+import { P2PCDNError } from "./core.js";
+import { ChunkCipher } from "./crypto.js";
+
+export class FileFetch {
+  // Starts fetching (or finds stored) the file of `link` (parsed); manifest: a
+  // checked manifest object or null (then from peers).
+  static async start(cdn, peer, link, key, manifest, onProgress) {
+    const f = new FileFetch(cdn, peer, link.fileId, key, manifest);
+    f.listener = await peer.fetch(f.fileId, manifest, {
+      onManifest: (m) => f.gotManifest(m),
+      onChunk: (i) => {
+        f.arrivals.set(i, (f.arrivals.get(i) || 0) + 1);
+        if (f.m && f.m.encryption) f.tryKey(i);
+        f.signal();
+        if (onProgress) onProgress(cdn.progressOf(f.fileId, i));
+      },
+      onComplete: () => { f.complete = true; f.signal(); },
+      onError: (e) => f.failWith(e),
+    });
+    if (manifest) f.gotManifest(manifest);
+    return f;
+  }
+
+  constructor(cdn, peer, fileId, key, manifest) {
+    this.core = cdn.mod.core;
+    this.peer = peer;
+    this.fileId = fileId;
+    this.key = key;
+    this.m = manifest;
+    this.listener = null;
+    this.arrivals = new Map();  // chunk -> times stored since the start (events)
+    this.complete = false;
+    this.error = null;
+    this.keyFailed = false;
+    this.keyCheck = null;      // resolves with the cipher once a chunk decrypted
+    this.wake = null;          // the one waiter's resolve
+  }
+
+  signal() {
+    const w = this.wake;
+    this.wake = null;
+    if (w) w();
+  }
+  next() { return new Promise((resolve) => { this.wake = resolve; }); }
+  failWith(e, keyFailed = false) {
+    if (this.error) return;
+    this.error = e;
+    this.keyFailed = keyFailed;
+    this.signal();
+  }
+  gotManifest(m) {
+    this.m = m;
+    if (m.encryption && !this.key) {
+      this.failWith(new P2PCDNError("invalid-argument", `file ${this.fileId} is encrypted: its link's key (k=) is needed`, 1), true);
+    }
+    this.signal();
+  }
+  // A wrong key fails at the first chunk that arrives, not after the whole file.
+  tryKey(i) {
+    if (this.keyCheck || !this.key) return;
+    this.keyCheck = ChunkCipher.create(this.core, this.key, this.m).then(async (c) => {
+      await c.decrypt(i, await this.peer.read(this.fileId, i));
+      return c;
+    });
+    this.keyCheck.catch((e) => this.failWith(e, true));
+  }
+  async cipher() {
+    if (!this.m.encryption) return null;
+    if (!this.cipherP) this.cipherP = this.keyCheck || ChunkCipher.create(this.core, this.key, this.m);
+    return this.cipherP;
+  }
+
+  async manifest() {
+    while (!this.m) {
+      if (this.error) throw this.error;
+      await this.next();
+    }
+    if (this.error) throw this.error;
+    return this.m;
+  }
+  async whenComplete() {
+    while (!this.complete) {
+      if (this.error) throw this.error;
+      await this.next();
+    }
+    if (this.keyCheck) await this.keyCheck;
+  }
+  // Chunk i as plaintext, once it is stored (it may have been already). It is
+  // read again only after it arrives (again: a chunk the store found damaged
+  // is fetched anew), never polled.
+  async chunk(i) {
+    let seen = -1;  // its arrivals when last read
+    for (;;) {
+      if (this.error) throw this.error;
+      const now = this.arrivals.get(i) || 0;
+      if (now !== seen || this.complete) {
+        seen = now;
+        let bytes = null;
+        try {
+          bytes = await this.peer.read(this.fileId, i);
+        } catch (e) {
+          if (e.code !== "not-found" || this.complete) throw e;
+        }
+        if (bytes) {
+          const c = await this.cipher();
+          return c ? c.decrypt(i, bytes) : bytes;
+        }
+        if ((this.arrivals.get(i) || 0) !== seen) continue;  // arrived while we read
+      }
+      await this.next();
+    }
+  }
+
+  // No more events. A fetch that failed on its key stops (the swarm's chunks
+  // are fine, the key is not); `stop` stops an unfinished one too.
+  close(stop = false) {
+    if (this.listener !== null) this.peer.unlisten(this.listener);
+    this.listener = null;
+    if ((this.keyFailed || (stop && !this.complete)) && !this.peer.closed) this.peer.release(this.fileId);
+  }
+}
