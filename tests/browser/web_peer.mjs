@@ -3,7 +3,7 @@
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
-//                     [--scenario download|resume|upload] [--input FILE] [--encrypt]
+//                     [--scenario download|resume|upload|swarm] [--pages N] [--input FILE] [--encrypt]
 //                     [--wrong-link LINK] [--stream] [--timeout-ms N] [--verbose]
 // --file-id may be a link (an encrypted file's, with its key).
 // Serves DIR over http://127.0.0.1:<any>, runs P2PCDN.connect + download in
@@ -14,6 +14,7 @@
 // prints {uploaded: {...}} first; on a line on stdin (the caller fetched it
 // natively meanwhile) a second page, in a browser context of its own (its own
 // IndexedDB), downloads it from the first; the result is that download.
+// swarm: see below (web_swarm_test.py).
 // Run inside a network namespace that holds only loopback (web_peer_test.py).
 import fs from 'node:fs';
 import http from 'node:http';
@@ -33,7 +34,8 @@ const { values: opt } = parseArgs({
     input: { type: 'string' },                            // upload: the file the page uploads
     encrypt: { type: 'boolean', default: false },         // upload: AES-256-GCM, the key in the link
     'wrong-link': { type: 'string' },
-    stream: { type: 'boolean', default: false },          // download: with stream() (in order, a slow reader)                     // download: first try this link (a wrong key) in a page of its own
+    stream: { type: 'boolean', default: false },          // download: with stream() (in order, a slow reader)
+    pages: { type: 'string', default: '1' },              // swarm: how many pages download at once                     // download: first try this link (a wrong key) in a page of its own
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -94,6 +96,19 @@ async function uploadFile({ tracker, storage, input, encrypt }) {
   }
 }
 
+// In the page: disconnect the download's P2PCDN; what remains of it then (nothing, if all is well).
+async function leave() {
+  const out = { stats: window.__cdnOfDownload.getStats() };
+  await window.__cdnOfDownload.disconnect();
+  // The peer is destroyed on the loop's next turn; then nothing of it may remain.
+  await new Promise((r) => setTimeout(r, 200));
+  const { host } = await (await import('/dist/module.js')).loadModule();
+  out.linksAfter = host.links.size;
+  out.socketsAfter = host.sockets.size;
+  out.storesAfter = host.stores.size;
+  return out;
+}
+
 // One line from stdin (the caller's go-ahead).
 function stdinLine() {
   return new Promise((resolve, reject) => {
@@ -109,7 +124,7 @@ function stdinLine() {
 }
 
 // In the page: connect, download the whole file, check what remains after disconnect.
-async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream }) {
+async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream, keep }) {
   const out = { ok: false };
   try {
     const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
@@ -178,13 +193,11 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
       .map((b) => b.toString(16).padStart(2, '0')).join('');
     out.stats = cdn.getStats();
     out.storedAfter = await cdn.getStoredFiles();
-    await cdn.disconnect();
-    // The peer is destroyed on the loop's next turn; then nothing of it may remain.
-    await new Promise((r) => setTimeout(r, 200));
-    const { host } = await (await import('/dist/module.js')).loadModule();
-    out.linksAfter = host.links.size;
-    out.socketsAfter = host.sockets.size;
-    out.storesAfter = host.stores.size;
+    if (keep) {  // it stays in the swarm, serving, until leave()
+      out.ok = true;
+      return out;
+    }
+    Object.assign(out, await leave());
     out.ok = true;
   } catch (e) {
     out.error = `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}`;
@@ -245,6 +258,23 @@ try {
     result = await other.evaluate(download, { ...args, fileId: up.link });  // with its key, if encrypted
     result.uploaded = up;
     result.uploaderStats = await page.evaluate(() => window.__cdn.getStats());
+  } else if (opt.scenario === 'swarm') {
+    // --pages pages, each in a context of its own (its own IndexedDB), download
+    // at once and stay, serving; each prints {page, result} when done. On a
+    // line on stdin all leave; the result is {ok, pages: [what each left behind]}.
+    const pages = [page];
+    for (let k = 1; k < Number(opt.pages); ++k) {
+      const context = await browser.createBrowserContext();
+      if (!opt.firefox) await context.overridePermissions(origin, ['camera', 'microphone']);
+      pages.push(await openPage(context, `page${k}`));
+    }
+    const done = await Promise.all(pages.map((pg, k) => pg.evaluate(download, { ...args, keep: true }).then((r) => {
+      process.stdout.write(JSON.stringify({ page: k, result: r }) + '\n');
+      return r;
+    })));
+    await stdinLine();
+    const left = await Promise.all(pages.map((pg) => pg.evaluate(leave)));
+    result = { ok: done.every((r) => r.ok), pages: left };
   } else if (opt.scenario === 'resume') {
     // Start, and reload the page once about half the chunks are stored.
     const started = await page.evaluate(startDownload, args);

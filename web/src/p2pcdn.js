@@ -246,6 +246,7 @@ export class P2PCDN {
       peers: s.peers,
       connectedPeers: s.peers.length,
       closedLinks: s.closedLinks.length,
+      closedPeers: s.closedLinks,  // the links that closed, with what they carried (as peers)
       bytesUploaded: s.peers.concat(s.closedLinks).reduce((a, p) => a + p.bytesUp, 0),
       bytesDownloaded: s.peers.concat(s.closedLinks).reduce((a, p) => a + p.bytesDown, 0),
       peerConnectionsCreated: s.peerConnectionsCreated,
