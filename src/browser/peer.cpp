@@ -132,18 +132,24 @@ void BrowserPeer::emitDoneLater(double req, Status st) {
 }
 
 void BrowserPeer::publish(double req, const Manifest& manifest) {
-  store_->storeManifest(manifest, true, [this, req, alive = std::weak_ptr<bool>(alive_)](Result<FileId> r) {
-    BrowserRuntime::get().post([this, req, alive, r = std::move(r)] {
+  auto id = manifestId(manifest);
+  // "existed": the store held the file already (a failed upload must leave it be).
+  const bool existed = id && store_->holds(*id);
+  store_->storeManifest(manifest, true, [this, req, existed, alive = std::weak_ptr<bool>(alive_)](Result<FileId> r) {
+    BrowserRuntime::get().post([this, req, existed, alive, r = std::move(r)] {
       if (alive.expired()) return;
       if (!r) return emitDone(req, fail(r.error()));
       store_->setInUse(*r, true);  // pinned too; the node seeds it next
-      emit({{"req", req}, {"fileId", r->hex()}});
+      emit({{"req", req}, {"fileId", r->hex()}, {"existed", existed}});
     });
   });
 }
 
 void BrowserPeer::put(double req, const FileId& id, ChunkIndex index, ByteView data) {
-  store_->storeChunk(id, index, data, [this, req](Status st) { emitDoneLater(req, std::move(st)); });
+  store_->storeChunk(id, index, data,
+                     [this, req, alive = std::weak_ptr<bool>(alive_)](Status st) {
+                       if (!alive.expired()) emitDoneLater(req, std::move(st));
+                     });
 }
 
 void BrowserPeer::remove(const FileId& id) {

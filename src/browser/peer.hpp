@@ -36,7 +36,7 @@ class BrowserPeer {
   void seed(double req, const FileId& id);
   void read(double req, const FileId& id, ChunkIndex index);
   // An upload, in two passes (the page hashed every chunk first): the
-  // manifest is stored pinned ({"req":R,"fileId":hex}), then each chunk is
+  // manifest is stored pinned ({"req":R,"fileId":hex,"existed":bool}), then each chunk is
   // stored verified against it (put), then seed() serves it.
   void publish(double req, const Manifest& manifest);
   void put(double req, const FileId& id, ChunkIndex index, ByteView data);

@@ -55,7 +55,10 @@ Status JsChunkStorage::load(std::string_view indexJson) {
     File f;
     f.manifest = std::move(*m);
     f.have.assign(f.manifest.chunkCount(), false);
-    f.pinned = rec.value("pinned", false);
+    // Pinned and incomplete: a download an earlier page left unfinished. It may
+    // resume, but it no longer holds its room against eviction (only a
+    // complete pinned file, an upload, does).
+    const bool pinned = rec.contains("pinned") && rec["pinned"].is_boolean() && rec["pinned"].get<bool>();
     f.lastUsed = rec.contains("lastUsed") && rec["lastUsed"].is_number() ? rec["lastUsed"].get<double>() : 0;
     for (const auto& c : rec["chunks"]) {
       if (!c.is_number_unsigned() || c.get<std::uint64_t>() >= f.have.size()) continue;  // not a chunk of it
@@ -65,7 +68,9 @@ Status JsChunkStorage::load(std::string_view indexJson) {
       ++f.chunks;
       f.bytes += f.manifest.storedChunkLength(i);
     }
+    f.pinned = pinned && f.chunks == f.have.size();
     used_ += f.bytes;
+    f.gen = nextGen_++;
     files_.emplace(*id, std::move(f));
   }
   return {};
@@ -74,8 +79,13 @@ Status JsChunkStorage::load(std::string_view indexJson) {
 void JsChunkStorage::setInUse(const FileId& id, bool inUse) {
   if (inUse) {
     inUse_.insert(id);
-  } else {
-    inUse_.erase(id);
+    return;
+  }
+  inUse_.erase(id);
+  // Its last use, kept for the LRU order of a later page.
+  if (File* f = find(id)) {
+    touch(id, *f);
+    putRecord(id, *f, [](Status) {});
   }
 }
 
@@ -90,8 +100,8 @@ void JsChunkStorage::touch(const FileId&, File& f) { f.lastUsed = emscripten_dat
 
 void JsChunkStorage::request(std::string op, ByteView data, std::function<void(Result<Bytes>)> done) {
   if (pending_.size() >= kMaxPending) {
-    return rt_.post([done = std::move(done)] {
-      done(fail(Errc::kBackPressure, "storage", "too many requests in flight"));
+    return rt_.post([alive = std::weak_ptr<bool>(alive_), done = std::move(done)] {
+      if (!alive.expired()) done(fail(Errc::kBackPressure, "storage", "too many requests in flight"));
     });
   }
   const double req = nextReq_++;
@@ -163,6 +173,7 @@ void JsChunkStorage::storeManifest(const Manifest& m, bool pinned, Callback<File
   f.manifest = m;
   f.have.assign(m.chunkCount(), false);
   f.pinned = pinned;
+  f.gen = nextGen_++;
   touch(*id, f);
   auto& added = files_[*id] = std::move(f);
   putRecord(*id, added, [this, alive = std::weak_ptr<bool>(alive_), done, id = *id](Status st) {
@@ -229,7 +240,7 @@ bool JsChunkStorage::evictOne(const FileId& keep) {
   const FileId* victim = nullptr;
   double oldest = 0;
   for (const auto& [id, f] : files_) {
-    if (f.pinned || inUse_.count(id) || id == keep || f.bytes == 0) continue;
+    if (f.pinned || inUse_.count(id) || id == keep) continue;
     if (!victim || f.lastUsed < oldest) {
       victim = &id;
       oldest = f.lastUsed;
@@ -238,6 +249,7 @@ bool JsChunkStorage::evictOne(const FileId& keep) {
   if (!victim) return false;
   const FileId id = *victim;
   evicted_ += files_[id].chunks;
+  ++evictions_;
   forgetFile(id);
   request(abi::dump({{"op", "deleteFile"}, {"fileId", id.hex()}}), {}, [](Result<Bytes>) {});
   return true;
@@ -268,14 +280,20 @@ void JsChunkStorage::write(const FileId& id, ChunkIndex index, Bytes data, bool 
   f->writing.insert(index);
   writing_ += data.size();
   auto shared = std::make_shared<Bytes>(std::move(data));
+  const std::uint64_t gen = f->gen;
+  const std::uint64_t evictions = evictions_;
   request(chunkOp("put", id, index), *shared,
-          [this, alive = std::weak_ptr<bool>(alive_), id, index, shared, retried, done](Result<Bytes> r) {
-            if (alive.expired()) return done(fail(Errc::kCancelled, "store chunk", "the store was closed"));
+          [this, alive = std::weak_ptr<bool>(alive_), id, index, shared, retried, gen, evictions, done](Result<Bytes> r) {
+            if (alive.expired()) return;  // its caller went with it
             writing_ -= shared->size();
             File* file = find(id);
+            if (file && file->gen != gen) file = nullptr;  // deleted meanwhile, and stored anew
             if (file) file->writing.erase(index);
-            if (!r && r.error().code() == Errc::kQuotaExceeded && !retried && evictOne(id)) {
-              return write(id, index, std::move(*shared), true, done);  // the browser's own quota: once more
+            // The browser's own quota: evict once more and retry once. A batch of
+            // puts fails together: one eviction since they were issued serves all.
+            if (!r && r.error().code() == Errc::kQuotaExceeded && !retried && file &&
+                (evictions_ != evictions || evictOne(id))) {
+              return write(id, index, std::move(*shared), true, done);
             }
             if (!r) {
               if (r.error().code() != Errc::kQuotaExceeded) return done(fail(r.error()));
@@ -303,7 +321,7 @@ void JsChunkStorage::getChunk(const FileId& id, ChunkIndex index, ReadOptions o,
   f->lastUsed = emscripten_date_now();
   request(chunkOp("get", id, index), {},
           [this, alive = std::weak_ptr<bool>(alive_), id, index, o, done](Result<Bytes> r) {
-            if (alive.expired()) return done(fail(Errc::kCancelled, "get chunk", "the store was closed"));
+            if (alive.expired()) return;
             File* file = find(id);
             if (!file) return done(notFound("get chunk", id));
             if (r) {

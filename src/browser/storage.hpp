@@ -48,6 +48,7 @@ class JsChunkStorage final : public ChunkStorage {
   // counted): an old or damaged database must not stop the peer.
   Status load(std::string_view indexJson);
   std::size_t skippedAtLoad() const { return skipped_; }
+  bool holds(const FileId& id) const { return files_.count(id) != 0; }
   // The node holds the file (fetching or seeding): it is not evicted.
   void setInUse(const FileId& id, bool inUse);
 
@@ -81,6 +82,7 @@ class JsChunkStorage final : public ChunkStorage {
     std::uint64_t bytes = 0;
     bool pinned = false;
     double lastUsed = 0;  // ms since the epoch
+    std::uint64_t gen = 0;  // tells a file deleted and stored anew from its old self
   };
   struct Pending {
     std::function<void(Result<Bytes>)> done;  // a read's bytes, or empty
@@ -114,6 +116,8 @@ class JsChunkStorage final : public ChunkStorage {
   std::uint64_t used_ = 0;     // bytes of chunks held
   std::uint64_t writing_ = 0;  // bytes of puts in flight
   std::uint64_t evicted_ = 0;  // chunks, since open
+  std::uint64_t evictions_ = 0;  // files, since open
+  std::uint64_t nextGen_ = 1;
   std::size_t skipped_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -86,7 +86,8 @@ async function uploadFile({ tracker, storage, input, encrypt }) {
     await cdn.connect();
     window.__cdn = cdn;
     const blob = await (await fetch(input)).blob();
-    const file = new File([blob], input.split('/').pop());
+    // A type of its own: the id must not depend on it (the name decides, as in `p2pcdn add`).
+    const file = new File([blob], input.split('/').pop(), { type: 'application/x-p2pcdn-test' });
     const t0 = performance.now();
     const r = await cdn.upload(file, { encrypt });
     return { ok: true, ms: performance.now() - t0, fileId: r.fileId, link: r.link, manifest: r.manifest, key: r.key,
@@ -123,8 +124,8 @@ function stdinLine() {
   });
 }
 
-// In the page: connect, download the whole file, check what remains after disconnect.
-async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream, keep }) {
+// In the page: connect and download the whole file (it stays connected: leave() ends it), check what remains after disconnect.
+async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream }) {
   const out = { ok: false };
   try {
     const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
@@ -153,6 +154,9 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
     await within(cdn.connect());
     step = 'getStoredFiles';
     out.storedBefore = await within(cdn.getStoredFiles());
+    if (storage === 'idb') {  // a second peer on the same database: refused, clearly
+      out.secondOpen = await new IndexedDBStorage().open().then(() => 'opened', (e) => `${e.code}: ${e.message}`);
+    }
     out.indexMs = cdn.getStats().storage.indexMs;
     const t0 = performance.now();
     let progressCalls = 0;
@@ -193,12 +197,7 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
       .map((b) => b.toString(16).padStart(2, '0')).join('');
     out.stats = cdn.getStats();
     out.storedAfter = await cdn.getStoredFiles();
-    if (keep) {  // it stays in the swarm, serving, until leave()
-      out.ok = true;
-      return out;
-    }
-    Object.assign(out, await leave());
-    out.ok = true;
+    out.ok = true;  // it stays in the swarm, serving, until leave()
   } catch (e) {
     out.error = `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}`;
     try { out.statsAtError = window.__cdnOfDownload.getStats(); } catch {}
@@ -244,6 +243,11 @@ try {
     return pg;
   };
   const page = await openPage(browser.defaultBrowserContext(), 'page');
+  // download, then leave: what the page holds after disconnect() joins the result.
+  const downloadAndLeave = async (pg, a) => {
+    const r = await pg.evaluate(download, a);
+    return r.ok ? Object.assign(r, await pg.evaluate(leave), { stats: r.stats }) : r;
+  };
   const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage,
                  wrongLink: opt['wrong-link'], stream: opt.stream };
   if (opt.scenario === 'upload') {
@@ -255,7 +259,7 @@ try {
     const context = await browser.createBrowserContext();
     if (!opt.firefox) await context.overridePermissions(origin, ['camera', 'microphone']);
     const other = await openPage(context, 'page2');
-    result = await other.evaluate(download, { ...args, fileId: up.link });  // with its key, if encrypted
+    result = await downloadAndLeave(other, { ...args, fileId: up.link });  // with its key, if encrypted
     result.uploaded = up;
     result.uploaderStats = await page.evaluate(() => window.__cdn.getStats());
   } else if (opt.scenario === 'swarm') {
@@ -268,7 +272,7 @@ try {
       if (!opt.firefox) await context.overridePermissions(origin, ['camera', 'microphone']);
       pages.push(await openPage(context, `page${k}`));
     }
-    const done = await Promise.all(pages.map((pg, k) => pg.evaluate(download, { ...args, keep: true }).then((r) => {
+    const done = await Promise.all(pages.map((pg, k) => pg.evaluate(download, args).then((r) => {
       process.stdout.write(JSON.stringify({ page: k, result: r }) + '\n');
       return r;
     })));
@@ -289,10 +293,10 @@ try {
       await new Promise((r) => setTimeout(r, 50));
     }
     await page.reload({ waitUntil: 'load', timeout: timeoutMs });
-    result = await page.evaluate(download, args);
+    result = await downloadAndLeave(page, args);
     result.beforeReload = seen;
   } else {
-    result = await page.evaluate(download, args);
+    result = await downloadAndLeave(page, args);
   }
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);

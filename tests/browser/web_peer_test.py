@@ -90,6 +90,9 @@ def run(args, tmp):
               f"with a slow reader the swarm got {r['maxAhead']} chunks ahead (look-ahead {r['lookahead']})")
         print(f"  stream(): at most {r['maxAhead']} chunks stored ahead of the reader (look-ahead "
               f"{r['lookahead']})", flush=True)
+    if args.storage == "idb":
+        check(r["secondOpen"].startswith("invalid-argument") and "in use" in r["secondOpen"],
+              f"a second IndexedDBStorage on the peer's database: {r['secondOpen']}")
     check(r["size"] == len(data), f"the page got {r['size']} bytes, the file has {len(data)}")
     check(r["sha256"] == hashlib.sha256(data).hexdigest(), "the page's bytes differ from the original")
     st = r["stats"]

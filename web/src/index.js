@@ -1,7 +1,7 @@
 // The p2pcdn browser package (ES module): the C++ peer in WebAssembly behind
 // the seed's API. P2PCDN joins the swarm; loadCore gives the core alone
-// (BLAKE3, manifests, chunk verification, links). See docs/browser-peer-plan.md
-// for what is still to come (upload, stream).
+// (BLAKE3, manifests, chunk verification, links). docs/browser-peer-plan.md
+// says where it stands.
 import { loadModule } from "./module.js";
 
 export { P2PCDNError, ABI_VERSION } from "./core.js";

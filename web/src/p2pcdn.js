@@ -6,7 +6,7 @@ import { ChunkCipher, randomHex } from "./crypto.js";
 import { FileFetch } from "./fetch.js";
 import { loadModule } from "./module.js";
 import { Peer } from "./peer.js";
-import { MemoryStorage } from "./storage.js";
+import { IndexedDBStorage, MemoryStorage } from "./storage.js";
 
 const DEFAULTS = {
   trackerUrl: null,
@@ -14,7 +14,7 @@ const DEFAULTS = {
   maxConcurrentDownloads: 10,
   maxConcurrentUploads: 20,
   chunkSize: 256 * 1024,
-  storage: null,             // a ChunkStorage (web/src/storage.js); default: a new MemoryStorage
+  storage: null,             // a ChunkStorage (web/src/storage.js); default: IndexedDBStorage (MemoryStorage without IndexedDB)
   storageQuota: 10e9,        // bytes, at most; also at most navigator.storage.estimate()'s quota
   enableSeeding: true,
   seedDuration: 3600,        // seconds; 0: until delete() or disconnect()
@@ -44,7 +44,8 @@ export class P2PCDN {
     const o = this.options;
     if (typeof o.trackerUrl !== "string") throw new P2PCDNError("invalid-argument", "no trackerUrl (ws://host:port)", 1);
     this.mod = await loadModule();
-    if (!o.storage) o.storage = new MemoryStorage();
+    // Default: IndexedDB where the page has it (persistent, quota-bounded), else memory.
+    if (!o.storage) o.storage = globalThis.indexedDB ? new IndexedDBStorage() : new MemoryStorage();
     const storage = o.storage;
     const t0 = performance.now();
     if (storage.open) await storage.open();
@@ -112,7 +113,9 @@ export class P2PCDN {
     const count = Math.ceil(src.size / chunkSize);
     const key = metadata.key || (metadata.encrypt ? randomHex(32) : null);
     const draft = { version: 2, name, size: src.size, chunkSize,
-                    mimeType: metadata.mimeType || src.type || core.guessMimeType(name) };
+                    // Not the File's own type (the browser's or the OS's guess): the same
+      // content and name must give the id `p2pcdn add` gives, on any machine.
+      mimeType: metadata.mimeType || core.guessMimeType(name) };
     if (key) draft.encryption = { algorithm: "AES-256-GCM", salt: randomHex(32) };
     const cipher = key ? await ChunkCipher.create(core, key, draft) : null;
     // A chunk as stored: AES-GCM with its nonce is deterministic, so both passes seal it alike.
@@ -123,7 +126,7 @@ export class P2PCDN {
     const chunks = [];
     for (let i = 0; i < count; ++i) chunks.push(core.hash(await stored(i)));
     const manifest = core.manifestFromJson({ ...draft, chunks });
-    const fileId = await peer.publish(manifest);
+    const { fileId, existed } = await peer.publish(manifest);
     try {
       // Second pass: at most maxInFlight puts at a time.
       const maxInFlight = 8;
@@ -137,8 +140,9 @@ export class P2PCDN {
       await Promise.all(inFlight);
       await peer.seed(fileId);
     } catch (e) {
-      // A Blob changed under us, the quota, a disconnect: nothing half-stored stays.
-      if (this.peer === peer) peer.remove(fileId);
+      // A Blob changed under us, the quota, a disconnect: nothing half-stored
+      // stays (unless the store held the file before: then it is not ours to drop).
+      if (this.peer === peer && !existed) peer.remove(fileId);
       throw e;
     }
     if (key) this.keys.set(fileId, key);
@@ -256,11 +260,11 @@ export class P2PCDN {
   }
 }
 
-// What upload() reads: {size, name, type, read(offset, length) -> Uint8Array}.
+// What upload() reads: {size, name, read(offset, length) -> Uint8Array}.
 function sourceOf(file) {
   if (typeof Blob !== "undefined" && file instanceof Blob) {
     return {
-      size: file.size, name: file.name, type: file.type,
+      size: file.size, name: file.name,
       read: async (off, len) => new Uint8Array(await file.slice(off, off + len).arrayBuffer()),
     };
   }
@@ -269,5 +273,5 @@ function sourceOf(file) {
   else if (file instanceof ArrayBuffer) bytes = new Uint8Array(file);
   else if (ArrayBuffer.isView(file)) bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
   if (!bytes) throw new P2PCDNError("invalid-argument", "upload takes a File, Blob, Uint8Array or ArrayBuffer", 1);
-  return { size: bytes.length, name: null, type: null, read: async (off, len) => bytes.subarray(off, off + len) };
+  return { size: bytes.length, name: null, read: async (off, len) => bytes.subarray(off, off + len) };
 }

@@ -93,11 +93,12 @@ export class Peer {
   read(fileId, index) {
     return this.request((req) => this.withId(fileId, (p, n) => this.m._p2p_peer_read(this.h, req, p, n, index)));
   }
-  // An upload's manifest (hashed by the page), stored pinned; resolves with its fileId.
+  // An upload's manifest (hashed by the page), stored pinned; resolves with
+  // {fileId, existed} (existed: the store held the file already).
   async publish(manifest) {
     const mt = JSON.stringify(manifest);
     const r = await this.request((req) => this.host.withBytes(mt, (p, n) => this.m._p2p_peer_publish(this.h, req, p, n)));
-    return r.fileId;
+    return { fileId: r.fileId, existed: r.existed };
   }
   // Chunk `index` of a published file (its stored bytes), verified and stored.
   put(fileId, index, bytes) {

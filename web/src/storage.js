@@ -3,7 +3,7 @@
 // them (src/browser/storage.hpp) verifies every chunk before it is written and
 // again when read, counts the quota and evicts least-recently-used files.
 //
-// The interface (web/types/p2pcdn.d.ts), all methods returning promises:
+// The interface (web/types/index.d.ts), all methods returning promises:
 //   storeChunk({fileId, index, data})      data: Uint8Array
 //   getChunk(chunkId) -> Uint8Array | null  chunkId: "fileId:index" or {fileId, index}
 //   deleteChunk(chunkId)
@@ -24,9 +24,11 @@ export function parseChunkId(id) {
 
 const asBytes = (d) => (d instanceof Uint8Array ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : null);
 
-// Everything in JavaScript Maps: gone with the page. For tests and pages that must not persist.
+// Everything in JavaScript Maps: gone with the page. For tests and pages that
+// must not persist. Its quota (default 256 MiB) bounds the page's heap.
 export class MemoryStorage {
-  constructor() {
+  constructor({ quota = 256 * 1024 * 1024 } = {}) {
+    this.quota = quota;
     this.files = new Map();   // fileId -> {manifest, pinned, lastUsed}
     this.chunks = new Map();  // fileId -> Map(index -> Uint8Array)
   }
@@ -63,7 +65,7 @@ export class MemoryStorage {
       chunks: [...(this.chunks.get(fileId) || new Map()).keys()],
     }));
   }
-  async estimate() { return { quota: Infinity, usage: 0 }; }
+  async estimate() { return { quota: this.quota, usage: 0 }; }
 }
 
 // IndexedDB: database `name` (default "p2pcdn"), version 1, two object stores:
@@ -72,7 +74,9 @@ export class MemoryStorage {
 // Chunk writes that arrive within `batchDelay` ms (at most `batchSize` of
 // them) go into one transaction, with relaxed durability: a chunk lost to a
 // power cut is fetched again. open() asks for persistent storage
-// (best effort, not waited for).
+// (best effort, not waited for), and holds a Web Lock on the database: one
+// peer per database (another tab of the site fails to open it, clearly,
+// rather than two peers evicting each other's files behind their backs).
 export class IndexedDBStorage {
   constructor({ name = "p2pcdn", batchDelay = 10, batchSize = 16, indexedDB: idb = globalThis.indexedDB } = {}) {
     this.name = name;
@@ -84,6 +88,7 @@ export class IndexedDBStorage {
     this.batch = [];   // [{key, data, resolve, reject}]
     this.timer = null;
     this.persisted = false;
+    this.unlock = null;  // releases the Web Lock
   }
 
   open() {
@@ -108,6 +113,13 @@ export class IndexedDBStorage {
     });
     // A newer version elsewhere: let it upgrade, this one stops.
     this.db.onversionchange = () => this.close();
+    try {
+      await this.lock();
+    } catch (e) {
+      this.db.close();
+      this.db = null;
+      throw e;
+    }
     // Best effort and never waited for: Firefox asks the user (a prompt that a
     // headless or unattended page never answers), Chromium decides at once.
     if (globalThis.navigator && navigator.storage && navigator.storage.persist) {
@@ -115,10 +127,27 @@ export class IndexedDBStorage {
         .then((granted) => { this.persisted = granted === true; }, () => {});
     }
   }
+  // The database's Web Lock, held until close() (none where the browser lacks navigator.locks).
+  lock() {
+    const locks = globalThis.navigator && navigator.locks;
+    if (!locks) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      locks.request(`p2pcdn-indexeddb:${this.name}`, { ifAvailable: true }, (held) => {
+        if (!held) {
+          return reject(storageError("invalid-argument", `the IndexedDB store "${this.name}" is in use by another ` +
+            "peer (another tab of this site?): close it, or give this one new IndexedDBStorage({name})"));
+        }
+        resolve();
+        return new Promise((release) => { this.unlock = release; });
+      }).catch(reject);
+    });
+  }
   close() {
     this.flush();
     if (this.db) this.db.close();
     this.db = null;
+    if (this.unlock) this.unlock();
+    this.unlock = null;
   }
   requireDb() {
     if (!this.db) throw storageError("invalid-argument", "IndexedDBStorage is not open (open() first)");
@@ -131,7 +160,9 @@ export class IndexedDBStorage {
       const t = db.transaction(stores, mode, mode === "readwrite" ? { durability: "relaxed" } : undefined);
       const out = work(t);
       t.oncomplete = () => resolve(typeof out === "function" ? out() : out);
-      t.onabort = t.onerror = () => reject(t.error || storageError("io", "IndexedDB transaction aborted"));
+      // A request's error reaches onerror before the transaction aborts (t.error is still null then).
+      t.onerror = (ev) => reject((ev && ev.target && ev.target.error) || t.error || storageError("io", "IndexedDB request failed"));
+      t.onabort = () => reject(t.error || storageError("io", "IndexedDB transaction aborted"));
     });
   }
 
@@ -167,13 +198,14 @@ export class IndexedDBStorage {
     return this.tx("chunks", "readonly", (t) => { r = t.objectStore("chunks").get([fileId, index]); })
       .then(() => (r.result === undefined ? null : asBytes(r.result)));
   }
+  // Puts still batched for what is deleted fail with code cancelled: they were not written.
+  dropBatched(keep) {
+    const gone = storageError("cancelled", "deleted before it was written");
+    this.batch = this.batch.filter((b) => keep(b) || (b.reject(gone), false));
+  }
   deleteChunk(id) {
     const { fileId, index } = parseChunkId(id);
-    this.batch = this.batch.filter((b) => {
-      if (b.key[0] !== fileId || b.key[1] !== index) return true;
-      b.resolve();
-      return false;
-    });
+    this.dropBatched((b) => b.key[0] !== fileId || b.key[1] !== index);
     return this.tx("chunks", "readwrite", (t) => { t.objectStore("chunks").delete([fileId, index]); });
   }
   storeManifest(manifest, { pinned = false, lastUsed = Date.now() } = {}) {
@@ -188,11 +220,7 @@ export class IndexedDBStorage {
   }
   // The file's record and every chunk of it (also those still batched).
   deleteFile(fileId) {
-    this.batch = this.batch.filter((b) => {
-      if (b.key[0] !== fileId) return true;
-      b.resolve();
-      return false;
-    });
+    this.dropBatched((b) => b.key[0] !== fileId);
     return this.tx(["files", "chunks"], "readwrite", (t) => {
       t.objectStore("files").delete(fileId);
       t.objectStore("chunks").delete(IDBKeyRange.bound([fileId, 0], [fileId, Infinity]));
