@@ -3,7 +3,8 @@
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
-//                     [--scenario download|resume|upload|swarm] [--pages N] [--input FILE] [--encrypt]
+//                     [--scenario download|resume|upload|swarm|hostile] [--pages N] [--input FILE] [--encrypt]
+//                     [--info-hash HEX40]
 //                     [--wrong-link LINK] [--stream] [--timeout-ms N] [--verbose]
 // --file-id may be a link (an encrypted file's, with its key).
 // Serves DIR over http://127.0.0.1:<any>, runs P2PCDN.connect + download in
@@ -14,7 +15,9 @@
 // prints {uploaded: {...}} first; on a line on stdin (the caller fetched it
 // natively meanwhile) a second page, in a browser context of its own (its own
 // IndexedDB), downloads it from the first; the result is that download.
-// swarm: see below (web_swarm_test.py).
+// swarm: see below (web_swarm_test.py). hostile: while the page downloads, a
+// second page (hostile_peer.js) joins the swarm and sends each peer that
+// answers it one bad message per attack; result.attacks says how they answered.
 // Run inside a network namespace that holds only loopback (web_peer_test.py).
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,7 +38,8 @@ const { values: opt } = parseArgs({
     encrypt: { type: 'boolean', default: false },         // upload: AES-256-GCM, the key in the link
     'wrong-link': { type: 'string' },
     stream: { type: 'boolean', default: false },          // download: with stream() (in order, a slow reader)
-    pages: { type: 'string', default: '1' },              // swarm: how many pages download at once                     // download: first try this link (a wrong key) in a page of its own
+    pages: { type: 'string', default: '1' },              // swarm: how many pages download at once
+    'info-hash': { type: 'string' },                      // hostile: the swarm's (seed --json prints it)                     // download: first try this link (a wrong key) in a page of its own
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -46,6 +50,10 @@ const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'a
 const root = path.resolve(opt.package);
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/test/hostile_peer.js') {  // hostile: the attacker's code
+    res.writeHead(200, { 'content-type': 'text/javascript' });
+    return fs.createReadStream(new URL('./hostile_peer.js', import.meta.url)).pipe(res);
+  }
   if (opt.input && url.pathname === `/input/${path.basename(opt.input)}`) {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     return fs.createReadStream(opt.input).pipe(res);
@@ -162,7 +170,7 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
     let progressCalls = 0;
     let last = null;
     step = 'download';
-    const onProgress = (p) => { ++progressCalls; last = p; };
+    const onProgress = (p) => { ++progressCalls; last = p; window.__progress = p; };
     let data;
     if (stream) {
       // In order, with a reader slow for its first 24 chunks (40 ms each, about a
@@ -279,6 +287,26 @@ try {
     await stdinLine();
     const left = await Promise.all(pages.map((pg) => pg.evaluate(leave)));
     result = { ok: done.every((r) => r.ok), pages: left };
+  } else if (opt.scenario === 'hostile') {
+    const victim = downloadAndLeave(page, args);
+    // Once the download is under way (a few chunks in), the attacks.
+    const deadline = Date.now() + timeoutMs;
+    let victimId = null;
+    while (!victimId) {
+      victimId = await page.evaluate(() => (window.__progress && window.__progress.chunksHave >= 2
+        ? window.__cdnOfDownload.getStats().peerId : null));
+      if (Date.now() > deadline) throw new Error(`the download was not under way in ${timeoutMs} ms`);
+      if (!victimId) await new Promise((r) => setTimeout(r, 50));
+    }
+    const context = await browser.createBrowserContext();
+    if (!opt.firefox) await context.overridePermissions(origin, ['camera', 'microphone']);
+    const bad = await openPage(context, 'hostile');
+    const attacks = await Promise.all(['unknown-type', 'oversized', 'huge-claim'].map((kind) => bad.evaluate(
+      async (a) => (await import('/test/hostile_peer.js')).attack(a),
+      { tracker: opt.tracker, infoHash: opt['info-hash'], fileId: opt['file-id'], kind })));
+    result = await victim;
+    result.attacks = attacks;
+    result.victimPeerId = victimId;
   } else if (opt.scenario === 'resume') {
     // Start, and reload the page once about half the chunks are stored.
     const started = await page.evaluate(startDownload, args);

@@ -7,6 +7,8 @@ a bounded number of RTCPeerConnections; the store (IndexedDB by default)
 holds the whole file; after disconnect() no peer connection, tracker
 WebSocket or store is left in the page. With --resume the page is reloaded
 half-way and must fetch only the chunks IndexedDB did not hold (counted).
+With --hostile, peers that send bad messages join during the download: the
+page must drop each one and finish identical.
 With --upload the page publishes the file instead (run_upload). With
 --encrypted the file is AES-256-GCM sealed (by the native publisher, or by
 the page with --upload) and opened on the other side; a wrong key must fail.
@@ -64,7 +66,8 @@ def run(args, tmp):
         p = subprocess.run([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
                             "--file-id", target, "--node-modules", args.node_modules, "--chromium", args.chromium,
                             "--timeout-ms", str(args.timeout_ms), "--storage", args.storage,
-                            "--scenario", "resume" if args.resume else "download"] + wrong
+                            "--scenario", "resume" if args.resume else "hostile" if args.hostile else "download",
+                            "--info-hash", seed.get("infoHash", "")] + wrong
                            + (["--stream"] if args.stream else [])
                            + (["--firefox", args.firefox] if args.firefox else []),
                            capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
@@ -83,6 +86,8 @@ def run(args, tmp):
         check(w["chunksBeforeFailing"] <= 8, f"a wrong key failed only after {w['chunksBeforeFailing']} chunks")
         print(f"  a wrong key failed in {w['ms']:.0f} ms after {w['chunksBeforeFailing']} chunk(s): "
               f"{w['code']}: {w['message']}", flush=True)
+    if args.hostile:
+        check_hostile(r)
     if args.stream:
         check(r["streamedChunks"] == -(-len(data) // (256 * 1024)), f"stream() gave {r['streamedChunks']} chunks")
         # The swarm may fetch the look-ahead past the chunk the reader waits for, and no further.
@@ -127,6 +132,27 @@ def run(args, tmp):
     print(f"  {len(data)} bytes in {r['ms']:.0f} ms in the page ({mbps:.1f} MB/s; store: {args.storage}), "
           f"{r['progressCalls']} progress calls, {st['peerConnectionsCreated']} peer connection(s), {len(peers)} open "
           f"at the end; browser process {wall:.1f} s", flush=True)
+
+
+def check_hostile(r):
+    """Every attack on the page (web_peer.mjs hostile) must have been dropped
+    with GOODBYE protocol-error (1) within 5 s, and the hostile peers must be
+    gone from the page's peers."""
+    victim = r["victimPeerId"]
+    open_ids = {p["peerId"] for p in r["stats"]["peers"]}
+    seen = []
+    for a in r["attacks"]:
+        mine = [x for x in a["records"] if x["remoteWireId"] == victim]
+        check(mine, f"the page never shook hands with the hostile peer {a['peerId']} "
+                    f"({len(a['records'])} answer(s): {a['records']})")
+        x = mine[0]
+        check(x["sentBadMs"] is not None, f"the {x['kind']} message was not sent: {x}")
+        # GOODBYE protocol-error (1), soon: the attacker's own teardown (after its wait) does not count.
+        dropped = x["goodbye"] and x["goodbye"]["reason"] == 1 and x["goodbye"]["ms"] - x["sentBadMs"] < 5000
+        check(dropped, f"the page did not drop a peer that sent {x['kind']} (GOODBYE protocol-error): {x}")
+        check(a["peerId"] not in open_ids, f"the hostile peer {a['peerId']} ({x['kind']}) is still among the page's peers")
+        seen.append(f"{x['kind']}: GOODBYE {x['goodbye']['text']!r} {x['goodbye']['ms'] - x['sentBadMs']} ms after it")
+    print("  hostile peers dropped: " + "; ".join(seen), flush=True)
 
 
 def read_line(proc, deadline_s, what):
@@ -235,6 +261,8 @@ def main():
     ap.add_argument("--encrypted", action="store_true",
                     help="AES-256-GCM: the native publisher encrypts (the page decrypts; a wrong key must fail), "
                          "or with --upload the page does (the native peer decrypts)")
+    ap.add_argument("--hostile", action="store_true",
+                    help="while the page downloads, hostile peers send it malformed and oversized messages")
     ap.add_argument("--stream", action="store_true",
                     help="read the file with stream() (in order, a slow reader: back-pressure checked)")
     ap.add_argument("--upload-limit", type=int, default=0, help="the seeder's upload limit, bytes/s (0: none)")
