@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     else if (a == "--loss") base.loss = std::strtod(v, nullptr);
     else if (a == "--seeder-up") base.seederUp = std::strtod(v, nullptr);
     else if (a == "--offers") base.discovery.offersPerAnnounce = std::strtoul(v, nullptr, 10);
+    else if (a == "--offers-by-count") base.discovery.offersByTrackerCount = std::atoi(v) != 0;
     else if (a == "--dups") base.session.picker.maxDuplicates = static_cast<std::uint16_t>(std::strtoul(v, nullptr, 10));
     else if (a == "--stall") base.session.stallTimeout = p2pcdn::swarm::fromSeconds(std::strtod(v, nullptr));
     else if (a == "--watermark") {

@@ -26,7 +26,8 @@ int p2p_js_ws_send(int h, const char* text, std::size_t n);
 void p2p_js_ws_close(int h);  // no event follows
 
 // RTCPeerConnection h with one "p2pcdn" data channel (p2p_link_* events).
-// config: {"iceServers":[...],"offerer":bool,"lowWatermark":n}. 0 if created.
+// config: {"iceServers":[...],"offerer":bool,"lowWatermark":n}. 0 if created,
+// 2 if the page already holds its budget of them, 1 if the browser refused.
 int p2p_js_pc_new(int h, const char* config, std::size_t n);
 void p2p_js_pc_offer(int h);
 void p2p_js_pc_accept_offer(int h, const char* sdp, std::size_t n);

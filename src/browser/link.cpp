@@ -25,9 +25,11 @@ Result<std::unique_ptr<transport::PeerLink>> JsLinkFactory::create(transport::Ro
            {"lowWatermark", config.lowWatermark}};
   for (const auto& url : config.iceServers) cfg["iceServers"].push_back({{"urls", url}});
   const std::string text = cfg.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (p2p_js_pc_new(h, text.data(), text.size()) != 0) {
-    return fail(Errc::kIo, "RTCPeerConnection", "the browser refused to create one");
+  const int rc = p2p_js_pc_new(h, text.data(), text.size());
+  if (rc == 2) {
+    return fail(Errc::kBackPressure, "RTCPeerConnection", "the page holds as many as it may (web/src/host.js)");
   }
+  if (rc != 0) return fail(Errc::kIo, "RTCPeerConnection", "the browser refused to create one");
   ++created_;
   return std::unique_ptr<transport::PeerLink>(
       std::make_unique<JsPeerLink>(rt_, h, role, config, std::move(post), std::move(events), live_));

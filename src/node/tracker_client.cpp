@@ -116,6 +116,10 @@ void Node::Impl::onTrackerMessage(const signaling::TrackerMessage& msg) {
     if (d.replaces) dropPeer(*f, *d.replaces, "not open, superseded by the peer's new offer");
     trace("offer from " + shortId(offer->peerId) + ": " + std::string(d.why));
     if (d.answer) onRemoteOffer(*f, offer->peerId, offer->offerId, offer->offer.sdp);
+  } else if (auto* reply = std::get_if<signaling::AnnounceResponse>(&msg)) {
+    if (FileState* f = fileBySwarm(reply->infoHash)) {
+      f->discovery->trackerCounts(std::size_t{reply->complete} + reply->incomplete);
+    }
   } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&msg)) {
     FileState* f = fileBySwarm(answer->infoHash);
     if (!f) return;

@@ -53,7 +53,15 @@ std::size_t Discovery::announced(Time now, bool leeching, bool quick) {
   if (!leeching) return 0;
   const std::size_t room = opts_.maxPeers > links_.size() ? opts_.maxPeers - links_.size() : 0;
   if (batch_.empty() && gathering() == 0) batchStarted_ = now;
-  return std::min(room, opts_.offersPerAnnounce);
+  std::size_t want = opts_.offersPerAnnounce;
+  if (swarmPeers_ && opts_.offersByTrackerCount) {  // at most one offer per peer we have no link to
+    const std::size_t others = *swarmPeers_ > 0 ? *swarmPeers_ - 1 : 0;
+    const std::size_t linked = linkedPeers();
+    want = std::min(want, others > linked ? others - linked : 0);
+    // No peer yet: one offer anyway, in case the count is stale (or leaves us out).
+    if (linked == 0) want = std::max<std::size_t>(want, 1);
+  }
+  return std::min(room, want);
 }
 
 Time Discovery::nextWakeup(Time now, const SwarmView& view) const {
@@ -270,6 +278,11 @@ bool Discovery::freshOfferReplaces(const Link& l, Time now) const {
 }
 
 Time Discovery::slowestOpen() const { return *std::max_element(openDelays_.begin(), openDelays_.end()); }
+
+std::size_t Discovery::linkedPeers() const {
+  return static_cast<std::size_t>(
+      std::count_if(links_.begin(), links_.end(), [](const auto& kv) { return kv.second.remote.has_value(); }));
+}
 
 std::size_t Discovery::unansweredOffers() const {
   return static_cast<std::size_t>(std::count_if(links_.begin(), links_.end(), [](const auto& kv) {

@@ -60,6 +60,8 @@ struct DiscoveryOptions {
   // A link that fails before opening or this soon after: a leecher
   // re-announces at its next tick, not after the back-off.
   Time earlyFailure = std::chrono::seconds(2);
+  // Offers bounded by the tracker's count of peers we have no link to (trackerCounts()).
+  bool offersByTrackerCount = true;
 };
 
 // What the host knows of the file's swarm, at a tick.
@@ -112,6 +114,13 @@ class Discovery {
   // for as Announce::kQuick). Returns how many offers to make now; make each
   // with offerMade().
   std::size_t announced(Time now, bool leeching, bool quick);
+  // The tracker's count of the swarm's peers (seeders + leechers, us
+  // included) from its reply to an announce. The offers a leecher makes are
+  // bounded by the peers it has no link to yet: the tracker hands each offer
+  // to a distinct peer, so more offers only make connections nobody answers
+  // (in a browser they spend a budget of ~500 RTCPeerConnections per page).
+  // Newcomers are not missed: they offer to us.
+  void trackerCounts(std::size_t swarmPeers) { swarmPeers_ = swarmPeers; }
   // The tracker connection was (re)established: the back-off starts over.
   void trackerConnected() { quickAnnounces_ = 0; }
   // Earliest time tick() may decide something new (for event-driven hosts).
@@ -164,6 +173,7 @@ class Discovery {
   bool freshOfferReplaces(const Link& l, Time now) const;
   Time slowestOpen() const;
   std::size_t unansweredOffers() const;
+  std::size_t linkedPeers() const;  // links with a known remote, open or being made
   bool wantsPeers(const SwarmView& view) const;
   Time quickWait() const;
 
@@ -174,6 +184,7 @@ class Discovery {
   std::vector<LinkKey> batch_;                  // gathered offers not yet sent
   Time batchStarted_{};
   std::optional<Time> lastAnnounce_;
+  std::optional<std::size_t> swarmPeers_;  // the tracker's last count
   int quickAnnounces_ = 0;
   std::deque<Time> openDelays_;  // described -> open, of the last links
 };

@@ -123,8 +123,11 @@ def run(args, tmp):
     check(len(after) == 1 and after[0]["complete"] and after[0]["chunksStored"] == chunks,
           f"the store does not hold the whole file after the download: {after}")
     check(st["storage"]["bytesUsed"] >= len(data), f"the store counts {st['storage']['bytesUsed']} bytes")
-    check(st["peerConnectionsCreated"] <= 64,
-          f"{st['peerConnectionsCreated']} RTCPeerConnections for one seeder (Chromium allows ~500 per page)")
+    # One seeder: the first announce's offers (4), then none while the tracker
+    # counts no peer we lack a link to (hostile: one more per attacker).
+    limit = 16 if args.hostile else 8
+    check(st["peerConnectionsCreated"] <= limit,
+          f"{st['peerConnectionsCreated']} RTCPeerConnections for one seeder (at most {limit}; Chromium allows ~500 per page)")
     check(r["linksAfter"] == 0 and r["socketsAfter"] == 0 and r["storesAfter"] == 0,
           f"after disconnect the page still holds {r['linksAfter']} peer connection(s), {r['socketsAfter']} "
           f"tracker socket(s), {r['storesAfter']} store(s)")

@@ -404,6 +404,8 @@ class Sim {
       a.peerId = p.id;
       a.answer = signaling::AnswerEntry{offer->peerId, offer->offerId, {"answer", "sim"}};
       toTracker(p, std::move(a));
+    } else if (auto* reply = std::get_if<signaling::AnnounceResponse>(&*msg)) {
+      p.discovery->trackerCounts(std::size_t{reply->complete} + reply->incomplete);  // as the node does
     } else if (auto* answer = std::get_if<signaling::RelayedAnswer>(&*msg)) {
       auto d = p.discovery->onAnswer(now, answer->offerId, answer->peerId, false);
       for (const auto& drop : d.drops) closeLink(static_cast<std::uint32_t>(drop.key - 1));

@@ -122,6 +122,9 @@ export class Host {
   }
   pcNew(h, p, n) {
     const cfg = JSON.parse(this.text(p, n));
+    // Chromium refuses past ~500 per page lifetime (closed ones count until
+    // collected): every peer of the page together stays well below.
+    if (this.links.size >= MAX_LIVE_PEER_CONNECTIONS) return 2;
     let pc;
     try {
       pc = new RTCPeerConnection({ iceServers: cfg.iceServers });
@@ -324,6 +327,9 @@ function armLow(rec) {
   const below = [rec.low, rec.want].filter((x) => x !== null && x < b);
   rec.dc.bufferedAmountLowThreshold = below.length ? Math.max(...below) : rec.low;
 }
+
+// RTCPeerConnections one page holds at once, over all its peers (js.hpp: p2p_js_pc_new).
+export const MAX_LIVE_PEER_CONNECTIONS = 200;
 
 function runStoreOp(s, op, data) {
   switch (op.op) {

@@ -2,7 +2,7 @@
 // C++ peer in WebAssembly (web/src/peer.js). Names and options are the seed's;
 // trackerUrl and iceServers are as in the C++ API (include/p2pcdn/p2pcdn.hpp).
 import { P2PCDNError } from "./core.js";
-import { ChunkCipher, randomHex } from "./crypto.js";
+import { describe } from "./chunks.js";
 import { FileFetch } from "./fetch.js";
 import { loadModule } from "./module.js";
 import { Peer } from "./peer.js";
@@ -107,25 +107,7 @@ export class P2PCDN {
   async upload(file, metadata = {}) {
     const peer = this.requirePeer();
     const { core } = this.mod;
-    const src = sourceOf(file);
-    const chunkSize = this.options.chunkSize;
-    const name = metadata.name || src.name || "file";
-    const count = Math.ceil(src.size / chunkSize);
-    const key = metadata.key || (metadata.encrypt ? randomHex(32) : null);
-    const draft = { version: 2, name, size: src.size, chunkSize,
-                    // Not the File's own type (the browser's or the OS's guess): the same
-      // content and name must give the id `p2pcdn add` gives, on any machine.
-      mimeType: metadata.mimeType || core.guessMimeType(name) };
-    if (key) draft.encryption = { algorithm: "AES-256-GCM", salt: randomHex(32) };
-    const cipher = key ? await ChunkCipher.create(core, key, draft) : null;
-    // A chunk as stored: AES-GCM with its nonce is deterministic, so both passes seal it alike.
-    const stored = async (i) => {
-      const plain = await src.read(i * chunkSize, chunkSize);
-      return cipher ? cipher.encrypt(i, plain) : plain;
-    };
-    const chunks = [];
-    for (let i = 0; i < count; ++i) chunks.push(core.hash(await stored(i)));
-    const manifest = core.manifestFromJson({ ...draft, chunks });
+    const { manifest, stored, count, key } = await describe(core, file, { chunkSize: this.options.chunkSize, ...metadata });
     const { fileId, existed } = await peer.publish(manifest);
     try {
       // Second pass: at most maxInFlight puts at a time.
@@ -258,20 +240,4 @@ export class P2PCDN {
       storage: { ...st.usage, indexMs: this.storageIndexMs, skippedAtLoad: st.skippedAtLoad },
     };
   }
-}
-
-// What upload() reads: {size, name, read(offset, length) -> Uint8Array}.
-function sourceOf(file) {
-  if (typeof Blob !== "undefined" && file instanceof Blob) {
-    return {
-      size: file.size, name: file.name,
-      read: async (off, len) => new Uint8Array(await file.slice(off, off + len).arrayBuffer()),
-    };
-  }
-  let bytes = null;
-  if (file instanceof Uint8Array) bytes = file;
-  else if (file instanceof ArrayBuffer) bytes = new Uint8Array(file);
-  else if (ArrayBuffer.isView(file)) bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
-  if (!bytes) throw new P2PCDNError("invalid-argument", "upload takes a File, Blob, Uint8Array or ArrayBuffer", 1);
-  return { size: bytes.length, name: null, read: async (off, len) => bytes.subarray(off, off + len) };
 }

@@ -1,0 +1,53 @@
+// Compiled (never run) by tsc against the package's types (web/types/index.d.ts,
+// tests/web/types_test.py): the seed's API as a page would write it must
+// type-check, and misuse must not.
+import { P2PCDN, ChunkManager, IndexedDBStorage, MemoryStorage, P2PCDNError, loadCore, chunkId } from "p2pcdn";
+import type { ChunkStorage, Manifest, Progress, Stats, StoredFile, UploadResult } from "p2pcdn";
+
+async function page(file: File): Promise<void> {
+  const cdn = new P2PCDN({
+    trackerUrl: "ws://127.0.0.1:8000",
+    storage: new IndexedDBStorage(),
+    maxConcurrentDownloads: 10,
+    enableSeeding: true,
+    seedDuration: 3600,
+  });
+  await cdn.connect();
+  const up: UploadResult = await cdn.upload(file, { name: "test.txt" });
+  const sealed = await cdn.upload(new Uint8Array([1, 2, 3]), { encrypt: true });
+  const key: string | undefined = sealed.key;
+  const manifest: Manifest = up.manifest;
+  const bytes: Uint8Array = await cdn.download(up.fileId, manifest, (p: Progress) => console.log(p.progress * 100));
+  for await (const chunk of cdn.stream(up.link, null, undefined, { lookahead: 8 })) {
+    const n: number = chunk.length;
+    console.log(n);
+  }
+  const stats: Stats = cdn.getStats();
+  const stored: StoredFile[] = await cdn.getStoredFiles();
+  console.log(bytes.length, key, stats.peerConnectionsLive, stats.storage.quotaBytes, stored[0]?.complete);
+  await cdn.delete(up.fileId);
+  await cdn.disconnect();
+  const mem: ChunkStorage = new MemoryStorage({ quota: 1 << 20 });
+  await mem.storeChunk({ fileId: up.fileId, index: 0, data: new Uint8Array(1) });
+  console.log(chunkId(up.fileId, 0));
+  const cm = await ChunkManager.load({ chunkSize: 65536 });
+  const cf = await cm.chunkFile(file, { encrypt: true });
+  const whole: Uint8Array = await cm.reassembleFile(cf.chunks, cf.manifest, cf.key);
+  const ok: boolean = cm.verifyChunk(cf.manifest, 0, cf.chunks[0]);
+  console.log(whole.length, ok);
+  const core = await loadCore();
+  console.log(core.hash(new Uint8Array(4)), core.parseLink(up.link).fileId);
+  try {
+    await cdn.download("p2pcdn:nope");
+  } catch (e) {
+    if (e instanceof P2PCDNError && e.code === "malformed") console.log(e.message);
+  }
+  // @ts-expect-error trackerUrl is required
+  new P2PCDN({});
+  // @ts-expect-error download takes an id or a link, not a number
+  await cdn.download(42);
+  // @ts-expect-error no such error code
+  if (e2().code === "no-such-code") console.log("never");
+}
+declare function e2(): P2PCDNError;
+console.log(page);

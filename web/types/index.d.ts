@@ -1,0 +1,204 @@
+// Types of the p2pcdn browser package (web/src/index.js): the seed's API
+// (../shared/seed/p2p-cdn-README.md) over the C++ peer in WebAssembly.
+// Checked by tsc in the tests (tests/web/types_check.ts).
+
+/** The JSON form of a manifest (docs/protocol.md), as `p2pcdn manifest ID --json` prints it. */
+export interface Manifest {
+  fileId: string;
+  version: number;
+  name: string;
+  size: number;
+  mimeType: string;
+  chunkSize: number;
+  encryption?: { algorithm: "AES-256-GCM"; salt: string };
+  /** BLAKE3 of each chunk as stored (hex). */
+  chunks: string[];
+}
+
+/** A failure: `code` names the C++ error (Errc), `message` says what happened. */
+export class P2PCDNError extends Error {
+  readonly code:
+    | "invalid-argument" | "malformed" | "too-large" | "not-found" | "integrity" | "io" | "quota-exceeded"
+    | "unsupported" | "crypto" | "cancelled" | "back-pressure" | "timed-out" | "internal";
+  readonly errc: number;
+}
+export const ABI_VERSION: number;
+
+/** Where a page keeps verified chunks. Every method returns a promise. */
+export interface ChunkStorage {
+  storeChunk(chunk: { fileId: string; index: number; data: Uint8Array }): Promise<void>;
+  getChunk(chunkId: string | { fileId: string; index: number }): Promise<Uint8Array | null>;
+  deleteChunk(chunkId: string | { fileId: string; index: number }): Promise<void>;
+  storeManifest(manifest: Manifest, meta?: { pinned?: boolean; lastUsed?: number }): Promise<void>;
+  getManifest(fileId: string): Promise<Manifest | null>;
+  // Optional: resuming what the store holds, eviction, quota.
+  open?(): Promise<void>;
+  close?(): void;
+  deleteFile?(fileId: string): Promise<void>;
+  listFiles?(): Promise<Array<{ fileId: string; manifest: Manifest; pinned: boolean; lastUsed: number; chunks: number[] }>>;
+  estimate?(): Promise<{ quota: number; usage: number }>;
+}
+
+/** A ChunkStorage with every optional method: what the package's own backends are. */
+export interface FullChunkStorage extends ChunkStorage {
+  open(): Promise<void>;
+  close(): void;
+  deleteFile(fileId: string): Promise<void>;
+  listFiles(): Promise<Array<{ fileId: string; manifest: Manifest; pinned: boolean; lastUsed: number; chunks: number[] }>>;
+  estimate(): Promise<{ quota: number; usage: number }>;
+}
+
+/** In JavaScript Maps: gone with the page; its quota (default 256 MiB) bounds the heap. */
+export interface MemoryStorage extends FullChunkStorage {}
+export class MemoryStorage {
+  constructor(options?: { quota?: number });
+}
+
+/** IndexedDB (database "p2pcdn" by default): persistent, batched writes; one peer per database. */
+export interface IndexedDBStorage extends FullChunkStorage {}
+export class IndexedDBStorage {
+  constructor(options?: { name?: string; batchDelay?: number; batchSize?: number; indexedDB?: IDBFactory });
+  /** Whether navigator.storage.persist() was granted (asked at open, never waited for). */
+  readonly persisted: boolean;
+  /** Deletes the whole database. */
+  destroy(): Promise<void>;
+}
+
+export function chunkId(fileId: string, index: number): string;
+export function parseChunkId(id: string | { fileId: string; index: number }): { fileId: string; index: number };
+
+export interface P2PCDNOptions {
+  /** ws://host:port of the tracker (required). */
+  trackerUrl: string;
+  iceServers?: Array<string | { urls: string | string[] }>;
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
+  chunkSize?: number;
+  /** Default: IndexedDBStorage where the page has IndexedDB, else MemoryStorage. */
+  storage?: ChunkStorage;
+  /** Bytes at most (default 10e9), and at most what navigator.storage.estimate() allows. */
+  storageQuota?: number;
+  enableSeeding?: boolean;
+  /** Seconds a finished download is served (0: until delete() or disconnect()). */
+  seedDuration?: number;
+  /** Milliseconds between announces. */
+  discoveryInterval?: number;
+}
+
+export interface Progress {
+  fileId: string;
+  /** 0..1 */
+  progress: number;
+  bytesVerified: number;
+  bytesTotal: number;
+  chunksHave: number;
+  chunksTotal: number;
+  /** Chunks fetched from peers in this session (the rest came from the store). */
+  chunksFetched?: number;
+  peers: number;
+  /** The chunk that just arrived. */
+  chunk?: number;
+}
+
+export interface UploadResult {
+  fileId: string;
+  manifest: Manifest;
+  /** p2pcdn:<fileId>?tr=<tracker>[&k=<key>]: all another peer needs. */
+  link: string;
+  /** The AES-256-GCM key (hex), when encrypted. */
+  key?: string;
+}
+
+export interface PeerInfo {
+  fileId: string;
+  peerId: string;
+  seeder: boolean;
+  chunksAvailable: number;
+  bytesUp: number;
+  bytesDown: number;
+  upRate: number;
+  downRate: number;
+  chunksServed: number;
+  chunksReceived: number;
+  badChunks: number;
+  requestsOutstanding: number;
+  unchoked: boolean;
+  rttSeconds?: number;
+  localCandidateType?: string;
+  remoteCandidateType?: string;
+}
+
+export interface Stats {
+  peerId: string;
+  peers: PeerInfo[];
+  connectedPeers: number;
+  closedLinks: number;
+  closedPeers: PeerInfo[];
+  bytesUploaded: number;
+  bytesDownloaded: number;
+  peerConnectionsCreated: number;
+  peerConnectionsLive: number;
+  storage: {
+    bytesUsed: number;
+    quotaBytes: number;
+    chunks: number;
+    files: number;
+    evictedChunks: number;
+    indexMs: number;
+    skippedAtLoad: number;
+  };
+}
+
+export interface StoredFile {
+  fileId: string;
+  name: string;
+  size: number;
+  mimeType: string;
+  chunksTotal: number;
+  chunksStored: number;
+  bytesStored: number;
+  encrypted: boolean;
+  pinned: boolean;
+  complete: boolean;
+}
+
+export class P2PCDN {
+  constructor(options: P2PCDNOptions);
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  upload(file: Blob | Uint8Array | ArrayBuffer | ArrayBufferView,
+         metadata?: { name?: string; mimeType?: string; encrypt?: boolean; key?: string }): Promise<UploadResult>;
+  download(fileIdOrLink: string, manifest?: Manifest | null, onProgress?: (p: Progress) => void): Promise<Uint8Array>;
+  stream(fileIdOrLink: string, manifest?: Manifest | null, onProgress?: (p: Progress) => void,
+         options?: { lookahead?: number }): AsyncIterable<Uint8Array>;
+  delete(fileId: string): Promise<void>;
+  getStats(): Stats;
+  getStoredFiles(): Promise<StoredFile[]>;
+}
+
+/** Files <-> verified chunks (as stored: sealed when encrypted). */
+export class ChunkManager {
+  /** Loads the WebAssembly core (once per page). */
+  static load(options?: { chunkSize?: number }): Promise<ChunkManager>;
+  readonly chunkSize: number;
+  chunkFile(file: Blob | Uint8Array | ArrayBuffer | ArrayBufferView,
+            metadata?: { name?: string; mimeType?: string; encrypt?: boolean; key?: string }):
+    Promise<{ fileId: string; manifest: Manifest; chunks: Uint8Array[]; key?: string }>;
+  reassembleFile(chunks: Uint8Array[], manifest: Manifest, key?: string | null): Promise<Uint8Array>;
+  verifyChunk(manifest: Manifest, index: number, bytes: Uint8Array): boolean;
+  encryptChunk(key: string, manifest: Manifest, index: number, plain: Uint8Array): Promise<Uint8Array>;
+  decryptChunk(key: string, manifest: Manifest, index: number, stored: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The core alone (the module is shared with every P2PCDN of the page). */
+export interface Core {
+  hash(bytes: Uint8Array): string;
+  manifestFromJson(manifest: Manifest | string): Manifest;
+  verifyChunk(manifest: Manifest | string, index: number, bytes: Uint8Array): void;
+  parseLink(link: string): { fileId: string; trackers: string[]; key?: string };
+  formatLink(link: { fileId: string; trackers?: string[]; key?: string | null }): string;
+  guessMimeType(name: string): string;
+  fileKey(keyHex: string, saltHex: string): string;
+  chunkAead(saltHex: string, index: number, plainLength: number): { nonce: string; aad: string };
+}
+export function loadCore(options?: object): Promise<Core>;
