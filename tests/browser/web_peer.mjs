@@ -3,7 +3,8 @@
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
-//                     [--scenario download|resume|upload|swarm|hostile] [--pages N] [--input FILE] [--encrypt]
+//                     [--scenario download|resume|upload|swarm|hostile|reindex|idbwrite] [--pages N]
+//                     [--input FILE] [--encrypt] [--sink]
 //                     [--info-hash HEX40]
 //                     [--wrong-link LINK] [--stream] [--timeout-ms N] [--verbose]
 // --file-id may be a link (an encrypted file's, with its key).
@@ -38,6 +39,7 @@ const { values: opt } = parseArgs({
     encrypt: { type: 'boolean', default: false },         // upload: AES-256-GCM, the key in the link
     'wrong-link': { type: 'string' },
     stream: { type: 'boolean', default: false },          // download: with stream() (in order, a slow reader)
+    sink: { type: 'boolean', default: false },            // download: stream() into nothing (benchmarks: memory)
     pages: { type: 'string', default: '1' },              // swarm: how many pages download at once
     'info-hash': { type: 'string' },                      // hostile: the swarm's (seed --json prints it)                     // download: first try this link (a wrong key) in a page of its own
   },
@@ -133,7 +135,7 @@ function stdinLine() {
 }
 
 // In the page: connect and download the whole file (it stays connected: leave() ends it), check what remains after disconnect.
-async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream }) {
+async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream, sink }) {
   const out = { ok: false };
   try {
     const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
@@ -166,13 +168,30 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
       out.secondOpen = await new IndexedDBStorage().open().then(() => 'opened', (e) => `${e.code}: ${e.message}`);
     }
     out.indexMs = cdn.getStats().storage.indexMs;
+    // Memory: the wasm heap and (Chromium) the JS heap, idle and at their peak.
+    const { module: wasm } = await (await import('/dist/module.js')).loadModule();
+    const mem = () => ({ wasm: wasm.HEAPU8.length, js: performance.memory ? performance.memory.usedJSHeapSize : null });
+    out.memIdle = mem();
+    out.memPeak = { ...out.memIdle };
+    const sampler = setInterval(() => {
+      const m = mem();
+      out.memPeak.wasm = Math.max(out.memPeak.wasm, m.wasm);
+      if (m.js !== null) out.memPeak.js = Math.max(out.memPeak.js, m.js);
+    }, 100);
     const t0 = performance.now();
     let progressCalls = 0;
     let last = null;
     step = 'download';
     const onProgress = (p) => { ++progressCalls; last = p; window.__progress = p; };
     let data;
-    if (stream) {
+    if (sink) {
+      // stream() into nothing: what a page playing or saving the file holds (the bytes are counted only).
+      data = await within((async () => {
+        let n = 0;
+        for await (const c of cdn.stream(fileId, null, onProgress)) n += c.length;
+        return { length: n, sink: true };
+      })());
+    } else if (stream) {
       // In order, with a reader slow for its first 24 chunks (40 ms each, about a
       // third of the link's pace): the swarm must stay within the look-ahead.
       const lookahead = 8;
@@ -198,11 +217,14 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
       data = await within(cdn.download(fileId, null, onProgress));
     }
     out.ms = performance.now() - t0;
+    clearInterval(sampler);
     out.size = data.length;
     out.progressCalls = progressCalls;
     out.lastProgress = last;
-    out.sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', data))]
-      .map((b) => b.toString(16).padStart(2, '0')).join('');
+    if (!data.sink) {
+      out.sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', data))]
+        .map((b) => b.toString(16).padStart(2, '0')).join('');
+    }
     out.stats = cdn.getStats();
     out.storedAfter = await cdn.getStoredFiles();
     out.ok = true;  // it stays in the swarm, serving, until leave()
@@ -257,7 +279,7 @@ try {
     return r.ok ? Object.assign(r, await pg.evaluate(leave), { stats: r.stats }) : r;
   };
   const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage,
-                 wrongLink: opt['wrong-link'], stream: opt.stream };
+                 wrongLink: opt['wrong-link'], stream: opt.stream, sink: opt.sink };
   if (opt.scenario === 'upload') {
     const up = await page.evaluate(uploadFile, { ...args, input: `/input/${path.basename(opt.input)}`, encrypt: opt.encrypt });
     if (!up.ok) throw new Error(`upload: ${up.error}`);
@@ -307,6 +329,41 @@ try {
     result = await victim;
     result.attacks = attacks;
     result.victimPeerId = victimId;
+  } else if (opt.scenario === 'reindex') {
+    // Download, then reload: how long the new page takes to index what IndexedDB holds.
+    const first = await downloadAndLeave(page, args);
+    if (!first.ok) throw new Error(first.error);
+    await page.reload({ waitUntil: 'load', timeout: timeoutMs });
+    result = await page.evaluate(async ({ tracker }) => {
+      const { P2PCDN, IndexedDBStorage } = await import('/dist/index.js');
+      const cdn = new P2PCDN({ trackerUrl: tracker, storage: new IndexedDBStorage() });
+      await cdn.connect();
+      const r = { ok: true, indexMs: cdn.getStats().storage.indexMs, stored: await cdn.getStoredFiles() };
+      await cdn.disconnect();
+      return r;
+    }, args);
+    result.download = first;
+  } else if (opt.scenario === 'idbwrite') {
+    // The backend alone: --pages chunks of 256 KiB written to a fresh IndexedDBStorage, then read back.
+    result = await page.evaluate(async (n) => {
+      const { IndexedDBStorage } = await import('/dist/index.js');
+      const s = new IndexedDBStorage({ name: 'p2pcdn-bench' });
+      await s.open();
+      const chunk = new Uint8Array(256 * 1024).fill(7);
+      const t0 = performance.now();
+      const puts = [];
+      for (let i = 0; i < n; ++i) {
+        puts.push(s.storeChunk({ fileId: 'bench', index: i, data: chunk }));
+        if (puts.length >= 64) await puts.shift();  // a bounded window, as the node keeps one
+      }
+      await Promise.all(puts);
+      const writeMs = performance.now() - t0;
+      const t1 = performance.now();
+      for (let i = 0; i < n; ++i) if ((await s.getChunk({ fileId: 'bench', index: i })).length !== chunk.length) throw new Error('short read');
+      const readMs = performance.now() - t1;
+      await s.destroy();
+      return { ok: true, chunks: n, writeMs, readMs };
+    }, Number(opt.pages));
   } else if (opt.scenario === 'resume') {
     // Start, and reload the page once about half the chunks are stored.
     const started = await page.evaluate(startDownload, args);

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""The browser peer, side by side in one run (bench/RESULTS.md): one native
+seeder, and in turn (the order rotates every round) a native `p2pcdn get`
+(the same engine over libwebrtc: the reference), a Chromium page into
+IndexedDB, into memory and stream()ed into nothing, and a Firefox page into
+IndexedDB, each downloading the whole file. Medians over --runs rounds of
+MB/s (the page's own clock: download() call to its bytes), and the pages'
+memory (wasm heap, and Chromium's JS heap) idle and at the peak. Then, per
+browser: the time a reloaded page takes to index 4096 stored chunks (a file
+of 64 KiB chunks), and IndexedDBStorage's own write and read MB/s
+(1024 chunks of 256 KiB).
+
+  bench/web_download.py --p2pcdn build/release/src/cli/p2pcdn --package build/wasm/web
+                        [--size-mib 256] [--runs 3] [--no-firefox]
+
+Runs everything in a network namespace that holds only loopback (as the
+browser tests), so root is needed."""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from browser_test import check_only_loopback, enter_loopback_namespace  # noqa: E402
+from itest import MIB, Cli, Processes, free_port, tail, wait_port, write_file  # noqa: E402
+
+
+def page(args, url, fid, scenario, extra, timeout_s=600):
+    cmd = [args.node, str(ROOT / "tests" / "browser" / "web_peer.mjs"), "--package", args.package, "--tracker", url,
+           "--file-id", fid, "--node-modules", args.node_modules, "--chromium", args.chromium,
+           "--timeout-ms", str(timeout_s * 1000 // 3), "--scenario", scenario] + extra
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout_s + 60)
+    try:
+        r = json.loads(p.stdout.decode().strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        r = {"ok": False, "error": p.stderr.decode("utf-8", "replace")[-2000:]}
+    if not r.get("ok"):
+        raise SystemExit(f"{scenario} {extra} failed: {r.get('error')}")
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--p2pcdn", required=True)
+    ap.add_argument("--package", required=True)
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--firefox", default="/usr/bin/firefox-esr")
+    ap.add_argument("--no-firefox", action="store_true")
+    ap.add_argument("--node", default=shutil.which("node") or "node")
+    ap.add_argument("--node-modules", default=str(ROOT / "build" / "npm" / "node_modules"))
+    ap.add_argument("--size-mib", type=int, default=256)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    print(f"[web_download] {enter_loopback_namespace()}", flush=True)
+    size = args.size_mib * MIB
+    tmp = Path(tempfile.mkdtemp(prefix="p2pcdn-bench-web-"))
+    try:
+        src = write_file(tmp / "input.bin", os.urandom(size))
+        seeder = Cli(args.p2pcdn, tmp / "seeder")
+        fid = seeder.add(src)["fileId"]
+        small = write_file(tmp / "small.bin", os.urandom(4096 * 65536))
+        fid_small = seeder.add(small, "--chunk-size", "65536")["fileId"]  # 4096 chunks, for the index time
+        systems = ["native", "chromium-idb", "chromium-memory", "chromium-sink"] + ([] if args.no_firefox else ["firefox-idb"])
+        results = {s: [] for s in systems}
+        with Processes(tmp) as procs:
+            port = free_port()
+            tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
+            wait_port(port, tracker, tmp / "tracker.log")
+            url = f"ws://127.0.0.1:{port}"
+            for f, name in ((fid, "seeder"), (fid_small, "seeder-small")):
+                s = procs.spawn([seeder.binary, "--home", seeder.home, "-q", "--json", "seed", f, "--tracker", url,
+                                 "--loopback"], name, stdout=subprocess.PIPE)
+                if json.loads(s.stdout.readline().decode() or "{}").get("fileId") != f:
+                    raise SystemExit(f"seeder did not start: {tail(tmp / (name + '.log'))}")
+            for r in range(args.runs):
+                order = systems[r % len(systems):] + systems[:r % len(systems)]
+                for system in order:
+                    if system == "native":
+                        home = tmp / f"leecher{r}"
+                        t0 = time.monotonic()
+                        p = Cli(args.p2pcdn, home).run("-q", "--json", "get", fid, "--tracker", url, "--loopback",
+                                                       "-o", tmp / "native.out", expect=0, timeout=600)
+                        done = [json.loads(x) for x in p.out.splitlines() if '"done"' in x][-1]
+                        secs = done["completeSeconds"] - max(done["firstChunkSeconds"], 0)
+                        results[system].append({"mbps": size / 1e6 / secs, "wall": time.monotonic() - t0})
+                        shutil.rmtree(home, ignore_errors=True)
+                        continue
+                    browser, store = system.split("-")
+                    extra = ["--storage", "memory" if store == "memory" else "idb"] + (["--sink"] if store == "sink" else [])
+                    if browser == "firefox":
+                        extra += ["--firefox", args.firefox]
+                    x = page(args, url, fid, "download", extra)
+                    if x["size"] != size:
+                        raise SystemExit(f"{system}: {x['size']} bytes of {size}")
+                    results[system].append({"mbps": size / 1e6 / (x["ms"] / 1000), "memIdle": x["memIdle"],
+                                            "memPeak": x["memPeak"]})
+                    print(f"  round {r + 1} {system}: {results[system][-1]['mbps']:.1f} MB/s", flush=True)
+            extras = {}
+            for browser in ["chromium"] + ([] if args.no_firefox else ["firefox"]):
+                flag = ["--firefox", args.firefox] if browser == "firefox" else []
+                ix = [page(args, url, fid_small, "reindex", ["--sink"] + flag)["indexMs"] for _ in range(args.runs)]
+                io = [page(args, url, fid, "idbwrite", ["--pages", "1024"] + flag) for _ in range(args.runs)]
+                extras[browser] = {
+                    "indexMs4096": statistics.median(ix), "indexRuns": ix,
+                    "idbWriteMBps": statistics.median(1024 * 262144 / 1e6 / (y["writeMs"] / 1000) for y in io),
+                    "idbReadMBps": statistics.median(1024 * 262144 / 1e6 / (y["readMs"] / 1000) for y in io),
+                }
+        check_only_loopback(shutil.which("ip"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    native = statistics.median(x["mbps"] for x in results["native"])
+    print(f"\n{args.size_mib} MiB from one native seeder, medians of {args.runs} (MB/s; ratio to native get; "
+          "memory MiB idle -> peak: wasm heap / JS heap)")
+    for system, rs in results.items():
+        mbps = statistics.median(x["mbps"] for x in rs)
+        line = f"  {system:16s} {mbps:6.1f} MB/s  x{mbps / native:.2f}  runs " + " ".join(f"{x['mbps']:.1f}" for x in rs)
+        if "memPeak" in rs[0]:
+            mib = lambda v: "-" if v is None else f"{v / MIB:.0f}"  # noqa: E731
+            peak_w = max(x["memPeak"]["wasm"] for x in rs)
+            peak_j = max((x["memPeak"]["js"] or 0) for x in rs) or None
+            line += f"  mem {mib(rs[0]['memIdle']['wasm'])}->{mib(peak_w)} / {mib(rs[0]['memIdle']['js'])}->{mib(peak_j)}"
+        print(line)
+    for browser, e in extras.items():
+        print(f"  {browser}: index 4096 stored chunks {e['indexMs4096']:.0f} ms (runs "
+              f"{', '.join(f'{v:.0f}' for v in e['indexRuns'])}); IndexedDBStorage write {e['idbWriteMBps']:.0f} MB/s, "
+              f"read {e['idbReadMBps']:.0f} MB/s")
+    print(json.dumps({"results": results, "extras": extras}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
