@@ -249,9 +249,17 @@ bool JsChunkStorage::evictOne(const FileId& keep) {
   if (!victim) return false;
   const FileId id = *victim;
   evicted_ += files_[id].chunks;
-  ++evictions_;
+  freed_ += files_[id].bytes;
   forgetFile(id);
   request(abi::dump({{"op", "deleteFile"}, {"fileId", id.hex()}}), {}, [](Result<Bytes>) {});
+  return true;
+}
+
+bool JsChunkStorage::freeSome(const FileId& keep) {
+  const std::uint64_t before = freed_;
+  while (freed_ == before) {
+    if (!evictOne(keep)) return false;  // (files holding no bytes go too, on the way)
+  }
   return true;
 }
 
@@ -281,18 +289,18 @@ void JsChunkStorage::write(const FileId& id, ChunkIndex index, Bytes data, bool 
   writing_ += data.size();
   auto shared = std::make_shared<Bytes>(std::move(data));
   const std::uint64_t gen = f->gen;
-  const std::uint64_t evictions = evictions_;
+  const std::uint64_t freed = freed_;
   request(chunkOp("put", id, index), *shared,
-          [this, alive = std::weak_ptr<bool>(alive_), id, index, shared, retried, gen, evictions, done](Result<Bytes> r) {
+          [this, alive = std::weak_ptr<bool>(alive_), id, index, shared, retried, gen, freed, done](Result<Bytes> r) {
             if (alive.expired()) return;  // its caller went with it
             writing_ -= shared->size();
             File* file = find(id);
             if (file && file->gen != gen) file = nullptr;  // deleted meanwhile, and stored anew
             if (file) file->writing.erase(index);
-            // The browser's own quota: evict once more and retry once. A batch of
-            // puts fails together: one eviction since they were issued serves all.
+            // The browser's own quota: free some room and retry once. A batch of
+            // puts fails together: bytes freed since they were issued serve all.
             if (!r && r.error().code() == Errc::kQuotaExceeded && !retried && file &&
-                (evictions_ != evictions || evictOne(id))) {
+                (freed_ != freed || freeSome(id))) {
               return write(id, index, std::move(*shared), true, done);
             }
             if (!r) {

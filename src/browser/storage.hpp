@@ -102,6 +102,8 @@ class JsChunkStorage final : public ChunkStorage {
   // Evicts whole files (LRU, unpinned, unused, not `keep`) until `bytes` fit; false if they cannot.
   bool makeRoom(std::uint64_t bytes, const FileId& keep);
   bool evictOne(const FileId& keep);
+  // Evicts until some bytes are freed (not only files that held none); false if none can be.
+  bool freeSome(const FileId& keep);
   void forgetFile(const FileId& id);
   void dropChunk(File& f, ChunkIndex index);  // no longer held
 
@@ -116,7 +118,7 @@ class JsChunkStorage final : public ChunkStorage {
   std::uint64_t used_ = 0;     // bytes of chunks held
   std::uint64_t writing_ = 0;  // bytes of puts in flight
   std::uint64_t evicted_ = 0;  // chunks, since open
-  std::uint64_t evictions_ = 0;  // files, since open
+  std::uint64_t freed_ = 0;  // bytes evicted, since open
   std::uint64_t nextGen_ = 1;
   std::size_t skipped_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

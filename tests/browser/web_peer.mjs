@@ -40,6 +40,7 @@ const { values: opt } = parseArgs({
     'wrong-link': { type: 'string' },
     stream: { type: 'boolean', default: false },          // download: with stream() (in order, a slow reader)
     sink: { type: 'boolean', default: false },            // download: stream() into nothing (benchmarks: memory)
+    lookahead: { type: 'string', default: '16' },         // sink: stream()'s look-ahead
     pages: { type: 'string', default: '1' },              // swarm: how many pages download at once
     'info-hash': { type: 'string' },                      // hostile: the swarm's (seed --json prints it)                     // download: first try this link (a wrong key) in a page of its own
   },
@@ -117,6 +118,12 @@ async function leave() {
   out.linksAfter = host.links.size;
   out.socketsAfter = host.sockets.size;
   out.storesAfter = host.stores.size;
+  if (window.__cdnOfDownload.options.storage instanceof (await import('/dist/index.js')).IndexedDBStorage) {
+    const { IndexedDBStorage } = await import('/dist/index.js');
+    const again = new IndexedDBStorage();
+    out.reopen = await again.open().then(() => 'opened', (e) => `${e.code}: ${e.message}`);
+    again.close();
+  }
   return out;
 }
 
@@ -135,7 +142,7 @@ function stdinLine() {
 }
 
 // In the page: connect and download the whole file (it stays connected: leave() ends it), check what remains after disconnect.
-async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream, sink }) {
+async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream, sink, lookahead: sinkAhead }) {
   const out = { ok: false };
   try {
     const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
@@ -159,7 +166,7 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
     const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`${step} not done in ${t} ms`)), t));
     const within = (p) => Promise.race([p, timer]);
     const cdn = new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000,
-                             storage: storage === 'idb' ? new IndexedDBStorage() : new MemoryStorage() });
+                             storage: storage === 'idb' ? new IndexedDBStorage() : new MemoryStorage({ quota: 2 ** 32 }) });
     window.__cdnOfDownload = cdn;
     await within(cdn.connect());
     step = 'getStoredFiles';
@@ -188,7 +195,7 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
       // stream() into nothing: what a page playing or saving the file holds (the bytes are counted only).
       data = await within((async () => {
         let n = 0;
-        for await (const c of cdn.stream(fileId, null, onProgress)) n += c.length;
+        for await (const c of cdn.stream(fileId, null, onProgress, { lookahead: sinkAhead })) n += c.length;
         return { length: n, sink: true };
       })());
     } else if (stream) {
@@ -279,7 +286,8 @@ try {
     return r.ok ? Object.assign(r, await pg.evaluate(leave), { stats: r.stats }) : r;
   };
   const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage,
-                 wrongLink: opt['wrong-link'], stream: opt.stream, sink: opt.sink };
+                 wrongLink: opt['wrong-link'], stream: opt.stream, sink: opt.sink,
+                 lookahead: Number(opt.lookahead) };
   if (opt.scenario === 'upload') {
     const up = await page.evaluate(uploadFile, { ...args, input: `/input/${path.basename(opt.input)}`, encrypt: opt.encrypt });
     if (!up.ok) throw new Error(`upload: ${up.error}`);

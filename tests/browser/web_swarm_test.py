@@ -18,13 +18,11 @@ package is missing, or no namespace can be made."""
 import argparse
 import hashlib
 import json
-import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,8 +31,9 @@ sys.dont_write_bytecode = True
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "integration"))
-from browser_test import SKIP, Skipped, check_node_modules, check_only_loopback, enter_loopback_namespace, executable  # noqa: E402
+from browser_test import SKIP, Skipped, check_node_modules, enter_loopback_namespace, executable  # noqa: E402
 from itest import MIB, Cli, Processes, TestFailure, check, free_port, tail, wait_port, write_file  # noqa: E402
+from web_peer_test import run_checked  # noqa: E402
 
 CHUNK = 256 * 1024
 
@@ -199,18 +198,7 @@ def main():
         print(f"[web_swarm] SKIPPED: {e}", flush=True)
         return SKIP
     print(f"[web_swarm] {netns}; seed {args.seed}", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="p2pcdn-web-swarm-"))
-    try:
-        run(args, tmp)
-        check_only_loopback(shutil.which("ip"))
-    except TestFailure as e:
-        print(f"FAIL [web_swarm]: {e}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        if os.environ.get("P2PCDN_KEEP_TMP") != "1":
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("[web_swarm] passed", flush=True)
-    return 0
+    return run_checked("web_swarm", lambda tmp: run(args, tmp))
 
 
 if __name__ == "__main__":

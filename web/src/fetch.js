@@ -7,8 +7,10 @@ import { ChunkCipher } from "./crypto.js";
 export class FileFetch {
   // Starts fetching (or finds stored) the file of `link` (parsed); manifest: a
   // checked manifest object or null (then from peers).
-  static async start(cdn, peer, link, key, manifest, onProgress) {
+  // heldBefore: the node held the file before (P2PCDN.endFetch never lets it go then).
+  static async start(cdn, peer, link, key, manifest, onProgress, heldBefore) {
     const f = new FileFetch(cdn, peer, link.fileId, key, manifest);
+    f.heldBefore = heldBefore;
     f.listener = await peer.fetch(f.fileId, manifest, {
       onManifest: (m) => f.gotManifest(m),
       onChunk: (i) => {
@@ -61,11 +63,15 @@ export class FileFetch {
   // A wrong key fails at the first chunk that arrives, not after the whole file.
   tryKey(i) {
     if (this.keyCheck || !this.key) return;
+    let keyFailed = false;  // the decrypt failed, not the read
     this.keyCheck = ChunkCipher.create(this.core, this.key, this.m).then(async (c) => {
-      await c.decrypt(i, await this.peer.read(this.fileId, i));
+      const stored = await this.peer.read(this.fileId, i);
+      keyFailed = true;
+      await c.decrypt(i, stored);
+      keyFailed = false;
       return c;
     });
-    this.keyCheck.catch((e) => this.failWith(e, true));
+    this.keyCheck.catch((e) => this.failWith(e, keyFailed));
   }
   async cipher() {
     if (!this.m.encryption) return null;
@@ -89,8 +95,10 @@ export class FileFetch {
     if (this.keyCheck) await this.keyCheck;
   }
   // Chunk i as plaintext, once it is stored (it may have been already). It is
-  // read again only after it arrives (again: a chunk the store found damaged
-  // is fetched anew), never polled.
+  // read again only after it arrives again, never polled. (A chunk the store
+  // lost while the node still counts it held is not fetched again before the
+  // next connect(): the read fails, or a bounded stream waits for the fetch's
+  // end. The store -> node hook is still missing.)
   async chunk(i) {
     let seen = -1;  // its arrivals when last read
     for (;;) {
@@ -106,7 +114,13 @@ export class FileFetch {
         }
         if (bytes) {
           const c = await this.cipher();
-          return c ? c.decrypt(i, bytes) : bytes;
+          if (!c) return bytes;
+          try {
+            return await c.decrypt(i, bytes);
+          } catch (e) {
+            this.keyFailed = true;  // a verified chunk that does not open: the key is wrong
+            throw e;
+          }
         }
         if ((this.arrivals.get(i) || 0) !== seen) continue;  // arrived while we read
       }
@@ -114,11 +128,9 @@ export class FileFetch {
     }
   }
 
-  // No more events. A fetch that failed on its key stops (the swarm's chunks
-  // are fine, the key is not); `stop` stops an unfinished one too.
-  close(stop = false) {
-    if (this.listener !== null) this.peer.unlisten(this.listener);
+  // No more events for it (P2PCDN.endFetch decides what the node does with the file).
+  close() {
+    if (this.listener !== null && !this.peer.closed) this.peer.unlisten(this.listener);
     this.listener = null;
-    if ((this.keyFailed || (stop && !this.complete)) && !this.peer.closed) this.peer.release(this.fileId);
   }
 }

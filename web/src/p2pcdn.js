@@ -29,6 +29,7 @@ export class P2PCDN {
     this.connecting = null;  // the connect() in progress: a second call joins it
     this.seedTimers = new Map();  // fileId -> the timer that ends its seeding
     this.keys = new Map();        // fileId -> key (hex) of encrypted files uploaded or opened here
+    this.fetches = new Map();     // fileId -> the FileFetches of download() and stream() under way
   }
 
   // Loads the WebAssembly (once per page) and joins the tracker.
@@ -44,18 +45,23 @@ export class P2PCDN {
     const o = this.options;
     if (typeof o.trackerUrl !== "string") throw new P2PCDNError("invalid-argument", "no trackerUrl (ws://host:port)", 1);
     this.mod = await loadModule();
-    // Default: IndexedDB where the page has it (persistent, quota-bounded), else memory.
-    if (!o.storage) o.storage = globalThis.indexedDB ? new IndexedDBStorage() : new MemoryStorage();
-    const storage = o.storage;
     const t0 = performance.now();
-    if (storage.open) await storage.open();
-    const index = storage.listFiles ? await storage.listFiles() : [];
+    const storage = o.storage || await defaultStorage();
+    let index;
+    try {
+      if (o.storage && storage.open) await storage.open();
+      index = storage.listFiles ? await storage.listFiles() : [];
+    } catch (e) {
+      if (storage.close) storage.close();  // its Web Lock too
+      throw e;
+    }
     this.storageIndexMs = performance.now() - t0;
     let quota = o.storageQuota;
     if (storage.estimate) {
       const e = await storage.estimate().catch(() => null);
       if (e && Number.isFinite(e.quota) && e.quota > 0) quota = Math.min(quota, e.quota);
     }
+    this.storage = storage;
     this.peer = Peer.create(this.mod.module, this.mod.host, this.mod.core, {
       trackerUrl: o.trackerUrl,
       iceServers: (o.iceServers || []).flatMap((s) => (typeof s === "string" ? [s] : [].concat(s.urls || []))),
@@ -66,6 +72,13 @@ export class P2PCDN {
     }, storage, index);
   }
 
+  // No P2PCDN uses the store after this one; storage.close() releases it (IndexedDB: its Web Lock).
+  closeStorage() {
+    const s = this.storage;
+    this.storage = null;
+    if (s && s.close) s.close();
+  }
+
   // Says goodbye to the peers and leaves the tracker.
   async disconnect() {
     if (this.connecting) await this.connecting.catch(() => {});
@@ -73,7 +86,11 @@ export class P2PCDN {
     this.peer = null;
     for (const t of this.seedTimers.values()) clearTimeout(t);
     this.seedTimers.clear();
-    if (p) await p.close();
+    try {
+      if (p) await p.close();
+    } finally {
+      this.closeStorage();
+    }
   }
 
   requirePeer() {
@@ -140,12 +157,29 @@ export class P2PCDN {
     const key = link.key || this.keys.get(link.fileId) || null;
     const m = manifest ? core.manifestFromJson(manifest) : null;
     if (m && m.fileId !== link.fileId) throw new P2PCDNError("integrity", "the manifest is not that of " + link.fileId, 5);
-    return FileFetch.start(this, peer, link, key, m, onProgress);
+    // Held already (seeded, or fetched by another call): then never ours to let go.
+    const heldBefore = peer.progress(link.fileId) !== null;
+    const f = await FileFetch.start(this, peer, link, key, m, onProgress, heldBefore);
+    if (!this.fetches.has(f.fileId)) this.fetches.set(f.fileId, new Set());
+    this.fetches.get(f.fileId).add(f);
+    return f;
   }
-  // A fetch ended well: its key is remembered, the file is seeded (seedFor).
-  finished(f) {
-    if (f.key) this.keys.set(f.fileId, f.key);
-    if (this.peer === f.peer) this.seedFor(f.fileId);
+  // A fetch is over (ok: its caller got the file). The last fetch of a file
+  // decides what the node does with it: a complete file is served as
+  // seedFor() says; an unfinished one the caller gave up on, or one whose key
+  // was wrong, is let go (its chunks stay in the store) unless the node held
+  // it before.
+  endFetch(f, ok) {
+    f.close();
+    const set = this.fetches.get(f.fileId);
+    if (set) {
+      set.delete(f);
+      if (set.size === 0) this.fetches.delete(f.fileId);
+    }
+    if (ok && f.key) this.keys.set(f.fileId, f.key);
+    if (this.peer !== f.peer || this.fetches.has(f.fileId)) return;
+    if (f.complete && !f.keyFailed) this.seedFor(f.fileId);
+    else if (!f.heldBefore) f.peer.release(f.fileId);
   }
 
   // The whole file, fetched from the swarm (the manifest, if not given, from
@@ -153,15 +187,17 @@ export class P2PCDN {
   // own upload; a wrong key fails (code integrity) at the first chunk.
   async download(fileIdOrLink, manifest, onProgress) {
     const f = await this.startFetch(fileIdOrLink, manifest, onProgress);
+    let out;
     try {
       await f.whenComplete();
-    } finally {
-      f.close();
+      const m = f.m;
+      out = new Uint8Array(m.size);
+      for (let i = 0; i < m.chunks.length; ++i) out.set(await f.chunk(i), i * m.chunkSize);
+    } catch (e) {
+      this.endFetch(f, false);
+      throw e;
     }
-    const m = f.m;
-    const out = new Uint8Array(m.size);
-    for (let i = 0; i < m.chunks.length; ++i) out.set(await f.chunk(i), i * m.chunkSize);
-    this.finished(f);
+    this.endFetch(f, true);
     return out;
   }
 
@@ -179,6 +215,7 @@ export class P2PCDN {
       const f = await cdn.startFetch(fileIdOrLink, manifest, onProgress);
       let done = false;
       try {
+        f.peer.setStreaming(f.fileId, true, 0, lookahead);  // in order from the first request on
         const m = await f.manifest();
         for (let i = 0; i < m.chunks.length; ++i) {
           f.peer.setStreaming(f.fileId, true, i, lookahead);
@@ -188,8 +225,7 @@ export class P2PCDN {
         done = true;
       } finally {
         if (!f.peer.closed) f.peer.setStreaming(f.fileId, false, 0, 0);
-        f.close(!done);
-        if (done) cdn.finished(f);
+        cdn.endFetch(f, done);
       }
     })();
   }
@@ -215,6 +251,8 @@ export class P2PCDN {
     const id = this.mod.core.parseLink(fileId).fileId;
     clearTimeout(this.seedTimers.get(id));
     this.seedTimers.delete(id);
+    // Downloads and streams of it end now (the node drops their listeners silently).
+    for (const f of this.fetches.get(id) || []) f.failWith(new P2PCDNError("cancelled", `file ${id} was deleted`, 10));
     this.requirePeer().remove(id);
   }
 
@@ -240,4 +278,23 @@ export class P2PCDN {
       storage: { ...st.usage, indexMs: this.storageIndexMs, skippedAtLoad: st.skippedAtLoad },
     };
   }
+}
+
+// The default store: IndexedDB where the page has it (persistent,
+// quota-bounded), else memory. A database another tab holds (its Web Lock)
+// is passed over for the next name, so two tabs of a site each get one.
+async function defaultStorage() {
+  if (!globalThis.indexedDB) return new MemoryStorage();
+  let last = null;
+  for (const name of ["p2pcdn", "p2pcdn-2", "p2pcdn-3", "p2pcdn-4"]) {
+    const s = new IndexedDBStorage({ name });
+    try {
+      await s.open();
+      return s;
+    } catch (e) {
+      last = e;
+      if (!e || !e.inUse) throw e;
+    }
+  }
+  throw last;
 }

@@ -98,9 +98,19 @@ export class IndexedDBStorage {
     }
     return this.opening;
   }
+  // The lock first, then the database; `db` is set only once both are held
+  // (a close() meanwhile gives both back: `closing`).
   async openDb() {
     if (!this.idb) throw storageError("unsupported", "IndexedDB is not available here");
-    this.db = await new Promise((resolve, reject) => {
+    this.closing = false;
+    await this.lock();
+    if (this.closing) {
+      this.releaseLock();
+      throw storageError("cancelled", "IndexedDBStorage was closed while it opened");
+    }
+    let db;
+    try {
+      db = await new Promise((resolve, reject) => {
       const r = this.idb.open(this.name, 1);
       r.onupgradeneeded = () => {
         const db = r.result;
@@ -110,16 +120,19 @@ export class IndexedDBStorage {
       r.onsuccess = () => resolve(r.result);
       r.onerror = () => reject(r.error);
       r.onblocked = () => reject(storageError("io", `IndexedDB "${this.name}" is held open by another version`));
-    });
-    // A newer version elsewhere: let it upgrade, this one stops.
-    this.db.onversionchange = () => this.close();
-    try {
-      await this.lock();
+      });
     } catch (e) {
-      this.db.close();
-      this.db = null;
+      this.releaseLock();
       throw e;
     }
+    if (this.closing) {
+      db.close();
+      this.releaseLock();
+      throw storageError("cancelled", "IndexedDBStorage was closed while it opened");
+    }
+    this.db = db;
+    // A newer version elsewhere: let it upgrade, this one stops.
+    this.db.onversionchange = () => this.close();
     // Best effort and never waited for: Firefox asks the user (a prompt that a
     // headless or unattended page never answers), Chromium decides at once.
     if (globalThis.navigator && navigator.storage && navigator.storage.persist) {
@@ -134,20 +147,26 @@ export class IndexedDBStorage {
     return new Promise((resolve, reject) => {
       locks.request(`p2pcdn-indexeddb:${this.name}`, { ifAvailable: true }, (held) => {
         if (!held) {
-          return reject(storageError("invalid-argument", `the IndexedDB store "${this.name}" is in use by another ` +
-            "peer (another tab of this site?): close it, or give this one new IndexedDBStorage({name})"));
+          const e = storageError("invalid-argument", `the IndexedDB store "${this.name}" is in use by another ` +
+            "peer (another tab of this site?): close it, or give this one new IndexedDBStorage({name})");
+          e.inUse = true;
+          return reject(e);
         }
         resolve();
         return new Promise((release) => { this.unlock = release; });
       }).catch(reject);
     });
   }
+  releaseLock() {
+    if (this.unlock) this.unlock();
+    this.unlock = null;
+  }
   close() {
+    this.closing = true;  // an open() under way gives the lock back when it gets it
     this.flush();
     if (this.db) this.db.close();
     this.db = null;
-    if (this.unlock) this.unlock();
-    this.unlock = null;
+    this.releaseLock();
   }
   requireDb() {
     if (!this.db) throw storageError("invalid-argument", "IndexedDBStorage is not open (open() first)");

@@ -17,6 +17,7 @@ export interface Manifest {
 
 /** A failure: `code` names the C++ error (Errc), `message` says what happened. */
 export class P2PCDNError extends Error {
+  constructor(code: P2PCDNError["code"], message: string, errc?: number);
   readonly code:
     | "invalid-argument" | "malformed" | "too-large" | "not-found" | "integrity" | "io" | "quota-exceeded"
     | "unsupported" | "crypto" | "cancelled" | "back-pressure" | "timed-out" | "internal";
@@ -180,6 +181,8 @@ export class P2PCDN {
 export class ChunkManager {
   /** Loads the WebAssembly core (once per page). */
   static load(options?: { chunkSize?: number }): Promise<ChunkManager>;
+  /** Over a core already loaded (loadCore()). */
+  constructor(core: Core, options?: { chunkSize?: number });
   readonly chunkSize: number;
   chunkFile(file: Blob | Uint8Array | ArrayBuffer | ArrayBufferView,
             metadata?: { name?: string; mimeType?: string; encrypt?: boolean; key?: string }):
