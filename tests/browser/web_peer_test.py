@@ -274,9 +274,16 @@ def main():
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**31)
+    browser = ("Firefox", args.firefox) if args.firefox else ("Chromium", args.chromium)
+    return run_in_namespace("web_peer", args, [browser], lambda tmp: (run_upload if args.upload else run)(args, tmp))
+
+
+def run_in_namespace(tag, args, browsers, body):
+    """Skips (77) without the browsers [(name, path)], node, puppeteer-core,
+    the package or a namespace; else enters a loopback-only namespace and
+    runs body(tmp) there (run_checked)."""
     try:
-        browser = ("Firefox", args.firefox) if args.firefox else ("Chromium", args.chromium)
-        for what, path in (browser, ("Node", args.node)):
+        for what, path in browsers + [("Node", args.node)]:
             if not executable(path):
                 raise Skipped(f"{what} not found ({path})")
         if not (Path(args.package) / "dist" / "p2pcdn_core.wasm").is_file():
@@ -284,10 +291,10 @@ def main():
         check_node_modules(args.node_modules)
         netns = enter_loopback_namespace()
     except Skipped as e:
-        print(f"[web_peer] SKIPPED: {e}", flush=True)
+        print(f"[{tag}] SKIPPED: {e}", flush=True)
         return SKIP
-    print(f"[web_peer] {netns}; seed {args.seed}", flush=True)
-    return run_checked("web_peer", lambda tmp: (run_upload if args.upload else run)(args, tmp))
+    print(f"[{tag}] {netns}; seed {args.seed}", flush=True)
+    return run_checked(tag, body)
 
 
 def run_checked(tag, body):

@@ -31,9 +31,8 @@ sys.dont_write_bytecode = True
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "integration"))
-from browser_test import SKIP, Skipped, check_node_modules, enter_loopback_namespace, executable  # noqa: E402
 from itest import MIB, Cli, Processes, TestFailure, check, free_port, tail, wait_port, write_file  # noqa: E402
-from web_peer_test import run_checked  # noqa: E402
+from web_peer_test import run_in_namespace  # noqa: E402
 
 CHUNK = 256 * 1024
 
@@ -186,19 +185,8 @@ def main():
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**31)
-    try:
-        for what, path in (("Chromium", args.chromium), ("Firefox", args.firefox), ("Node", args.node)):
-            if not executable(path):
-                raise Skipped(f"{what} not found ({path})")
-        if not (Path(args.package) / "dist" / "p2pcdn_core.wasm").is_file():
-            raise Skipped(f"no browser package in {args.package} (./scripts/build.sh wasm builds it)")
-        check_node_modules(args.node_modules)
-        netns = enter_loopback_namespace()
-    except Skipped as e:
-        print(f"[web_swarm] SKIPPED: {e}", flush=True)
-        return SKIP
-    print(f"[web_swarm] {netns}; seed {args.seed}", flush=True)
-    return run_checked("web_swarm", lambda tmp: run(args, tmp))
+    return run_in_namespace("web_swarm", args, [("Chromium", args.chromium), ("Firefox", args.firefox)],
+                            lambda tmp: run(args, tmp))
 
 
 if __name__ == "__main__":
