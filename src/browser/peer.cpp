@@ -135,12 +135,14 @@ void BrowserPeer::publish(double req, const Manifest& manifest) {
   auto id = manifestId(manifest);
   // "existed": the store held the file already (a failed upload must leave it be).
   const bool existed = id && store_->holds(*id);
-  store_->storeManifest(manifest, true, [this, req, existed, alive = std::weak_ptr<bool>(alive_)](Result<FileId> r) {
-    BrowserRuntime::get().post([this, req, existed, alive, r = std::move(r)] {
+  const bool wasPinned = id && store_->pinned(*id);
+  store_->storeManifest(manifest, true,
+                        [this, req, existed, wasPinned, alive = std::weak_ptr<bool>(alive_)](Result<FileId> r) {
+    BrowserRuntime::get().post([this, req, existed, wasPinned, alive, r = std::move(r)] {
       if (alive.expired()) return;
       if (!r) return emitDone(req, fail(r.error()));
       store_->setInUse(*r, true);  // pinned too; the node seeds it next
-      emit({{"req", req}, {"fileId", r->hex()}, {"existed", existed}});
+      emit({{"req", req}, {"fileId", r->hex()}, {"existed", existed}, {"wasPinned", wasPinned}});
     });
   });
 }
@@ -156,6 +158,10 @@ void BrowserPeer::remove(const FileId& id) {
   node_->forget(id);
   store_->setInUse(id, false);
   store_->deleteFile(id, [](Result<void>) {});  // a file the store never held is fine
+}
+
+void BrowserPeer::pin(const FileId& id, bool pinned) {
+  store_->setPinned(id, pinned, [](Status) {});  // a file the store does not hold is fine
 }
 
 void BrowserPeer::release(const FileId& id) {

@@ -36,13 +36,15 @@ class BrowserPeer {
   void seed(double req, const FileId& id);
   void read(double req, const FileId& id, ChunkIndex index);
   // An upload, in two passes (the page hashed every chunk first): the
-  // manifest is stored pinned ({"req":R,"fileId":hex,"existed":bool}), then each chunk is
+  // manifest is stored pinned ({"req":R,"fileId":hex,"existed":bool,"wasPinned":bool}), then each chunk is
   // stored verified against it (put), then seed() serves it.
   void publish(double req, const Manifest& manifest);
   void put(double req, const FileId& id, ChunkIndex index, ByteView data);
   void unlisten(node::ListenerId id) { node_->unlisten(id); }
   // Leaves the file's swarm and deletes it from the store.
   void remove(const FileId& id);
+  // Pins the stored file (never evicted) or unpins it.
+  void pin(const FileId& id, bool pinned);
   // Leaves the file's swarm; the store keeps it (evictable unless pinned).
   void release(const FileId& id);
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {

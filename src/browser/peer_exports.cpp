@@ -159,6 +159,10 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_put(int h, double req, const char* id, std::si
 EMSCRIPTEN_KEEPALIVE int p2p_peer_remove(int h, const char* id, std::size_t idn) {
   return onFile(h, id, idn, [](BrowserPeer& p, const FileId& fid) { p.remove(fid); return "null"; });
 }
+// Pins (1) or unpins (0) the stored file.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_pin(int h, const char* id, std::size_t idn, int pinned) {
+  return onFile(h, id, idn, [pinned](BrowserPeer& p, const FileId& fid) { p.pin(fid, pinned != 0); return "null"; });
+}
 // Leaves the file's swarm; the store keeps it.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_release(int h, const char* id, std::size_t idn) {
   return onFile(h, id, idn, [](BrowserPeer& p, const FileId& fid) { p.release(fid); return "null"; });

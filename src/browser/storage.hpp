@@ -49,6 +49,10 @@ class JsChunkStorage final : public ChunkStorage {
   Status load(std::string_view indexJson);
   std::size_t skippedAtLoad() const { return skipped_; }
   bool holds(const FileId& id) const { return files_.count(id) != 0; }
+  bool pinned(const FileId& id) const {
+    auto it = files_.find(id);
+    return it != files_.end() && it->second.pinned;
+  }
   // The node holds the file (fetching or seeding): it is not evicted.
   void setInUse(const FileId& id, bool inUse);
 

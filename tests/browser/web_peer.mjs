@@ -39,6 +39,7 @@ const { values: opt } = parseArgs({
     encrypt: { type: 'boolean', default: false },         // upload: AES-256-GCM, the key in the link
     'wrong-link': { type: 'string' },
     stream: { type: 'boolean', default: false },          // download: with stream() (in order, a slow reader)
+    reupload: { type: 'string' },                         // download: then failed uploads (the file's name)
     sink: { type: 'boolean', default: false },            // download: stream() into nothing (benchmarks: memory)
     lookahead: { type: 'string', default: '16' },         // sink: stream()'s look-ahead
     pages: { type: 'string', default: '1' },              // swarm: how many pages download at once
@@ -142,7 +143,8 @@ function stdinLine() {
 }
 
 // In the page: connect and download the whole file (it stays connected: leave() ends it), check what remains after disconnect.
-async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream, sink, lookahead: sinkAhead }) {
+async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, stream, sink, lookahead: sinkAhead,
+                          reupload }) {
   const out = { ok: false };
   try {
     const { P2PCDN, IndexedDBStorage, MemoryStorage } = await import('/dist/index.js');
@@ -234,6 +236,21 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
     }
     out.stats = cdn.getStats();
     out.storedAfter = await cdn.getStoredFiles();
+    if (reupload) {
+      // Failed uploads (a Blob that changes between the two passes): of the
+      // file just downloaded (same name, so the same id: the store held it,
+      // unpinned, the node serving it), and of new content. Neither may leave
+      // anything changed or half-stored behind.
+      const chunks = Math.ceil(data.length / (256 * 1024));
+      class Changing extends Blob {
+        constructor(parts, name) { super(parts); this.name = name; this.reads = 0; }
+        slice(a, b) { return ++this.reads > chunks ? new Blob([new Uint8Array(b - a).fill(1)]) : super.slice(a, b); }
+      }
+      const attempt = (blob) => cdn.upload(blob).then(() => 'uploaded', (e) => e.code);
+      out.reuploadSame = await attempt(new Changing([data], reupload));
+      out.reuploadNew = await attempt(new Changing([data.subarray(1)], 'other.bin'));
+      out.storedAfterReupload = await cdn.getStoredFiles();
+    }
     out.ok = true;  // it stays in the swarm, serving, until leave()
   } catch (e) {
     out.error = `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}`;
@@ -287,7 +304,7 @@ try {
   };
   const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage,
                  wrongLink: opt['wrong-link'], stream: opt.stream, sink: opt.sink,
-                 lookahead: Number(opt.lookahead) };
+                 lookahead: Number(opt.lookahead), reupload: opt.reupload };
   if (opt.scenario === 'upload') {
     const up = await page.evaluate(uploadFile, { ...args, input: `/input/${path.basename(opt.input)}`, encrypt: opt.encrypt });
     if (!up.ok) throw new Error(`upload: ${up.error}`);

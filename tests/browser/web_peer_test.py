@@ -68,6 +68,7 @@ def run(args, tmp):
                             "--timeout-ms", str(args.timeout_ms), "--storage", args.storage,
                             "--scenario", "resume" if args.resume else "hostile" if args.hostile else "download",
                             "--info-hash", seed.get("infoHash", "")] + wrong
+                           + (["--reupload", src.name] if args.reupload else [])
                            + (["--stream"] if args.stream else [])
                            + (["--firefox", args.firefox] if args.firefox else []),
                            capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
@@ -88,6 +89,14 @@ def run(args, tmp):
               f"{w['code']}: {w['message']}", flush=True)
     if args.hostile:
         check_hostile(r)
+    if args.reupload:
+        # Failed uploads leave the store as it was: the downloaded file complete and unpinned, no new file.
+        check(r["reuploadSame"] == "integrity" and r["reuploadNew"] == "integrity",
+              f"uploads of a changing Blob: {r['reuploadSame']}, {r['reuploadNew']} (want integrity)")
+        mine = [f for f in r["storedAfterReupload"] if f["fileId"] == fid]
+        check(mine and mine[0]["complete"] and not mine[0]["pinned"],
+              f"a failed upload of the file the store held changed it: {mine}")
+        check(len(r["storedAfterReupload"]) == 1, f"a failed upload left a file behind: {r['storedAfterReupload']}")
     if args.stream:
         check(r["streamedChunks"] == -(-len(data) // (256 * 1024)), f"stream() gave {r['streamedChunks']} chunks")
         # The swarm may fetch the look-ahead past the chunk the reader waits for, and no further.
@@ -266,6 +275,8 @@ def main():
     ap.add_argument("--encrypted", action="store_true",
                     help="AES-256-GCM: the native publisher encrypts (the page decrypts; a wrong key must fail), "
                          "or with --upload the page does (the native peer decrypts)")
+    ap.add_argument("--reupload", action="store_true",
+                    help="after the download, uploads of a Blob that changes midway must fail and change nothing")
     ap.add_argument("--hostile", action="store_true",
                     help="while the page downloads, hostile peers send it malformed and oversized messages")
     ap.add_argument("--stream", action="store_true",

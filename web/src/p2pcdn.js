@@ -125,7 +125,8 @@ export class P2PCDN {
     const peer = this.requirePeer();
     const { core } = this.mod;
     const { manifest, stored, count, key } = await describe(core, file, { chunkSize: this.options.chunkSize, ...metadata });
-    const { fileId, existed } = await peer.publish(manifest);
+    const heldBefore = peer.progress(manifest.fileId) !== null;  // by the node: fetched or seeded
+    const { fileId, existed, wasPinned } = await peer.publish(manifest);
     try {
       // Second pass: at most maxInFlight puts at a time.
       const maxInFlight = 8;
@@ -140,8 +141,16 @@ export class P2PCDN {
       await peer.seed(fileId);
     } catch (e) {
       // A Blob changed under us, the quota, a disconnect: nothing half-stored
-      // stays (unless the store held the file before: then it is not ours to drop).
-      if (this.peer === peer && !existed) peer.remove(fileId);
+      // stays. A file the store held before is left as it was: its pin, and
+      // the node's hold on it.
+      if (this.peer === peer) {
+        if (!existed) {
+          peer.remove(fileId);
+        } else {
+          if (!wasPinned) peer.pin(fileId, false);
+          if (!heldBefore) peer.release(fileId);
+        }
+      }
       throw e;
     }
     if (key) this.keys.set(fileId, key);

@@ -94,11 +94,11 @@ export class Peer {
     return this.request((req) => this.withId(fileId, (p, n) => this.m._p2p_peer_read(this.h, req, p, n, index)));
   }
   // An upload's manifest (hashed by the page), stored pinned; resolves with
-  // {fileId, existed} (existed: the store held the file already).
+  // {fileId, existed, wasPinned} (existed: the store held the file already).
   async publish(manifest) {
     const mt = JSON.stringify(manifest);
     const r = await this.request((req) => this.host.withBytes(mt, (p, n) => this.m._p2p_peer_publish(this.h, req, p, n)));
-    return { fileId: r.fileId, existed: r.existed };
+    return { fileId: r.fileId, existed: r.existed, wasPinned: r.wasPinned };
   }
   // Chunk `index` of a published file (its stored bytes), verified and stored.
   put(fileId, index, bytes) {
@@ -107,6 +107,7 @@ export class Peer {
   }
   // Leaves the file's swarm and deletes it from the store.
   remove(fileId) { this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_remove(this.h, p, n))); }
+  pin(fileId, pinned) { this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_pin(this.h, p, n, pinned ? 1 : 0))); }
   // Leaves the file's swarm; the store keeps it.
   release(fileId) { this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_release(this.h, p, n))); }
   setStreaming(fileId, on, cursor, lookahead) {
