@@ -4,28 +4,12 @@
 // key is refused; encrypted chunks verify as stored and decrypt back.
 //   node chunks_test.mjs MODULE.js
 import { createRequire } from "node:module";
-import { wrapCore, P2PCDNError } from "../../web/src/core.js";
+import { wrapCore } from "../../web/src/core.js";
+import { check, checks, rejectsCode } from "./check.mjs";
 import { ChunkManager } from "../../web/src/chunks.js";
 
 const [modulePath] = process.argv.slice(2);
 const core = wrapCore(await createRequire(import.meta.url)(modulePath)());
-let checks = 0;
-function check(cond, what) {
-  if (!cond) {
-    console.error("FAILED: " + what);
-    process.exit(1);
-  }
-  ++checks;
-}
-async function rejectsCode(p, code, what) {
-  try {
-    await p;
-  } catch (e) {
-    check(e instanceof P2PCDNError && e.code === code, `${what}: ${e.code} ${e.message}`);
-    return;
-  }
-  check(false, what + ": did not fail");
-}
 const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 const cm = new ChunkManager(core, { chunkSize: 1024 });
@@ -60,4 +44,4 @@ await rejectsCode(cm.decryptChunk(sealed.key, sealed.manifest, 1, sealed.chunks[
 const one = await cm.encryptChunk(sealed.key, sealed.manifest, 0, data.subarray(0, 1024));
 check(equal(one, sealed.chunks[0]), "encryptChunk seals as chunkFile did (deterministic per index)");
 await rejectsCode(cm.reassembleFile(sealed.chunks, sealed.manifest), "invalid-argument", "no key");
-console.log(`web chunks: ${checks} checks passed`);
+console.log(`web chunks: ${checks()} checks passed`);

@@ -7,29 +7,13 @@
 import { createRequire } from "node:module";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { wrapCore, P2PCDNError } from "../../web/src/core.js";
+import { wrapCore } from "../../web/src/core.js";
+import { check, checks, throwsCode } from "./check.mjs";
 
 const [modulePath, vectorsPath] = process.argv.slice(2);
 const require = createRequire(import.meta.url);
 const mod = await require(modulePath)();
 const core = wrapCore(mod);
-let checks = 0;
-function check(cond, what) {
-  if (!cond) {
-    console.error("FAILED: " + what);
-    process.exit(1);
-  }
-  ++checks;
-}
-function throwsCode(fn, code, what) {
-  try {
-    fn();
-  } catch (e) {
-    check(e instanceof P2PCDNError && e.code === code, `${what}: ${e.code} ${e.message}`);
-    return e;
-  }
-  check(false, what + ": did not throw");
-}
 const input = (n) => Uint8Array.from({ length: n }, (_, i) => i % 251);
 
 // BLAKE3: the official vectors (a few lengths across chunk and tree edges).
@@ -102,4 +86,4 @@ check(core.hash(input(1)) === picked.find((c) => c.input_len === 1).hash.slice(0
 // The package as pages load it: the files next to each other.
 const dist = join(dirname(modulePath), "..", "web", "dist");
 for (const f of ["index.js", "core.js", "p2pcdn_core.mjs", "p2pcdn_core.wasm"]) check(existsSync(join(dist, f)), `dist/${f}`);
-console.log(`web core: ${checks} checks passed`);
+console.log(`web core: ${checks()} checks passed`);

@@ -6,15 +6,8 @@
 // bufferedAmount, so the event never came and a page's uploads stalled.
 //   node host_test.mjs
 import { Host } from "../../web/src/host.js";
+import { check, checks } from "./check.mjs";
 
-let checks = 0;
-function check(cond, what) {
-  if (!cond) {
-    console.error("FAILED: " + what);
-    process.exit(1);
-  }
-  ++checks;
-}
 
 const events = [];  // [handle, kind]
 const host = new Host();
@@ -91,5 +84,5 @@ for (let h = 100; host.links.size < MAX_LIVE_PEER_CONNECTIONS; ++h) host.links.s
 const cfg = JSON.stringify({ iceServers: [], offerer: true, lowWatermark: low });
 check(host.withBytes(cfg, (p, n) => host.pcNew(9999, p, n)) === 2, "past the budget, pcNew refuses with 2");
 
-console.log(`web host: ${checks} checks passed`);
+console.log(`web host: ${checks()} checks passed`);
 process.exit(0);
