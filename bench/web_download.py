@@ -3,7 +3,9 @@
 seeder, and in turn (the order rotates every round) a native `p2pcdn get`
 (the same engine over libwebrtc: the reference), a Chromium page into
 IndexedDB, into memory and stream()ed into nothing, and a Firefox page into
-IndexedDB, each downloading the whole file. Medians over --runs rounds of
+IndexedDB, each downloading the whole file; and the raw transport: the same
+bytes from bench_raw_datachannel (one native PeerLink, no protocol) into a
+bare RTCDataChannel in each browser. Medians over --runs rounds of
 MB/s (the page's own clock: download() call to its bytes), and the pages'
 memory (wasm heap, and Chromium's JS heap) idle and at the peak. Then, per
 browser: the time a reloaded page takes to index 4096 stored chunks (a file
@@ -59,6 +61,7 @@ def main():
     ap.add_argument("--node-modules", default=str(ROOT / "build" / "npm" / "node_modules"))
     ap.add_argument("--size-mib", type=int, default=256)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--raw-dc", default=None, help="bench_raw_datachannel (default: beside --p2pcdn's build)")
     args = ap.parse_args()
     print(f"[web_download] {enter_loopback_namespace()}", flush=True)
     size = args.size_mib * MIB
@@ -69,7 +72,10 @@ def main():
         fid = seeder.add(src)["fileId"]
         small = write_file(tmp / "small.bin", os.urandom(4096 * 65536))
         fid_small = seeder.add(small, "--chunk-size", "65536")["fileId"]  # 4096 chunks, for the index time
-        systems = ["native", "chromium-idb", "chromium-memory", "chromium-sink"] + ([] if args.no_firefox else ["firefox-idb"])
+        raw_dc = args.raw_dc or str(Path(args.p2pcdn).resolve().parents[2] / "bench" / "transport" / "bench_raw_datachannel")
+        systems = ["native", "chromium-raw", "chromium-idb", "chromium-memory", "chromium-sink"]
+        if not args.no_firefox:
+            systems += ["firefox-raw", "firefox-idb"]
         results = {s: [] for s in systems}
         with Processes(tmp) as procs:
             port = free_port()
@@ -95,6 +101,24 @@ def main():
                         shutil.rmtree(home, ignore_errors=True)
                         continue
                     browser, store = system.split("-")
+                    if store == "raw":
+                        sig = tmp / f"signal-{system}-{r}"
+                        sig.mkdir()
+                        sender = subprocess.Popen([raw_dc, "send", "--signal-dir", sig, "--bytes", str(size)],
+                                                  stdout=subprocess.DEVNULL, stderr=open(tmp / "raw.log", "ab"))
+                        try:
+                            x = page(args, url, fid, "rawrecv", ["--signal-dir", str(sig)]
+                                     + (["--firefox", args.firefox] if browser == "firefox" else []))
+                        finally:
+                            try:
+                                sender.wait(timeout=30)
+                            except subprocess.TimeoutExpired:
+                                sender.kill()
+                        if x["bytes"] != size:
+                            raise SystemExit(f"{system}: {x['bytes']} bytes of {size}")
+                        results[system].append({"mbps": size / 1e6 / (x["ms"] / 1000)})
+                        print(f"  round {r + 1} {system}: {results[system][-1]['mbps']:.1f} MB/s", flush=True)
+                        continue
                     extra = ["--storage", "memory" if store == "memory" else "idb"] + (["--sink"] if store == "sink" else [])
                     if browser == "firefox":
                         extra += ["--firefox", args.firefox]
@@ -118,11 +142,16 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     native = statistics.median(x["mbps"] for x in results["native"])
+    raw = {b: statistics.median(x["mbps"] for x in results[f"{b}-raw"]) for b in ("chromium", "firefox")
+           if f"{b}-raw" in results}
     print(f"\n{args.size_mib} MiB from one native seeder, medians of {args.runs} (MB/s; ratio to native get; "
           "memory MiB idle -> peak: wasm heap / JS heap)")
     for system, rs in results.items():
         mbps = statistics.median(x["mbps"] for x in rs)
         line = f"  {system:16s} {mbps:6.1f} MB/s  x{mbps / native:.2f}  runs " + " ".join(f"{x['mbps']:.1f}" for x in rs)
+        b = system.split("-")[0]
+        if b in raw and not system.endswith("-raw"):
+            line += f"  x{mbps / raw[b]:.2f} of {b}'s raw channel"
         if "memPeak" in rs[0]:
             mib = lambda v: "-" if v is None else f"{v / MIB:.0f}"  # noqa: E731
             peak_w = max(x["memPeak"]["wasm"] for x in rs)

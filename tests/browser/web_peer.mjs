@@ -3,9 +3,9 @@
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
-//                     [--scenario download|resume|upload|swarm|hostile|reindex|idbwrite] [--pages N]
+//                     [--scenario download|resume|upload|swarm|hostile|reindex|idbwrite|rawrecv] [--pages N]
 //                     [--input FILE] [--encrypt] [--sink]
-//                     [--info-hash HEX40]
+//                     [--info-hash HEX40] [--signal-dir DIR]
 //                     [--wrong-link LINK] [--stream] [--timeout-ms N] [--verbose]
 // --file-id may be a link (an encrypted file's, with its key).
 // Serves DIR over http://127.0.0.1:<any>, runs P2PCDN.connect + download in
@@ -43,7 +43,8 @@ const { values: opt } = parseArgs({
     sink: { type: 'boolean', default: false },            // download: stream() into nothing (benchmarks: memory)
     lookahead: { type: 'string', default: '16' },         // sink: stream()'s look-ahead
     pages: { type: 'string', default: '1' },              // swarm: how many pages download at once
-    'info-hash': { type: 'string' },                      // hostile: the swarm's (seed --json prints it)                     // download: first try this link (a wrong key) in a page of its own
+    'info-hash': { type: 'string' },                      // hostile: the swarm's (seed --json prints it)
+    'signal-dir': { type: 'string' },                     // rawrecv: bench_raw_datachannel's folder                     // download: first try this link (a wrong key) in a page of its own
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -354,6 +355,65 @@ try {
     result = await victim;
     result.attacks = attacks;
     result.victimPeerId = victimId;
+  } else if (opt.scenario === 'rawrecv') {
+    // The raw data channel, for benchmarks: the page answers the offer that
+    // bench_raw_datachannel send writes to --signal-dir/offer.sdp (answer.sdp
+    // back), then receives its header (8-byte magic, u64 LE total), the bytes,
+    // and answers "done". No package code: the browser's own channel.
+    const dir = opt['signal-dir'];
+    const deadline = Date.now() + timeoutMs;
+    let offer = null;
+    while (!offer) {
+      try { offer = fs.readFileSync(path.join(dir, 'offer.sdp'), 'utf8'); fs.rmSync(path.join(dir, 'offer.sdp')); } catch {}
+      if (!offer) {
+        if (Date.now() > deadline) throw new Error(`no offer in ${dir} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    await page.evaluate(() => {
+      window.__raw = { received: 0, total: 0, t0: 0, t1: 0, messages: 0 };
+      const pc = new RTCPeerConnection({ iceServers: [] });
+      window.__rawPc = pc;
+      pc.ondatachannel = ({ channel: dc }) => {
+        dc.binaryType = 'arraybuffer';
+        dc.onmessage = (e) => {
+          const r = window.__raw;
+          if (r.total === 0) {
+            const d = new DataView(e.data);
+            r.total = Number(d.getBigUint64(8, true));
+            return;
+          }
+          if (r.received === 0) r.t0 = performance.now();
+          r.received += e.data.byteLength;
+          ++r.messages;
+          if (r.received >= r.total) {
+            r.t1 = performance.now();
+            dc.send(new TextEncoder().encode('done'));
+          }
+        };
+      };
+    });
+    const answer = await page.evaluate(async (sdp) => {
+      const pc = window.__rawPc;
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') return resolve();
+        pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
+      });
+      return pc.localDescription.sdp;
+    }, offer);
+    fs.writeFileSync(path.join(dir, 'answer.sdp.tmp'), answer);
+    fs.renameSync(path.join(dir, 'answer.sdp.tmp'), path.join(dir, 'answer.sdp'));
+    for (;;) {
+      const r = await page.evaluate(() => window.__raw);
+      if (r.t1) {
+        result = { ok: true, bytes: r.received, messages: r.messages, ms: r.t1 - r.t0 };
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`raw transfer not done in ${timeoutMs} ms: ${JSON.stringify(r)}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
   } else if (opt.scenario === 'reindex') {
     // Download, then reload: how long the new page takes to index what IndexedDB holds.
     const first = await downloadAndLeave(page, args);
