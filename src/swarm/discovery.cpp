@@ -54,12 +54,15 @@ std::size_t Discovery::announced(Time now, bool leeching, bool quick) {
   const std::size_t room = opts_.maxPeers > links_.size() ? opts_.maxPeers - links_.size() : 0;
   if (batch_.empty() && gathering() == 0) batchStarted_ = now;
   std::size_t want = opts_.offersPerAnnounce;
-  if (swarmPeers_ && opts_.offersByTrackerCount) {  // at most one offer per peer we have no link to
+  if (swarmPeers_ && opts_.offersByTrackerCount) {
+    // No offers while the tracker counts no peer we lack a link to (a peer
+    // with none makes them anyway: the count may be stale or leave us out).
+    // While some peer is unlinked, all of them: the tracker hands each to a
+    // random peer, maybe one we have, so fewer would find a newcomer by
+    // lottery (a flash-crowd test lost its links to each other that way).
     const std::size_t others = *swarmPeers_ > 0 ? *swarmPeers_ - 1 : 0;
     const std::size_t linked = linkedPeers();
-    want = std::min(want, others > linked ? others - linked : 0);
-    // No peer yet: one offer anyway, in case the count is stale (or leaves us out).
-    if (linked == 0) want = std::max<std::size_t>(want, 1);
+    if (linked > 0 && others <= linked) want = 0;
   }
   return std::min(room, want);
 }

@@ -115,15 +115,11 @@ class Discovery {
   // with offerMade().
   std::size_t announced(Time now, bool leeching, bool quick);
   // The tracker's count of the swarm's peers (seeders + leechers, us
-  // included) from its reply to an announce. The offers a leecher makes are
-  // bounded by the peers it has no link to yet (one while it has none): the
-  // tracker hands each offer to a distinct peer, so more offers only make
-  // connections nobody answers (in a browser they spend a budget of ~500
-  // RTCPeerConnections per page). Leechers that join later offer to us; a
-  // seeder that joins later is found at an announce after the count shows it,
-  // by an offer the tracker may hand to a peer we already have (a lottery,
-  // measured in bench/RESULTS.md 2026-12-03). 0 (a reply without counts)
-  // means unknown.
+  // included) from its reply to an announce. A leecher linked to every peer
+  // the count shows makes no offers (they would only make connections nobody
+  // answers: in a browser they spend a budget of ~500 RTCPeerConnections per
+  // page); while the count shows a peer it has no link to, it makes the usual
+  // number. 0 (a reply without counts) means unknown.
   void trackerCounts(std::size_t swarmPeers) {
     swarmPeers_ = swarmPeers > 0 ? std::optional<std::size_t>(swarmPeers) : std::nullopt;
   }
