@@ -209,7 +209,6 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
         const parts = [];
         let n = 0;
         out.maxAhead = 0;
-        out.inOrder = true;
         for await (const c of cdn.stream(fileId, null, onProgress, { lookahead })) {
           parts.push(c);
           ++n;
