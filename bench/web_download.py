@@ -5,7 +5,10 @@ seeder, and in turn (the order rotates every round) a native `p2pcdn get`
 IndexedDB, into memory and stream()ed into nothing, and a Firefox page into
 IndexedDB, each downloading the whole file; and the raw transport: the same
 bytes from bench_raw_datachannel (one native PeerLink, no protocol) into a
-bare RTCDataChannel in each browser. Medians over --runs rounds of
+bare RTCDataChannel in each browser; and the peer system: WebTorrent's
+browser bundle in each browser downloading the same bytes from a WebTorrent
+seeder in Node (bench/webtorrent, installed by scripts/npm-deps.sh into
+build/npm-webtorrent; --no-webtorrent leaves it out). Medians over --runs rounds of
 MB/s (the page's own clock: download() call to its bytes), and the pages'
 memory (wasm heap, and Chromium's JS heap) idle and at the peak. Then, per
 browser: the time a reloaded page takes to index 4096 stored chunks (a file
@@ -19,6 +22,7 @@ Runs everything in a network namespace that holds only loopback (as the
 browser tests), so root is needed."""
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -62,26 +66,43 @@ def main():
     ap.add_argument("--size-mib", type=int, default=256)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--raw-dc", default=None, help="bench_raw_datachannel (default: beside --p2pcdn's build)")
+    ap.add_argument("--no-webtorrent", action="store_true")
+    ap.add_argument("--webtorrent-modules", default=str(ROOT / "build" / "npm-webtorrent" / "node_modules"))
     args = ap.parse_args()
+    if not args.no_webtorrent:  # before the namespace: npm's registry is outside it
+        subprocess.run([str(ROOT / "scripts" / "npm-deps.sh"), str(Path(args.webtorrent_modules).parent),
+                        str(ROOT / "bench" / "webtorrent")], check=True)
     print(f"[web_download] {enter_loopback_namespace()}", flush=True)
     size = args.size_mib * MIB
     tmp = Path(tempfile.mkdtemp(prefix="p2pcdn-bench-web-"))
     try:
         src = write_file(tmp / "input.bin", os.urandom(size))
+        src_sha = hashlib.sha256(src.read_bytes()).hexdigest()
         seeder = Cli(args.p2pcdn, tmp / "seeder")
         fid = seeder.add(src)["fileId"]
         small = write_file(tmp / "small.bin", os.urandom(4096 * 65536))
         fid_small = seeder.add(small, "--chunk-size", "65536")["fileId"]  # 4096 chunks, for the index time
         raw_dc = args.raw_dc or str(Path(args.p2pcdn).resolve().parents[2] / "bench" / "transport" / "bench_raw_datachannel")
         systems = ["native", "chromium-raw", "chromium-idb", "chromium-memory", "chromium-sink"]
+        if not args.no_webtorrent:
+            systems += ["chromium-webtorrent"]
         if not args.no_firefox:
-            systems += ["firefox-raw", "firefox-idb"]
+            systems += ["firefox-raw", "firefox-idb", "firefox-memory"]
+            systems += [] if args.no_webtorrent else ["firefox-webtorrent"]
         results = {s: [] for s in systems}
         with Processes(tmp) as procs:
             port = free_port()
             tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
             wait_port(port, tracker, tmp / "tracker.log")
             url = f"ws://127.0.0.1:{port}"
+            if not args.no_webtorrent:
+                torrent = tmp / "input.torrent"
+                wt = procs.spawn([args.node, str(ROOT / "bench" / "webtorrent" / "seed.mjs"), args.webtorrent_modules,
+                                  src, torrent], "webtorrent-seeder", stdout=subprocess.PIPE)
+                line = wt.stdout.readline().decode()
+                if not line:
+                    raise SystemExit(f"WebTorrent seeder did not start: {tail(tmp / 'webtorrent-seeder.log')}")
+                wt_tracker = json.loads(line)["tracker"]
             for f, name in ((fid, "seeder"), (fid_small, "seeder-small")):
                 s = procs.spawn([seeder.binary, "--home", seeder.home, "-q", "--json", "seed", f, "--tracker", url,
                                  "--loopback"], name, stdout=subprocess.PIPE)
@@ -119,12 +140,25 @@ def main():
                         results[system].append({"mbps": size / 1e6 / (x["ms"] / 1000)})
                         print(f"  round {r + 1} {system}: {results[system][-1]['mbps']:.1f} MB/s", flush=True)
                         continue
+                    if store == "webtorrent":
+                        x = page(args, wt_tracker, "-", "webtorrent",
+                                 ["--wt-bundle", str(Path(args.webtorrent_modules) / "webtorrent" / "dist" / "webtorrent.min.js"),
+                                  "--input", str(torrent)] + (["--firefox", args.firefox] if browser == "firefox" else []))
+                        if x["size"] != size or x["sha256"] != src_sha:
+                            raise SystemExit(f"{system}: {x['size']} bytes of {size}, sha256 {x['sha256']}")
+                        results[system].append({"mbps": size / 1e6 / (x["ms"] / 1000),
+                                                "mbpsTotal": size / 1e6 / (x["msTotal"] / 1000),
+                                                "memIdle": {"wasm": None, **x["memIdle"]},
+                                                "memPeak": {"wasm": None, **x["memPeak"]}})
+                        print(f"  round {r + 1} {system}: {results[system][-1]['mbps']:.1f} MB/s "
+                              f"(add() to done {results[system][-1]['mbpsTotal']:.1f})", flush=True)
+                        continue
                     extra = ["--storage", "memory" if store == "memory" else "idb"] + (["--sink"] if store == "sink" else [])
                     if browser == "firefox":
                         extra += ["--firefox", args.firefox]
                     x = page(args, url, fid, "download", extra)
-                    if x["size"] != size:
-                        raise SystemExit(f"{system}: {x['size']} bytes of {size}")
+                    if x["size"] != size or (store != "sink" and x["sha256"] != src_sha):
+                        raise SystemExit(f"{system}: {x['size']} bytes of {size}, sha256 {x.get('sha256')}")
                     results[system].append({"mbps": size / 1e6 / (x["ms"] / 1000), "memIdle": x["memIdle"],
                                             "memPeak": x["memPeak"]})
                     print(f"  round {r + 1} {system}: {results[system][-1]['mbps']:.1f} MB/s", flush=True)
@@ -154,10 +188,18 @@ def main():
             line += f"  x{mbps / raw[b]:.2f} of {b}'s raw channel"
         if "memPeak" in rs[0]:
             mib = lambda v: "-" if v is None else f"{v / MIB:.0f}"  # noqa: E731
-            peak_w = max(x["memPeak"]["wasm"] for x in rs)
+            peak_w = max((x["memPeak"]["wasm"] or 0) for x in rs) or None
             peak_j = max((x["memPeak"]["js"] or 0) for x in rs) or None
             line += f"  mem {mib(rs[0]['memIdle']['wasm'])}->{mib(peak_w)} / {mib(rs[0]['memIdle']['js'])}->{mib(peak_j)}"
         print(line)
+    for b in ("chromium", "firefox"):
+        if f"{b}-webtorrent" not in results:
+            continue
+        wt = statistics.median(x["mbps"] for x in results[f"{b}-webtorrent"])
+        wt_total = statistics.median(x["mbpsTotal"] for x in results[f"{b}-webtorrent"])
+        ours = {k: statistics.median(x["mbps"] for x in results[f"{b}-{k}"]) for k in ("idb", "memory")}
+        print(f"  {b}: ours against WebTorrent (its first byte to done {wt:.1f} MB/s; add() to done {wt_total:.1f}): "
+              f"IndexedDB x{ours['idb'] / wt:.2f}, memory x{ours['memory'] / wt:.2f}")
     for browser, e in extras.items():
         print(f"  {browser}: index 4096 stored chunks {e['indexMs4096']:.0f} ms (runs "
               f"{', '.join(f'{v:.0f}' for v in e['indexRuns'])}); IndexedDBStorage write {e['idbWriteMBps']:.0f} MB/s, "

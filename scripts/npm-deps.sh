@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Installs the browser test's npm packages (puppeteer-core, locked by
-# tests/browser/package-lock.json) into build/npm/node_modules, outside the
-# tracked files: `npm ci` on copies of package.json and package-lock.json.
-# PUPPETEER_SKIP_DOWNLOAD=1: puppeteer-core never downloads a browser (the test
-# uses Debian's chromium). Fast when the installed tree matches the lock file.
-#   scripts/npm-deps.sh [DIR]     (default: build/npm, or $P2PCDN_NPM_DIR)
+# Installs the browser test's npm packages (puppeteer-core and typescript,
+# locked by tests/browser/package-lock.json) into build/npm/node_modules,
+# outside the tracked files: `npm ci` on copies of package.json and
+# package-lock.json, without install scripts (none is needed, and they could
+# try to download). PUPPETEER_SKIP_DOWNLOAD=1: puppeteer-core never downloads a
+# browser (the test uses Debian's chromium). Fast when the installed tree
+# matches the lock file.
+#   scripts/npm-deps.sh [DIR [SRC]]   (default: build/npm, or $P2PCDN_NPM_DIR;
+#                                      SRC: the folder of package.json, tests/browser)
 # The browser test reads DIR/node_modules (ctest passes it; CMake cache
-# variable P2PCDN_BROWSER_NODE_MODULES).
+# variable P2PCDN_BROWSER_NODE_MODULES). bench/web_download.py installs
+# WebTorrent for its comparison with: scripts/npm-deps.sh build/npm-webtorrent bench/webtorrent
 set -euo pipefail
 cd "$(dirname "$0")/.."
-src=tests/browser
 dir=${1:-${P2PCDN_NPM_DIR:-build/npm}}
+src=${2:-tests/browser}
 stamp=$dir/node_modules/.p2pcdn-npm-deps
 
 if ! command -v npm >/dev/null 2>&1; then
@@ -30,12 +34,15 @@ fi
 cp "$src/package.json" "$src/package-lock.json" "$dir/"
 echo "npm-deps: npm ci in $dir" >&2
 (cd "$dir" && PUPPETEER_SKIP_DOWNLOAD=1 PUPPETEER_SKIP_CHROME_DOWNLOAD=1 \
-   npm_config_update_notifier=false npm ci --no-audit --no-fund --loglevel=error)
-want=$(node -p 'require(process.argv[1]).packages["node_modules/puppeteer-core"].version' "$PWD/$src/package-lock.json")
-have=$(node -p 'require(process.argv[1]).version' "$PWD/$dir/node_modules/puppeteer-core/package.json")
-if [[ $want != "$have" ]]; then
-  echo "npm-deps: npm ci installed puppeteer-core $have, the lock file says $want" >&2
-  exit 1
-fi
+   npm_config_update_notifier=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+# Every direct dependency must be installed at the version the lock file says.
+node -e '
+  const [lock, dir] = process.argv.slice(1);
+  const l = require(lock);
+  for (const name of Object.keys(l.packages[""].dependencies || {})) {
+    const want = l.packages["node_modules/" + name].version;
+    const have = require(dir + "/node_modules/" + name + "/package.json").version;
+    if (want !== have) { console.error(`npm-deps: npm ci installed ${name} ${have}, the lock file says ${want}`); process.exit(1); }
+    console.error(`npm-deps: ${name} ${have} in ${dir}/node_modules`);
+  }' "$(realpath "$src/package-lock.json")" "$(realpath "$dir")"
 date -u +%FT%TZ >"$stamp"
-echo "npm-deps: puppeteer-core $have in $dir/node_modules" >&2

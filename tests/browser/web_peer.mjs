@@ -3,7 +3,8 @@
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
-//                     [--scenario download|resume|upload|swarm|hostile|reindex|idbwrite|rawrecv] [--pages N]
+//                     [--scenario download|resume|upload|swarm|hostile|reindex|idbwrite|rawrecv|webtorrent]
+//                     [--pages N] [--wt-bundle FILE]
 //                     [--input FILE] [--encrypt] [--sink]
 //                     [--info-hash HEX40] [--signal-dir DIR]
 //                     [--wrong-link LINK] [--stream] [--timeout-ms N] [--verbose]
@@ -44,7 +45,8 @@ const { values: opt } = parseArgs({
     lookahead: { type: 'string', default: '16' },         // sink: stream()'s look-ahead
     pages: { type: 'string', default: '1' },              // swarm: how many pages download at once
     'info-hash': { type: 'string' },                      // hostile: the swarm's (seed --json prints it)
-    'signal-dir': { type: 'string' },                     // rawrecv: bench_raw_datachannel's folder                     // download: first try this link (a wrong key) in a page of its own
+    'signal-dir': { type: 'string' },                     // rawrecv: bench_raw_datachannel's folder
+    'wt-bundle': { type: 'string' },                      // webtorrent: webtorrent/dist/webtorrent.min.js
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -58,6 +60,10 @@ const server = http.createServer((req, res) => {
   if (url.pathname === '/test/hostile_peer.js') {  // hostile: the attacker's code
     res.writeHead(200, { 'content-type': 'text/javascript' });
     return fs.createReadStream(new URL('./hostile_peer.js', import.meta.url)).pipe(res);
+  }
+  if (opt['wt-bundle'] && url.pathname === '/wt/webtorrent.min.js') {  // webtorrent: its browser bundle
+    res.writeHead(200, { 'content-type': 'text/javascript' });
+    return fs.createReadStream(opt['wt-bundle']).pipe(res);
   }
   if (opt.input && url.pathname === `/input/${path.basename(opt.input)}`) {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -413,6 +419,45 @@ try {
       if (Date.now() > deadline) throw new Error(`raw transfer not done in ${timeoutMs} ms: ${JSON.stringify(r)}`);
       await new Promise((res) => setTimeout(res, 20));
     }
+  } else if (opt.scenario === 'webtorrent') {
+    // The peer system, for benchmarks: WebTorrent's browser bundle in this
+    // page downloads the torrent at --input (its tracker and a WebTorrent
+    // seeder: bench/webtorrent/seed.mjs) into its default store. ms: first
+    // payload byte to done (as the bench kit times it); msTotal: add() to done.
+    result = await page.evaluate(async ({ torrentUrl, t }) => {
+      const { default: WebTorrent } = await import('/wt/webtorrent.min.js');
+      const client = new WebTorrent({ tracker: { rtcConfig: { iceServers: [] } } });
+      const torrentFile = new Uint8Array(await (await fetch(torrentUrl)).arrayBuffer());
+      const memPeak = { js: performance.memory ? performance.memory.usedJSHeapSize : null };
+      const memIdle = { ...memPeak };
+      const sampler = setInterval(() => {
+        if (performance.memory) memPeak.js = Math.max(memPeak.js, performance.memory.usedJSHeapSize);
+      }, 100);
+      try {
+        const t0 = performance.now();
+        let tFirst = null;
+        const torrent = await new Promise((resolve, reject) => {
+          setTimeout(() => reject(new Error(`webtorrent: not done in ${t} ms`)), t);
+          client.on('error', reject);
+          const tor = client.add(torrentFile);
+          tor.on('error', reject);
+          tor.on('download', () => { if (tFirst === null) tFirst = performance.now(); });
+          tor.on('done', () => resolve(tor));
+        });
+        const tDone = performance.now();
+        const bytes = new Uint8Array(await torrent.files[0].arrayBuffer());
+        const hex = [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))]
+          .map((b) => b.toString(16).padStart(2, '0')).join('');
+        return { ok: true, size: bytes.length, sha256: hex, ms: tDone - tFirst, msTotal: tDone - t0,
+                 peers: torrent.numPeers, store: torrent.store && torrent.store.store
+                   ? torrent.store.store.constructor.name : null, memIdle, memPeak };
+      } catch (e) {
+        return { ok: false, error: String(e && e.message ? e.message : e) };
+      } finally {
+        clearInterval(sampler);
+        await new Promise((r) => client.destroy(r));
+      }
+    }, { torrentUrl: `/input/${path.basename(opt.input)}`, t: timeoutMs });
   } else if (opt.scenario === 'reindex') {
     // Download, then reload: how long the new page takes to index what IndexedDB holds.
     const first = await downloadAndLeave(page, args);
