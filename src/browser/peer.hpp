@@ -51,6 +51,13 @@ class BrowserPeer {
     node_->setStreaming(id, on, cursor, lookahead);
   }
   void announceNow() { node_->announceNow(); }
+  // PeerMesh (node::Node::wish, peerHas).
+  Status wish(const FileId& id, const std::string& peerIdHex, ChunkIndex index) {
+    return node_->wish(id, peerIdHex, index);
+  }
+  bool peerHas(const FileId& id, const std::string& peerIdHex, ChunkIndex index) const {
+    return node_->peerHas(id, peerIdHex, index);
+  }
   std::string progressJson(const FileId& id) const;
   std::string statsJson() const;
   std::string storageJson() const;  // usage and the files held

@@ -174,6 +174,23 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_streaming(int h, const char* id, std::size_t i
     return "null";
   });
 }
+// PeerMesh: ask the peer (hex id, text (pid, pn)) for the chunk first.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_wish(int h, const char* id, std::size_t idn, const char* pid, std::size_t pn,
+                                       std::uint32_t index) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = FileId::fromHex(text(id, idn));
+  if (!fid) return failed(fid.error());
+  Status st = p->wish(*fid, std::string(text(pid, pn)), index);
+  return st ? ok("null") : failed(st.error());
+}
+// Whether the peer holds the chunk, as it told us: true or false.
+EMSCRIPTEN_KEEPALIVE int p2p_peer_peer_has(int h, const char* id, std::size_t idn, const char* pid, std::size_t pn,
+                                           std::uint32_t index) {
+  return onFile(h, id, idn, [&](BrowserPeer& p, const FileId& fid) {
+    return p.peerHas(fid, std::string(text(pid, pn)), index) ? "true" : "false";
+  });
+}
 EMSCRIPTEN_KEEPALIVE int p2p_peer_announce(int h) {
   return onPeer(h, [](BrowserPeer& p) { p.announceNow(); return "null"; });
 }

@@ -310,6 +310,15 @@ void Node::Impl::setStreaming(const FileId& id, bool on, ChunkIndex cursor, std:
   if (auto it = files.find(id); it != files.end()) it->second.session->setStreaming(on, cursor, lookahead, now());
 }
 
+std::optional<swarm::PeerKey> Node::Impl::keyOf(const FileState& f, const std::string& peerIdHex) const {
+  const swarm::Time t = now();
+  for (const auto& [k, p] : f.peers) {
+    auto s = f.session->peerStats(p->key, t);
+    if (s && s->handshaken && toHex(s->peerId) == peerIdHex) return p->key;
+  }
+  return std::nullopt;
+}
+
 void Node::Impl::forget(const FileId& id) {
   auto it = files.find(id);
   if (it == files.end()) return;
@@ -467,6 +476,19 @@ std::vector<NodePeerStats> Node::closedLinks(const FileId& id) const { return im
 void Node::stopSeeding(const FileId& id) { impl_->stopSeeding(id); }
 void Node::setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
   impl_->setStreaming(id, on, cursor, lookahead);
+}
+Status Node::wish(const FileId& id, const std::string& peerIdHex, ChunkIndex index) {
+  auto it = impl_->files.find(id);
+  if (it == impl_->files.end()) return fail(Errc::kNotFound, "wish", "the node neither seeds nor fetches " + id.hex());
+  auto key = impl_->keyOf(it->second, peerIdHex);
+  if (!key) return fail(Errc::kNotFound, "wish", "no link to peer " + peerIdHex + " for " + id.hex());
+  return it->second.session->wish(*key, index, impl_->now());
+}
+bool Node::peerHas(const FileId& id, const std::string& peerIdHex, ChunkIndex index) const {
+  auto it = impl_->files.find(id);
+  if (it == impl_->files.end()) return false;
+  auto key = impl_->keyOf(it->second, peerIdHex);
+  return key && it->second.session->peerHas(*key, index);
 }
 void Node::announceNow() {
   if (!impl_->stopped) impl_->announceAll(false);

@@ -151,6 +151,12 @@ class Node {
   void stopSeeding(const FileId& id);
   // Streaming: fetch in order from `cursor`, at most `lookahead` chunks ahead.
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
+  // PeerMesh: asks the peer (hex id, linked for this file) for the chunk
+  // first, while the file is fetched (swarm::Session::wish; kNotFound: no such
+  // file or peer, or the peer lacks it). peerHas: that peer holds the chunk,
+  // as its bitfield and HAVEs say (false if it is not linked for the file).
+  Status wish(const FileId& id, const std::string& peerIdHex, ChunkIndex index);
+  bool peerHas(const FileId& id, const std::string& peerIdHex, ChunkIndex index) const;
   // Announces every file now (new offers for the ones being fetched) instead
   // of waiting for the announce interval: "discover peers" (used by src/api).
   void announceNow();

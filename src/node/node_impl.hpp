@@ -103,6 +103,8 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void stopSeeding(const FileId& id);
   Status fetch(const FileId& id, std::optional<Manifest> manifest);
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
+  // The link of this file to the peer with this hex id (handshaken), or none.
+  std::optional<swarm::PeerKey> keyOf(const FileState& f, const std::string& peerIdHex) const;
   void forget(const FileId& id);
   std::optional<FileProgress> progress(const FileId& id) const;
   std::vector<NodePeerStats> peerStats() const;

@@ -166,9 +166,6 @@ void Downloader::requestFrom(PeerState& p, Time now) {
   // the chunks nobody else has, a few at a time, at a share of its uplink.
   // Counted, it took a slot from each of its neighbours, and they finished
   // last (1000 peers: their median ~1 s after the others').
-  if (d.out.empty() && !picker->isEndgame() && !(p.caps & wire::kCapSuperSeed)) {  // endgame: race the last chunks from anyone
-    if (downloadPeers(now) >= opts.maxConcurrentDownloads) return;
-  }
   if ((opts.globalDown && !opts.globalDown->ready(now)) || !d.bucket.ready(now)) {
     Time at = d.bucket.readyAt(now);
     if (opts.globalDown) at = std::max(at, opts.globalDown->readyAt(now));
@@ -178,22 +175,52 @@ void Downloader::requestFrom(PeerState& p, Time now) {
   std::vector<ChunkIndex> inFlight;
   inFlight.reserve(d.out.size());
   for (auto& [rid, o] : d.out) inFlight.push_back(o.index);
+  // Wished chunks first: one this peer lacks, or that we hold or already
+  // asked it for, is dropped (the caller learns from the chunk's arrival).
+  while (!d.wished.empty() && d.out.size() < target) {
+    const ChunkIndex i = d.wished.front();
+    d.wished.pop_front();
+    if (i >= p.has.size() || !p.has[i] || picker->have(i) ||
+        std::find(inFlight.begin(), inFlight.end(), i) != inFlight.end()) {
+      continue;
+    }
+    if (d.out.empty()) d.lastProgress = now;
+    if (!d.downloadingSince) d.downloadingSince = now;
+    request(p, i, now);
+    inFlight.push_back(i);
+  }
+  if (d.out.size() >= target) return;
+  if (d.out.empty() && !picker->isEndgame() && !(p.caps & wire::kCapSuperSeed)) {  // endgame: race the last chunks from anyone
+    if (downloadPeers(now) >= opts.maxConcurrentDownloads) return;
+  }
   auto picks = picker->pick(p.has, target - d.out.size(), state_.streaming ? PickMode::kStreaming : PickMode::kWholeFile,
                             state_.rng, inFlight);
   if (d.out.empty() && !picks.empty()) d.lastProgress = now;
   if (!picks.empty() && !d.downloadingSince) d.downloadingSince = now;
-  for (ChunkIndex i : picks) {
-    auto assembler = wire::ChunkAssembler::forManifest(*state_.manifest, i);
-    if (!assembler) return;
-    const std::uint32_t length = state_.manifest->storedChunkLength(i);
-    const std::uint32_t rid = d.nextRequestId++;
-    state_.sendTo(p, wire::encode(wire::Request{rid, i, 0, length}), now);
-    const bool probe = d.out.empty();
-    d.out.emplace(rid, OutstandingRequest{i, std::move(*assembler), now, false, probe});
-    (void)picker->markRequested(i);
-    d.bucket.spend(length, now);
-    if (opts.globalDown) opts.globalDown->spend(length, now);
+  for (ChunkIndex i : picks) request(p, i, now);
+}
+
+void Downloader::request(PeerState& p, ChunkIndex i, Time now) {
+  DownloadState& d = p.download;
+  auto assembler = wire::ChunkAssembler::forManifest(*state_.manifest, i);
+  if (!assembler) return;
+  const std::uint32_t length = state_.manifest->storedChunkLength(i);
+  const std::uint32_t rid = d.nextRequestId++;
+  state_.sendTo(p, wire::encode(wire::Request{rid, i, 0, length}), now);
+  const bool probe = d.out.empty();
+  d.out.emplace(rid, OutstandingRequest{i, std::move(*assembler), now, false, probe});
+  (void)state_.picker->markRequested(i);
+  d.bucket.spend(length, now);
+  if (state_.opts.globalDown) state_.opts.globalDown->spend(length, now);
+}
+
+void Downloader::wish(PeerState& p, ChunkIndex index, Time now) {
+  std::deque<ChunkIndex>& w = p.download.wished;
+  if (std::find(w.begin(), w.end(), index) == w.end()) {
+    if (w.size() >= kMaxWished) w.pop_front();  // the oldest wish gives way
+    w.push_back(index);
   }
+  requestFrom(p, now);
 }
 
 // Peers taking one of the maxConcurrentDownloads slots: requests outstanding,

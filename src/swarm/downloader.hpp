@@ -39,6 +39,10 @@ class Downloader {
   void cancelAll(PeerState& p, Time now);
   // It has a chunk we lack.
   bool lacksFrom(const PeerState& p) const;
+  // A chunk asked of this peer by name (p.download.wished): requested from it
+  // first, within the same limits (pipeline, rates, pending writes) except the
+  // number of download peers (the caller chose this one).
+  void wish(PeerState& p, ChunkIndex index, Time now);
 
   // Store writes of verified chunks not yet confirmed. finishWrite: false if
   // the chunk was not one we handed to the store.
@@ -52,6 +56,7 @@ class Downloader {
 
  private:
   void forget(PeerState& p, std::uint32_t requestId, bool failed);
+  void request(PeerState& p, ChunkIndex index, Time now);
   std::size_t downloadPeers(Time now) const;
   void chunkArrived(PeerState& p, ChunkIndex index, Bytes data, Time now);
   void badChunk(PeerState& p, ChunkIndex index, Time now);

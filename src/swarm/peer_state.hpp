@@ -62,7 +62,11 @@ struct DownloadState {
   bool latencyKnown = false;
   TokenBucket bucket;
   std::uint32_t chunksReceived = 0, failures = 0, badChunks = 0;
+  // Chunks asked of this peer by name (Session::wish: PeerMesh.requestChunk),
+  // requested before the picker's, oldest first; at most kMaxWished.
+  std::deque<ChunkIndex> wished;
 };
+inline constexpr std::size_t kMaxWished = 64;
 
 // Uploads to the peer.
 struct UploadState {

@@ -38,6 +38,7 @@ void Session::adoptManifest(const Manifest& m, std::vector<bool> have, Time now)
   s.haveCount = 0;
   s.counters = SessionStats{.uploaded = s.counters.uploaded, .downloaded = s.counters.downloaded};
   s.picker = std::make_unique<PiecePicker>(n, s.opts.picker);
+  if (s.streaming) s.picker->setStreamCursor(s.streamCursor);
   s.servedCount.assign(n, 0);
   s.neverServed = n;
   superSeed_.reset(n);
@@ -113,6 +114,7 @@ void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Ti
   const bool wasStreaming = state_.streaming;
   PickerOptions& picking = state_.opts.picker;
   state_.streaming = on;
+  state_.streamCursor = on ? cursor : 0;
   picking.streamLookahead = on ? lookahead : 0;
   if (state_.picker) {
     const ChunkIndex old = state_.picker->streamCursor();
@@ -127,6 +129,27 @@ void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Ti
     if (on && jumped) downloader_.cancelOutside(cursor, std::uint64_t{cursor} + span, now);
   }
   downloader_.requestEverywhere(now);
+}
+
+Status Session::wish(PeerKey key, ChunkIndex index, Time now) {
+  auto it = state_.peers.find(key);
+  if (it == state_.peers.end() || !it->second->handshaken) return fail(Errc::kNotFound, "wish", "no such peer");
+  if (!state_.manifest) return fail(Errc::kNotFound, "wish", "the manifest is not known yet");
+  if (index >= state_.manifest->chunkCount()) {
+    return fail(Errc::kInvalidArgument, "wish", "chunk " + std::to_string(index) + " is past the file's end");
+  }
+  PeerState& p = *it->second;
+  if (have(index)) return {};
+  if (!peerHas(key, index)) {
+    return fail(Errc::kNotFound, "wish", "the peer does not have chunk " + std::to_string(index));
+  }
+  downloader_.wish(p, index, now);
+  return {};
+}
+
+bool Session::peerHas(PeerKey key, ChunkIndex index) const {
+  auto it = state_.peers.find(key);
+  return it != state_.peers.end() && index < it->second->has.size() && it->second->has[index];
 }
 
 void Session::checkComplete(Time now) {

@@ -73,6 +73,14 @@ class Session {
   void setServing(bool serving) { state_.serving = serving; }
   // Streaming: pick in order from `cursor` (see PickerOptions); whole-file otherwise.
   void setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Time now);
+  // Asks this peer for this chunk first (PeerMesh.requestChunk), while the
+  // file is wanted. kNotFound: no such handshaken peer, no manifest yet, or
+  // the peer lacks the chunk; kInvalidArgument: no such chunk. A chunk held
+  // already is no error (nothing is asked). It arrives as any other (onChunkStored).
+  Status wish(PeerKey peer, ChunkIndex index, Time now);
+  // The peer's last bitfield and HAVEs say it holds the chunk (false for an
+  // unknown peer).
+  bool peerHas(PeerKey peer, ChunkIndex index) const;
   // Adds a manifest learned another way (checked against the file id).
   Status setManifest(const Manifest& manifest, std::vector<bool> have, Time now);
   void banPeerId(const wire::PeerId& id) { state_.banned.push_back(id); }

@@ -52,6 +52,7 @@ struct SessionState {
   bool wanted = false;
   bool serving = true;
   bool streaming = false;
+  ChunkIndex streamCursor = 0;  // the picker's, also for a picker made later (the manifest came after)
   std::map<PeerKey, std::unique_ptr<PeerState>> peers;
   std::vector<wire::PeerId> banned;
   std::vector<std::uint32_t> servedCount;  // per chunk: times uploaded by us

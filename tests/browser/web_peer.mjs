@@ -3,7 +3,7 @@
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
-//                     [--scenario download|resume|upload|swarm|hostile|reindex|idbwrite|rawrecv|webtorrent]
+//                     [--scenario download|resume|upload|swarm|hostile|mesh|reindex|idbwrite|rawrecv|webtorrent]
 //                     [--pages N] [--wt-bundle FILE]
 //                     [--input FILE] [--encrypt] [--sink]
 //                     [--info-hash HEX40] [--signal-dir DIR]
@@ -94,6 +94,110 @@ async function startDownload({ tracker, fileId, storage }) {
   } catch (e) {
     return { ok: false, error: `${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : e}` };
   }
+}
+
+// In the page: PeerMesh between two peers of the page. A downloads the file
+// (from the native seeder) and keeps serving it; B asks A for single chunks
+// (requestChunk), then streams the file slowly while A offers B a chunk
+// (sendChunk). What each call gave, for web_peer_test.py to check.
+async function meshScenario({ tracker, fileId, timeoutMs: t }) {
+  const out = { ok: false };
+  try {
+    const { P2PCDN, MemoryStorage, PeerMesh } = await import('/dist/index.js');
+    const code = (p) => p.then(() => 'resolved', (e) => (e && e.code) || String(e));
+    const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`mesh not done in ${t} ms`)), t));
+    const within = (p) => Promise.race([p, timer]);
+    const mk = () => new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000, storage: new MemoryStorage() });
+    const a = mk();
+    const b = mk();
+    await within(Promise.all([a.connect(), b.connect()]));
+    out.step = 'all';
+    const all = await within(a.download(fileId));
+    const idA = a.getStats().peerId;
+    const idB = b.getStats().peerId;
+    const meshA = new PeerMesh(a);
+    const meshB = new PeerMesh(b);
+    const cs = 262144;
+    const same = (x, i, src = all) => x.length === Math.min(cs, src.length - i * cs) &&
+      x.every((v, k) => v === src[i * cs + k]);
+    const stored = async () => ((await b.getStoredFiles()).find((f) => f.fileId === fileId) || { chunksStored: 0 }).chunksStored;
+    // Chunks B received from each peer, over open and closed links.
+    const fromPeers = () => {
+      const s = b.getStats();
+      const by = {};
+      for (const p of s.peers.concat(s.closedPeers)) by[p.peerId] = (by[p.peerId] || 0) + p.chunksReceived;
+      return by;
+    };
+    out.step = 'badPeer';
+    out.badPeer = await code(meshB.requestChunk('nope', `${fileId}:1`));
+    out.step = 'badChunk';
+    out.badChunk = await code(meshB.requestChunk(idA, { fileId, index: 999 }, { timeoutMs: 20000 }));
+    let t0 = performance.now();
+    out.step = 'c9';
+    const c9 = await within(meshB.requestChunk(idA, `${fileId}:9`));
+    out.requestMs = performance.now() - t0;
+    out.c9Same = same(c9, 9);
+    out.step = 'storedAfterOne';
+    out.storedAfterOne = await stored();
+    out.fromAfterOne = fromPeers();
+    const created = b.getStats().peerConnectionsCreated;
+    t0 = performance.now();
+    out.step = 'again';
+    const again = await within(meshB.requestChunk(idA, { fileId, index: 9 }));
+    out.heldMs = performance.now() - t0;
+    out.againSame = same(again, 9);
+    out.createdForHeld = b.getStats().peerConnectionsCreated - created;
+    out.step = 'ghost';
+    out.ghost = await code(meshB.requestChunk('00'.repeat(20), `${fileId}:3`, { timeoutMs: 2000 }));
+    out.step = 'storedAfterGhost';
+    out.storedAfterGhost = await stored();
+    // sendChunk, of a file A uploads (so A is B's only source): B streams it
+    // with a look-ahead of 1 and stops after chunk 0, so it wants nothing past
+    // chunk 1 until it reads on.
+    const own = new Uint8Array(16 * cs);
+    for (let at = 0; at < own.length; at += 65536) crypto.getRandomValues(own.subarray(at, at + 65536));
+    out.step = 'upload';
+    const up = await within(a.upload(own, { name: 'mesh.bin' }));
+    const it = b.stream(up.fileId, null, null, { lookahead: 1 })[Symbol.asyncIterator]();
+    out.step = 'first';
+    const first = await within(it.next());
+    out.firstSame = same(first.value, 0, own);
+    fileId = up.fileId;  // from here on: A's upload
+    const deadline = Date.now() + t;
+    while (!meshA.getConnectedPeers().some((p) => p.peerId === idB && p.files.includes(fileId))) {
+      if (Date.now() > deadline) throw new Error('B never linked to A for the file');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    out.aSeesB = meshA.getConnectedPeers().find((p) => p.peerId === idB);
+    out.aLinks = meshA.getPeerStats().length;
+    out.step = 'sendStranger';
+    out.sendStranger = await code(meshA.sendChunk('00'.repeat(20), `${fileId}:5`));
+    out.step = 'sendEarly';
+    out.sendEarly = await code(meshA.sendChunk(idB, `${fileId}:12`, { timeoutMs: 1500 }));
+    const sending = meshA.sendChunk(idB, `${fileId}:12`, { timeoutMs: t });
+    let n = 1;
+    out.step = 'stream';
+    for (let r = await within(it.next()); !r.done; r = await within(it.next())) {
+      if (!same(r.value, n, own)) throw new Error(`stream: chunk ${n} differs`);
+      ++n;
+    }
+    out.streamed = n;
+    out.step = 'sent';
+    out.sent = await within(sending);
+    out.step = 'sentAgain';
+    out.sentAgain = await within(meshA.sendChunk(idB, { fileId, index: 12 }));
+    out.discovered = (await within(meshB.discoverPeers({ waitMs: 300 }))).map((p) => p.peerId);
+    out.idA = idA;
+    out.idB = idB;
+    await Promise.all([a.disconnect(), b.disconnect()]);
+    out.step = 'afterDisconnect';
+    out.ownChunks = own.length / cs;
+    out.afterDisconnect = await code(meshB.requestChunk(idA, `${fileId}:2`));
+    out.ok = true;
+  } catch (e) {
+    out.error = `at ${out.step}: ${e && e.code ? e.code + ': ' : ''}${e && e.stack ? e.stack : e}`;
+  }
+  return out;
 }
 
 // In the page: connect and upload the file at `input` as a File named as it is.
@@ -419,6 +523,8 @@ try {
       if (Date.now() > deadline) throw new Error(`raw transfer not done in ${timeoutMs} ms: ${JSON.stringify(r)}`);
       await new Promise((res) => setTimeout(res, 20));
     }
+  } else if (opt.scenario === 'mesh') {
+    result = await page.evaluate(meshScenario, { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs });
   } else if (opt.scenario === 'webtorrent') {
     // The peer system, for benchmarks: WebTorrent's browser bundle in this
     // page downloads the torrent at --input (its tracker and a WebTorrent

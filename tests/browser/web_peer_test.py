@@ -9,7 +9,8 @@ WebSocket or store is left in the page. With --resume the page is reloaded
 half-way and must fetch only the chunks IndexedDB did not hold (counted).
 With --hostile, peers that send bad messages join during the download: the
 page must drop each one and finish identical.
-With --upload the page publishes the file instead (run_upload). With
+With --mesh two peers of the page use PeerMesh (run_mesh): one asks the other
+for single chunks, and offers it one. With --upload the page publishes the file instead (run_upload). With
 --encrypted the file is AES-256-GCM sealed (by the native publisher, or by
 the page with --upload) and opened on the other side; a wrong key must fail.
 
@@ -255,6 +256,64 @@ def run_upload(args, tmp):
           f"page to page {r['ms']:.0f} ms ({mbps:.1f} MB/s); the uploader served {served} bytes", flush=True)
 
 
+def run_mesh(args, tmp):
+    """PeerMesh (web/src/mesh.js) between two peers A and B of one page:
+    requestChunk asks only the named peer (B's store then holds that chunk
+    alone, every one of its chunks came from A), a held chunk is read from
+    the store (no new connection), a peer that never links times out, bad
+    ids fail with invalid-argument; sendChunk to a peer that does not want
+    the chunk yet times out, and resolves once it took it (of a file A
+    uploaded: A is the only source)."""
+    data = random.Random(args.seed).randbytes(args.size)
+    src = write_file(tmp / "input.bin", data)
+    cli = Cli(args.p2pcdn, tmp / "seeder")
+    fid = cli.add(src)["fileId"]
+    chunks = -(-len(data) // (256 * 1024))
+    check(chunks >= 16, f"--mesh needs a file of at least 16 chunks, not {chunks}")
+    with Processes(tmp) as procs:
+        port = free_port()
+        tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
+        wait_port(port, tracker, tmp / "tracker.log")
+        url = f"ws://127.0.0.1:{port}"
+        seeder = procs.spawn([cli.binary, "--home", cli.home, "-q", "--json", "seed", fid, "--tracker", url,
+                              "--loopback", "--duration", "300"], "seeder", stdout=subprocess.PIPE)
+        check(json.loads(seeder.stdout.readline().decode() or "{}").get("fileId") == fid,
+              f"seeder did not start: {tail(tmp / 'seeder.log')}")
+        p = subprocess.run([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
+                            "--file-id", fid, "--node-modules", args.node_modules, "--chromium", args.chromium,
+                            "--timeout-ms", str(args.timeout_ms), "--scenario", "mesh"]
+                           + (["--firefox", args.firefox] if args.firefox else []),
+                           capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
+        err = p.stderr.decode("utf-8", "replace")
+        try:
+            r = json.loads(p.stdout.decode().strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            raise TestFailure(f"web_peer.mjs printed no result:\n{err[-3000:]}")
+        if not r.get("ok"):
+            raise TestFailure(f"the page failed: {r.get('error')}\n{err[-2000:]}")
+    check(r["badPeer"] == "invalid-argument" and r["badChunk"] == "invalid-argument",
+          f"bad ids: peer {r['badPeer']}, chunk {r['badChunk']} (want invalid-argument)")
+    check(r["c9Same"] and r["againSame"] and r["firstSame"], "a chunk from PeerMesh or stream() differs from the file")
+    # Only the named peer was asked, and only for that chunk.
+    check(r["storedAfterOne"] == 1, f"after one requestChunk B's store holds {r['storedAfterOne']} chunks (want 1)")
+    froms = r["fromAfterOne"]
+    check(froms.get(r["idA"], 0) == 1 and sum(froms.values()) == 1,
+          f"requestChunk(A) took its chunk from {froms} (A is {r['idA']})")
+    check(r["createdForHeld"] == 0, f"a held chunk cost {r['createdForHeld']} new peer connection(s)")
+    check(r["ghost"] == "timed-out" and r["storedAfterGhost"] == 1,
+          f"a peer that never links: {r['ghost']}, B then held {r['storedAfterGhost']} chunks")
+    check(r["aSeesB"] and r["aLinks"] >= 1, f"A's getConnectedPeers/getPeerStats: {r['aSeesB']}, {r['aLinks']}")
+    check(r["sendStranger"] == "not-found", f"sendChunk to a stranger: {r['sendStranger']} (want not-found)")
+    check(r["sendEarly"] == "timed-out", f"sendChunk to a peer that does not want it yet: {r['sendEarly']}")
+    check(r["streamed"] == r["ownChunks"], f"B streamed {r['streamed']} of {r['ownChunks']} chunks")
+    check(r["sent"]["bytesSent"] >= 256 * 1024, f"sendChunk resolved with {r['sent']} (A is B's only source)")
+    check(r["sentAgain"]["bytesSent"] == 0, f"sendChunk of a chunk B holds sent {r['sentAgain']['bytesSent']} bytes")
+    check(r["afterDisconnect"] == "invalid-argument", f"requestChunk after disconnect: {r['afterDisconnect']}")
+    print(f"  requestChunk: {r['requestMs']:.0f} ms (links included), held {r['heldMs']:.1f} ms; sendChunk took "
+          f"{r['sent']['ms']:.0f} ms, {r['sent']['bytesSent']} bytes from A; B discovered {len(r['discovered'])} peer(s)",
+          flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--p2pcdn", required=True)
@@ -281,12 +340,13 @@ def main():
                     help="while the page downloads, hostile peers send it malformed and oversized messages")
     ap.add_argument("--stream", action="store_true",
                     help="read the file with stream() (in order, a slow reader: back-pressure checked)")
+    ap.add_argument("--mesh", action="store_true", help="PeerMesh between two peers of the page (run_mesh)")
     ap.add_argument("--upload-limit", type=int, default=0, help="the seeder's upload limit, bytes/s (0: none)")
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**31)
     browser = ("Firefox", args.firefox) if args.firefox else ("Chromium", args.chromium)
-    return run_in_namespace("web_peer", args, [browser], lambda tmp: (run_upload if args.upload else run)(args, tmp))
+    return run_in_namespace("web_peer", args, [browser], lambda tmp: (run_upload if args.upload else run_mesh if args.mesh else run)(args, tmp))
 
 
 def run_in_namespace(tag, args, browsers, body):

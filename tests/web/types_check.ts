@@ -1,8 +1,8 @@
 // Compiled (never run) by tsc against the package's types (web/types/index.d.ts,
 // tests/web/types_test.py): the seed's API as a page would write it must
 // type-check, and misuse must not.
-import { P2PCDN, ChunkManager, IndexedDBStorage, MemoryStorage, P2PCDNError, loadCore, chunkId } from "p2pcdn";
-import type { ChunkStorage, Manifest, Progress, Stats, StoredFile, UploadResult } from "p2pcdn";
+import { P2PCDN, ChunkManager, IndexedDBStorage, MemoryStorage, P2PCDNError, PeerMesh, loadCore, chunkId } from "p2pcdn";
+import type { ChunkStorage, ConnectedPeer, Manifest, PeerInfo, Progress, Stats, StoredFile, UploadResult } from "p2pcdn";
 
 async function page(file: File): Promise<void> {
   const cdn = new P2PCDN({
@@ -25,6 +25,15 @@ async function page(file: File): Promise<void> {
   const stats: Stats = cdn.getStats();
   const stored: StoredFile[] = await cdn.getStoredFiles();
   console.log(bytes.length, key, stats.peerConnectionsLive, stats.storage.quotaBytes, stored[0]?.complete);
+  const mesh = new PeerMesh(cdn);
+  const found: ConnectedPeer[] = await mesh.discoverPeers({ waitMs: 500 });
+  const first = found[0]?.peerId ?? mesh.getConnectedPeers()[0].peerId;
+  const piece: Uint8Array = await mesh.requestChunk(first, { fileId: up.fileId, index: 0 }, { timeoutMs: 5000 });
+  const sent: { bytesSent: number } = await mesh.sendChunk(first, chunkId(up.fileId, 0));
+  const links: PeerInfo[] = mesh.getPeerStats();
+  console.log(piece.length, sent.bytesSent, links.length);
+  // @ts-expect-error a chunk id is a string or {fileId, index}
+  await mesh.requestChunk(first, 7);
   await cdn.delete(up.fileId);
   await cdn.disconnect();
   const mem: ChunkStorage = new MemoryStorage({ quota: 1 << 20 });

@@ -114,6 +114,14 @@ export class Peer {
     this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_streaming(this.h, p, n, on ? 1 : 0, cursor, lookahead)));
   }
   announce() { this.call(() => this.m._p2p_peer_announce(this.h)); }
+  // PeerMesh: ask that peer for the chunk first (throws P2PCDNError: no such file, peer, or it lacks the chunk).
+  wish(fileId, peerId, index) {
+    this.call(() => this.withId(fileId, (p, n) => this.withId(peerId, (q, k) => this.m._p2p_peer_wish(this.h, p, n, q, k, index))));
+  }
+  peerHas(fileId, peerId, index) {
+    return JSON.parse(this.call(() => this.withId(fileId, (p, n) => this.withId(peerId, (q, k) =>
+      this.m._p2p_peer_peer_has(this.h, p, n, q, k, index)))));
+  }
   progress(fileId) {
     return JSON.parse(this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_progress(this.h, p, n))));
   }

@@ -177,6 +177,37 @@ export class P2PCDN {
   getStoredFiles(): Promise<StoredFile[]>;
 }
 
+export type ChunkId = string | { fileId: string; index: number };
+
+/** A peer linked now, over all the files shared with it. */
+export interface ConnectedPeer {
+  peerId: string;
+  files: string[];
+  bytesUp: number;
+  bytesDown: number;
+  rttMs: number | null;
+}
+
+/**
+ * The swarm one level down, over a P2PCDN's own peer (same node, links and
+ * store). The protocol is pull: requestChunk asks the named peer first;
+ * sendChunk offers a held chunk and resolves once the peer holds it.
+ */
+export class PeerMesh {
+  constructor(cdn: P2PCDN);
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  /** Announces now; waits up to waitMs (default 2000) for a new peer. */
+  discoverPeers(options?: { waitMs?: number }): Promise<ConnectedPeer[]>;
+  getConnectedPeers(): ConnectedPeer[];
+  /** One entry per open link (peer and file). */
+  getPeerStats(): PeerInfo[];
+  /** The chunk's plaintext, asked of peerId first (the store's copy if held). */
+  requestChunk(peerId: string, chunkId: ChunkId, options?: { timeoutMs?: number }): Promise<Uint8Array>;
+  /** Resolves once peerId holds the chunk; bytesSent: what we sent it meanwhile. */
+  sendChunk(peerId: string, chunk: ChunkId, options?: { timeoutMs?: number }): Promise<{ bytesSent: number; ms: number }>;
+}
+
 /** Files <-> verified chunks (as stored: sealed when encrypted). */
 export class ChunkManager {
   /** Loads the WebAssembly core (once per page). */

@@ -313,6 +313,43 @@ TEST(Session, APeerThatGetsTheManifestLaterIsAskedForIt) {
   EXPECT_EQ(f.h(2).stored.size(), 6u);
 }
 
+TEST(Session, AWishedChunkIsAskedOfThatPeerFirst) {
+  SessionOptions o;
+  o.superSeed = false;
+  Fixture f(4, 2, 64, o);  // seeders 0 and 1; 2 streams from chunk 0, 4 ahead; 3 a leecher
+  f.s(2).setStreaming(true, 0, 4, f.net.now);
+  f.net.connect(2, 0);
+  f.net.connect(2, 1);
+  f.net.pump(8);  // HANDSHAKEs and BITFIELDs both ways: 2 asks for chunks of its window
+  auto askedOf = [&](int peer) {
+    std::set<ChunkIndex> asked;
+    for (auto& m : f.net.peek(2, peer)) {
+      if (auto* r = std::get_if<wire::Request>(&m)) asked.insert(r->index);
+    }
+    return asked;
+  };
+  ASSERT_FALSE(askedOf(0).count(40) || askedOf(1).count(40));  // outside the window: the picker never asks
+  ASSERT_TRUE(f.s(2).wish(1, 40, f.net.now));
+  EXPECT_TRUE(askedOf(1).count(40)) << "the wish did not reach peer 1";
+  EXPECT_FALSE(askedOf(0).count(40)) << "the wished chunk was asked of another peer";
+  // Bad wishes fail clearly; one for a chunk held is no error and asks nothing.
+  EXPECT_EQ(f.s(2).wish(7, 41, f.net.now).error().code(), Errc::kNotFound);      // no such peer
+  EXPECT_EQ(f.s(2).wish(1, 64, f.net.now).error().code(), Errc::kInvalidArgument);  // past the end
+  f.net.pump();
+  EXPECT_TRUE(f.s(2).have(40));
+  EXPECT_FALSE(f.s(2).have(41));
+  EXPECT_TRUE(f.s(2).peerHas(1, 41));
+  EXPECT_FALSE(f.s(2).peerHas(7, 41));
+  const std::size_t before = f.net.wire.size();
+  EXPECT_TRUE(f.s(2).wish(1, 40, f.net.now));
+  EXPECT_EQ(f.net.wire.size(), before);
+  // A peer that lacks the chunk: not-found (leecher 3 is linked to 2 alone, which holds few chunks).
+  f.net.connect(2, 3);
+  f.net.pump();
+  ASSERT_FALSE(f.s(2).peerHas(3, 63));
+  EXPECT_EQ(f.s(2).wish(3, 63, f.net.now).error().code(), Errc::kNotFound);
+}
+
 TEST(Session, ASeekCancelsRequestsOutsideTheNewWindow) {
   SessionOptions o;
   o.superSeed = false;
