@@ -1,6 +1,7 @@
 # BLAKE3 from the official C sources that Debian ships in librust-blake3-dev.
 # Natively: x86-64 unix assembly for SSE2/SSE4.1/AVX2/AVX-512 with runtime dispatch.
-# Under emscripten: the portable implementation.
+# Under emscripten: BLAKE3's SSE4.1 code compiled to WebAssembly SIMD, in the
+# 4-way slot (src/core/blake3_wasm_simd.c says how); the rest portable.
 set(P2PCDN_BLAKE3_DIR "" CACHE PATH "Folder holding blake3.c (Debian: librust-blake3-dev)")
 if(NOT P2PCDN_BLAKE3_DIR)
   file(GLOB _b3 "/usr/share/cargo/registry/blake3-*/c/blake3.c")
@@ -25,6 +26,10 @@ if(NOT EMSCRIPTEN AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
     ${P2PCDN_BLAKE3_DIR}/blake3_avx2_x86-64_unix.S
     ${P2PCDN_BLAKE3_DIR}/blake3_avx512_x86-64_unix.S)
   set(_b3_defs "")
+elseif(EMSCRIPTEN)
+  list(APPEND _b3_src ${P2PCDN_BLAKE3_DIR}/blake3_sse41.c ${PROJECT_SOURCE_DIR}/src/core/blake3_wasm_simd.c)
+  set_source_files_properties(${P2PCDN_BLAKE3_DIR}/blake3_sse41.c PROPERTIES COMPILE_OPTIONS "-msimd128;-msse4.1")
+  set(_b3_defs BLAKE3_USE_NEON=1 BLAKE3_NO_SSE2 BLAKE3_NO_SSE41 BLAKE3_NO_AVX2 BLAKE3_NO_AVX512)
 else()
   set(_b3_defs BLAKE3_NO_SSE2 BLAKE3_NO_SSE41 BLAKE3_NO_AVX2 BLAKE3_NO_AVX512)
 endif()

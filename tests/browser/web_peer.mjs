@@ -46,7 +46,8 @@ const { values: opt } = parseArgs({
     pages: { type: 'string', default: '1' },              // swarm: how many pages download at once
     'info-hash': { type: 'string' },                      // hostile: the swarm's (seed --json prints it)
     'signal-dir': { type: 'string' },                     // rawrecv: bench_raw_datachannel's folder
-    'wt-bundle': { type: 'string' },                      // webtorrent: webtorrent/dist/webtorrent.min.js
+    'wt-bundle': { type: 'string' },
+    profile: { type: 'string' },                          // Chromium: write the page's CPU profile here                      // webtorrent: webtorrent/dist/webtorrent.min.js
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -302,7 +303,8 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
     let progressCalls = 0;
     let last = null;
     step = 'download';
-    const onProgress = (p) => { ++progressCalls; last = p; window.__progress = p; };
+    // lastChunkMs: when the last chunk was stored (the rest of ms is reading the file back).
+    const onProgress = (p) => { ++progressCalls; last = p; window.__progress = p; out.lastChunkMs = performance.now() - t0; };
     let data;
     if (sink) {
       // stream() into nothing: what a page playing or saving the file holds (the bytes are counted only).
@@ -407,6 +409,14 @@ try {
     return pg;
   };
   const page = await openPage(browser.defaultBrowserContext(), 'page');
+  // --profile FILE (Chromium): a CPU profile of the page's whole scenario (.cpuprofile, for DevTools).
+  let profiler = null;
+  if (opt.profile && !opt.firefox) {
+    profiler = await page.createCDPSession();
+    await profiler.send('Profiler.enable');
+    await profiler.send('Profiler.setSamplingInterval', { interval: 200 });
+    await profiler.send('Profiler.start');
+  }
   // download, then leave: what the page holds after disconnect() joins the result.
   const downloadAndLeave = async (pg, a) => {
     const r = await pg.evaluate(download, a);
@@ -618,6 +628,7 @@ try {
   } else {
     result = await downloadAndLeave(page, args);
   }
+  if (profiler) fs.writeFileSync(opt.profile, JSON.stringify((await profiler.send('Profiler.stop')).profile));
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);
 } finally {

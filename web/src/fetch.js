@@ -15,6 +15,7 @@ export class FileFetch {
       onManifest: (m) => f.gotManifest(m),
       onChunk: (i) => {
         f.arrivals.set(i, (f.arrivals.get(i) || 0) + 1);
+        if (f.arrived.length < f.arrivedCap) f.arrived.push(i);
         if (f.m && f.m.encryption) f.tryKey(i);
         f.signal();
         if (onProgress) onProgress(cdn.progressOf(f.fileId, i));
@@ -38,15 +39,20 @@ export class FileFetch {
     this.error = null;
     this.keyFailed = false;
     this.keyCheck = null;      // resolves with the cipher once a chunk decrypted
-    this.wake = null;          // the one waiter's resolve
+    this.waiters = [];         // resolves of next()
+    // Chunks stored since the start, in order of arrival, for download() to
+    // copy out while the rest comes (at most arrivedCap: past it the copy
+    // after completion finds them).
+    this.arrived = [];
+    this.arrivedCap = 1 << 20;
   }
 
   signal() {
-    const w = this.wake;
-    this.wake = null;
-    if (w) w();
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
   }
-  next() { return new Promise((resolve) => { this.wake = resolve; }); }
+  next() { return new Promise((resolve) => { this.waiters.push(resolve); }); }
   failWith(e, keyFailed = false) {
     if (this.error) return;
     this.error = e;
@@ -55,6 +61,7 @@ export class FileFetch {
   }
   gotManifest(m) {
     this.m = m;
+    this.arrivedCap = 2 * m.chunks.length + 16;
     if (m.encryption && !this.key) {
       this.failWith(new P2PCDNError("invalid-argument", `file ${this.fileId} is encrypted: its link's key (k=) is needed`, 1), true);
     }

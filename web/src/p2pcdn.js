@@ -21,6 +21,8 @@ const DEFAULTS = {
   discoveryInterval: 30000,  // ms between announces
 };
 
+const READ_WINDOW = 16;  // download(): chunks read from the store at once (4 MiB of 256 KiB chunks)
+
 export class P2PCDN {
   constructor(options = {}) {
     this.options = { ...DEFAULTS, ...options };
@@ -198,10 +200,37 @@ export class P2PCDN {
     const f = await this.startFetch(fileIdOrLink, manifest, onProgress);
     let out;
     try {
-      await f.whenComplete();
-      const m = f.m;
+      const m = await f.manifest();
       out = new Uint8Array(m.size);
-      for (let i = 0; i < m.chunks.length; ++i) out.set(await f.chunk(i), i * m.chunkSize);
+      // Each chunk is copied out as it is stored, READ_WINDOW reads at a time,
+      // while the rest downloads: the page is mostly idle meanwhile, and
+      // reading it all back at the end (first touches of `out`, a copy out of
+      // the heap per chunk) took 10-20 % of the download's time.
+      const copied = new Uint8Array(m.chunks.length);
+      const jobs = new Set();
+      const copy = (i) => {
+        const job = f.chunk(i).then((bytes) => { out.set(bytes, i * m.chunkSize); copied[i] = 1; },
+                                    (e) => f.failWith(e, f.keyFailed));
+        jobs.add(job);
+        job.then(() => { jobs.delete(job); f.signal(); });
+      };
+      while (!f.complete) {
+        if (f.error) throw f.error;
+        while (f.arrived.length && jobs.size < READ_WINDOW) copy(f.arrived.shift());
+        await f.next();
+      }
+      await Promise.all(jobs);
+      await f.whenComplete();  // the key check
+      if (f.error) throw f.error;  // a copy failed
+      // What the store held before (a resume), and arrivals not copied yet.
+      let next = 0;
+      const reader = async () => {
+        while (next < m.chunks.length) {
+          const i = next++;
+          if (!copied[i]) out.set(await f.chunk(i), i * m.chunkSize);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(READ_WINDOW, m.chunks.length) }, reader));
     } catch (e) {
       this.endFetch(f, false);
       throw e;
