@@ -417,9 +417,43 @@ try {
     await profiler.send('Profiler.setSamplingInterval', { interval: 200 });
     await profiler.send('Profiler.start');
   }
+  // Chromium: what the page's JavaScript holds, from V8 itself (CDP
+  // Runtime.getHeapUsage): the heap's objects plus every ArrayBuffer's bytes
+  // (the wasm memory and chunks in flight among them). performance.memory is
+  // no measure: Chromium quantizes it and leaves ArrayBuffers out.
+  const heapOf = async (cdp) => {
+    const u = await cdp.send('Runtime.getHeapUsage');
+    return { heap: u.usedSize, buffers: u.backingStorageSize || 0, total: u.usedSize + (u.backingStorageSize || 0) };
+  };
   // download, then leave: what the page holds after disconnect() joins the result.
   const downloadAndLeave = async (pg, a) => {
+    let cdp = null;
+    let sampler = null;
+    const v8 = { idle: null, peak: null };
+    if (!opt.firefox) {
+      // Idle: the page with the package's module loaded (its wasm memory counts as idle).
+      await pg.evaluate(async () => { await (await import('/dist/module.js')).loadModule(); });
+      cdp = await pg.createCDPSession();
+      await cdp.send('HeapProfiler.collectGarbage');
+      v8.idle = await heapOf(cdp);
+      v8.peak = { ...v8.idle };
+      let busy = false;
+      sampler = setInterval(async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          const m = await heapOf(cdp);
+          if (m.total > v8.peak.total) v8.peak = m;
+        } catch {}
+        busy = false;
+      }, 100);
+    }
     const r = await pg.evaluate(download, a);
+    if (sampler) {
+      clearInterval(sampler);
+      r.v8 = v8;
+      await cdp.detach().catch(() => {});
+    }
     return r.ok ? Object.assign(r, await pg.evaluate(leave), { stats: r.stats }) : r;
   };
   const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage,

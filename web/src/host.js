@@ -292,9 +292,10 @@ export class Host {
   // (a get's bytes first into p2p_store_inbox: the one copy into the heap).
   storeOp(h, req, p, n, dp, dn) {
     const op = JSON.parse(this.text(p, n));
-    // slice: the bytes leave the heap, and the backend keeps them.
-    const data = dn ? this.m.HEAPU8.slice(dp, dp + dn) : null;
     const s = this.stores.get(h);
+    // slice: the bytes leave the heap, and the backend keeps them; a backend
+    // that copies them itself at once (copiesWrites) gets a view of the heap.
+    const data = dn ? (s && s.copiesWrites ? this.m.HEAPU8.subarray(dp, dp + dn) : this.m.HEAPU8.slice(dp, dp + dn)) : null;
     const done = (code, message = "") => {
       if (this.stores.get(h) !== s) return;  // the peer is gone
       this.withBytes(message, (mp, mn) => this.m._p2p_store_done(h, req, code, mp, mn));
