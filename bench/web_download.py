@@ -10,7 +10,10 @@ browser bundle in each browser downloading the same bytes from a WebTorrent
 seeder in Node (bench/webtorrent, installed by scripts/npm-deps.sh into
 build/npm-webtorrent; --no-webtorrent leaves it out). Medians over --runs rounds of
 MB/s (the page's own clock: download() call to its bytes), and the pages'
-memory (wasm heap, and Chromium's JS heap) idle and at the peak. Then, per
+memory (the wasm heap, and in Chromium what V8 holds above idle at the peak:
+its heap plus every ArrayBuffer, from CDP). Then, with --memory-mib N (default
+1024), one Chromium stream() of an N MiB file into IndexedDB, for the memory
+against file size. Then, per
 browser: the time a reloaded page takes to index 4096 stored chunks (a file
 of 64 KiB chunks), and IndexedDBStorage's own write and read MB/s
 (1024 chunks of 256 KiB).
@@ -67,6 +70,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--raw-dc", default=None, help="bench_raw_datachannel (default: beside --p2pcdn's build)")
     ap.add_argument("--no-webtorrent", action="store_true")
+    ap.add_argument("--memory-mib", type=int, default=1024, help="0: no large stream() for the memory")
     ap.add_argument("--webtorrent-modules", default=str(ROOT / "build" / "npm-webtorrent" / "node_modules"))
     args = ap.parse_args()
     if not args.no_webtorrent:  # before the namespace: npm's registry is outside it
@@ -148,8 +152,7 @@ def main():
                             raise SystemExit(f"{system}: {x['size']} bytes of {size}, sha256 {x['sha256']}")
                         results[system].append({"mbps": size / 1e6 / (x["ms"] / 1000),
                                                 "mbpsTotal": size / 1e6 / (x["msTotal"] / 1000),
-                                                "memIdle": {"wasm": None, **x["memIdle"]},
-                                                "memPeak": {"wasm": None, **x["memPeak"]}})
+                                                "v8": x.get("v8")})
                         print(f"  round {r + 1} {system}: {results[system][-1]['mbps']:.1f} MB/s "
                               f"(add() to done {results[system][-1]['mbpsTotal']:.1f})", flush=True)
                         continue
@@ -159,10 +162,25 @@ def main():
                     x = page(args, url, fid, "download", extra)
                     if x["size"] != size or (store != "sink" and x["sha256"] != src_sha):
                         raise SystemExit(f"{system}: {x['size']} bytes of {size}, sha256 {x.get('sha256')}")
-                    results[system].append({"mbps": size / 1e6 / (x["ms"] / 1000), "memIdle": x["memIdle"],
-                                            "memPeak": x["memPeak"]})
+                    results[system].append({"mbps": size / 1e6 / (x["ms"] / 1000), "wasmIdle": x["memIdle"]["wasm"],
+                                            "wasmPeak": x["memPeak"]["wasm"], "v8": x.get("v8")})
                     print(f"  round {r + 1} {system}: {results[system][-1]['mbps']:.1f} MB/s", flush=True)
             extras = {}
+            if args.memory_mib:
+                big = write_file(tmp / "big.bin", os.urandom(args.memory_mib * MIB))
+                fid_big = seeder.add(big)["fileId"]
+                big.unlink()
+                s = procs.spawn([seeder.binary, "--home", seeder.home, "-q", "--json", "seed", fid_big, "--tracker", url,
+                                 "--loopback"], "seeder-big", stdout=subprocess.PIPE)
+                if json.loads(s.stdout.readline().decode() or "{}").get("fileId") != fid_big:
+                    raise SystemExit(f"seeder did not start: {tail(tmp / 'seeder-big.log')}")
+                x = page(args, url, fid_big, "download", ["--storage", "idb", "--sink"], timeout_s=1800)
+                if x["size"] != args.memory_mib * MIB:
+                    raise SystemExit(f"the {args.memory_mib} MiB stream gave {x['size']} bytes")
+                extras["bigStream"] = {"mib": args.memory_mib, "mbps": x["size"] / 1e6 / (x["ms"] / 1000),
+                                       "jsAboveIdleMiB": (x["v8"]["peak"]["total"] - x["v8"]["idle"]["total"]) / MIB,
+                                       "wasmIdleMiB": x["memIdle"]["wasm"] / MIB, "wasmPeakMiB": x["memPeak"]["wasm"] / MIB}
+                print(f"  {args.memory_mib} MiB stream() into IndexedDB: {extras['bigStream']}", flush=True)
             for browser in ["chromium"] + ([] if args.no_firefox else ["firefox"]):
                 flag = ["--firefox", args.firefox] if browser == "firefox" else []
                 ix = [page(args, url, fid_small, "reindex", ["--sink"] + flag)["indexMs"] for _ in range(args.runs)]
@@ -179,18 +197,18 @@ def main():
     raw = {b: statistics.median(x["mbps"] for x in results[f"{b}-raw"]) for b in ("chromium", "firefox")
            if f"{b}-raw" in results}
     print(f"\n{args.size_mib} MiB from one native seeder, medians of {args.runs} (MB/s; ratio to native get; "
-          "memory MiB idle -> peak: wasm heap / JS heap)")
+          "wasm heap idle -> peak; Chromium: JS above idle at the peak, V8's heap + ArrayBuffers, from CDP)")
     for system, rs in results.items():
         mbps = statistics.median(x["mbps"] for x in rs)
         line = f"  {system:16s} {mbps:6.1f} MB/s  x{mbps / native:.2f}  runs " + " ".join(f"{x['mbps']:.1f}" for x in rs)
         b = system.split("-")[0]
         if b in raw and not system.endswith("-raw"):
             line += f"  x{mbps / raw[b]:.2f} of {b}'s raw channel"
-        if "memPeak" in rs[0]:
-            mib = lambda v: "-" if v is None else f"{v / MIB:.0f}"  # noqa: E731
-            peak_w = max((x["memPeak"]["wasm"] or 0) for x in rs) or None
-            peak_j = max((x["memPeak"]["js"] or 0) for x in rs) or None
-            line += f"  mem {mib(rs[0]['memIdle']['wasm'])}->{mib(peak_w)} / {mib(rs[0]['memIdle']['js'])}->{mib(peak_j)}"
+        if "wasmPeak" in rs[0]:
+            line += f"  wasm {rs[0]['wasmIdle'] / MIB:.0f}->{max(x['wasmPeak'] for x in rs) / MIB:.0f} MiB"
+        if rs[0].get("v8"):
+            above = [(x["v8"]["peak"]["total"] - x["v8"]["idle"]["total"]) / MIB for x in rs]
+            line += f"  JS +{max(above):.0f} MiB at the peak (runs {' '.join(f'{a:.0f}' for a in above)})"
         print(line)
     for b in ("chromium", "firefox"):
         if f"{b}-webtorrent" not in results:
@@ -200,11 +218,15 @@ def main():
         ours = {k: statistics.median(x["mbps"] for x in results[f"{b}-{k}"]) for k in ("idb", "memory")}
         print(f"  {b}: ours against WebTorrent (its first byte to done {wt:.1f} MB/s; add() to done {wt_total:.1f}): "
               f"IndexedDB x{ours['idb'] / wt:.2f}, memory x{ours['memory'] / wt:.2f}")
+    big = extras.pop("bigStream", None)
+    if big:
+        print(f"  chromium stream() of {big['mib']} MiB into IndexedDB: {big['mbps']:.1f} MB/s, JS +{big['jsAboveIdleMiB']:.0f} "
+              f"MiB above idle at the peak, wasm {big['wasmIdleMiB']:.0f}->{big['wasmPeakMiB']:.0f} MiB")
     for browser, e in extras.items():
         print(f"  {browser}: index 4096 stored chunks {e['indexMs4096']:.0f} ms (runs "
               f"{', '.join(f'{v:.0f}' for v in e['indexRuns'])}); IndexedDBStorage write {e['idbWriteMBps']:.0f} MB/s, "
               f"read {e['idbReadMBps']:.0f} MB/s")
-    print(json.dumps({"results": results, "extras": extras}))
+    print(json.dumps({"results": results, "extras": extras, "bigStream": big}))
     return 0
 
 

@@ -425,35 +425,38 @@ try {
     const u = await cdp.send('Runtime.getHeapUsage');
     return { heap: u.usedSize, buffers: u.backingStorageSize || 0, total: u.usedSize + (u.backingStorageSize || 0) };
   };
-  // download, then leave: what the page holds after disconnect() joins the result.
-  const downloadAndLeave = async (pg, a) => {
-    let cdp = null;
-    let sampler = null;
-    const v8 = { idle: null, peak: null };
-    if (!opt.firefox) {
-      // Idle: the page with the package's module loaded (its wasm memory counts as idle).
-      await pg.evaluate(async () => { await (await import('/dist/module.js')).loadModule(); });
-      cdp = await pg.createCDPSession();
-      await cdp.send('HeapProfiler.collectGarbage');
-      v8.idle = await heapOf(cdp);
-      v8.peak = { ...v8.idle };
-      let busy = false;
-      sampler = setInterval(async () => {
-        if (busy) return;
-        busy = true;
-        try {
-          const m = await heapOf(cdp);
-          if (m.total > v8.peak.total) v8.peak = m;
-        } catch {}
-        busy = false;
-      }, 100);
-    }
-    const r = await pg.evaluate(download, a);
-    if (sampler) {
-      clearInterval(sampler);
+  // run() in the page, its result with {v8: {idle, peak}} (Chromium): idle
+  // after `warm` (e.g. the package's module loaded) and a full collection.
+  const sampled = async (pg, warm, run) => {
+    if (opt.firefox) return run();
+    await pg.evaluate(warm);
+    const cdp = await pg.createCDPSession();
+    await cdp.send('HeapProfiler.collectGarbage');
+    const v8 = { idle: await heapOf(cdp) };
+    v8.peak = { ...v8.idle };
+    let busy = false;
+    const sampler = setInterval(async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const m = await heapOf(cdp);
+        if (m.total > v8.peak.total) v8.peak = m;
+      } catch {}
+      busy = false;
+    }, 100);
+    try {
+      const r = await run();
       r.v8 = v8;
+      return r;
+    } finally {
+      clearInterval(sampler);
       await cdp.detach().catch(() => {});
     }
+  };
+  // download, then leave: what the page holds after disconnect() joins the result.
+  const downloadAndLeave = async (pg, a) => {
+    const r = await sampled(pg, async () => { await (await import('/dist/module.js')).loadModule(); },
+                            () => pg.evaluate(download, a));
     return r.ok ? Object.assign(r, await pg.evaluate(leave), { stats: r.stats }) : r;
   };
   const args = { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs, storage: opt.storage,
@@ -574,7 +577,7 @@ try {
     // page downloads the torrent at --input (its tracker and a WebTorrent
     // seeder: bench/webtorrent/seed.mjs) into its default store. ms: first
     // payload byte to done (as the bench kit times it); msTotal: add() to done.
-    result = await page.evaluate(async ({ torrentUrl, t }) => {
+    result = await sampled(page, async () => { await import('/wt/webtorrent.min.js'); }, () => page.evaluate(async ({ torrentUrl, t }) => {
       const { default: WebTorrent } = await import('/wt/webtorrent.min.js');
       const client = new WebTorrent({ tracker: { rtcConfig: { iceServers: [] } } });
       const torrentFile = new Uint8Array(await (await fetch(torrentUrl)).arrayBuffer());
@@ -607,7 +610,7 @@ try {
         clearInterval(sampler);
         await new Promise((r) => client.destroy(r));
       }
-    }, { torrentUrl: `/input/${path.basename(opt.input)}`, t: timeoutMs });
+    }, { torrentUrl: `/input/${path.basename(opt.input)}`, t: timeoutMs }));
   } else if (opt.scenario === 'reindex') {
     // Download, then reload: how long the new page takes to index what IndexedDB holds.
     const first = await downloadAndLeave(page, args);
