@@ -590,9 +590,13 @@ try {
         const t0 = performance.now();
         let tFirst = null;
         const torrent = await new Promise((resolve, reject) => {
-          setTimeout(() => reject(new Error(`webtorrent: not done in ${t} ms`)), t);
-          client.on('error', reject);
           const tor = client.add(torrentFile);
+          const seen = [];  // progress every 10 s, for a failure's message
+          const every = setInterval(() => seen.push(`${Math.round((performance.now() - t0) / 1000)}s:` +
+            `${(tor.downloaded / 1e6).toFixed(0)}MB/${tor.numPeers}p`), 10000);
+          setTimeout(() => { clearInterval(every); reject(new Error(`webtorrent: not done in ${t} ms (${seen.join(' ')})`)); }, t);
+          tor.on('done', () => clearInterval(every));
+          client.on('error', reject);
           tor.on('error', reject);
           tor.on('download', () => { if (tFirst === null) tFirst = performance.now(); });
           tor.on('done', () => resolve(tor));
