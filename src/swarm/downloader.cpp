@@ -165,7 +165,13 @@ void Downloader::requestFrom(PeerState& p, Time now) {
   // The download-peer limit leaves out a super-seeder: it shows a peer only
   // the chunks nobody else has, a few at a time, at a share of its uplink.
   // Counted, it took a slot from each of its neighbours, and they finished
-  // last (1000 peers: their median ~1 s after the others').
+  // last (1000 peers: their median ~1 s after the others'). Endgame: race the
+  // last chunks from anyone. Decided before any wish is sent (a wished
+  // request must not make the peer a download peer for the picker); wishes
+  // go out without a slot.
+  const bool slot = !d.out.empty() || picker->isEndgame() || (p.caps & wire::kCapSuperSeed) ||
+                    downloadPeers(now) < opts.maxConcurrentDownloads;
+  if (!slot && d.wished.empty()) return;
   if ((opts.globalDown && !opts.globalDown->ready(now)) || !d.bucket.ready(now)) {
     Time at = d.bucket.readyAt(now);
     if (opts.globalDown) at = std::max(at, opts.globalDown->readyAt(now));
@@ -186,13 +192,10 @@ void Downloader::requestFrom(PeerState& p, Time now) {
     }
     if (d.out.empty()) d.lastProgress = now;
     if (!d.downloadingSince) d.downloadingSince = now;
-    request(p, i, now);
+    request(p, i, now, true);
     inFlight.push_back(i);
   }
-  if (d.out.size() >= target) return;
-  if (d.out.empty() && !picker->isEndgame() && !(p.caps & wire::kCapSuperSeed)) {  // endgame: race the last chunks from anyone
-    if (downloadPeers(now) >= opts.maxConcurrentDownloads) return;
-  }
+  if (d.out.size() >= target || !slot) return;
   auto picks = picker->pick(p.has, target - d.out.size(), state_.streaming ? PickMode::kStreaming : PickMode::kWholeFile,
                             state_.rng, inFlight);
   if (d.out.empty() && !picks.empty()) d.lastProgress = now;
@@ -200,7 +203,7 @@ void Downloader::requestFrom(PeerState& p, Time now) {
   for (ChunkIndex i : picks) request(p, i, now);
 }
 
-void Downloader::request(PeerState& p, ChunkIndex i, Time now) {
+void Downloader::request(PeerState& p, ChunkIndex i, Time now, bool wished) {
   DownloadState& d = p.download;
   auto assembler = wire::ChunkAssembler::forManifest(*state_.manifest, i);
   if (!assembler) return;
@@ -208,7 +211,7 @@ void Downloader::request(PeerState& p, ChunkIndex i, Time now) {
   const std::uint32_t rid = d.nextRequestId++;
   state_.sendTo(p, wire::encode(wire::Request{rid, i, 0, length}), now);
   const bool probe = d.out.empty();
-  d.out.emplace(rid, OutstandingRequest{i, std::move(*assembler), now, false, probe});
+  d.out.emplace(rid, OutstandingRequest{i, std::move(*assembler), now, false, probe, wished});
   (void)state_.picker->markRequested(i);
   d.bucket.spend(length, now);
   if (state_.opts.globalDown) state_.opts.globalDown->spend(length, now);
@@ -299,7 +302,7 @@ void Downloader::cancelOutside(ChunkIndex cursor, std::uint64_t end, Time now) {
   for (auto& [k, p] : state_.peers) {
     std::vector<std::uint32_t> drop;
     for (auto& [rid, o] : p->download.out) {
-      if (!o.gotFirstByte && (o.index < cursor || o.index >= end)) drop.push_back(rid);
+      if (!o.gotFirstByte && !o.wished && (o.index < cursor || o.index >= end)) drop.push_back(rid);
     }
     for (auto rid : drop) {
       state_.sendTo(*p, wire::encode(wire::Cancel{rid}), now);

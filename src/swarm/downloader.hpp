@@ -34,7 +34,8 @@ class Downloader {
   // For the tick: cancels the peer's requests that are overdue, and all of
   // them if it has stalled.
   void expireRequests(PeerState& p, Time now);
-  // A seek: cancels requests outside [cursor, end) that have not started arriving.
+  // A seek: cancels requests outside [cursor, end) that have not started
+  // arriving (not wished ones: PeerMesh.requestChunk asked for them by name).
   void cancelOutside(ChunkIndex cursor, std::uint64_t end, Time now);
   void cancelAll(PeerState& p, Time now);
   // It has a chunk we lack.
@@ -56,7 +57,7 @@ class Downloader {
 
  private:
   void forget(PeerState& p, std::uint32_t requestId, bool failed);
-  void request(PeerState& p, ChunkIndex index, Time now);
+  void request(PeerState& p, ChunkIndex index, Time now, bool wished = false);
   std::size_t downloadPeers(Time now) const;
   void chunkArrived(PeerState& p, ChunkIndex index, Bytes data, Time now);
   void badChunk(PeerState& p, ChunkIndex index, Time now);

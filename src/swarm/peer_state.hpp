@@ -31,6 +31,7 @@ struct OutstandingRequest {
   // measures the peer's own latency (round trip + its store's read), not a
   // wait behind our other requests or a read done ahead of time.
   bool probe = false;
+  bool wished = false;  // asked by name (Session::wish): a seek leaves it be
 };
 
 // A REQUEST of the peer's we have admitted and not fully served yet.
@@ -93,6 +94,7 @@ struct PeerState {
   PeerKey key = 0;
   Time connected{}, lastSent{}, lastHeard{};
   bool handshaken = false;
+  bool bitfieldSeen = false;  // its BITFIELD came (what `has` says is its word, not our blank)
   bool dropping = false;  // GOODBYE sent or disconnect asked: ignore it from now on
   bool goodbyeSent = false;
   wire::PeerId id{};

@@ -218,7 +218,9 @@ std::vector<ChunkIndex> PiecePicker::pickImpl(const std::vector<bool>& peerHas,
 
   // 3. Endgame: race chunks already requested from others, least duplicated
   // first, then in stream order (streaming) or at random (whole file).
-  if (out.size() < count && isEndgame()) {
+  // (Not when a bounded window is empty: the cursor past the end asks for
+  // nothing, PeerMesh.requestChunk's wishes only.)
+  if (out.size() < count && isEndgame() && !(bounded && cursor_ >= count_)) {
     std::vector<ChunkIndex> sent(inFlightFromPeer.begin(), inFlightFromPeer.end());
     std::sort(sent.begin(), sent.end());
     std::vector<ChunkIndex> candidates;

@@ -112,12 +112,12 @@ void Session::setWanted(bool wanted, Time now) {
 
 void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Time now) {
   const bool wasStreaming = state_.streaming;
+  const ChunkIndex old = state_.streamCursor;  // as asked (the picker's is clamped to the end)
   PickerOptions& picking = state_.opts.picker;
   state_.streaming = on;
   state_.streamCursor = on ? cursor : 0;
   picking.streamLookahead = on ? lookahead : 0;
   if (state_.picker) {
-    const ChunkIndex old = state_.picker->streamCursor();
     const std::size_t span = std::max<std::size_t>(picking.windowSize, lookahead);
     state_.picker->setStreamCursor(cursor);
     state_.picker->setStreamLookahead(picking.streamLookahead);
@@ -125,7 +125,7 @@ void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Ti
     // outside the new window that have not started arriving are cancelled, so
     // the window's chunks do not queue behind them at a slow peer. (At a
     // 2 MB/s seeder a far seek's first byte waited ~0.5 s for them.)
-    const bool jumped = !wasStreaming || cursor < old || cursor >= old + span;
+    const bool jumped = !wasStreaming || cursor < old || std::uint64_t{cursor} >= std::uint64_t{old} + span;
     if (on && jumped) downloader_.cancelOutside(cursor, std::uint64_t{cursor} + span, now);
   }
   downloader_.requestEverywhere(now);
@@ -133,7 +133,9 @@ void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Ti
 
 Status Session::wish(PeerKey key, ChunkIndex index, Time now) {
   auto it = state_.peers.find(key);
-  if (it == state_.peers.end() || !it->second->handshaken) return fail(Errc::kNotFound, "wish", "no such peer");
+  if (it == state_.peers.end() || !it->second->handshaken || !it->second->bitfieldSeen) {
+    return fail(Errc::kNotFound, "wish", "no link to the peer (yet): no handshake and bitfield from it");
+  }
   if (!state_.manifest) return fail(Errc::kNotFound, "wish", "the manifest is not known yet");
   if (index >= state_.manifest->chunkCount()) {
     return fail(Errc::kInvalidArgument, "wish", "chunk " + std::to_string(index) + " is past the file's end");
@@ -276,6 +278,7 @@ void Session::peerGotManifest(PeerState& p, Time now) {
 }
 
 void Session::handle(PeerState& p, const wire::Bitfield& b, Time now) {
+  p.bitfieldSeen = true;
   if (!state_.manifest) {
     p.pendingBitfield = Bytes(b.bits.begin(), b.bits.end());
     return peerGotManifest(p, now);

@@ -74,8 +74,9 @@ class Session {
   // Streaming: pick in order from `cursor` (see PickerOptions); whole-file otherwise.
   void setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Time now);
   // Asks this peer for this chunk first (PeerMesh.requestChunk), while the
-  // file is wanted. kNotFound: no such handshaken peer, no manifest yet, or
-  // the peer lacks the chunk; kInvalidArgument: no such chunk. A chunk held
+  // file is wanted. kNotFound: no such peer yet ("no link": it has not sent
+  // its handshake and bitfield), no manifest yet, or the peer lacks the
+  // chunk; kInvalidArgument: no such chunk. A chunk held
   // already is no error (nothing is asked). It arrives as any other (onChunkStored).
   Status wish(PeerKey peer, ChunkIndex index, Time now);
   // The peer's last bitfield and HAVEs say it holds the chunk (false for an

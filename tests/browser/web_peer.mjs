@@ -3,7 +3,7 @@
 // package (build/wasm/web: the C++ peer in WebAssembly) by its id only:
 //   node web_peer.mjs --package DIR --tracker ws://... --file-id HEX --node-modules DIR
 //                     --chromium PATH [--firefox PATH] [--storage idb|memory]
-//                     [--scenario download|resume|upload|swarm|hostile|mesh|reindex|idbwrite|rawrecv|webtorrent]
+//                     [--scenario download|resume|upload|swarm|hostile|mesh|quota|reindex|idbwrite|rawrecv|webtorrent]
 //                     [--pages N] [--wt-bundle FILE]
 //                     [--input FILE] [--encrypt] [--sink]
 //                     [--info-hash HEX40] [--signal-dir DIR]
@@ -46,8 +46,9 @@ const { values: opt } = parseArgs({
     pages: { type: 'string', default: '1' },              // swarm: how many pages download at once
     'info-hash': { type: 'string' },                      // hostile: the swarm's (seed --json prints it)
     'signal-dir': { type: 'string' },                     // rawrecv: bench_raw_datachannel's folder
-    'wt-bundle': { type: 'string' },
-    profile: { type: 'string' },                          // Chromium: write the page's CPU profile here                      // webtorrent: webtorrent/dist/webtorrent.min.js
+    'wt-bundle': { type: 'string' },                      // webtorrent: webtorrent/dist/webtorrent.min.js
+    profile: { type: 'string' },                          // Chromium: write the page's CPU profile here
+    'user-data-dir': { type: 'string' },                  // the browser's profile folder (default: a fresh one)
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -197,6 +198,59 @@ async function meshScenario({ tracker, fileId, timeoutMs: t }) {
     out.ok = true;
   } catch (e) {
     out.error = `at ${out.step}: ${e && e.code ? e.code + ': ' : ''}${e && e.stack ? e.stack : e}`;
+  }
+  return out;
+}
+
+// In the page: the store's real quota, reached. The browser profile lives on
+// a small tmpfs (web_peer_test.py --quota), and the peer's IndexedDBStorage is
+// blind to navigator.storage.estimate() (it says 1 TB), so only a real
+// QuotaExceededError from IndexedDB stops a write: A fits; B fits only once A
+// is evicted; C cannot fit even with everything evicted and must fail with
+// quota-exceeded; D (small) must then download (the database is not wedged),
+// and a peer opened again on the same database must list what it holds.
+async function quotaScenario({ tracker, files, timeoutMs: t }) {
+  const out = { ok: false, steps: {} };
+  try {
+    const { P2PCDN, IndexedDBStorage } = await import('/dist/index.js');
+    class Blind extends IndexedDBStorage { async estimate() { return { quota: 1e12, usage: 0 }; } }
+    out.realEstimate = await navigator.storage.estimate();
+    const hex = async (d) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', d))]
+      .map((b) => b.toString(16).padStart(2, '0')).join('');
+    const mk = () => new P2PCDN({ trackerUrl: tracker, discoveryInterval: 5000, storage: new Blind(),
+                                  enableSeeding: false, storageQuota: 1e12 });
+    const cdn = mk();
+    await cdn.connect();
+    for (const [name, id] of Object.entries(files)) {
+      const t0 = performance.now();
+      const step = { };
+      try {
+        let timer = null;
+        const data = await Promise.race([cdn.download(id), new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`download ${name} not done in ${t} ms`)), t);
+        })]).finally(() => clearTimeout(timer)).catch(async (e) => {
+          await cdn.delete(id).catch(() => {});  // a timed-out download stops here, not in the next step
+          throw e;
+        });
+        step.sha256 = await hex(data);
+        step.size = data.length;
+      } catch (e) {
+        step.error = { code: e.code || 'none', message: String(e.message || e) };
+      }
+      step.ms = performance.now() - t0;
+      step.stored = (await cdn.getStoredFiles()).map((f) => ({ fileId: f.fileId, chunksStored: f.chunksStored, complete: f.complete }));
+      step.storage = cdn.getStats().storage;
+      out.steps[name] = step;
+    }
+    out.estimateAtEnd = await navigator.storage.estimate();
+    await cdn.disconnect();
+    const again = mk();
+    await again.connect();
+    out.storedAfterReopen = (await again.getStoredFiles()).map((f) => ({ fileId: f.fileId, complete: f.complete }));
+    await again.disconnect();
+    out.ok = true;
+  } catch (e) {
+    out.error = `${e && e.code ? e.code + ': ' : ''}${e && e.stack ? e.stack : e}`;
   }
   return out;
 }
@@ -377,7 +431,8 @@ setTimeout(() => {
   try { browser && browser.process() && browser.process().kill('SIGKILL'); } catch {}
   process.exit(1);
 }, 3 * timeoutMs).unref();
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pcdn-web-peer-'));
+// --user-data-dir: the profile there (quota: a small tmpfs), kept; else a fresh folder, removed.
+const userDataDir = opt['user-data-dir'] || fs.mkdtempSync(path.join(os.tmpdir(), 'p2pcdn-web-peer-'));
 let browser = null;
 let result = { ok: false };
 try {
@@ -570,6 +625,10 @@ try {
       if (Date.now() > deadline) throw new Error(`raw transfer not done in ${timeoutMs} ms: ${JSON.stringify(r)}`);
       await new Promise((res) => setTimeout(res, 20));
     }
+  } else if (opt.scenario === 'quota') {
+    // --file-id is name=id,name=id,... (web_peer_test.py --quota), downloaded in that order.
+    const files = Object.fromEntries(opt['file-id'].split(',').map((x) => x.split('=')));
+    result = await page.evaluate(quotaScenario, { tracker: opt.tracker, files, timeoutMs });
   } else if (opt.scenario === 'mesh') {
     result = await page.evaluate(meshScenario, { tracker: opt.tracker, fileId: opt['file-id'], timeoutMs });
   } else if (opt.scenario === 'webtorrent') {
@@ -594,9 +653,11 @@ try {
           const seen = [];  // progress every 10 s, for a failure's message
           const every = setInterval(() => seen.push(`${Math.round((performance.now() - t0) / 1000)}s:` +
             `${(tor.downloaded / 1e6).toFixed(0)}MB/${tor.numPeers}p`), 10000);
-          setTimeout(() => { clearInterval(every); reject(new Error(`webtorrent: not done in ${t} ms (${seen.join(' ')})`)); }, t);
-          tor.on('done', () => clearInterval(every));
-          client.on('error', reject);
+          const late = setTimeout(() => reject(new Error(`webtorrent: not done in ${t} ms (${seen.join(' ')})`)), t);
+          const stop = () => { clearInterval(every); clearTimeout(late); };
+          tor.on('done', stop);
+          tor.on('error', stop);
+          client.on('error', (e) => { stop(); reject(e); });
           tor.on('error', reject);
           tor.on('download', () => { if (tFirst === null) tFirst = performance.now(); });
           tor.on('done', () => resolve(tor));
@@ -605,7 +666,7 @@ try {
         const bytes = new Uint8Array(await torrent.files[0].arrayBuffer());
         const hex = [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))]
           .map((b) => b.toString(16).padStart(2, '0')).join('');
-        return { ok: true, size: bytes.length, sha256: hex, ms: tDone - tFirst, msTotal: tDone - t0,
+        return { ok: true, size: bytes.length, sha256: hex, ms: tDone - (tFirst === null ? t0 : tFirst), msTotal: tDone - t0,
                  peers: torrent.numPeers, store: torrent.store && torrent.store.store
                    ? torrent.store.store.constructor.name : null, memIdle, memPeak };
       } catch (e) {
@@ -675,7 +736,7 @@ try {
 } finally {
   try { if (browser) await browser.close(); } catch {}
   server.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  if (!opt['user-data-dir']) fs.rmSync(userDataDir, { recursive: true, force: true });
 }
 process.stdout.write(JSON.stringify(result) + '\n');
 process.exit(result.ok ? 0 : 1);

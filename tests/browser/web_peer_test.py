@@ -9,7 +9,8 @@ WebSocket or store is left in the page. With --resume the page is reloaded
 half-way and must fetch only the chunks IndexedDB did not hold (counted).
 With --hostile, peers that send bad messages join during the download: the
 page must drop each one and finish identical.
-With --mesh two peers of the page use PeerMesh (run_mesh): one asks the other
+With --quota the browser's profile is a small tmpfs and the store meets the
+browser's real QuotaExceededError (run_quota). With --mesh two peers of the page use PeerMesh (run_mesh): one asks the other
 for single chunks, and offers it one. With --upload the page publishes the file instead (run_upload). With
 --encrypted the file is AES-256-GCM sealed (by the native publisher, or by
 the page with --upload) and opened on the other side; a wrong key must fail.
@@ -314,6 +315,82 @@ def run_mesh(args, tmp):
           flush=True)
 
 
+def run_quota(args, tmp):
+    """The browser's own quota, reached for real: the browser's profile is a
+    tmpfs of --quota-tmpfs-mib (in a mount namespace of the browser's own),
+    and the page's IndexedDBStorage is blind to estimate(), so only a
+    QuotaExceededError from IndexedDB stops a write (web_peer.mjs: quotaScenario).
+    Files A, B, C, D (--quota-sizes, MiB) are downloaded in turn: A fits; B
+    only once A is evicted (A must be gone after B); C cannot fit even with
+    everything else evicted: it must fail with quota-exceeded, clearly; D
+    (small) must then download, identical (the database is not wedged), and
+    a peer opened again on the database must list D complete.
+    Firefox ESR gives no space back after deletes within a session (its
+    usage stays at the quota), so there B and D may fail too, but only with
+    quota-exceeded: never an I/O error (a connection that refuses every
+    write after a quota error is replaced: IndexedDBStorage.renew)."""
+    if not executable(shutil.which("unshare") or "") or not executable(shutil.which("mount") or ""):
+        raise TestFailure("--quota needs unshare and mount (util-linux)")
+    sizes = [int(x) for x in args.quota_sizes.split(",")]
+    check(len(sizes) == 4, f"--quota-sizes is A,B,C,D in MiB, not {args.quota_sizes}")
+    rng = random.Random(args.seed)
+    names = ["a", "b", "c", "d"]
+    data, fids = {}, {}
+    cli = Cli(args.p2pcdn, tmp / "seeder")
+    for name, mib in zip(names, sizes):
+        data[name] = rng.randbytes(mib * MIB)
+        fids[name] = cli.add(write_file(tmp / f"{name}.bin", data[name]))["fileId"]
+    profile = tmp / "profile"
+    profile.mkdir()
+    with Processes(tmp) as procs:
+        port = free_port()
+        tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
+        wait_port(port, tracker, tmp / "tracker.log")
+        url = f"ws://127.0.0.1:{port}"
+        for name in names:
+            s = procs.spawn([cli.binary, "--home", cli.home, "-q", "--json", "seed", fids[name], "--tracker", url,
+                             "--loopback", "--duration", "600"], f"seeder-{name}", stdout=subprocess.PIPE)
+            check(json.loads(s.stdout.readline().decode() or "{}").get("fileId") == fids[name],
+                  f"seeder {name} did not start: {tail(tmp / f'seeder-{name}.log')}")
+        # The browser in a mount namespace of its own, its profile on the tmpfs.
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs -o size="$0"m tmpfs "$1" && shift && exec "$@"', str(args.quota_tmpfs_mib), str(profile),
+               args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
+               "--file-id", ",".join(f"{n}={fids[n]}" for n in names), "--node-modules", args.node_modules,
+               "--chromium", args.chromium, "--timeout-ms", str(args.timeout_ms), "--scenario", "quota",
+               "--user-data-dir", str(profile)] + (["--firefox", args.firefox] if args.firefox else [])
+        p = subprocess.run(cmd, capture_output=True, timeout=args.timeout_ms / 1000 * 6 + 60)
+        err = p.stderr.decode("utf-8", "replace")
+        try:
+            r = json.loads(p.stdout.decode().strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            raise TestFailure(f"web_peer.mjs printed no result:\n{err[-3000:]}")
+        if not r.get("ok"):
+            raise TestFailure(f"the page failed: {r.get('error')}\n{err[-2000:]}")
+    st = r["steps"]
+    print(f"  the browser's quota on a {args.quota_tmpfs_mib} MiB tmpfs: {r['realEstimate']}", flush=True)
+    for n in names:
+        s = st[n]
+        print(f"  {n} ({len(data[n]) // MIB} MiB): {s.get('error') or 'ok'} in {s['ms']:.0f} ms; stored then "
+              f"{[(f['fileId'][:8], f['chunksStored'], f['complete']) for f in s['stored']]}; "
+              f"evicted chunks so far {s['storage']['evictedChunks']}", flush=True)
+    lenient = ("b", "d") if args.firefox else ()  # see above
+    for n in ("a", "b", "d"):
+        if n in lenient and (st[n].get("error") or {}).get("code") == "quota-exceeded":
+            continue
+        check(st[n].get("sha256") == hashlib.sha256(data[n]).hexdigest(),
+              f"{n} did not download identical: {st[n].get('error')}")
+    held = lambda n, step: [f for f in st[step]["stored"] if f["fileId"] == fids[n]]  # noqa: E731
+    check(not held("a", "b"), f"after B the store still holds A: {held('a', 'b')} (A should have been evicted)")
+    check(st["b"]["storage"]["evictedChunks"] > 0, "no chunk evicted for B")
+    e = st["c"].get("error") or {}
+    check(e.get("code") == "quota-exceeded" and "quota" in e.get("message", ""),
+          f"C (too big for the quota) did not fail clearly with quota-exceeded: {st['c']}")
+    if "d" not in lenient or "sha256" in st["d"]:
+        again = [f for f in r["storedAfterReopen"] if f["fileId"] == fids["d"]]
+        check(again and again[0]["complete"], f"reopened, the database lists {r['storedAfterReopen']} (want D complete)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--p2pcdn", required=True)
@@ -341,12 +418,15 @@ def main():
     ap.add_argument("--stream", action="store_true",
                     help="read the file with stream() (in order, a slow reader: back-pressure checked)")
     ap.add_argument("--mesh", action="store_true", help="PeerMesh between two peers of the page (run_mesh)")
+    ap.add_argument("--quota", action="store_true", help="the browser's real quota, on a small tmpfs (run_quota)")
+    ap.add_argument("--quota-tmpfs-mib", type=int, default=192)
+    ap.add_argument("--quota-sizes", default="48,64,160,4", help="MiB of files A,B,C,D (run_quota)")
     ap.add_argument("--upload-limit", type=int, default=0, help="the seeder's upload limit, bytes/s (0: none)")
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**31)
     browser = ("Firefox", args.firefox) if args.firefox else ("Chromium", args.chromium)
-    return run_in_namespace("web_peer", args, [browser], lambda tmp: (run_upload if args.upload else run_mesh if args.mesh else run)(args, tmp))
+    return run_in_namespace("web_peer", args, [browser], lambda tmp: (run_upload if args.upload else run_mesh if args.mesh else run_quota if args.quota else run)(args, tmp))
 
 
 def run_in_namespace(tag, args, browsers, body):

@@ -1,33 +1,40 @@
 // One fetch of a file by a P2PCDN (web/src/p2pcdn.js): the node's events for
 // it, the key of an encrypted file, and waiting for chunks, for download()
-// (the whole file) and stream() (chunk by chunk, in order).
+// (the whole file), stream() (chunk by chunk, in order) and
+// PeerMesh.requestChunk (one chunk): its `kind`, which P2PCDN.applyMode reads.
 import { P2PCDNError } from "./core.js";
 import { ChunkCipher } from "./crypto.js";
 
 export class FileFetch {
-  // Starts fetching (or finds stored) the file of `link` (parsed); manifest: a
-  // checked manifest object or null (then from peers).
-  // heldBefore: the node held the file before (P2PCDN.endFetch never lets it go then).
-  static async start(cdn, peer, link, key, manifest, onProgress, heldBefore) {
-    const f = new FileFetch(cdn, peer, link.fileId, key, manifest);
-    f.heldBefore = heldBefore;
-    f.listener = await peer.fetch(f.fileId, manifest, {
-      onManifest: (m) => f.gotManifest(m),
+  // Starts fetching (or finds stored) the file: begin() after the
+  // constructor (P2PCDN.startFetch counts the fetch in between, so a second
+  // fetch of the file started meanwhile sees it).
+  async begin(onProgress) {
+    const cdn = this.cdn;
+    this.listener = await this.peer.fetch(this.fileId, this.m, {
+      onManifest: (m) => this.gotManifest(m),
       onChunk: (i) => {
-        f.arrivals.set(i, (f.arrivals.get(i) || 0) + 1);
-        if (f.arrived.length < f.arrivedCap) f.arrived.push(i);
-        if (f.m && f.m.encryption) f.tryKey(i);
-        f.signal();
-        if (onProgress) onProgress(cdn.progressOf(f.fileId, i));
+        this.arrivals.set(i, (this.arrivals.get(i) || 0) + 1);
+        if (this.kind === "download" && this.arrived.length < this.arrivedCap) this.arrived.push(i);
+        if (this.m && this.m.encryption) this.tryKey(i);
+        this.signal();
+        if (onProgress) onProgress(cdn.progressOf(this.fileId, i));
       },
-      onComplete: () => { f.complete = true; f.signal(); },
-      onError: (e) => f.failWith(e),
+      onComplete: () => { this.complete = true; this.signal(); },
+      onError: (e) => this.failWith(e),
     });
-    if (manifest) f.gotManifest(manifest);
-    return f;
+    if (this.m) this.gotManifest(this.m);
   }
 
-  constructor(cdn, peer, fileId, key, manifest) {
+  // manifest: a checked manifest object or null (then from peers).
+  // heldBefore: the node held the file before (P2PCDN.endFetch never lets it go then).
+  // kind: "download" | "stream" (from `cursor`, `lookahead` ahead) | "mesh".
+  constructor(cdn, peer, fileId, key, manifest, { heldBefore, kind, lookahead = 0 }) {
+    this.cdn = cdn;
+    this.heldBefore = heldBefore;
+    this.kind = kind;
+    this.cursor = 0;
+    this.lookahead = lookahead;
     this.core = cdn.mod.core;
     this.peer = peer;
     this.fileId = fileId;
@@ -40,9 +47,9 @@ export class FileFetch {
     this.keyFailed = false;
     this.keyCheck = null;      // resolves with the cipher once a chunk decrypted
     this.waiters = [];         // resolves of next()
-    // Chunks stored since the start, in order of arrival, for download() to
-    // copy out while the rest comes (at most arrivedCap: past it the copy
-    // after completion finds them).
+    // download(): chunks stored since the start, in order of arrival, to copy
+    // out while the rest comes (at most arrivedCap: past it the copy after
+    // completion finds them).
     this.arrived = [];
     this.arrivedCap = 1 << 20;
   }

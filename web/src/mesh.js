@@ -2,9 +2,9 @@
 // peer (the same node, links and store: nothing connects twice). The wire
 // protocol is pull (docs/protocol.md): a peer asks for a chunk and is sent it;
 // data nobody asked for is a protocol error. So requestChunk asks the named
-// peer first (the engine's wish, swarm::Session::wish), and sendChunk offers
-// a held chunk to a peer and resolves once that peer holds it (it asks when
-// its own engine wants it; bytesSent says how much of it came from us).
+// peer first (the engine's wish, swarm::Session::wish), and sendChunk pushes
+// nothing: it resolves once a linked peer holds a chunk we hold (the peer
+// asks when its own engine wants it; bytesSent says what we sent it).
 import { P2PCDNError } from "./core.js";
 import { parseChunkId } from "./storage.js";
 
@@ -96,8 +96,8 @@ export class PeerMesh {
   // not-found when that peer lacks the chunk, timed-out when no link to it
   // opens or the chunk does not arrive within timeoutMs (default 30000).
   // While no download() or stream() of the file runs, that peer is the only
-  // one asked, and for this chunk only; during one, the chunk comes from
-  // whoever answers first (the named peer is asked at once).
+  // one asked, and for this chunk only (also in endgame); during one, the
+  // chunk comes from whoever answers first (the named peer is asked at once).
   async requestChunk(peerId, chunkId, { timeoutMs } = {}) {
     const wait = waitOption(timeoutMs, 30000);
     const pid = peerIdOf(peerId);
@@ -113,11 +113,9 @@ export class PeerMesh {
         if (e.code !== "not-found") throw e;
       }
     }
-    const f = await cdn.startFetch(fileId, null, null);
-    // No download() or stream() of it: the picker's window goes past the end
-    // (it picks nothing), so only the wish asks, and only that peer.
-    const alone = cdn.fetches.get(f.fileId).size === 1;
-    if (alone) f.peer.setStreaming(f.fileId, true, 0xffffffff, 1);
+    // Alone (no download() or stream() of it), the fetch's picker picks
+    // nothing (P2PCDN.applyMode), so only the wish asks, and only that peer.
+    const f = await cdn.startFetch(fileId, null, null, { kind: "mesh" });
     let timer = null;
     const late = new Promise((_, reject) => {
       timer = setTimeout(() => reject(new P2PCDNError("timed-out",
@@ -130,16 +128,20 @@ export class PeerMesh {
       if (index >= m.chunks.length) {
         throw new P2PCDNError("invalid-argument", `file ${f.fileId} has ${m.chunks.length} chunks, not ${index + 1}`, 1);
       }
-      // Ask that peer once its link is up (it may be opening: the fetch just announced).
+      // Ask that peer once its link is up (it may be opening: the fetch just
+      // announced), and again every 500 ms: a request it rejected or that
+      // expired is not asked again by the engine (a wish in flight is not
+      // doubled). Its link not up yet is "no link" (src/swarm/session.cpp: wish).
       const ask = (async () => {
         while (!settled && !f.peer.closed) {
+          let asked = false;
           try {
             f.peer.wish(f.fileId, pid, index);
-            return;
+            asked = true;
           } catch (e) {
             if (e.code !== "not-found" || !/no link/.test(e.message)) throw e;  // it lacks the chunk: say so
           }
-          await sleep(50);
+          await sleep(asked ? 500 : 50);
         }
       })();
       const bytes = await Promise.race([f.chunk(index), ask.then(() => new Promise(() => {})), late]);
@@ -148,17 +150,18 @@ export class PeerMesh {
     } finally {
       settled = true;
       clearTimeout(timer);
-      if (alone && !f.peer.closed && cdn.fetches.get(f.fileId).size === 1) f.peer.setStreaming(f.fileId, false, 0, 0);
       cdn.endFetch(f, ok && f.complete);
     }
   }
 
-  // Offers held chunk (fileId, index) to `peerId` (linked for that file):
-  // resolves with {bytesSent, ms} once the peer holds it, as its link tells
-  // (bytesSent: what we sent it meanwhile),
-  // at once if it held it already. Fails with not-found when we do not hold
-  // the chunk or have no link to the peer for the file, timed-out when the
-  // peer has not taken it within timeoutMs (default 30000).
+  // A held chunk (fileId, index) for `peerId`, linked for that file. Nothing
+  // is pushed (the protocol is pull): the peer knows from our bitfield and
+  // HAVEs that we hold it, and asks when its engine wants it. Resolves with
+  // {bytesSent, ms} once the peer holds it, as its link tells (bytesSent: all
+  // we sent it for the file meanwhile), at once if it held it already. Fails
+  // with not-found when we do not hold the chunk or have no link to the peer
+  // for the file, timed-out when the peer has not taken it within timeoutMs
+  // (default 30000). Polls the node's numbers every 200 ms.
   async sendChunk(peerId, chunkId, { timeoutMs } = {}) {
     const wait = waitOption(timeoutMs, 30000);
     const pid = peerIdOf(peerId);
@@ -166,29 +169,29 @@ export class PeerMesh {
     const peer = this.cdn.requirePeer();
     const fileId = this.cdn.mod.core.parseLink(idOrLink).fileId;
     await peer.read(fileId, index);  // held (verified), or not-found
-    const link = () => peer.stats().peers.find((p) => p.peerId === pid && p.fileId === fileId);
-    // Bytes sent to it for the file, over open and closed links.
-    const sentSoFar = () => {
+    // Its links for the file now: the open one, and what was sent over all (closed ones too).
+    const look = () => {
       const st = peer.stats();
-      return st.peers.concat(st.closedLinks).filter((p) => p.peerId === pid && p.fileId === fileId)
-        .reduce((a, p) => a + p.bytesUp, 0);
+      const mine = (p) => p.peerId === pid && p.fileId === fileId;
+      const closed = st.closedLinks.filter(mine);
+      return { open: st.peers.find(mine), closed,
+               sent: st.peers.filter(mine).concat(closed).reduce((a, p) => a + p.bytesUp, 0) };
     };
-    if (!link()) throw new P2PCDNError("not-found", `no link to peer ${pid} for ${fileId}`, 4);
-    const before = sentSoFar();
+    const first = look();
+    if (!first.open) throw new P2PCDNError("not-found", `no link to peer ${pid} for ${fileId}`, 4);
     const t0 = performance.now();
     const deadline = Date.now() + wait;
     for (;;) {
+      const now = look();
       // Its link says so; or the link closed, and its last word was that it holds every chunk.
-      const took = peer.peerHas(fileId, pid, index) ||
-        (!link() && peer.stats().closedLinks.some((p) => p.peerId === pid && p.fileId === fileId && p.seeder));
-      if (took) {
-        return { bytesSent: Math.max(0, sentSoFar() - before), ms: performance.now() - t0 };
+      if (peer.peerHas(fileId, pid, index) || (!now.open && now.closed.some((p) => p.seeder))) {
+        return { bytesSent: Math.max(0, now.sent - first.sent), ms: performance.now() - t0 };
       }
       if (Date.now() >= deadline) {  // (a link that closed meanwhile may open again: the wait goes on)
         throw new P2PCDNError("timed-out", `peer ${pid} did not take chunk ${index} of ${fileId} in ${wait} ms` +
-          (link() ? "" : " (no link to it now)"), 12);
+          (now.open ? "" : " (no link to it now)"), 12);
       }
-      await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
+      await sleep(Math.min(200, Math.max(0, deadline - Date.now())));
     }
   }
 }

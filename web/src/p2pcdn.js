@@ -160,20 +160,43 @@ export class P2PCDN {
     return key ? { fileId, manifest, link, key } : { fileId, manifest, link };
   }
 
-  // Starts a FileFetch (web/src/fetch.js) for download() and stream().
-  async startFetch(fileIdOrLink, manifest, onProgress) {
+  // Starts a FileFetch (web/src/fetch.js) for download(), stream() and
+  // PeerMesh.requestChunk: opts {kind, lookahead} (FileFetch's).
+  async startFetch(fileIdOrLink, manifest, onProgress, opts = { kind: "download" }) {
     const peer = this.requirePeer();
     const { core } = this.mod;
     const link = core.parseLink(fileIdOrLink);
     const key = link.key || this.keys.get(link.fileId) || null;
     const m = manifest ? core.manifestFromJson(manifest) : null;
     if (m && m.fileId !== link.fileId) throw new P2PCDNError("integrity", "the manifest is not that of " + link.fileId, 5);
-    // Held already (seeded, or fetched by another call): then never ours to let go.
-    const heldBefore = peer.progress(link.fileId) !== null;
-    const f = await FileFetch.start(this, peer, link, key, m, onProgress, heldBefore);
-    if (!this.fetches.has(f.fileId)) this.fetches.set(f.fileId, new Set());
-    this.fetches.get(f.fileId).add(f);
+    if (!this.fetches.has(link.fileId)) this.fetches.set(link.fileId, new Set());
+    const set = this.fetches.get(link.fileId);
+    // Held already (seeded, or fetched by an earlier call, whose word counts):
+    // then never ours to let go.
+    const heldBefore = set.size ? [...set][0].heldBefore : peer.progress(link.fileId) !== null;
+    const f = new FileFetch(this, peer, link.fileId, key, m, { ...opts, heldBefore });
+    set.add(f);
+    try {
+      await f.begin(onProgress);
+    } catch (e) {
+      this.endFetch(f, false);
+      throw e;
+    }
+    this.applyMode(f.fileId);
     return f;
+  }
+  // What the node fetches of a file, from every fetch of it under way: a
+  // stream() its window (the one furthest behind), else a download() the
+  // whole file, else (PeerMesh.requestChunk alone) nothing but the chunks
+  // wished of a named peer (the picker's window past the end).
+  applyMode(fileId) {
+    const set = this.fetches.get(fileId);
+    if (!set || !set.size || !this.peer) return;
+    const all = [...set];
+    const streams = all.filter((x) => x.kind === "stream").sort((x, y) => x.cursor - y.cursor);
+    if (streams.length) return this.peer.setStreaming(fileId, true, streams[0].cursor, streams[0].lookahead);
+    if (all.some((x) => x.kind === "download")) return this.peer.setStreaming(fileId, false, 0, 0);
+    this.peer.setStreaming(fileId, true, 0xffffffff, 1);
   }
   // A fetch is over (ok: its caller got the file). The last fetch of a file
   // decides what the node does with it: a complete file is served as
@@ -188,9 +211,11 @@ export class P2PCDN {
       if (set.size === 0) this.fetches.delete(f.fileId);
     }
     if (ok && f.key) this.keys.set(f.fileId, f.key);
-    if (this.peer !== f.peer || this.fetches.has(f.fileId)) return;
+    if (this.peer !== f.peer || f.peer.closed) return;
+    if (this.fetches.has(f.fileId)) return this.applyMode(f.fileId);  // the others decide
     if (f.complete && !f.keyFailed) this.seedFor(f.fileId);
     else if (!f.heldBefore) f.peer.release(f.fileId);
+    else if (f.kind !== "download") f.peer.setStreaming(f.fileId, false, 0, 0);  // back to what the node did before
   }
 
   // The whole file, fetched from the swarm (the manifest, if not given, from
@@ -209,10 +234,10 @@ export class P2PCDN {
       const copied = new Uint8Array(m.chunks.length);
       const jobs = new Set();
       const copy = (i) => {
-        const job = f.chunk(i).then((bytes) => { out.set(bytes, i * m.chunkSize); copied[i] = 1; },
-                                    (e) => f.failWith(e, f.keyFailed));
+        const job = f.chunk(i).then((bytes) => { out.set(bytes, i * m.chunkSize); copied[i] = 1; })
+          .catch((e) => f.failWith(e, f.keyFailed))
+          .finally(() => { jobs.delete(job); f.signal(); });
         jobs.add(job);
-        job.then(() => { jobs.delete(job); f.signal(); });
       };
       while (!f.complete) {
         if (f.error) throw f.error;
@@ -250,19 +275,19 @@ export class P2PCDN {
     }
     const cdn = this;
     return (async function* chunks() {
-      const f = await cdn.startFetch(fileIdOrLink, manifest, onProgress);
+      // In order from the first request on (applyMode, with the cursor at 0).
+      const f = await cdn.startFetch(fileIdOrLink, manifest, onProgress, { kind: "stream", lookahead });
       let done = false;
       try {
-        f.peer.setStreaming(f.fileId, true, 0, lookahead);  // in order from the first request on
         const m = await f.manifest();
         for (let i = 0; i < m.chunks.length; ++i) {
-          f.peer.setStreaming(f.fileId, true, i, lookahead);
+          f.cursor = i;
+          cdn.applyMode(f.fileId);
           const bytes = await f.chunk(i);
           yield bytes;
         }
         done = true;
       } finally {
-        if (!f.peer.closed) f.peer.setStreaming(f.fileId, false, 0, 0);
         cdn.endFetch(f, done);
       }
     })();

@@ -92,9 +92,6 @@ export class IndexedDBStorage {
     // at 20 MB/s made 20 MB/s of garbage ArrayBuffers per copy; V8 collects
     // them only past ~64 MiB of them).
     this.spare = [];
-    // storeChunk copies `data` before it returns: the caller may hand in a
-    // view it reuses (host.js: the wasm heap itself, no copy of its own).
-    this.copiesWrites = true;
     this.persisted = false;
     this.unlock = null;  // releases the Web Lock
   }
@@ -118,17 +115,7 @@ export class IndexedDBStorage {
     }
     let db;
     try {
-      db = await new Promise((resolve, reject) => {
-      const r = this.idb.open(this.name, 1);
-      r.onupgradeneeded = () => {
-        const db = r.result;
-        if (!db.objectStoreNames.contains("files")) db.createObjectStore("files", { keyPath: "fileId" });
-        if (!db.objectStoreNames.contains("chunks")) db.createObjectStore("chunks");
-      };
-      r.onsuccess = () => resolve(r.result);
-      r.onerror = () => reject(r.error);
-      r.onblocked = () => reject(storageError("io", `IndexedDB "${this.name}" is held open by another version`));
-      });
+      db = await this.connect();
     } catch (e) {
       this.releaseLock();
       throw e;
@@ -138,15 +125,49 @@ export class IndexedDBStorage {
       this.releaseLock();
       throw storageError("cancelled", "IndexedDBStorage was closed while it opened");
     }
-    this.db = db;
-    // A newer version elsewhere: let it upgrade, this one stops.
-    this.db.onversionchange = () => this.close();
+    this.adopt(db);
     // Best effort and never waited for: Firefox asks the user (a prompt that a
     // headless or unattended page never answers), Chromium decides at once.
     if (globalThis.navigator && navigator.storage && navigator.storage.persist) {
       this.persisting = withDeadline(navigator.storage.persist(), 1000, false)
         .then((granted) => { this.persisted = granted === true; }, () => {});
     }
+  }
+  connect() {
+    return new Promise((resolve, reject) => {
+      const r = this.idb.open(this.name, 1);
+      r.onupgradeneeded = () => {
+        const db = r.result;
+        if (!db.objectStoreNames.contains("files")) db.createObjectStore("files", { keyPath: "fileId" });
+        if (!db.objectStoreNames.contains("chunks")) db.createObjectStore("chunks");
+      };
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+      r.onblocked = () => reject(storageError("io", `IndexedDB "${this.name}" is held open by another version`));
+    });
+  }
+  adopt(db) {
+    this.db = db;
+    // A newer version elsewhere: let it upgrade, this one stops.
+    this.db.onversionchange = () => this.close();
+  }
+  // Firefox, once a transaction exceeded the quota, refuses every later
+  // write on that connection ("A mutation operation was attempted on a
+  // database that did not allow mutations"), deletes too, so the evictions
+  // that would make room could never run. A new connection writes again:
+  // after such a failure the next transaction waits for one (the Web Lock
+  // stays held). Chromium needs none of it; it costs one open there.
+  renew() {
+    if (!this.renewing) {
+      const old = this.db;
+      this.renewing = this.connect().then((db) => {
+        if (this.db !== old) return db.close();  // closed (or renewed) meanwhile
+        old.close();
+        this.adopt(db);
+      }).finally(() => { this.renewing = null; });
+      this.renewing.catch(() => {});
+    }
+    return this.renewing;
   }
   // The database's Web Lock, held until close() (none where the browser lacks navigator.locks).
   lock() {
@@ -180,18 +201,38 @@ export class IndexedDBStorage {
     if (!this.db) throw storageError("invalid-argument", "IndexedDBStorage is not open (open() first)");
     return this.db;
   }
-  // One transaction; resolves with `result()` once it commits.
+  // One transaction; resolves with `result()` once it commits. After a
+  // failure that leaves the connection refusing writes (renew), on a new one.
   tx(stores, mode, work) {
-    const db = this.requireDb();
+    this.requireDb();
+    if (this.renewing) return this.renewing.then(() => this.tx(stores, mode, work));
+    const db = this.db;
+    const failed = (e) => {
+      if (e && (e.name === "QuotaExceededError" || e.name === "InvalidStateError" || e.name === "ReadOnlyError")) {
+        this.renew();
+      }
+      return e;
+    };
     return new Promise((resolve, reject) => {
-      const t = db.transaction(stores, mode, mode === "readwrite" ? { durability: "relaxed" } : undefined);
-      const out = work(t);
+      let t, out;
+      try {
+        t = db.transaction(stores, mode, mode === "readwrite" ? { durability: "relaxed" } : undefined);
+        out = work(t);
+      } catch (e) {
+        return reject(failed(e));
+      }
       t.oncomplete = () => resolve(typeof out === "function" ? out() : out);
       // A request's error reaches onerror before the transaction aborts (t.error is still null then).
-      t.onerror = (ev) => reject((ev && ev.target && ev.target.error) || t.error || storageError("io", "IndexedDB request failed"));
-      t.onabort = () => reject(t.error || storageError("io", "IndexedDB transaction aborted"));
+      t.onerror = (ev) => reject(failed((ev && ev.target && ev.target.error) || t.error ||
+                                        storageError("io", "IndexedDB request failed")));
+      t.onabort = () => reject(failed(t.error || storageError("io", "IndexedDB transaction aborted")));
     });
   }
+
+  // storeChunk copies `data` before it returns, so the caller may hand in a
+  // view it reuses (host.js: of the wasm heap itself, no copy of its own).
+  // Not for a subclass with a storeChunk of its own, which may keep `data`.
+  get copiesWrites() { return this.storeChunk === IndexedDBStorage.prototype.storeChunk; }
 
   storeChunk({ fileId, index, data }) {
     this.requireDb();
@@ -220,9 +261,16 @@ export class IndexedDBStorage {
       const s = t.objectStore("chunks");
       try {
         for (const b of batch) s.put(b.data, b.key);
+      } catch (e) {
+        t.abort();  // none of the batch, rather than part of it unknown to the index
+        throw e;
       } finally {
-        // Cloned by put(): free for the next batch (at most two batches' worth kept).
-        for (const b of batch) if (this.spare.length < 2 * this.batchSize) this.spare.push(b.data);
+        // Cloned by put(): free for the next batch. At most two batches' worth
+        // are kept, the oldest going first (so odd sizes age out).
+        for (const b of batch) {
+          if (this.spare.length >= 2 * this.batchSize) this.spare.shift();
+          this.spare.push(b.data);
+        }
       }
     }).then(() => { for (const b of batch) b.resolve(); },
             (e) => { for (const b of batch) b.reject(e); });

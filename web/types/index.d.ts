@@ -191,7 +191,7 @@ export interface ConnectedPeer {
 /**
  * The swarm one level down, over a P2PCDN's own peer (same node, links and
  * store). The protocol is pull: requestChunk asks the named peer first;
- * sendChunk offers a held chunk and resolves once the peer holds it.
+ * sendChunk pushes nothing: it resolves once a linked peer holds a chunk we hold.
  */
 export class PeerMesh {
   constructor(cdn: P2PCDN);
