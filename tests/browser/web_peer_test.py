@@ -41,6 +41,36 @@ from browser_test import SKIP, Skipped, check_node_modules, check_only_loopback,
 from itest import MIB, Cli, Processes, TestFailure, check, free_port, tail, wait_port, write_file  # noqa: E402
 
 
+def start_tracker(args, procs, tmp):
+    """Our tracker on a free loopback port; its ws:// URL."""
+    port = free_port()
+    tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
+    wait_port(port, tracker, tmp / "tracker.log")
+    return f"ws://127.0.0.1:{port}"
+
+
+def start_seeder(cli, procs, tmp, fid, url, name="seeder", extra=()):
+    """`p2pcdn seed` of fid (--loopback, 600 s at most); what it printed first (--json)."""
+    s = procs.spawn([cli.binary, "--home", cli.home, "-q", "--json", "seed", fid, "--tracker", url,
+                     "--loopback", "--duration", "600", *extra], name, stdout=subprocess.PIPE)
+    seed = json.loads(s.stdout.readline().decode() or "{}")
+    check(seed.get("fileId") == fid, f"{name} did not start: {tail(tmp / (name + '.log'))}")
+    return seed
+
+
+def page_result(p, log=None):
+    """The one JSON line a finished web_peer.mjs printed; TestFailure if none, or if the page failed."""
+    err = p.stderr.decode("utf-8", "replace")
+    try:
+        r = json.loads(p.stdout.decode().strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise TestFailure(f"web_peer.mjs printed no result:\n{err[-3000:]}")
+    if not r.get("ok"):
+        raise TestFailure(f"the page failed: {r.get('error')}\n{err[-2000:]}" +
+                          (f"\n{log.name}:\n{tail(log)}" if log else ""))
+    return r
+
+
 def run(args, tmp):
     data = random.Random(args.seed).randbytes(args.size)
     src = write_file(tmp / "input.bin", data)
@@ -55,15 +85,9 @@ def run(args, tmp):
         good = added["link"].split("k=")[1][:64]
         wrong = ["--wrong-link", added["link"].replace(good, "%064x" % (int(good, 16) ^ 1))]
     with Processes(tmp) as procs:
-        port = free_port()
-        tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
-        wait_port(port, tracker, tmp / "tracker.log")
-        url = f"ws://127.0.0.1:{port}"
+        url = start_tracker(args, procs, tmp)
         limit = ["--upload-limit", str(args.upload_limit)] if args.upload_limit else []
-        seeder = procs.spawn([cli.binary, "--home", cli.home, "-q", "--json", "seed", fid, "--tracker", url,
-                              "--loopback", "--duration", "300"] + limit, "seeder", stdout=subprocess.PIPE)
-        seed = json.loads(seeder.stdout.readline().decode() or "{}")
-        check(seed.get("fileId") == fid, f"seeder did not start: {tail(tmp / 'seeder.log')}")
+        seed = start_seeder(cli, procs, tmp, fid, url, extra=limit)
         t0 = time.monotonic()
         p = subprocess.run([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
                             "--file-id", target, "--node-modules", args.node_modules, "--chromium", args.chromium,
@@ -75,13 +99,7 @@ def run(args, tmp):
                            + (["--firefox", args.firefox] if args.firefox else []),
                            capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
         wall = time.monotonic() - t0
-        err = p.stderr.decode("utf-8", "replace")
-        try:
-            r = json.loads(p.stdout.decode().strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            raise TestFailure(f"web_peer.mjs printed no result:\n{err[-3000:]}")
-        if not r.get("ok"):
-            raise TestFailure(f"the page failed: {r.get('error')}\n{err[-2000:]}\nseeder.log:\n{tail(tmp / 'seeder.log')}")
+        r = page_result(p, tmp / "seeder.log")
     if args.encrypted:
         w = r.get("wrongKey") or {}
         check(w.get("code") == "integrity" and "wrong key" in w.get("message", ""),
@@ -201,10 +219,7 @@ def run_upload(args, tmp):
     fid = Cli(args.p2pcdn, tmp / "publisher").add(src)["fileId"]  # only for its id: no native seeder
     leecher = Cli(args.p2pcdn, tmp / "leecher")
     with Processes(tmp) as procs:
-        port = free_port()
-        tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
-        wait_port(port, tracker, tmp / "tracker.log")
-        url = f"ws://127.0.0.1:{port}"
+        url = start_tracker(args, procs, tmp)
         log = open(tmp / "web_peer.log", "wb")
         mjs = subprocess.Popen([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
                                 "--node-modules", args.node_modules, "--chromium", args.chromium,
@@ -272,26 +287,14 @@ def run_mesh(args, tmp):
     chunks = -(-len(data) // (256 * 1024))
     check(chunks >= 16, f"--mesh needs a file of at least 16 chunks, not {chunks}")
     with Processes(tmp) as procs:
-        port = free_port()
-        tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
-        wait_port(port, tracker, tmp / "tracker.log")
-        url = f"ws://127.0.0.1:{port}"
-        seeder = procs.spawn([cli.binary, "--home", cli.home, "-q", "--json", "seed", fid, "--tracker", url,
-                              "--loopback", "--duration", "300"], "seeder", stdout=subprocess.PIPE)
-        check(json.loads(seeder.stdout.readline().decode() or "{}").get("fileId") == fid,
-              f"seeder did not start: {tail(tmp / 'seeder.log')}")
+        url = start_tracker(args, procs, tmp)
+        start_seeder(cli, procs, tmp, fid, url)
         p = subprocess.run([args.node, str(HERE / "web_peer.mjs"), "--package", args.package, "--tracker", url,
                             "--file-id", fid, "--node-modules", args.node_modules, "--chromium", args.chromium,
                             "--timeout-ms", str(args.timeout_ms), "--scenario", "mesh"]
                            + (["--firefox", args.firefox] if args.firefox else []),
                            capture_output=True, timeout=args.timeout_ms / 1000 * 3 + 60)
-        err = p.stderr.decode("utf-8", "replace")
-        try:
-            r = json.loads(p.stdout.decode().strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            raise TestFailure(f"web_peer.mjs printed no result:\n{err[-3000:]}")
-        if not r.get("ok"):
-            raise TestFailure(f"the page failed: {r.get('error')}\n{err[-2000:]}")
+        r = page_result(p)
     check(r["badPeer"] == "invalid-argument" and r["badChunk"] == "invalid-argument",
           f"bad ids: peer {r['badPeer']}, chunk {r['badChunk']} (want invalid-argument)")
     check(r["c9Same"] and r["againSame"] and r["firstSame"], "a chunk from PeerMesh or stream() differs from the file")
@@ -343,15 +346,9 @@ def run_quota(args, tmp):
     profile = tmp / "profile"
     profile.mkdir()
     with Processes(tmp) as procs:
-        port = free_port()
-        tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}"], "tracker")
-        wait_port(port, tracker, tmp / "tracker.log")
-        url = f"ws://127.0.0.1:{port}"
+        url = start_tracker(args, procs, tmp)
         for name in names:
-            s = procs.spawn([cli.binary, "--home", cli.home, "-q", "--json", "seed", fids[name], "--tracker", url,
-                             "--loopback", "--duration", "600"], f"seeder-{name}", stdout=subprocess.PIPE)
-            check(json.loads(s.stdout.readline().decode() or "{}").get("fileId") == fids[name],
-                  f"seeder {name} did not start: {tail(tmp / f'seeder-{name}.log')}")
+            start_seeder(cli, procs, tmp, fids[name], url, f"seeder-{name}")
         # The browser in a mount namespace of its own, its profile on the tmpfs.
         cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                'mount -t tmpfs -o size="$0"m tmpfs "$1" && shift && exec "$@"', str(args.quota_tmpfs_mib), str(profile),
@@ -360,13 +357,7 @@ def run_quota(args, tmp):
                "--chromium", args.chromium, "--timeout-ms", str(args.timeout_ms), "--scenario", "quota",
                "--user-data-dir", str(profile)] + (["--firefox", args.firefox] if args.firefox else [])
         p = subprocess.run(cmd, capture_output=True, timeout=args.timeout_ms / 1000 * 6 + 60)
-        err = p.stderr.decode("utf-8", "replace")
-        try:
-            r = json.loads(p.stdout.decode().strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            raise TestFailure(f"web_peer.mjs printed no result:\n{err[-3000:]}")
-        if not r.get("ok"):
-            raise TestFailure(f"the page failed: {r.get('error')}\n{err[-2000:]}")
+        r = page_result(p)
     st = r["steps"]
     print(f"  the browser's quota on a {args.quota_tmpfs_mib} MiB tmpfs: {r['realEstimate']}", flush=True)
     for n in names:
