@@ -55,6 +55,9 @@ class BrowserPeer {
   Status wish(const FileId& id, const std::string& peerIdHex, ChunkIndex index) {
     return node_->wish(id, peerIdHex, index);
   }
+  Status offer(const FileId& id, const std::string& peerIdHex, ChunkIndex index) {
+    return node_->offer(id, peerIdHex, index);
+  }
   bool peerHas(const FileId& id, const std::string& peerIdHex, ChunkIndex index) const {
     return node_->peerHas(id, peerIdHex, index);
   }

@@ -184,6 +184,16 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_wish(int h, const char* id, std::size_t idn, c
   Status st = p->wish(*fid, std::string(text(pid, pn)), index);
   return st ? ok("null") : failed(st.error());
 }
+// PeerMesh: offer a chunk we hold to the peer (a HAVE; served even while it is choked).
+EMSCRIPTEN_KEEPALIVE int p2p_peer_offer(int h, const char* id, std::size_t idn, const char* pid, std::size_t pn,
+                                        std::uint32_t index) {
+  auto* p = peer(h);
+  if (!p) return failed(kNoPeer);
+  auto fid = FileId::fromHex(text(id, idn));
+  if (!fid) return failed(fid.error());
+  Status st = p->offer(*fid, std::string(text(pid, pn)), index);
+  return st ? ok("null") : failed(st.error());
+}
 // Whether the peer holds the chunk, as it told us: true or false.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_peer_has(int h, const char* id, std::size_t idn, const char* pid, std::size_t pn,
                                            std::uint32_t index) {

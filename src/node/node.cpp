@@ -477,12 +477,25 @@ void Node::stopSeeding(const FileId& id) { impl_->stopSeeding(id); }
 void Node::setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
   impl_->setStreaming(id, on, cursor, lookahead);
 }
+namespace {
+// call(session, key) on the session of file `id` and its link to the peer (hex id).
+template <class F>
+Status onLinkedPeer(Node::Impl& impl, const FileId& id, const std::string& peerIdHex, const char* op, F&& call) {
+  auto it = impl.files.find(id);
+  if (it == impl.files.end()) return fail(Errc::kNotFound, op, "the node neither seeds nor fetches " + id.hex());
+  auto key = impl.keyOf(it->second, peerIdHex);
+  if (!key) return fail(Errc::kNotFound, op, "no link to peer " + peerIdHex + " for " + id.hex());
+  return call(*it->second.session, *key);
+}
+}  // namespace
+
 Status Node::wish(const FileId& id, const std::string& peerIdHex, ChunkIndex index) {
-  auto it = impl_->files.find(id);
-  if (it == impl_->files.end()) return fail(Errc::kNotFound, "wish", "the node neither seeds nor fetches " + id.hex());
-  auto key = impl_->keyOf(it->second, peerIdHex);
-  if (!key) return fail(Errc::kNotFound, "wish", "no link to peer " + peerIdHex + " for " + id.hex());
-  return it->second.session->wish(*key, index, impl_->now());
+  return onLinkedPeer(*impl_, id, peerIdHex, "wish",
+                      [&](swarm::Session& s, swarm::PeerKey k) { return s.wish(k, index, impl_->now()); });
+}
+Status Node::offer(const FileId& id, const std::string& peerIdHex, ChunkIndex index) {
+  return onLinkedPeer(*impl_, id, peerIdHex, "offer",
+                      [&](swarm::Session& s, swarm::PeerKey k) { return s.offer(k, index, impl_->now()); });
 }
 bool Node::peerHas(const FileId& id, const std::string& peerIdHex, ChunkIndex index) const {
   auto it = impl_->files.find(id);

@@ -156,6 +156,7 @@ class Node {
   // file or peer, or the peer lacks it). peerHas: that peer holds the chunk,
   // as its bitfield and HAVEs say (false if it is not linked for the file).
   Status wish(const FileId& id, const std::string& peerIdHex, ChunkIndex index);
+  Status offer(const FileId& id, const std::string& peerIdHex, ChunkIndex index);  // swarm::Session::offer
   bool peerHas(const FileId& id, const std::string& peerIdHex, ChunkIndex index) const;
   // Announces every file now (new offers for the ones being fetched) instead
   // of waiting for the announce interval: "discover peers" (used by src/api).

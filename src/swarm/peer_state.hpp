@@ -73,6 +73,9 @@ inline constexpr std::size_t kMaxWished = 64;
 struct UploadState {
   std::deque<QueuedUpload> queue;
   bool unchoked = false;
+  // Chunks offered to this peer by name (Session::offer: PeerMesh.sendChunk):
+  // one request for each is served even while it is choked; at most kMaxWished.
+  std::deque<ChunkIndex> offered;
   Time lastRequest{};    // its last REQUEST
   Time lastPieceSent{};
   RateMeter served;      // PIECE payload sent to it

@@ -149,6 +149,22 @@ Status Session::wish(PeerKey key, ChunkIndex index, Time now) {
   return {};
 }
 
+Status Session::offer(PeerKey key, ChunkIndex index, Time now) {
+  auto it = state_.peers.find(key);
+  if (it == state_.peers.end() || !it->second->handshaken || it->second->dropping) {
+    return fail(Errc::kNotFound, "offer", "no link to the peer (yet): no handshake from it");
+  }
+  if (!have(index)) return fail(Errc::kNotFound, "offer", "we do not hold chunk " + std::to_string(index));
+  PeerState& p = *it->second;
+  if (peerHas(key, index)) return {};
+  std::deque<ChunkIndex>& o = p.upload.offered;
+  if (std::find(o.begin(), o.end(), index) != o.end()) return {};  // offered already (and told)
+  if (o.size() >= kMaxWished) o.pop_front();
+  o.push_back(index);
+  state_.sendTo(p, wire::encode(wire::Have{index}), now);
+  return {};
+}
+
 bool Session::peerHas(PeerKey key, ChunkIndex index) const {
   auto it = state_.peers.find(key);
   return it != state_.peers.end() && index < it->second->has.size() && it->second->has[index];

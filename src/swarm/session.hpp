@@ -79,6 +79,11 @@ class Session {
   // chunk; kInvalidArgument: no such chunk. A chunk held
   // already is no error (nothing is asked). It arrives as any other (onChunkStored).
   Status wish(PeerKey peer, ChunkIndex index, Time now);
+  // Offers a chunk we hold to this peer (PeerMesh.sendChunk): a HAVE for it
+  // (a super-seeder may not have shown it), and its request for it is served
+  // even while the peer is choked. kNotFound: no such peer ("no link"), or we
+  // do not hold the chunk. Nothing is pushed: the peer asks if it wants it.
+  Status offer(PeerKey peer, ChunkIndex index, Time now);
   // The peer's last bitfield and HAVEs say it holds the chunk (false for an
   // unknown peer).
   bool peerHas(PeerKey peer, ChunkIndex index) const;

@@ -28,7 +28,10 @@ void Uploader::onRequest(PeerState& p, const wire::Request& r, Time nextChoke, T
     return reject(wire::RejectReason::kNotHave);
   }
   if (!p.upload.unchoked) {
-    return reject(wire::RejectReason::kOverloaded, retryHint(nextChoke - now));
+    // Offered by name (Session::offer): served once, choked or not.
+    auto o = std::find(p.upload.offered.begin(), p.upload.offered.end(), r.index);
+    if (o == p.upload.offered.end()) return reject(wire::RejectReason::kOverloaded, retryHint(nextChoke - now));
+    p.upload.offered.erase(o);
   }
   if (p.upload.queue.size() >= opts.maxUploadRequestsPerPeer) return reject(wire::RejectReason::kTooManyRequests);
   // Admission: beyond one request per peer, none that would wait longer than

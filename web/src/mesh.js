@@ -3,8 +3,9 @@
 // protocol is pull (docs/protocol.md): a peer asks for a chunk and is sent it;
 // data nobody asked for is a protocol error. So requestChunk asks the named
 // peer first (the engine's wish, swarm::Session::wish), and sendChunk pushes
-// nothing: it resolves once a linked peer holds a chunk we hold (the peer
-// asks when its own engine wants it; bytesSent says what we sent it).
+// nothing: it offers a chunk we hold (Session::offer) and resolves once the
+// linked peer holds it (the peer asks when its own engine wants it;
+// bytesSent says what we sent it).
 import { P2PCDNError } from "./core.js";
 import { parseChunkId } from "./storage.js";
 
@@ -155,8 +156,10 @@ export class PeerMesh {
   }
 
   // A held chunk (fileId, index) for `peerId`, linked for that file. Nothing
-  // is pushed (the protocol is pull): the peer knows from our bitfield and
-  // HAVEs that we hold it, and asks when its engine wants it. Resolves with
+  // is pushed (the protocol is pull): it is offered (swarm::Session::offer: a
+  // HAVE for it, which a super-seeder may not have sent, and the peer's
+  // request for it served even while it is choked), and the peer asks when
+  // its engine wants it. Resolves with
   // {bytesSent, ms} once the peer holds it, as its link tells (bytesSent: all
   // we sent it for the file meanwhile), at once if it held it already. Fails
   // with not-found when we do not hold the chunk or have no link to the peer
@@ -183,6 +186,13 @@ export class PeerMesh {
     const deadline = Date.now() + wait;
     for (;;) {
       const now = look();
+      if (now.open) {
+        try {
+          peer.offer(fileId, pid, index);  // once per link (the node keeps what it offered)
+        } catch (e) {
+          if (e.code !== "not-found") throw e;  // its link is closing: the next one gets it
+        }
+      }
       // Its link says so; or the link closed, and its last word was that it holds every chunk.
       if (peer.peerHas(fileId, pid, index) || (!now.open && now.closed.some((p) => p.seeder))) {
         return { bytesSent: Math.max(0, now.sent - first.sent), ms: performance.now() - t0 };

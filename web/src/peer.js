@@ -118,6 +118,9 @@ export class Peer {
   wish(fileId, peerId, index) {
     this.call(() => this.withId(fileId, (p, n) => this.withId(peerId, (q, k) => this.m._p2p_peer_wish(this.h, p, n, q, k, index))));
   }
+  offer(fileId, peerId, index) {
+    this.call(() => this.withId(fileId, (p, n) => this.withId(peerId, (q, k) => this.m._p2p_peer_offer(this.h, p, n, q, k, index))));
+  }
   peerHas(fileId, peerId, index) {
     return JSON.parse(this.call(() => this.withId(fileId, (p, n) => this.withId(peerId, (q, k) =>
       this.m._p2p_peer_peer_has(this.h, p, n, q, k, index)))));

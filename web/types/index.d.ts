@@ -191,7 +191,8 @@ export interface ConnectedPeer {
 /**
  * The swarm one level down, over a P2PCDN's own peer (same node, links and
  * store). The protocol is pull: requestChunk asks the named peer first;
- * sendChunk pushes nothing: it resolves once a linked peer holds a chunk we hold.
+ * sendChunk pushes nothing: it offers a chunk we hold (a HAVE; served even while
+ * the peer is choked) and resolves once the linked peer holds it.
  */
 export class PeerMesh {
   constructor(cdn: P2PCDN);

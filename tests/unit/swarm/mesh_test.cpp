@@ -83,5 +83,38 @@ TEST(Session, WithTheWindowPastTheEndOnlyWishesAreAsked) {
   EXPECT_TRUE(f.s(2).complete());
 }
 
+TEST(Session, AnOfferedChunkIsShownAndServedToAChokedPeer) {
+  SessionOptions o;
+  o.superSeed = true;          // the publisher shows few chunks: the offer must show this one
+  o.maxConcurrentUploads = 1;  // the first peer to shake hands takes the one slot
+  Fixture f(3, 1, 32, o);
+  f.net.connect(0, 1);
+  f.net.pump(4);
+  f.net.connect(0, 2);
+  f.net.pump(6);
+  f.net.wire.clear();  // what follows is the offer's doing
+  auto reply = [&](ChunkIndex index, std::uint32_t rid) {  // peer 2 asks seeder 0 for the chunk
+    f.s(0).onMessage(2, *wire::encode(wire::Request{rid, index, 0, 1024}), f.net.now);
+    f.net.settle();
+    for (auto& m : f.net.peek(0, 2)) {
+      if (auto* x = std::get_if<wire::Piece>(&m); x && x->requestId == rid) return std::string("piece");
+      if (auto* x = std::get_if<wire::Reject>(&m); x && x->requestId == rid) return std::string("reject");
+    }
+    return std::string("nothing");
+  };
+  ASSERT_EQ(reply(20, 1), "reject") << "peer 2 should be choked (one upload slot, peer 1 has it)";
+  f.net.wire.clear();
+  ASSERT_TRUE(f.s(0).offer(2, 21, f.net.now));
+  bool shown = false;
+  for (auto& m : f.net.peek(0, 2)) {
+    if (auto* h = std::get_if<wire::Have>(&m)) shown = shown || h->index == 21;
+  }
+  EXPECT_TRUE(shown) << "no HAVE for the offered chunk";
+  EXPECT_EQ(reply(21, 2), "piece") << "the offered chunk was not served to the choked peer";
+  EXPECT_EQ(reply(22, 3), "reject") << "an offer opened more than its chunk";
+  EXPECT_EQ(f.s(0).offer(7, 21, f.net.now).error().code(), Errc::kNotFound);  // no such peer
+  EXPECT_EQ(f.s(1).offer(0, 31, f.net.now).error().code(), Errc::kNotFound);  // leecher 1 lacks chunk 31
+}
+
 }  // namespace
 }  // namespace p2pcdn::swarm
