@@ -169,7 +169,7 @@ void Downloader::requestFrom(PeerState& p, Time now) {
   // last chunks from anyone. Decided before any wish is sent (a wished
   // request must not make the peer a download peer for the picker); wishes
   // go out without a slot.
-  const bool slot = !d.out.empty() || picker->isEndgame() || (p.caps & wire::kCapSuperSeed) ||
+  const bool slot = picking(d) || picker->isEndgame() || (p.caps & wire::kCapSuperSeed) ||
                     downloadPeers(now) < opts.maxConcurrentDownloads;
   if (!slot && d.wished.empty()) return;
   if ((opts.globalDown && !opts.globalDown->ready(now)) || !d.bucket.ready(now)) {
@@ -226,14 +226,19 @@ void Downloader::wish(PeerState& p, ChunkIndex index, Time now) {
   requestFrom(p, now);
 }
 
-// Peers taking one of the maxConcurrentDownloads slots: requests outstanding,
-// not a super-seeder, not rotated out.
+// Peers taking one of the maxConcurrentDownloads slots: requests of the
+// picker's outstanding (a wished one takes none), not a super-seeder, not
+// rotated out.
 std::size_t Downloader::downloadPeers(Time now) const {
   std::size_t n = 0;
   for (auto& [k, q] : state_.peers) {
-    n += (q->download.out.empty() || (q->caps & wire::kCapSuperSeed) || now < q->download.restUntil) ? 0u : 1u;
+    n += (!picking(q->download) || (q->caps & wire::kCapSuperSeed) || now < q->download.restUntil) ? 0u : 1u;
   }
   return n;
+}
+
+bool Downloader::picking(const DownloadState& d) {
+  return std::any_of(d.out.begin(), d.out.end(), [](const auto& r) { return !r.second.wished; });
 }
 
 bool Downloader::lacksFrom(const PeerState& p) const {

@@ -59,6 +59,7 @@ class Downloader {
   void forget(PeerState& p, std::uint32_t requestId, bool failed);
   void request(PeerState& p, ChunkIndex index, Time now, bool wished = false);
   std::size_t downloadPeers(Time now) const;
+  static bool picking(const DownloadState& d);  // a request of the picker's is outstanding
   void chunkArrived(PeerState& p, ChunkIndex index, Bytes data, Time now);
   void badChunk(PeerState& p, ChunkIndex index, Time now);
 

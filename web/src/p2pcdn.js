@@ -173,7 +173,8 @@ export class P2PCDN {
     const set = this.fetches.get(link.fileId);
     // Held already (seeded, or fetched by an earlier call, whose word counts):
     // then never ours to let go.
-    const heldBefore = set.size ? [...set][0].heldBefore : peer.progress(link.fileId) !== null;
+    const live = [...set].filter((x) => x.peer === peer && !x.error);
+    const heldBefore = live.length ? live[0].heldBefore : peer.progress(link.fileId) !== null;
     const f = new FileFetch(this, peer, link.fileId, key, m, { ...opts, heldBefore });
     set.add(f);
     try {
@@ -189,13 +190,19 @@ export class P2PCDN {
   // stream() its window (the one furthest behind), else a download() the
   // whole file, else (PeerMesh.requestChunk alone) nothing but the chunks
   // wished of a named peer (the picker's window past the end).
+  // With a download() too, the window is unbounded (look-ahead 0): the
+  // stream's chunks first, then the rest of the file, so a paused reader
+  // cannot hold the download back. Fetches that failed (delete()) or belong
+  // to an earlier connect() have no say.
   applyMode(fileId) {
     const set = this.fetches.get(fileId);
-    if (!set || !set.size || !this.peer) return;
-    const all = [...set];
+    if (!set || !this.peer || this.peer.closed) return;
+    const all = [...set].filter((x) => x.peer === this.peer && !x.error);
+    if (!all.length) return;
     const streams = all.filter((x) => x.kind === "stream").sort((x, y) => x.cursor - y.cursor);
-    if (streams.length) return this.peer.setStreaming(fileId, true, streams[0].cursor, streams[0].lookahead);
-    if (all.some((x) => x.kind === "download")) return this.peer.setStreaming(fileId, false, 0, 0);
+    const whole = all.some((x) => x.kind === "download");
+    if (streams.length) return this.peer.setStreaming(fileId, true, streams[0].cursor, whole ? 0 : streams[0].lookahead);
+    if (whole) return this.peer.setStreaming(fileId, false, 0, 0);
     this.peer.setStreaming(fileId, true, 0xffffffff, 1);
   }
   // A fetch is over (ok: its caller got the file). The last fetch of a file
@@ -211,8 +218,10 @@ export class P2PCDN {
       if (set.size === 0) this.fetches.delete(f.fileId);
     }
     if (ok && f.key) this.keys.set(f.fileId, f.key);
-    if (this.peer !== f.peer || f.peer.closed) return;
-    if (this.fetches.has(f.fileId)) return this.applyMode(f.fileId);  // the others decide
+    if (this.peer !== f.peer || f.peer.closed) return this.applyMode(f.fileId);  // (the current peer's fetches, if any)
+    if ([...(this.fetches.get(f.fileId) || [])].some((x) => x.peer === f.peer && !x.error)) {
+      return this.applyMode(f.fileId);  // the others decide
+    }
     if (f.complete && !f.keyFailed) this.seedFor(f.fileId);
     else if (!f.heldBefore) f.peer.release(f.fileId);
     else if (f.kind !== "download") f.peer.setStreaming(f.fileId, false, 0, 0);  // back to what the node did before

@@ -158,10 +158,10 @@ export class IndexedDBStorage {
   // after such a failure the next transaction waits for one (the Web Lock
   // stays held). Chromium needs none of it; it costs one open there.
   renew() {
-    if (!this.renewing) {
+    if (!this.renewing && this.db) {
       const old = this.db;
       this.renewing = this.connect().then((db) => {
-        if (this.db !== old) return db.close();  // closed (or renewed) meanwhile
+        if (!old || this.db !== old) return db.close();  // closed (or renewed) meanwhile
         old.close();
         this.adopt(db);
       }).finally(() => { this.renewing = null; });
@@ -207,9 +207,16 @@ export class IndexedDBStorage {
     this.requireDb();
     if (this.renewing) return this.renewing.then(() => this.tx(stores, mode, work));
     const db = this.db;
+    // A quota error, or a refusal on the connection a quota error broke
+    // (other batches were in flight on it): renew, and report the refusal
+    // as the quota error it is, so the store evicts and retries.
     const failed = (e) => {
-      if (e && (e.name === "QuotaExceededError" || e.name === "InvalidStateError" || e.name === "ReadOnlyError")) {
-        this.renew();
+      if (!e) return e;
+      if (e.name === "QuotaExceededError") this.quotaBroke = db;
+      const refused = e.name === "InvalidStateError" || e.name === "ReadOnlyError";
+      if ((e.name === "QuotaExceededError" || refused) && db === this.db) this.renew();
+      if (refused && db === this.quotaBroke) {
+        return storageError("quota-exceeded", `${e.message} (the connection a quota error broke)`, "QuotaExceededError");
       }
       return e;
     };
@@ -262,7 +269,9 @@ export class IndexedDBStorage {
       try {
         for (const b of batch) s.put(b.data, b.key);
       } catch (e) {
-        t.abort();  // none of the batch, rather than part of it unknown to the index
+        try {
+          t.abort();  // none of the batch, rather than part of it unknown to the index
+        } catch {}  // aborted already
         throw e;
       } finally {
         // Cloned by put(): free for the next batch. At most two batches' worth
@@ -355,8 +364,9 @@ function withDeadline(p, ms, fallback) {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
-function storageError(code, message) {
+function storageError(code, message, name) {
   const e = new Error(message);
   e.code = code;
+  if (name) e.name = name;  // (host.js storeErrc reads QuotaExceededError by name)
   return e;
 }
