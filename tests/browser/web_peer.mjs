@@ -116,6 +116,7 @@ async function meshScenario({ tracker, fileId, timeoutMs: t }) {
     out.step = 'all';
     const all = await within(a.download(fileId));
     const idA = a.getStats().peerId;
+    const origId = fileId;
     const idB = b.getStats().peerId;
     const meshA = new PeerMesh(a);
     const meshB = new PeerMesh(b);
@@ -188,6 +189,16 @@ async function meshScenario({ tracker, fileId, timeoutMs: t }) {
     out.sent = await within(sending);
     out.step = 'sentAgain';
     out.sentAgain = await within(meshA.sendChunk(idB, { fileId, index: 12 }));
+    // Three kinds of fetch of one file at once (P2PCDN.applyMode): a stream
+    // paused after its first chunk (look-ahead 1) must not hold back a
+    // download() of the file, nor a requestChunk of it.
+    out.step = 'concurrent';
+    const paused = b.stream(origId, null, null, { lookahead: 1 })[Symbol.asyncIterator]();
+    await within(paused.next());
+    const [whole, c14] = await within(Promise.all([b.download(origId), meshB.requestChunk(idA, `${origId}:14`)]));
+    out.concurrentSame = whole.length === all.length && whole.every((v, k) => v === all[k]) && same(c14, 14);
+    await within(paused.return());
+    out.step = 'discover';
     out.discovered = (await within(meshB.discoverPeers({ waitMs: 300 }))).map((p) => p.peerId);
     out.idA = idA;
     out.idB = idB;

@@ -311,6 +311,7 @@ def run_mesh(args, tmp):
     check(r["sendEarly"] == "timed-out", f"sendChunk to a peer that does not want it yet: {r['sendEarly']}")
     check(r["streamed"] == r["ownChunks"], f"B streamed {r['streamed']} of {r['ownChunks']} chunks")
     check(r["sent"]["bytesSent"] >= 256 * 1024, f"sendChunk resolved with {r['sent']} (A is B's only source)")
+    check(r["concurrentSame"], "download() and requestChunk beside a paused stream() of the file gave other bytes")
     check(r["sentAgain"]["bytesSent"] == 0, f"sendChunk of a chunk B holds sent {r['sentAgain']['bytesSent']} bytes")
     check(r["afterDisconnect"] == "invalid-argument", f"requestChunk after disconnect: {r['afterDisconnect']}")
     print(f"  requestChunk: {r['requestMs']:.0f} ms (links included), held {r['heldMs']:.1f} ms; sendChunk took "
