@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <type_traits>
 
 #include "browser/abi.hpp"
 #include "browser/link.hpp"
@@ -40,14 +41,20 @@ int onPeer(int h, F&& fn) {
   if (!p) return failed(kNoPeer);
   return ok(fn(*p));
 }
-// A call on peer h about the file whose id is the hex text (id, n).
+// A call on peer h about the file whose id is the hex text (id, n). fn gives
+// its result text, or a Status (then "null" when it holds, else the failure).
 template <class F>
 int onFile(int h, const char* id, std::size_t n, F&& fn) {
   auto* p = peer(h);
   if (!p) return failed(kNoPeer);
   auto fid = FileId::fromHex(text(id, n));
   if (!fid) return failed(fid.error());
-  return ok(fn(*p, *fid));
+  if constexpr (std::is_same_v<std::invoke_result_t<F, BrowserPeer&, const FileId&>, Status>) {
+    const Status st = fn(*p, *fid);
+    return st ? ok("null") : failed(st.error());
+  } else {
+    return ok(fn(*p, *fid));
+  }
 }
 
 }  // namespace
@@ -177,22 +184,12 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_streaming(int h, const char* id, std::size_t i
 // PeerMesh: ask the peer (hex id, text (pid, pn)) for the chunk first.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_wish(int h, const char* id, std::size_t idn, const char* pid, std::size_t pn,
                                        std::uint32_t index) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  auto fid = FileId::fromHex(text(id, idn));
-  if (!fid) return failed(fid.error());
-  Status st = p->wish(*fid, std::string(text(pid, pn)), index);
-  return st ? ok("null") : failed(st.error());
+  return onFile(h, id, idn, [&](BrowserPeer& p, const FileId& fid) { return p.wish(fid, std::string(text(pid, pn)), index); });
 }
 // PeerMesh: offer a chunk we hold to the peer (a HAVE; served even while it is choked).
 EMSCRIPTEN_KEEPALIVE int p2p_peer_offer(int h, const char* id, std::size_t idn, const char* pid, std::size_t pn,
                                         std::uint32_t index) {
-  auto* p = peer(h);
-  if (!p) return failed(kNoPeer);
-  auto fid = FileId::fromHex(text(id, idn));
-  if (!fid) return failed(fid.error());
-  Status st = p->offer(*fid, std::string(text(pid, pn)), index);
-  return st ? ok("null") : failed(st.error());
+  return onFile(h, id, idn, [&](BrowserPeer& p, const FileId& fid) { return p.offer(fid, std::string(text(pid, pn)), index); });
 }
 // Whether the peer holds the chunk, as it told us: true or false.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_peer_has(int h, const char* id, std::size_t idn, const char* pid, std::size_t pn,

@@ -354,16 +354,11 @@ async function download({ tracker, fileId, timeoutMs: t, storage, wrongLink, str
       out.secondOpen = await new IndexedDBStorage().open().then(() => 'opened', (e) => `${e.code}: ${e.message}`);
     }
     out.indexMs = cdn.getStats().storage.indexMs;
-    // Memory: the wasm heap and (Chromium) the JS heap, idle and at their peak.
+    // Memory: the wasm heap, idle and at its peak (the JS side: sampled() from V8).
     const { module: wasm } = await (await import('/dist/module.js')).loadModule();
-    const mem = () => ({ wasm: wasm.HEAPU8.length, js: performance.memory ? performance.memory.usedJSHeapSize : null });
-    out.memIdle = mem();
+    out.memIdle = { wasm: wasm.HEAPU8.length };
     out.memPeak = { ...out.memIdle };
-    const sampler = setInterval(() => {
-      const m = mem();
-      out.memPeak.wasm = Math.max(out.memPeak.wasm, m.wasm);
-      if (m.js !== null) out.memPeak.js = Math.max(out.memPeak.js, m.js);
-    }, 100);
+    const sampler = setInterval(() => { out.memPeak.wasm = Math.max(out.memPeak.wasm, wasm.HEAPU8.length); }, 100);
     const t0 = performance.now();
     let progressCalls = 0;
     let last = null;
@@ -651,11 +646,6 @@ try {
       const { default: WebTorrent } = await import('/wt/webtorrent.min.js');
       const client = new WebTorrent({ tracker: { rtcConfig: { iceServers: [] } } });
       const torrentFile = new Uint8Array(await (await fetch(torrentUrl)).arrayBuffer());
-      const memPeak = { js: performance.memory ? performance.memory.usedJSHeapSize : null };
-      const memIdle = { ...memPeak };
-      const sampler = setInterval(() => {
-        if (performance.memory) memPeak.js = Math.max(memPeak.js, performance.memory.usedJSHeapSize);
-      }, 100);
       try {
         const t0 = performance.now();
         let tFirst = null;
@@ -679,11 +669,10 @@ try {
           .map((b) => b.toString(16).padStart(2, '0')).join('');
         return { ok: true, size: bytes.length, sha256: hex, ms: tDone - (tFirst === null ? t0 : tFirst), msTotal: tDone - t0,
                  peers: torrent.numPeers, store: torrent.store && torrent.store.store
-                   ? torrent.store.store.constructor.name : null, memIdle, memPeak };
+                   ? torrent.store.store.constructor.name : null };
       } catch (e) {
         return { ok: false, error: String(e && e.message ? e.message : e) };
       } finally {
-        clearInterval(sampler);
         await new Promise((r) => client.destroy(r));
       }
     }, { torrentUrl: `/input/${path.basename(opt.input)}`, t: timeoutMs }));
