@@ -2,7 +2,7 @@
 # The whole test suite: installs what it needs (Debian packages, then the
 # browser test's npm packages in build/npm), builds every flavour and runs
 # ctest in each. Ends with exactly one line "N passed, N failed, N skipped".
-#   unit (ASan+UBSan) · unit under node (emscripten) · integration + browser · fuzz (short)
+#   unit (ASan+UBSan) · unit + fuzz under node (emscripten, the package's JavaScript) · integration + browser · fuzz (short)
 # Each test counts once, from ctest's JUnit report: passed, failed, or skipped
 # (exit 77 = SKIP_RETURN_CODE: the machine cannot run it). With CI=true
 # (.ci/run sets it) a skipped test counts as failed: CI can run every test.
@@ -74,7 +74,7 @@ run() {  # run <flavour> <ctest args...>
 }
 
 run asan -L unit
-run wasm -L unit
+run wasm -L 'unit|fuzz'  # fuzz: the JavaScript parsers' mutation runs (web_media_fuzz)
 run release -L 'integration|unit|browser|sim'
 run fuzz -L fuzz
 

@@ -22,11 +22,11 @@
 // answers it one bad message per attack; result.attacks says how they answered.
 // Run inside a network namespace that holds only loopback (web_peer_test.py).
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { fileRoute, launch, serve } from './launch.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -54,34 +54,10 @@ const { values: opt } = parseArgs({
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
 const timeoutMs = Number(opt['timeout-ms']);
 const log = (s) => process.stderr.write(s + '\n');
-const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
-
-const root = path.resolve(opt.package);
-const server = http.createServer((req, res) => {
-  const url = new URL(req.url, 'http://x');
-  if (url.pathname === '/test/hostile_peer.js') {  // hostile: the attacker's code
-    res.writeHead(200, { 'content-type': 'text/javascript' });
-    return fs.createReadStream(new URL('./hostile_peer.js', import.meta.url)).pipe(res);
-  }
-  if (opt['wt-bundle'] && url.pathname === '/wt/webtorrent.min.js') {  // webtorrent: its browser bundle
-    res.writeHead(200, { 'content-type': 'text/javascript' });
-    return fs.createReadStream(opt['wt-bundle']).pipe(res);
-  }
-  if (opt.input && url.pathname === `/input/${path.basename(opt.input)}`) {
-    res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    return fs.createReadStream(opt.input).pipe(res);
-  }
-  if (url.pathname === '/') {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    return res.end('<!doctype html><meta charset="utf-8"><title>p2pcdn web peer</title>');
-  }
-  const file = path.join(root, path.normalize(url.pathname));
-  if (!file.startsWith(root + path.sep) || !fs.existsSync(file)) { res.writeHead(404); return res.end(); }
-  res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
-  fs.createReadStream(file).pipe(res);
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const routes = { '/test/hostile_peer.js': fileRoute(new URL('./hostile_peer.js', import.meta.url), 'text/javascript') };
+if (opt['wt-bundle']) routes['/wt/webtorrent.min.js'] = fileRoute(opt['wt-bundle'], 'text/javascript');  // webtorrent: its browser bundle
+if (opt.input) routes[`/input/${path.basename(opt.input)}`] = fileRoute(opt.input);
+const { server, origin } = await serve(opt.package, routes);
 // In the page: a download started and left running (its progress in window.__progress).
 async function startDownload({ tracker, fileId, storage }) {
   try {
@@ -442,26 +418,7 @@ const userDataDir = opt['user-data-dir'] || fs.mkdtempSync(path.join(os.tmpdir()
 let browser = null;
 let result = { ok: false };
 try {
-  if (opt.firefox) {
-    // BROWSERS.md: loopback candidates, real addresses (no mDNS), and the default route on lo.
-    browser = await puppeteer.launch({
-      browser: 'firefox', executablePath: opt.firefox, headless: true, userDataDir, timeout: timeoutMs,
-      protocolTimeout: 4 * timeoutMs,
-      extraPrefsFirefox: {
-        'media.peerconnection.ice.loopback': true,
-        'media.peerconnection.ice.obfuscate_host_addresses': false,
-        'media.peerconnection.ice.default_address_only': false,
-      },
-    });
-  } else {
-    browser = await puppeteer.launch({
-      executablePath: opt.chromium, headless: true, userDataDir, timeout: timeoutMs, protocolTimeout: 4 * timeoutMs,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-             '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection'],
-    });
-    // Without a media grant Chromium filters out every host candidate (BROWSERS.md).
-    await browser.defaultBrowserContext().overridePermissions(origin, ['camera', 'microphone']);
-  }
+  browser = await launch(puppeteer, { firefox: opt.firefox, chromium: opt.chromium, userDataDir, timeoutMs, origin });
   const openPage = async (context, tag) => {
     const pg = await context.newPage();
     pg.on('console', (m) => { if (opt.verbose) log(`${tag} console.${m.type()}: ${m.text()}`); });

@@ -1,7 +1,7 @@
 // Compiled (never run) by tsc against the package's types (web/types/index.d.ts,
 // tests/web/types_test.py): the seed's API as a page would write it must
 // type-check, and misuse must not.
-import { P2PCDN, ChunkManager, IndexedDBStorage, MemoryStorage, P2PCDNError, PeerMesh, loadCore, chunkId } from "p2pcdn";
+import { P2PCDN, ChunkManager, IndexedDBStorage, MediaStreamer, MemoryStorage, P2PCDNError, PeerMesh, loadCore, chunkId } from "p2pcdn";
 import type { ChunkStorage, ConnectedPeer, Manifest, PeerInfo, Progress, Stats, StoredFile, UploadResult } from "p2pcdn";
 
 async function page(file: File): Promise<void> {
@@ -22,6 +22,17 @@ async function page(file: File): Promise<void> {
     const n: number = chunk.length;
     console.log(n);
   }
+  // The seed's media example, and P2PCDN.stream() given straight (seekable).
+  const mediaStreamer = new MediaStreamer('video/webm; codecs="vp9, opus"', { bufferAhead: 20 });
+  const video = document.querySelector("video") as HTMLVideoElement;
+  async function* getChunks() {
+    for await (const chunk of cdn.stream(up.fileId, manifest)) yield chunk;
+  }
+  await mediaStreamer.streamToElement(getChunks(), manifest, video, (p) => console.log(p.bufferedAhead));
+  const seekable = cdn.stream(up.fileId, null);
+  seekable.seek(3);
+  await new MediaStreamer("video/mp4").streamToElement(seekable, await seekable.manifest(), video);
+  console.log(MediaStreamer.isTypeSupported("video/mp4"), seekable.position);
   const stats: Stats = cdn.getStats();
   const stored: StoredFile[] = await cdn.getStoredFiles();
   console.log(bytes.length, key, stats.peerConnectionsLive, stats.storage.quotaBytes, stored[0]?.complete);

@@ -113,10 +113,12 @@ export class FileFetch {
   // lost while the node still counts it held is not fetched again before the
   // next connect(): the read fails, or a bounded stream waits for the fetch's
   // end. The store -> node hook is still missing.)
-  async chunk(i) {
+  // givenUp(): asked at each wake-up (signal()); once true, it resolves null.
+  async chunk(i, givenUp = null) {
     let seen = -1;  // its arrivals when last read
     for (;;) {
       if (this.error) throw this.error;
+      if (givenUp && givenUp()) return null;
       const now = this.arrivals.get(i) || 0;
       if (now !== seen || this.complete) {
         seen = now;

@@ -8,6 +8,7 @@ export { P2PCDNError, ABI_VERSION } from "./core.js";
 export { P2PCDN } from "./p2pcdn.js";
 export { ChunkManager } from "./chunks.js";
 export { PeerMesh } from "./mesh.js";
+export { MediaStreamer } from "./media.js";
 export { IndexedDBStorage, MemoryStorage, chunkId, parseChunkId } from "./storage.js";
 
 // Resolves to the core's functions (the module is shared with every P2PCDN of the page).

@@ -278,28 +278,63 @@ export class P2PCDN {
   // `lookahead` chunks (default 16) past the one the reader waits for, so a
   // slow reader holds the download back instead of filling memory. Leaving
   // the loop early stops the fetch (what is stored stays, for a later resume).
+  // seek(i): the next chunk given is chunk i (the swarm's window moves there
+  // at once; a read in progress gives chunk i instead of the one it waited
+  // for); `position` is the index of the chunk given last (-1 before the
+  // first); manifest() resolves with the file's manifest. MediaStreamer
+  // seeks with them.
   stream(fileIdOrLink, manifest, onProgress, { lookahead = 16 } = {}) {
     if (!Number.isInteger(lookahead) || lookahead < 1 || lookahead > 4096) {
       throw new P2PCDNError("invalid-argument", "lookahead is an integer in [1, 4096]", 1);
     }
     const cdn = this;
-    return (async function* chunks() {
+    const at = { next: 0, last: -1, seeks: 0, fetch: null, start: null, began: false };
+    // The fetch starts at the first next() or manifest().
+    const started = () => at.start || (at.start = cdn.startFetch(fileIdOrLink, manifest, onProgress, { kind: "stream", lookahead }));
+    const it = (async function* chunks() {
+      at.began = true;
       // In order from the first request on (applyMode, with the cursor at 0).
-      const f = await cdn.startFetch(fileIdOrLink, manifest, onProgress, { kind: "stream", lookahead });
+      const f = at.fetch = await started();
       let done = false;
       try {
         const m = await f.manifest();
-        for (let i = 0; i < m.chunks.length; ++i) {
+        while (at.next < m.chunks.length) {
+          const i = at.next++;
+          const seeks = at.seeks;
           f.cursor = i;
           cdn.applyMode(f.fileId);
-          const bytes = await f.chunk(i);
+          const bytes = await f.chunk(i, () => at.seeks !== seeks);
+          if (bytes === null) continue;  // sought meanwhile
+          at.last = i;
           yield bytes;
         }
         done = true;
       } finally {
+        at.fetch = null;
         cdn.endFetch(f, done);
       }
     })();
+    it.seek = (i) => {
+      if (!Number.isInteger(i) || i < 0) throw new P2PCDNError("invalid-argument", "seek(i): i is a chunk index", 1);
+      at.next = i;
+      at.seeks++;
+      const f = at.fetch;
+      if (f) {
+        f.cursor = i;
+        cdn.applyMode(f.fileId);
+        f.signal();
+      }
+    };
+    Object.defineProperty(it, "position", { get: () => at.last });
+    it.manifest = async () => (await started()).manifest();
+    // Given up before the first next(): the fetch manifest() started ends.
+    const finish = it.return.bind(it);
+    it.return = async (v) => {
+      const r = await finish(v);
+      if (at.start && !at.began) at.start.then((f) => cdn.endFetch(f, false), () => {});
+      return r;
+    };
+    return it;
   }
 
   // After a download: serves the file for seedDuration seconds (0: until

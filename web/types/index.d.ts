@@ -163,6 +163,14 @@ export interface StoredFile {
   complete: boolean;
 }
 
+/** stream()'s chunks, in order; seek(i) makes chunk i the next one given. */
+export interface ChunkStream extends AsyncIterableIterator<Uint8Array> {
+  seek(chunkIndex: number): void;
+  /** The index of the chunk given last (-1 before the first). */
+  readonly position: number;
+  manifest(): Promise<Manifest>;
+}
+
 export class P2PCDN {
   constructor(options: P2PCDNOptions);
   connect(): Promise<void>;
@@ -171,7 +179,7 @@ export class P2PCDN {
          metadata?: { name?: string; mimeType?: string; encrypt?: boolean; key?: string }): Promise<UploadResult>;
   download(fileIdOrLink: string, manifest?: Manifest | null, onProgress?: (p: Progress) => void): Promise<Uint8Array>;
   stream(fileIdOrLink: string, manifest?: Manifest | null, onProgress?: (p: Progress) => void,
-         options?: { lookahead?: number }): AsyncIterable<Uint8Array>;
+         options?: { lookahead?: number }): ChunkStream;
   delete(fileId: string): Promise<void>;
   getStats(): Stats;
   getStoredFiles(): Promise<StoredFile[]>;
@@ -237,3 +245,42 @@ export interface Core {
   chunkAead(saltHex: string, index: number, plainLength: number): { nonce: string; aad: string };
 }
 export function loadCore(options?: object): Promise<Core>;
+
+export interface MediaStreamerOptions {
+  /** Seconds buffered ahead of the play head, at most (default 30). */
+  bufferAhead?: number;
+  /** The goal never shrinks below this on QuotaExceededError (default 4). */
+  minBufferAhead?: number;
+  /** Seconds behind the play head never removed to make room (default 2). */
+  keepBehind?: number;
+  /** The MediaSource must open within this (default 10000). */
+  openTimeoutMs?: number;
+}
+
+export interface MediaProgress {
+  currentTime: number;
+  bufferedAhead: number;
+  bytesAppended: number;
+  segmentsAppended: number;
+  seeks: number;
+  quotaEvictions: number;
+  bufferGoal: number;
+  /** The chunk of the stream given last (-1: not a P2PCDN stream). */
+  position: number;
+  lastSeek?: { time: number; offset: number; exact: boolean; chunk: number };
+}
+
+/**
+ * Plays WebM or fragmented MP4 while it downloads, through Media Source
+ * Extensions. Seeking to an unbuffered time moves the stream when `chunks` is
+ * P2PCDN.stream()'s (its seek()), by the file's own index (WebM Cues up front,
+ * an MP4 sidx).
+ */
+export class MediaStreamer {
+  constructor(mimeType: string, options?: MediaStreamerOptions);
+  static isTypeSupported(mimeType: string): boolean;
+  streamToElement(chunks: AsyncIterable<Uint8Array> | ChunkStream, manifest: Manifest | null,
+                  element: HTMLMediaElement, onProgress?: (p: MediaProgress) => void): Promise<void>;
+  stop(): void;
+  progress(): MediaProgress;
+}

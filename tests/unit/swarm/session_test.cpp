@@ -171,6 +171,16 @@ TEST(Session, ASeekCancelsRequestsOutsideTheNewWindow) {
   std::size_t cancelsAfter = 0;
   for (auto& m : f.net.peek(1, 0)) cancelsAfter += std::holds_alternative<wire::Cancel>(m) ? 1u : 0u;
   EXPECT_EQ(cancelsAfter, cancels);
+  // A skip forward within the window is a seek too: what lies behind the new cursor is cancelled.
+  std::set<ChunkIndex> askedNow;
+  for (auto& m : f.net.peek(1, 0)) {
+    if (auto* r = std::get_if<wire::Request>(&m)) askedNow.insert(r->index);
+  }
+  ASSERT_TRUE(askedNow.count(49) && askedNow.count(50));
+  f.s(1).setStreaming(true, 51, 8, f.net.now);
+  std::size_t cancelsSkip = 0;
+  for (auto& m : f.net.peek(1, 0)) cancelsSkip += std::holds_alternative<wire::Cancel>(m) ? 1u : 0u;
+  EXPECT_GE(cancelsSkip, cancelsAfter + 2);
   f.net.pump();
   f.s(1).setStreaming(false, 0, 0, f.net.now);
   f.net.pump();
