@@ -90,7 +90,7 @@ void Downloader::onPiece(PeerState& p, const wire::Piece& piece, Time now) {
   if (data->size() != manifest.storedChunkLength(index) || Blake3::hash(*data) != manifest.chunkHashes[index]) {
     return badChunk(p, index, now);
   }
-  chunkArrived(p, index, std::move(*data), now);
+  chunkArrived(&p, index, std::move(*data), now);
 }
 
 void Downloader::badChunk(PeerState& p, ChunkIndex index, Time now) {
@@ -112,9 +112,9 @@ void Downloader::badChunk(PeerState& p, ChunkIndex index, Time now) {
 
 // A verified chunk: never picked again; it goes to the store and counts as
 // held once the store confirms (Session::onChunkStored).
-void Downloader::chunkArrived(PeerState& p, ChunkIndex index, Bytes data, Time now) {
+void Downloader::chunkArrived(PeerState* from, ChunkIndex index, Bytes data, Time now) {
   (void)state_.picker->markHave(index);
-  ++p.download.chunksReceived;
+  if (from) ++from->download.chunksReceived;
   // Endgame: cancel the same chunk elsewhere.
   std::vector<PeerState*> freed;
   for (auto& [k, q] : state_.peers) {
@@ -132,7 +132,7 @@ void Downloader::chunkArrived(PeerState& p, ChunkIndex index, Bytes data, Time n
   }
   writing_.insert(index);
   state_.host.storeChunk(index, std::move(data));
-  requestFrom(p, now);
+  if (from) requestFrom(*from, now);
   for (PeerState* q : freed) requestFrom(*q, now);
 }
 

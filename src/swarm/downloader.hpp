@@ -45,6 +45,9 @@ class Downloader {
   // number of download peers (the caller chose this one).
   void wish(PeerState& p, ChunkIndex index, Time now);
 
+  // A chunk an origin sent, verified already (OriginSource): stored as a
+  // peer's would be, and the peers' requests for it cancelled.
+  void originChunk(ChunkIndex index, Bytes data, Time now) { chunkArrived(nullptr, index, std::move(data), now); }
   // Store writes of verified chunks not yet confirmed. finishWrite: false if
   // the chunk was not one we handed to the store.
   bool finishWrite(ChunkIndex index) { return writing_.erase(index) != 0; }
@@ -60,7 +63,7 @@ class Downloader {
   void request(PeerState& p, ChunkIndex index, Time now, bool wished = false);
   std::size_t downloadPeers(Time now) const;
   static bool picking(const DownloadState& d);  // a request of the picker's is outstanding
-  void chunkArrived(PeerState& p, ChunkIndex index, Bytes data, Time now);
+  void chunkArrived(PeerState* from, ChunkIndex index, Bytes data, Time now);  // from: null for an origin
   void badChunk(PeerState& p, ChunkIndex index, Time now);
 
   SessionState& state_;

@@ -75,7 +75,7 @@ Status Session::setManifest(const Manifest& m, std::vector<bool> have, Time now)
   adoptManifest(m, std::move(have), now);
   if (state_.wanted) state_.host.onManifest(*state_.manifest);
   checkComplete(now);
-  downloader_.requestEverywhere(now);
+  fetchMore(now);
   return {};
 }
 
@@ -107,7 +107,8 @@ void Session::setWanted(bool wanted, Time now) {
   if (state_.wanted && state_.manifest) state_.host.onManifest(*state_.manifest);
   askManifest(now);
   checkComplete(now);
-  downloader_.requestEverywhere(now);
+  if (!state_.wanted) origins_.cancelAll();
+  fetchMore(now);
 }
 
 void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Time now) {
@@ -130,7 +131,7 @@ void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Ti
     const bool jumped = !wasStreaming || cursor < old || cursor > old + 1;
     if (on && jumped) downloader_.cancelOutside(cursor, std::uint64_t{cursor} + span, now);
   }
-  downloader_.requestEverywhere(now);
+  fetchMore(now);
 }
 
 Status Session::wish(PeerKey key, ChunkIndex index, Time now) {
@@ -212,7 +213,7 @@ void Session::removePeer(PeerKey key, Time now) {
   for (const QueuedUpload& up : p.upload.queue) state_.unserve(up);
   state_.peers.erase(it);
   askManifest(now);  // if the manifest was being asked of it
-  downloader_.requestEverywhere(now);
+  fetchMore(now);
 }
 
 void Session::goodbyeAll(wire::GoodbyeReason reason, std::string_view text) {
@@ -343,7 +344,7 @@ void Session::onChunkStored(ChunkIndex index, Status status, Time now) {
   if (!status) {
     (void)state_.picker->unmarkHave(index);  // not held after all: pick it again
     if (status.error().code() == Errc::kBackPressure) {  // the store was busy: fetch it again later
-      downloader_.requestEverywhere(now);
+      fetchMore(now);
     } else {
       state_.host.onError(status.error());  // reported; the host decides whether the fetch goes on
     }
@@ -359,7 +360,7 @@ void Session::onChunkStored(ChunkIndex index, Status status, Time now) {
   }
   state_.host.onChunk(index);
   checkComplete(now);
-  if (wasFull) downloader_.requestEverywhere(now);
+  if (wasFull) fetchMore(now);
 }
 
 void Session::onChunkRead(ChunkIndex index, Result<Bytes> data, Time now) {
@@ -389,7 +390,7 @@ void Session::handle(PeerState& p, const wire::ManifestPart& part, Time now) {
   adoptManifest(*m, {}, now);
   if (state_.wanted) state_.host.onManifest(*state_.manifest);
   checkComplete(now);
-  downloader_.requestEverywhere(now);
+  fetchMore(now);
 }
 
 void Session::handle(PeerState&, const wire::KeepAlive&, Time) {}
@@ -456,6 +457,17 @@ void Session::chokeRound(Time now) {
   }
 }
 
+// ---- web seeds -------------------------------------------------------------
+
+Status Session::setOrigins(std::vector<std::string> urls, Time now) { return origins_.setOrigins(std::move(urls), now); }
+
+void Session::onOriginData(std::uint32_t id, Result<Bytes> data, Time now) { origins_.onData(id, std::move(data), now); }
+
+void Session::fetchMore(Time now) {
+  downloader_.requestEverywhere(now);
+  origins_.pump(now);
+}
+
 // ---- timers -------------------------------------------------------------------
 
 void Session::tick(Time now) {
@@ -485,11 +497,11 @@ void Session::tick(Time now) {
   if (superSeed_.on()) superSeed_.revealToIdle(uploader_.lastServe(), now);
   uploader_.resumeIfDue(now);
   downloader_.clearWakeIfDue(now);
-  downloader_.requestEverywhere(now);
+  fetchMore(now);
 }
 
 Time Session::nextWakeup(Time now) const {
-  Time next = now + std::chrono::seconds(1);
+  Time next = std::min(now + std::chrono::seconds(1), origins_.nextWakeup(now));
   if (nextChoke_ != Time{}) next = std::min(next, nextChoke_);
   if (nextRotate_ != Time{}) next = std::min(next, nextRotate_);
   if (uploader_.wake() != Time{}) next = std::min(next, uploader_.wake());

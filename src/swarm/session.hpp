@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,6 +39,7 @@
 #include "p2pcdn/result.hpp"
 #include "swarm/downloader.hpp"
 #include "swarm/options.hpp"
+#include "swarm/origin.hpp"
 #include "swarm/session_host.hpp"
 #include "swarm/session_state.hpp"
 #include "swarm/stats.hpp"
@@ -87,6 +89,12 @@ class Session {
   // The peer's last bitfield and HAVEs say it holds the chunk (false for an
   // unknown peer).
   bool peerHas(PeerKey peer, ChunkIndex index) const;
+  // Web seeds: HTTP(S) origins serving the file, used for what the swarm
+  // cannot give in time (swarm/origin.hpp has the rule). kInvalidArgument:
+  // not http(s) URLs, or more than 8.
+  Status setOrigins(std::vector<std::string> urls, Time now);
+  // A completion of SessionHost::fetchOrigin.
+  void onOriginData(std::uint32_t id, Result<Bytes> data, Time now);
   // Adds a manifest learned another way (checked against the file id).
   Status setManifest(const Manifest& manifest, std::vector<bool> have, Time now);
   void banPeerId(const wire::PeerId& id) { state_.banned.push_back(id); }
@@ -135,12 +143,14 @@ class Session {
   void peerGotManifest(PeerState& p, Time now);
   void chokeRound(Time now);
   bool interested(const PeerState& p) const;  // it lacks something we have
+  void fetchMore(Time now);  // requests to peers, then to origins
   void checkComplete(Time now);
 
   SessionState state_;
   SuperSeed superSeed_{state_};
   Downloader downloader_{state_};
   Uploader uploader_{state_, superSeed_};
+  OriginSource origins_{state_, downloader_};
   bool completeFired_ = false;
   Time nextChoke_{};
   Time nextRotate_{};

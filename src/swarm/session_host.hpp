@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 
 #include "p2pcdn/manifest.hpp"
 #include "p2pcdn/result.hpp"
@@ -43,6 +44,16 @@ class SessionHost {
   virtual std::optional<std::size_t> buffered(PeerKey) const { return std::nullopt; }
   // Call onWritable(peer) once the link's queue holds at most `bytes`.
   virtual void notifyWhenBufferedBelow(PeerKey, std::size_t /*bytes*/) {}
+  // Web seeds (swarm/origin.hpp): GET bytes [offset, offset + length) of
+  // `url` (a Range request); complete with Session::onOriginData(id, ...):
+  // exactly those bytes, or an error. false: this host has no HTTP (the
+  // session then uses no origin).
+  virtual bool fetchOrigin(std::uint32_t /*id*/, const std::string& /*url*/, std::uint64_t /*offset*/,
+                           std::uint32_t /*length*/) {
+    return false;
+  }
+  // No completion is wanted for it any more.
+  virtual void cancelOrigin(std::uint32_t /*id*/) {}
 
   // Events.
   virtual void onManifest(const Manifest&) {}

@@ -42,6 +42,9 @@ struct SessionStats {
   std::uint64_t wasted = 0;                    // received but not stored: duplicates, bad chunks,
                                                // PIECEs for requests we never made or cancelled
   std::uint32_t badChunks = 0, timeouts = 0, bans = 0;
+  // Web seeds (OriginSource): verified bytes and chunks from HTTP origins, and their failed requests.
+  std::uint64_t originBytes = 0;
+  std::uint32_t originChunks = 0, originFailures = 0;
   // Chunks uploaded again while another chunk had never been uploaded by us:
   // for a publisher, bandwidth that did not add a new chunk to the swarm.
   std::uint32_t earlyRepeats = 0;

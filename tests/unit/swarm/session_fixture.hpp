@@ -49,6 +49,22 @@ struct Host : SessionHost {
   // Writes of these chunks fail once, with this code.
   std::map<ChunkIndex, Errc> failOnce;
   std::vector<std::function<void()>> held;
+  // Web seeds: with `http`, fetchOrigin answers (a store completion later)
+  // with originFile's bytes (a request past its end, or with originFails,
+  // fails); every request is recorded.
+  bool http = false;
+  bool originFails = false;
+  Bytes originFile;
+  struct OriginAsk {
+    std::uint32_t id;
+    std::string url;
+    std::uint64_t offset;
+    std::uint32_t length;
+  };
+  std::vector<OriginAsk> originAsked;
+  std::set<std::uint32_t> originCancelled;
+  bool fetchOrigin(std::uint32_t id, const std::string& url, std::uint64_t offset, std::uint32_t length) override;
+  void cancelOrigin(std::uint32_t id) override { originCancelled.insert(id); }
 };
 
 // Peers 0..n-1; the link between a and b is key b in a's session and key a in b's.
@@ -149,6 +165,19 @@ inline void Host::storeChunk(ChunkIndex index, Bytes data) {
   } else {
     net->later(std::move(done));
   }
+}
+
+inline bool Host::fetchOrigin(std::uint32_t id, const std::string& url, std::uint64_t offset, std::uint32_t length) {
+  if (!http) return false;
+  originAsked.push_back({id, url, offset, length});
+  net->later([this, id, offset, length] {
+    Result<Bytes> r = fail(Errc::kIo, "origin", "HTTP 503");
+    if (!originFails && offset + length <= originFile.size()) {
+      r = Bytes(originFile.begin() + static_cast<std::ptrdiff_t>(offset), originFile.begin() + static_cast<std::ptrdiff_t>(offset + length));
+    }
+    net->sessions[static_cast<std::size_t>(self)]->onOriginData(id, std::move(r), net->now);
+  });
+  return true;
 }
 
 struct Fixture {
