@@ -94,6 +94,7 @@ struct Link {
   FileId fileId;
   std::vector<std::string> trackers;
   std::optional<EncryptionKey> key;
+  std::vector<std::string> webSeeds = {};  // ws=: HTTP(S) origins serving the file (Range requests)
 };
 std::string formatLink(const Link& link);
 Result<Link> parseLink(std::string_view text);  // also accepts a bare 64-hex id

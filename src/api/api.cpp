@@ -123,7 +123,7 @@ Result<UploadResult> Core::importFile(const std::filesystem::path* path, ByteVie
   out.fileId = *id;
   out.manifest = std::move(*m);
   out.key = o.encryptionKey;
-  out.link = formatLink(Link{*id, {opts.trackerUrl}, o.encryptionKey});
+  out.link = formatLink(Link{*id, {opts.trackerUrl}, o.encryptionKey, {}});
   return out;
 }
 

@@ -98,7 +98,7 @@ EMSCRIPTEN_KEEPALIVE int p2p_format_link(const char* p, std::size_t n) {
   }
   auto id = p2pcdn::FileId::fromHex(j["fileId"].get<std::string>());
   if (!id) return failed(id.error());
-  p2pcdn::Link link{*id, {}, std::nullopt};
+  p2pcdn::Link link{*id, {}, std::nullopt, {}};
   if (j.contains("trackers")) {
     if (!j["trackers"].is_array()) return failed(p2pcdn::Error(p2pcdn::Errc::kInvalidArgument, op, "trackers: an array"));
     for (const auto& t : j["trackers"]) {

@@ -164,7 +164,7 @@ int cmdAdd(const Globals& g, const AddArgs& a) {
   auto added = addToStore(g, store, a);
   if (!added) return report(added.error());
   const Manifest& m = added->manifest;
-  std::string linkText = formatLink(Link{added->id, {}, added->key});
+  std::string linkText = formatLink(Link{added->id, {}, added->key, {}});
   if (g.json) {
     json j{{"fileId", added->id.hex()}, {"link", linkText},         {"name", m.name},
            {"size", m.size},            {"chunks", m.chunkCount()}, {"mimeType", m.mimeType},

@@ -43,6 +43,8 @@ struct NetArgs {
   std::string target;                  // FILE or ID/link (seed), link or ID (get)
   std::vector<std::string> trackers;   // --tracker (else the link's tr=)
   std::vector<std::string> stun;       // --stun stun:host:port
+  std::vector<std::string> webSeeds;   // get/stream --web-seed URL (besides the link's ws=)
+  std::filesystem::path manifestFile;  // get/stream --manifest FILE: the manifest's JSON (`manifest ID --json`)
   bool loopback = false;               // gather ICE candidates on loopback only (local tests)
   double duration = 0;                 // seed: seconds to serve (0: until interrupted)
   std::filesystem::path output;        // get -o

@@ -74,6 +74,11 @@ int main(int argc, char** argv) {
   getCmd->add_option("target", net.target, "p2pcdn: link or file id")->required();
   getCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port (default: the link's tr=)");
   getCmd->add_option("-o,--output", net.output, "write the file here when complete");
+  getCmd->add_option("--web-seed", net.webSeeds,
+                     "an http:// URL serving the file (Range requests), used for what the swarm cannot give in time "
+                     "(repeatable; besides the link's ws=)");
+  getCmd->add_option("--manifest", net.manifestFile,
+                     "the file's manifest (JSON, as `p2pcdn manifest ID --json` prints it), when no peer may have it");
   getCmd->add_option("--seed", net.seedAfter, "keep serving after completion for S seconds (0: until interrupted)")
       ->expected(0, 1)
       ->default_str("0");
@@ -90,6 +95,8 @@ int main(int argc, char** argv) {
       "stream", "write a file's bytes to stdout in order as they arrive (e.g. `p2pcdn stream LINK | mpv -`)");
   streamCmd->add_option("target", net.target, "p2pcdn: link or file id")->required();
   streamCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port (default: the link's tr=)");
+  streamCmd->add_option("--web-seed", net.webSeeds, "an http:// URL serving the file (as for get)");
+  streamCmd->add_option("--manifest", net.manifestFile, "the file's manifest (as for get)");
   streamCmd->add_option("--lookahead", media.lookahead, "chunks fetched ahead of what stdout has taken (default 32)")
       ->check(CLI::Range(1, 1 << 20));
   streamCmd->add_flag("--progress", media.progress, "a progress line on stderr");

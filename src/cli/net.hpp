@@ -29,7 +29,10 @@ struct FetchTarget {
   std::optional<EncryptionKey> key;
   std::string tracker;
   std::optional<Manifest> manifest;
+  std::vector<std::string> webSeeds;  // the link's ws= and --web-seed
 };
+// After the node's fetch of t.id: its web seeds, if any.
+Status applyWebSeeds(node::Node& node, const FetchTarget& t);
 Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingStorage& store);
 
 struct Net {

@@ -1,5 +1,6 @@
 // `p2pcdn seed` and `p2pcdn get`: a Node on an Asio event loop, over
 // libwebrtc links, announcing to a WebSocket tracker.
+#include <fstream>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -71,6 +72,9 @@ void addSwarmCounters(json& j, const std::optional<node::FileProgress>& p) {
   j["windowWaits"] = p ? p->swarm.windowWaits : 0;
   j["lateRefills"] = p ? p->swarm.lateRefills : 0;
   j["goodbyesReceived"] = p ? p->swarm.goodbyesReceived : 0;
+  j["originBytes"] = p ? p->swarm.originBytes : 0;
+  j["originChunks"] = p ? p->swarm.originChunks : 0;
+  j["originFailures"] = p ? p->swarm.originFailures : 0;
 }
 
 // Hex of the node's chunk bitfield of a file as on the wire (wire::setBit:
@@ -136,14 +140,43 @@ Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>
   return fail(Errc::kInvalidArgument, "tracker", "no tracker: pass --tracker ws://host:port or a link with tr=");
 }
 
+// A file of at most `cap` bytes, whole.
+static Result<std::string> readSmallFile(const std::filesystem::path& path, std::size_t cap) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(Errc::kIo, "read " + path.string(), "cannot open it");
+  std::string text(cap + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return fail(Errc::kIo, "read " + path.string(), "read error");
+  if (static_cast<std::size_t>(in.gcount()) > cap) return fail(Errc::kTooLarge, "read " + path.string(), "larger than a manifest can be");
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
 Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingStorage& store) {
   auto link = parseLink(n.target);
   if (!link) return fail(link.error());
   auto tracker = pickTracker(n, link->trackers);
   if (!tracker) return fail(tracker.error());
-  FetchTarget t{link->fileId, link->key ? link->key : loadKey(g, link->fileId), std::move(*tracker), std::nullopt};
+  FetchTarget t{link->fileId, link->key ? link->key : loadKey(g, link->fileId), std::move(*tracker), std::nullopt,
+                link->webSeeds};
+  t.webSeeds.insert(t.webSeeds.end(), n.webSeeds.begin(), n.webSeeds.end());
   if (auto m = store.getManifest(t.id)) t.manifest = std::move(*m);
+  if (!t.manifest && !n.manifestFile.empty()) {  // given: no peer needs to send it (a web seed alone will do)
+    auto text = readSmallFile(n.manifestFile, kMaxManifestJsonBytes);
+    if (!text) return fail(text.error());
+    auto m = manifestFromJson(*text);
+    if (!m) return fail(m.error());
+    auto id = manifestId(*m);
+    if (!id) return fail(id.error());
+    if (*id != t.id) return fail(Errc::kIntegrity, "--manifest", "the manifest in " + n.manifestFile.string() + " is not that of " + t.id.hex());
+    t.manifest = std::move(*m);
+  }
   return t;
+}
+
+Status applyWebSeeds(node::Node& node, const FetchTarget& t) {
+  if (t.webSeeds.empty()) return {};
+  return node.setOrigins(t.id, t.webSeeds);
 }
 
 // The store the node serves from. Only the test twin (p2pcdn-test, built
@@ -186,7 +219,7 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   Net net;
   if (auto st = net.init(n, servedStore(n, **storeR, corrupting), *tracker); !st) return report(st.error());
   if (auto st = net.node->seed(r.id); !st) return report(st.error());
-  std::string link = formatLink(Link{r.id, {*tracker}, r.key});
+  std::string link = formatLink(Link{r.id, {*tracker}, r.key, {}});
   if (g.json) {
     auto infoHash = node::swarmKey(r.id);
     std::cout << json{{"fileId", r.id.hex()},
@@ -333,6 +366,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     }
   };
   if (auto st = net.node->fetch(id, manifest, ev); !st) return report(st.error());
+  if (auto st = applyWebSeeds(*net.node, *target); !st) return report(st.error());
   if (auto p = net.node->progress(id); p && manifest) fromStore = p->chunksHave;
   tick();
   if (g.json) every(net, lineTimer, kProgressLinePeriod, progressLine);
@@ -366,8 +400,9 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     j["peers"] = peersJson(*net.node, id);
     std::cout << j.dump() << std::endl;
   } else if (!g.quiet) {
-    std::fprintf(stderr, "fetched %s (%u chunks from peers, %u already stored) in %.2f s\n", m->name.c_str(),
-                 p ? p->chunksFetched : 0, fromStore, *completeAt);
+    const std::uint32_t fetched = p ? p->chunksFetched : 0, fromOrigin = p ? p->swarm.originChunks : 0;
+    std::fprintf(stderr, "fetched %s (%u chunks from peers, %u from web seeds, %u already stored) in %.2f s\n",
+                 m->name.c_str(), fetched - fromOrigin, fromOrigin, fromStore, *completeAt);
   }
   return kExitOk;
 }

@@ -1,4 +1,4 @@
-// Shareable links: p2pcdn:<id>?tr=<url>&k=<key>. Grammar: docs/protocol.md.
+// Shareable links: p2pcdn:<id>?tr=<url>&ws=<url>&k=<key>. Grammar: docs/protocol.md.
 #include <algorithm>
 
 #include "core/hex.hpp"
@@ -8,11 +8,14 @@ namespace p2pcdn {
 namespace {
 
 constexpr std::string_view kScheme = "p2pcdn:";
-// 16 trackers of up to 512 bytes each, fully percent-encoded, fit: every link
-// formatted from fields parseLink accepts parses again.
-constexpr std::size_t kMaxLinkBytes = 32768;
+// 16 trackers of up to 512 bytes and 8 web seeds of up to 2048, fully
+// percent-encoded, fit: every link formatted from fields parseLink accepts
+// parses again.
+constexpr std::size_t kMaxLinkBytes = 81920;
 constexpr std::size_t kMaxTrackerBytes = 512;
 constexpr std::size_t kMaxTrackers = 16;
+constexpr std::size_t kMaxWebSeedBytes = 2048;  // swarm::OriginSource's limits
+constexpr std::size_t kMaxWebSeeds = 8;
 
 bool unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
@@ -65,6 +68,12 @@ std::string formatLink(const Link& link) {
     s += percentEncode(t);
     sep = '&';
   }
+  for (const std::string& w : link.webSeeds) {
+    s += sep;
+    s += "ws=";
+    s += percentEncode(w);
+    sep = '&';
+  }
   if (link.key) {
     s += sep;
     s += "k=";
@@ -75,7 +84,7 @@ std::string formatLink(const Link& link) {
 
 Result<Link> parseLink(std::string_view text) {
   const char* op = "parse link";
-  if (text.size() > kMaxLinkBytes) return fail(Errc::kTooLarge, op, "link longer than 32768 bytes");
+  if (text.size() > kMaxLinkBytes) return fail(Errc::kTooLarge, op, "link longer than 81920 bytes");
   std::string_view rest = text;
   if (rest.size() >= kScheme.size() &&
       std::equal(kScheme.begin(), kScheme.end(), rest.begin(),
@@ -107,6 +116,13 @@ Result<Link> parseLink(std::string_view text) {
       if (value.size() > kMaxTrackerBytes) return fail(Errc::kTooLarge, op, "tracker URL longer than 512 bytes");
       if (link.trackers.size() >= kMaxTrackers) return fail(Errc::kTooLarge, op, "more than 16 trackers");
       link.trackers.push_back(std::move(value));
+    } else if (key == "ws") {
+      if (!(value.starts_with("http://") || value.starts_with("https://"))) {
+        return fail(Errc::kMalformed, op, "a web seed (ws=) is an http:// or https:// URL");
+      }
+      if (value.size() > kMaxWebSeedBytes) return fail(Errc::kTooLarge, op, "web seed URL longer than 2048 bytes");
+      if (link.webSeeds.size() >= kMaxWebSeeds) return fail(Errc::kTooLarge, op, "more than 8 web seeds");
+      link.webSeeds.push_back(std::move(value));
     } else if (key == "k") {
       std::array<std::uint8_t, 32> k{};
       if (!fromHex(value, k)) return fail(Errc::kMalformed, op, "key must be 64 hex characters");

@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <random>
 
+#include "node/http_client.hpp"
 #include "node/store_worker.hpp"
 #include "node/ws_client.hpp"
 
@@ -47,6 +48,19 @@ Result<std::unique_ptr<TrackerConnection>> AsioRuntime::connectTracker(std::stri
   auto parsed = parseWsUrl(url);
   if (!parsed) return fail(parsed.error());
   return std::unique_ptr<TrackerConnection>(std::make_unique<WsConnection>(io_, std::move(*parsed), std::move(events)));
+}
+
+AsioRuntime::AsioRuntime(boost::asio::io_context& io) : io_(io) {}
+AsioRuntime::~AsioRuntime() = default;
+
+std::uint64_t AsioRuntime::fetchRange(const std::string& url, std::uint64_t offset, std::uint32_t length,
+                                      swarm::Time timeout, std::function<void(Result<Bytes>)> done) {
+  if (!http_) http_ = std::make_unique<HttpRangeClient>(io_);
+  return http_->fetch(url, offset, length, timeout, std::move(done));
+}
+
+void AsioRuntime::cancelFetch(std::uint64_t id) {
+  if (http_) http_->cancel(id);
 }
 
 std::uint64_t AsioRuntime::seed() {

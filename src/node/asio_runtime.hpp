@@ -1,7 +1,8 @@
 // The native Runtime: the Node's loop is an asio io_context (its thread runs
 // every node call and callback), time is the steady clock, the tracker is a
-// WebSocket (WsClient, ws:// only), store work runs on a StoreWorker thread
-// and the seed comes from std::random_device.
+// WebSocket (WsClient, ws:// only), store work runs on a StoreWorker thread,
+// web seeds are fetched by HttpRangeClient (http:// only) and the seed comes
+// from std::random_device.
 //
 // It must outlive the Nodes that use it; several Nodes may share one.
 #pragma once
@@ -12,9 +13,11 @@
 
 namespace p2pcdn::node {
 
+class HttpRangeClient;
+
 class AsioRuntime : public Runtime {
  public:
-  explicit AsioRuntime(boost::asio::io_context& io) : io_(io) {}
+  explicit AsioRuntime(boost::asio::io_context& io);
   boost::asio::io_context& io() { return io_; }
 
   swarm::Time now() const override;
@@ -24,9 +27,14 @@ class AsioRuntime : public Runtime {
   Result<std::unique_ptr<TrackerConnection>> connectTracker(std::string_view url,
                                                             TrackerConnection::Events events) override;
   std::uint64_t seed() override;
+  std::uint64_t fetchRange(const std::string& url, std::uint64_t offset, std::uint32_t length, swarm::Time timeout,
+                           std::function<void(Result<Bytes>)> done) override;
+  void cancelFetch(std::uint64_t id) override;
+  ~AsioRuntime() override;
 
  private:
   boost::asio::io_context& io_;
+  std::unique_ptr<HttpRangeClient> http_;  // made at the first web seed fetch
 };
 
 }  // namespace p2pcdn::node

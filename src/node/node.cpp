@@ -477,6 +477,11 @@ void Node::stopSeeding(const FileId& id) { impl_->stopSeeding(id); }
 void Node::setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
   impl_->setStreaming(id, on, cursor, lookahead);
 }
+Status Node::setOrigins(const FileId& id, std::vector<std::string> urls) {
+  auto it = impl_->files.find(id);
+  if (it == impl_->files.end()) return fail(Errc::kNotFound, "web seeds", "the node neither seeds nor fetches " + id.hex());
+  return it->second.session->setOrigins(std::move(urls), impl_->now());
+}
 namespace {
 // call(session, key) on the session of file `id` and its link to the peer (hex id).
 template <class F>

@@ -151,6 +151,10 @@ class Node {
   void stopSeeding(const FileId& id);
   // Streaming: fetch in order from `cursor`, at most `lookahead` chunks ahead.
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
+  // Web seeds (a link's ws=): HTTP(S) origins serving the file, used for what
+  // the swarm cannot give in time (swarm/origin.hpp). kNotFound: the node
+  // neither seeds nor fetches the file; kInvalidArgument: bad URLs.
+  Status setOrigins(const FileId& id, std::vector<std::string> urls);
   // PeerMesh: asks the peer (hex id, linked for this file) for the chunk
   // first, while the file is fetched (swarm::Session::wish; kNotFound: no such
   // file or peer, or the peer lacks it). peerHas: that peer holds the chunk,

@@ -3,7 +3,8 @@
 // store work, and a seed for its randomness. The node's logic (node.cpp and
 // the rest of src/node) uses nothing else, so one node runs
 //   natively        AsioRuntime (asio_runtime.hpp): an asio io_context, the
-//                   steady clock, a WebSocket tracker client, a store thread;
+//                   steady clock, a WebSocket tracker client, a store thread,
+//                   an HTTP client for web seeds;
 //   in tests / sims a virtual clock (tests/node/virtual_world.hpp): every
 //                   event at a virtual instant, deterministic for a seed;
 //   in the browser  JavaScript timers and WebSocket, IndexedDB (issue 14).
@@ -17,6 +18,7 @@
 #include <string_view>
 
 #include "p2pcdn/result.hpp"
+#include "p2pcdn/types.hpp"
 #include "swarm/rate.hpp"
 
 namespace p2pcdn::node {
@@ -66,6 +68,15 @@ class Runtime {
                                                                     TrackerConnection::Events events) = 0;
   // Seeds the node's randomness (its peer id, the engine's tie-breaks, offer ids).
   virtual std::uint64_t seed() = 0;
+  // Web seeds: GET bytes [offset, offset + length) of an http(s) URL (a
+  // Range request). `done` runs on the loop on a later turn, once: exactly
+  // those bytes, or why not; never after cancelFetch. 0: this runtime has
+  // no HTTP (done is not called).
+  virtual std::uint64_t fetchRange(const std::string& /*url*/, std::uint64_t /*offset*/, std::uint32_t /*length*/,
+                                   swarm::Time /*timeout*/, std::function<void(Result<Bytes>)> /*done*/) {
+    return 0;
+  }
+  virtual void cancelFetch(std::uint64_t /*id*/) {}
 };
 
 }  // namespace p2pcdn::node

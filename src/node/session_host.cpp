@@ -84,6 +84,33 @@ class SessionHostImpl : public swarm::SessionHost {
     deferred_.clear();
     for (auto& [index, data] : waiting) storeChunk(index, std::move(data));
   }
+  // Web seeds over the runtime's HTTP; the completion is posted back like a store's.
+  bool fetchOrigin(std::uint32_t id, const std::string& url, std::uint64_t offset, std::uint32_t length) override {
+    std::weak_ptr<Node::Impl> weak = impl_->shared_from_this();
+    const std::uint64_t gen = file().generation;
+    const std::uint64_t handle = impl_->rt.fetchRange(url, offset, length, std::chrono::seconds(30),
+                                                      [weak, fid = fid_, gen, id](Result<Bytes> r) {
+      auto self = weak.lock();
+      if (!self) return;
+      auto it = self->files.find(fid);
+      if (it == self->files.end() || it->second.generation != gen) return;
+      static_cast<SessionHostImpl&>(*it->second.host).origins_.erase(id);
+      it->second.session->onOriginData(id, std::move(r), self->now());
+    });
+    if (handle == 0) return false;
+    origins_[id] = handle;
+    return true;
+  }
+  void cancelOrigin(std::uint32_t id) override {
+    auto it = origins_.find(id);
+    if (it == origins_.end()) return;
+    impl_->rt.cancelFetch(it->second);
+    origins_.erase(it);
+  }
+  ~SessionHostImpl() override {
+    for (auto& [id, handle] : origins_) impl_->rt.cancelFetch(handle);
+  }
+
   std::optional<std::size_t> buffered(swarm::PeerKey key) const override {
     const auto& peers = impl_->files.at(fid_).peers;
     auto it = peers.find(key);
@@ -144,6 +171,7 @@ class SessionHostImpl : public swarm::SessionHost {
   int manifestWrites_ = 0;  // outstanding or to be retried; chunk writes wait in deferred_ meanwhile
   swarm::Time manifestRetry_ = std::chrono::seconds(1);
   std::vector<std::pair<ChunkIndex, Bytes>> deferred_;
+  std::map<std::uint32_t, std::uint64_t> origins_;  // web seed request -> the runtime's fetch
 };
 
 }  // namespace

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     std::string base = "seed-" + std::to_string(n++);
     bool ok = write(dir / (base + ".bin"), std::string_view(reinterpret_cast<const char*>(enc->data()), enc->size())) &&
               write(dir / (base + ".json"), *json);
-    Link link{*id, {}, std::nullopt};
+    Link link{*id, {}, std::nullopt, {}};
     ok = ok && write(dir / (base + "-link.txt"), formatLink(link));
     link.trackers = {"wss://tracker.example:8000/announce", "ws://127.0.0.1:9000/a b?c=d&e"};
     EncryptionKey key{};

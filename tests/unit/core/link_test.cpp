@@ -110,7 +110,7 @@ TEST(Link, PercentDecoding) {
 }
 
 TEST(Link, TrackerLimit) {
-  Link link{someId(), {}, someKey()};
+  Link link{someId(), {}, someKey(), {}};
   for (int i = 0; i < 16; ++i) link.trackers.push_back("wss://tracker" + std::to_string(i) + ".example");
   auto r = parseLink(formatLink(link));
   ASSERT_TRUE(r.has_value()) << test::describe(r);
@@ -120,7 +120,7 @@ TEST(Link, TrackerLimit) {
 }
 
 TEST(Link, LongestValidFieldsStillParse) {
-  Link link{someId(), {}, someKey()};
+  Link link{someId(), {}, someKey(), {}};
   for (int i = 0; i < 16; ++i) link.trackers.push_back(std::string(512, '%'));  // worst case: 3 bytes each
   auto r = parseLink(formatLink(link));
   ASSERT_TRUE(r.has_value()) << test::describe(r);
@@ -129,10 +129,26 @@ TEST(Link, LongestValidFieldsStillParse) {
   P2PCDN_EXPECT_ERRC(parseLink(formatLink(link)), Errc::kTooLarge);
 }
 
+TEST(Link, WebSeeds) {
+  Link link{someId(), {"ws://t:1"}, std::nullopt, {"http://o.test/a b.mp4", "https://o2.test/f?x=1&y=2"}};
+  auto r = parseLink(formatLink(link));
+  ASSERT_TRUE(r.has_value()) << test::describe(r);
+  EXPECT_EQ(r->webSeeds, link.webSeeds);
+  EXPECT_EQ(r->trackers, link.trackers);
+  P2PCDN_EXPECT_ERRC(parseLink("p2pcdn:" + idHex() + "?ws=ftp%3A%2F%2Fx"), Errc::kMalformed);
+  for (int i = 0; i < 8; ++i) link.webSeeds.push_back("http://o.test/" + std::string(2030, '%'));
+  link.webSeeds.erase(link.webSeeds.begin(), link.webSeeds.begin() + 2);  // 8 of the longest, worst case encoded
+  r = parseLink(formatLink(link));
+  ASSERT_TRUE(r.has_value()) << test::describe(r);
+  EXPECT_EQ(r->webSeeds.size(), 8u);
+  link.webSeeds.push_back("http://o.test/9");
+  P2PCDN_EXPECT_ERRC(parseLink(formatLink(link)), Errc::kTooLarge);
+}
+
 TEST(Link, LengthLimit) {
   std::string base = "p2pcdn:" + idHex() + "?pad=";
-  std::string atLimit = base + std::string(32768 - base.size(), 'x');
-  ASSERT_EQ(atLimit.size(), 32768u);
+  std::string atLimit = base + std::string(81920 - base.size(), 'x');
+  ASSERT_EQ(atLimit.size(), 81920u);
   P2PCDN_EXPECT_OK(parseLink(atLimit));
   P2PCDN_EXPECT_ERRC(parseLink(atLimit + "x"), Errc::kTooLarge);
   P2PCDN_EXPECT_ERRC(parseLink(std::string(1'000'000, 'a')), Errc::kTooLarge);

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""A web seed for the tests: an HTTP/1.1 server on 127.0.0.1 that serves
+files with Range support (206 with Content-Range, HEAD, keep-alive),
+counting the bytes it sends. A file may be served corrupt (every 1000th byte
+flipped) or failing (503). Standard library only.
+
+  origin = RangeOrigin({"/f.bin": path}, corrupt={"/bad.bin"}, failing={"/down.bin"})
+  origin.url("/f.bin"); origin.sent  # bytes of bodies sent
+  origin.close()
+
+As a program (for the browser tests, in their namespace): range_origin.py
+PATH:FILE... prints {"port": N} and serves until killed; --cors adds
+Access-Control-Allow-Origin: * (and exposes Content-Range)."""
+
+import json
+import re
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class RangeOrigin:
+    def __init__(self, files, corrupt=(), failing=(), cors=False):
+        self.files, self.corrupt, self.failing, self.cors = dict(files), set(corrupt), set(failing), cors
+        self.sent = 0
+        self.requests = 0
+        self.lock = threading.Lock()
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_HEAD(self):
+                self.serve(head=True)
+
+            def do_GET(self):
+                self.serve(head=False)
+
+            def do_OPTIONS(self):
+                self.send_response(204)
+                self.cors()
+                self.send_header("Access-Control-Allow-Headers", "Range")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def cors(self):
+                if origin.cors:
+                    self.send_header("Access-Control-Allow-Origin", "*")
+                    self.send_header("Access-Control-Expose-Headers", "Content-Range, Content-Length")
+
+            def serve(self, head):
+                path = self.path.split("?")[0]
+                with origin.lock:
+                    origin.requests += 1
+                if path in origin.failing:
+                    self.send_response(503)
+                    self.cors()
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if path not in origin.files:
+                    self.send_response(404)
+                    self.cors()
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with open(origin.files[path], "rb") as f:
+                    data = f.read()
+                size = len(data)
+                start, end, status = 0, size - 1, 200
+                m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+                if m:
+                    start = int(m.group(1))
+                    end = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+                    status = 206
+                    if start >= size or start > end:
+                        self.send_response(416)
+                        self.cors()
+                        self.send_header("Content-Range", f"bytes */{size}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                body = bytearray(data[start:end + 1])
+                if path in origin.corrupt:
+                    for i in range(0, len(body), 1000):
+                        body[i] ^= 1
+                self.send_response(status)
+                self.cors()
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Type", "application/octet-stream")
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(body)
+                    with origin.lock:
+                        origin.sent += len(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a != "--cors"]
+    o = RangeOrigin(dict(a.split(":", 1) for a in args), cors="--cors" in sys.argv)
+    print(json.dumps({"port": o.port}), flush=True)
+    threading.Event().wait()
