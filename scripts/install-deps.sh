@@ -26,6 +26,8 @@ PACKAGES=(
   iproute2                             # network namespaces: slow-links (loopback shaped with tc), browser test
   ffmpeg                               # `p2pcdn demo`'s sample video; gateway tests (ffprobe, decode while downloading)
   firefox-esr                          # the browser peer's tests in Firefox (tests/browser/web_peer_test.py)
+  libwebkit2gtk-4.1-0 xvfb xauth       # WebKitGTK's MiniBrowser (no WebRTC) for the web seed test, under xvfb-run
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav  # WebKitGTK's MSE: WebM and MP4 decoders
   chromium                             # browser interop test (tests/browser; puppeteer-core comes from npm
                                        # through scripts/npm-deps.sh; Debian ships npm as package npm,
                                        # NodeSource inside nodejs)

@@ -81,7 +81,7 @@ EMSCRIPTEN_KEEPALIVE int p2p_verify_chunk(const char* manifest, std::size_t n, s
 EMSCRIPTEN_KEEPALIVE int p2p_parse_link(const char* p, std::size_t n) {
   auto l = p2pcdn::parseLink(text(p, n));
   if (!l) return failed(l.error());
-  json j{{"fileId", l->fileId.hex()}, {"trackers", l->trackers}};
+  json j{{"fileId", l->fileId.hex()}, {"trackers", l->trackers}, {"webSeeds", l->webSeeds}};
   if (l->key) j["key"] = p2pcdn::toHex(p2pcdn::ByteView(l->key->data(), l->key->size()));
   return ok(dump(j));
 }

@@ -48,6 +48,12 @@ void p2p_js_pc_stats(int h);  // a stats event follows
 // p2p_store_inbox).
 void p2p_js_store(int peer, double req, const char* op, std::size_t n, const std::uint8_t* p, std::size_t pn);
 
+// Web seed fetch h: GET bytes [offset, offset + length) of the URL (a Range
+// request), abandoned after timeoutMs. Answered by p2p_fetch_inbox (room for
+// the bytes) then p2p_fetch_done; nothing follows p2p_js_fetch_cancel.
+void p2p_js_fetch(int h, const char* url, std::size_t n, double offset, double length, double timeoutMs);
+void p2p_js_fetch_cancel(int h);
+
 // A peer's event for the page (JSON), and chunk bytes read for request `req`.
 void p2p_js_peer_event(int peer, const char* json, std::size_t n);
 void p2p_js_peer_data(int peer, double req, const std::uint8_t* p, std::size_t n);

@@ -194,7 +194,10 @@ std::string BrowserPeer::progressJson(const FileId& id) const {
                     {"bytesUploaded", p->bytesUploaded},
                     {"bytesDownloaded", p->bytesDownloaded},
                     {"badChunks", p->swarm.badChunks},
-                    {"wasted", p->swarm.wasted}});
+                    {"wasted", p->swarm.wasted},
+                    {"originBytes", p->swarm.originBytes},
+                    {"originChunks", p->swarm.originChunks},
+                    {"originFailures", p->swarm.originFailures}});
 }
 
 std::string BrowserPeer::statsJson() const {

@@ -50,6 +50,7 @@ class BrowserPeer {
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
     node_->setStreaming(id, on, cursor, lookahead);
   }
+  Status setOrigins(const FileId& id, std::vector<std::string> urls) { return node_->setOrigins(id, std::move(urls)); }
   void announceNow() { node_->announceNow(); }
   // PeerMesh (node::Node::wish, peerHas).
   Status wish(const FileId& id, const std::string& peerIdHex, ChunkIndex index) {

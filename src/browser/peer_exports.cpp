@@ -7,6 +7,7 @@
 #include <emscripten/emscripten.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <type_traits>
 
@@ -191,6 +192,19 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_offer(int h, const char* id, std::size_t idn, 
                                         std::uint32_t index) {
   return onFile(h, id, idn, [&](BrowserPeer& p, const FileId& fid) { return p.offer(fid, std::string(text(pid, pn)), index); });
 }
+// Web seeds of a file: a JSON array of http(s) URLs (swarm/origin.hpp).
+EMSCRIPTEN_KEEPALIVE int p2p_peer_origins(int h, const char* id, std::size_t idn, const char* p, std::size_t n) {
+  return onFile(h, id, idn, [&](BrowserPeer& peer, const FileId& fid) -> Status {
+    auto j = nlohmann::json::parse(text(p, n), nullptr, false);
+    if (j.is_discarded() || !j.is_array()) return fail(Errc::kInvalidArgument, "web seeds", "a JSON array of URLs");
+    std::vector<std::string> urls;
+    for (const auto& u : j) {
+      if (!u.is_string()) return fail(Errc::kInvalidArgument, "web seeds", "a web seed is a URL string");
+      urls.push_back(u.get<std::string>());
+    }
+    return peer.setOrigins(fid, std::move(urls));
+  });
+}
 // Whether the peer holds the chunk, as it told us: true or false.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_peer_has(int h, const char* id, std::size_t idn, const char* pid, std::size_t pn,
                                            std::uint32_t index) {
@@ -211,6 +225,29 @@ EMSCRIPTEN_KEEPALIVE int p2p_peer_stats(int h) {
 // {"files":[...],"usage":{...}} of the peer's store.
 EMSCRIPTEN_KEEPALIVE int p2p_peer_storage(int h) {
   return onPeer(h, [](BrowserPeer& p) { return p.storageJson(); });
+}
+
+// ---- web seed fetches answering (BrowserRuntime::fetchRange) ----
+// Room for the n bytes of fetch h (0: unknown, or not the length asked: the fetch then fails).
+EMSCRIPTEN_KEEPALIVE std::uint8_t* p2p_fetch_inbox(int h, std::size_t n) {
+  auto& f = BrowserRuntime::get().fetches;
+  auto it = f.find(h);
+  if (it == f.end() || n != it->second.length) return nullptr;
+  it->second.bytes.resize(n);
+  return it->second.bytes.data();
+}
+// Fetch h ended: code 0 (its bytes are in the inbox), or an Errc with a message.
+EMSCRIPTEN_KEEPALIVE void p2p_fetch_done(int h, int code, const char* p, std::size_t n) {
+  BrowserRuntime::get().post([h, code, m = std::string(text(p, n))]() mutable {
+    auto& f = BrowserRuntime::get().fetches;
+    auto it = f.find(h);
+    if (it == f.end()) return;  // cancelled
+    auto fetch = std::move(it->second);
+    f.erase(it);
+    if (code == 0 && fetch.bytes.size() == fetch.length) return fetch.done(std::move(fetch.bytes));
+    const auto errc = code > 0 && code <= static_cast<int>(Errc::kTimedOut) ? static_cast<Errc>(code) : Errc::kIo;
+    fetch.done(fail(errc, "web seed", m.empty() ? "no bytes" : m));
+  });
 }
 
 // ---- the store's backend answering (browser/storage.hpp) ----

@@ -111,6 +111,20 @@ std::uint64_t BrowserRuntime::seed() {
   return (std::uint64_t{p2p_js_random32()} << 32) | p2p_js_random32();
 }
 
+std::uint64_t BrowserRuntime::fetchRange(const std::string& url, std::uint64_t offset, std::uint32_t length,
+                                         swarm::Time timeout, std::function<void(Result<Bytes>)> done) {
+  const int h = newHandle();
+  fetches[h] = Fetch{std::move(done), {}, length};
+  p2p_js_fetch(h, url.data(), url.size(), static_cast<double>(offset), static_cast<double>(length),
+               static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()));
+  return static_cast<std::uint64_t>(h);
+}
+
+void BrowserRuntime::cancelFetch(std::uint64_t id) {
+  const int h = static_cast<int>(id);
+  if (fetches.erase(h) != 0) p2p_js_fetch_cancel(h);
+}
+
 // ---- JsTrackerConnection ----
 
 JsTrackerConnection::JsTrackerConnection(BrowserRuntime& rt, std::string url, Events events)

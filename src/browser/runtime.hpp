@@ -11,6 +11,7 @@
 //   connectTracker a WebSocket (JsTrackerConnection) that reconnects with
 //                  node::ReconnectBackoff
 //   seed()         crypto.getRandomValues
+//   fetchRange()   fetch() with a Range header (web seeds)
 // One per module (the JS side has one scheduler): BrowserRuntime::get().
 #pragma once
 
@@ -41,6 +42,10 @@ class BrowserRuntime final : public node::Runtime {
   Result<std::unique_ptr<node::TrackerConnection>> connectTracker(std::string_view url,
                                                                   node::TrackerConnection::Events events) override;
   std::uint64_t seed() override;
+  // Web seeds through the page's fetch() (http and https; the origin's CORS rules apply).
+  std::uint64_t fetchRange(const std::string& url, std::uint64_t offset, std::uint32_t length, swarm::Time timeout,
+                           std::function<void(Result<Bytes>)> done) override;
+  void cancelFetch(std::uint64_t id) override;
 
   // From JavaScript (exports): the posted tasks' macrotask, the timer.
   void runPosted();
@@ -50,6 +55,13 @@ class BrowserRuntime final : public node::Runtime {
   int newHandle() { return ++lastHandle_; }
   // Tracker WebSockets by handle (events from JS find theirs, or nothing).
   std::map<int, JsTrackerConnection*> trackers;
+  // Web seed fetches by handle: the bytes (p2p_fetch_inbox), then done (p2p_fetch_done).
+  struct Fetch {
+    std::function<void(Result<Bytes>)> done;
+    Bytes bytes;
+    std::uint32_t length = 0;
+  };
+  std::map<int, Fetch> fetches;
 
  private:
   struct Timer {

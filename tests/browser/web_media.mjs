@@ -30,7 +30,7 @@ const log = (s) => process.stderr.write(s + '\n');
 // In the page. A stall: the play head not moving for longer than 250 ms
 // while the element is neither paused, ended nor seeking (after the first
 // frame; a seek's own wait is seekMs).
-async function play({ tracker, fileId, mime, seekTo, t }) {
+async function play({ tracker, fileId, mime, seekTo, t, verbose }) {
   const out = { ok: false };
   let cdn = null;
   try {
@@ -78,6 +78,12 @@ async function play({ tracker, fileId, mime, seekTo, t }) {
       seekAt = performance.now();
       video.currentTime = seekTarget;
     }
+    // --verbose: the element and the streamer every 2 s (stalls explained).
+    const trace = verbose ? setInterval(() => {
+      const b = [];
+      for (let k = 0; k < video.buffered.length; ++k) b.push(`${video.buffered.start(k).toFixed(2)}-${video.buffered.end(k).toFixed(2)}`);
+      console.log(`t=${video.currentTime.toFixed(2)} rs=${video.readyState} paused=${video.paused} buffered=[${b}] have=${have}/${total} ${JSON.stringify(streamer.progress())}`);
+    }, 2000) : null;
     let last = video.currentTime, lastMove = performance.now();
     out.maxStallMs = 0;
     out.stalls = 0;
@@ -107,6 +113,7 @@ async function play({ tracker, fileId, mime, seekTo, t }) {
       if (stall > 250 && !inStall) { inStall = true; out.stalls++; }
       out.maxStallMs = Math.max(out.maxStallMs, stall);
     }
+    if (trace) clearInterval(trace);
     out.ended = true;
     out.endTime = video.currentTime;
     out.duration = video.duration;
@@ -137,7 +144,8 @@ try {
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
   await page.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
   result = await page.evaluate(play, { tracker: opt.tracker, fileId: opt['file-id'], mime: opt.mime,
-                                       seekTo: opt['seek-to'] ? Number(opt['seek-to']) : null, t: timeoutMs });
+                                       seekTo: opt['seek-to'] ? Number(opt['seek-to']) : null, t: timeoutMs,
+                                       verbose: opt.verbose });
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);
 } finally {

@@ -2,7 +2,9 @@
 """A web seed for the tests: an HTTP/1.1 server on 127.0.0.1 that serves
 files with Range support (206 with Content-Range, HEAD, keep-alive),
 counting the bytes it sends. A file may be served corrupt (every 1000th byte
-flipped) or failing (503). Standard library only.
+flipped) or failing (503). It can also serve folders as they are (a test
+page and the package) and take a page's report (POST /result). Standard
+library only.
 
   origin = RangeOrigin({"/f.bin": path}, corrupt={"/bad.bin"}, failing={"/down.bin"})
   origin.url("/f.bin"); origin.sent  # bytes of bodies sent
@@ -16,14 +18,21 @@ import json
 import re
 import sys
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class RangeOrigin:
-    def __init__(self, files, corrupt=(), failing=(), cors=False):
+    TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html",
+             ".json": "application/json", ".webm": "video/webm", ".mp4": "video/mp4"}
+
+    def __init__(self, files, corrupt=(), failing=(), cors=False, roots=None):
         self.files, self.corrupt, self.failing, self.cors = dict(files), set(corrupt), set(failing), cors
+        self.roots = dict(roots or {})  # URL prefix -> folder (a page's files; never counted in `sent`)
         self.sent = 0
         self.requests = 0
+        self.results = []  # bodies POSTed to /result (a page's report)
+        self.result_ready = threading.Event()
         self.lock = threading.Lock()
         origin = self
 
@@ -39,6 +48,35 @@ class RangeOrigin:
             def do_GET(self):
                 self.serve(head=False)
 
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(min(n, 1 << 20))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if self.path == "/result":
+                    with origin.lock:
+                        origin.results.append(body.decode("utf-8", "replace"))
+                    origin.result_ready.set()
+
+            def static(self, path, head):
+                for prefix, folder in origin.roots.items():
+                    if not path.startswith(prefix):
+                        continue
+                    f = (Path(folder) / path[len(prefix):].lstrip("/")).resolve()
+                    if Path(folder).resolve() not in f.parents or not f.is_file():
+                        break
+                    data = f.read_bytes()
+                    self.send_response(200)
+                    self.send_header("Content-Type", RangeOrigin.TYPES.get(f.suffix, "application/octet-stream"))
+                    self.send_header("Cache-Control", "no-store")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if not head:
+                        self.wfile.write(data)
+                    return True
+                return False
+
             def do_OPTIONS(self):
                 self.send_response(204)
                 self.cors()
@@ -53,6 +91,8 @@ class RangeOrigin:
 
             def serve(self, head):
                 path = self.path.split("?")[0]
+                if path not in origin.files and self.static(path, head):
+                    return
                 with origin.lock:
                     origin.requests += 1
                 if path in origin.failing:

@@ -24,6 +24,7 @@ export class Host {
   constructor() {
     this.m = null;
     this.sockets = new Map();  // handle -> WebSocket
+    this.fetches = new Map();  // handle -> the AbortController of a web seed fetch
     this.links = new Map();    // handle -> {pc, dc, offerer, low, closing}
     this.peers = new Map();    // peer handle -> {onEvent(obj), onData(req, bytes)}
     this.stores = new Map();   // peer handle -> its ChunkStorage backend (web/src/storage.js)
@@ -61,6 +62,64 @@ export class Host {
     }, ms);
   }
   random32() { return crypto.getRandomValues(new Uint32Array(1))[0]; }
+
+  // ---- web seed fetches (BrowserRuntime::fetchRange) ----
+  // Bytes [offset, offset + length) of the URL: only exactly those count (206
+  // with a matching Content-Range where the origin exposes it, or 200 from
+  // offset 0); more than `length` is cut off (a server ignoring Range).
+  fetchDone(h, code, message = "") {
+    if (!this.m || !this.fetches.has(h)) return;
+    this.fetches.delete(h);
+    this.withBytes(message, (p, n) => this.m._p2p_fetch_done(h, code, p, n));
+  }
+  fetchRange(h, p, n, offset, length, timeoutMs) {
+    const url = this.text(p, n);
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; ac.abort(); }, timeoutMs);
+    this.fetches.set(h, ac);
+    const end = offset + length - 1;
+    const fail = (code, what) => { throw Object.assign(new Error(what), { errc: code }); };
+    (async () => {
+      const res = await fetch(url, { headers: { Range: `bytes=${offset}-${end}` }, signal: ac.signal,
+                                     cache: "no-store", credentials: "omit", redirect: "follow" });
+      if (!(res.status === 206 || (res.status === 200 && offset === 0))) fail(6, `HTTP ${res.status} for bytes ${offset}-${end}`);
+      const range = res.headers.get("content-range");
+      if (range && !range.startsWith(`bytes ${offset}-${end}/`)) fail(2, `the origin answered ${range} for bytes ${offset}-${end}`);
+      const out = new Uint8Array(length);
+      let got = 0;
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (got + value.length > length) {
+          ac.abort();
+          fail(2, "the origin answered more than the range asked (does it support Range?)");
+        }
+        out.set(value, got);
+        got += value.length;
+      }
+      if (got !== length) fail(6, `the origin sent ${got} of ${length} bytes`);
+      return out;
+    })().then((bytes) => {
+      clearTimeout(timer);
+      if (!this.fetches.has(h)) return;  // cancelled
+      const at = this.m._p2p_fetch_inbox(h, bytes.length);
+      if (!at) return this.fetchDone(h, 6, "no room for the bytes");
+      this.m.HEAPU8.set(bytes, at);
+      this.fetchDone(h, 0);
+    }, (e) => {
+      clearTimeout(timer);
+      if (timedOut) return this.fetchDone(h, 12, `no answer in ${timeoutMs} ms`);
+      this.fetchDone(h, e && e.errc ? e.errc : 6, String(e && e.message ? e.message : e));
+    });
+  }
+  fetchCancel(h) {
+    const ac = this.fetches.get(h);
+    if (!ac) return;
+    this.fetches.delete(h);
+    ac.abort();
+  }
 
   // ---- tracker WebSockets ----
   wsEvent(h, kind, text = "") {

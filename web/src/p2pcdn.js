@@ -19,6 +19,10 @@ const DEFAULTS = {
   enableSeeding: true,
   seedDuration: 3600,        // seconds; 0: until delete() or disconnect()
   discoveryInterval: 30000,  // ms between announces
+  // Web seeds for every file fetched: http(s) URLs serving the file with Range
+  // support, "{fileId}" replaced by its id (besides a link's ws=). Used only
+  // for what the swarm cannot give in time; every chunk is verified.
+  webSeeds: [],
 };
 
 const READ_WINDOW = 16;  // download(): chunks read from the store at once (4 MiB of 256 KiB chunks)
@@ -32,6 +36,7 @@ export class P2PCDN {
     this.seedTimers = new Map();  // fileId -> the timer that ends its seeding
     this.keys = new Map();        // fileId -> key (hex) of encrypted files uploaded or opened here
     this.fetches = new Map();     // fileId -> the FileFetches of download() and stream() under way
+    this.fetched = new Set();     // every file fetched since connect() (getStats' origin bytes)
   }
 
   // Loads the WebAssembly (once per page) and joins the tracker.
@@ -46,6 +51,9 @@ export class P2PCDN {
   async open() {
     const o = this.options;
     if (typeof o.trackerUrl !== "string") throw new P2PCDNError("invalid-argument", "no trackerUrl (ws://host:port)", 1);
+    if (!Array.isArray(o.webSeeds) || !o.webSeeds.every((u) => typeof u === "string")) {
+      throw new P2PCDNError("invalid-argument", "webSeeds: an array of http(s) URLs", 1);
+    }
     this.mod = await loadModule();
     const t0 = performance.now();
     const storage = o.storage || await defaultStorage();
@@ -112,6 +120,7 @@ export class P2PCDN {
       chunksTotal: p.chunksTotal,
       chunksFetched: p.chunksFetched,  // from peers, this session (the rest came from the store)
       peers: p.peers,
+      bytesFromOrigins: p.originBytes || 0,  // web seeds' share of bytesVerified
       chunk,
     };
   }
@@ -177,8 +186,11 @@ export class P2PCDN {
     const heldBefore = live.length ? live[0].heldBefore : peer.progress(link.fileId) !== null;
     const f = new FileFetch(this, peer, link.fileId, key, m, { ...opts, heldBefore });
     set.add(f);
+    this.fetched.add(link.fileId);
     try {
       await f.begin(onProgress);
+      const seeds = [...(link.webSeeds || []), ...this.options.webSeeds.map((u) => u.split("{fileId}").join(link.fileId))];
+      if (seeds.length) peer.setOrigins(link.fileId, [...new Set(seeds)]);
     } catch (e) {
       this.endFetch(f, false);
       throw e;
@@ -372,6 +384,12 @@ export class P2PCDN {
   getStats() {
     const s = this.requirePeer().stats();
     const st = this.requirePeer().storage();
+    let origin = 0;
+    for (const id of this.fetched) {
+      const p = this.peer.progress(id);
+      if (p) origin += p.originBytes || 0;
+    }
+    const fromPeers = s.peers.concat(s.closedLinks).reduce((a, p) => a + p.bytesDown, 0);
     return {
       peerId: s.peerId,
       peers: s.peers,
@@ -379,7 +397,10 @@ export class P2PCDN {
       closedLinks: s.closedLinks.length,
       closedPeers: s.closedLinks,  // the links that closed, with what they carried (as peers)
       bytesUploaded: s.peers.concat(s.closedLinks).reduce((a, p) => a + p.bytesUp, 0),
-      bytesDownloaded: s.peers.concat(s.closedLinks).reduce((a, p) => a + p.bytesDown, 0),
+      bytesDownloaded: fromPeers,
+      // Web seeds: bytes from HTTP origins, and the share that came from peers instead.
+      bytesFromOrigins: origin,
+      p2pShare: fromPeers + origin > 0 ? fromPeers / (fromPeers + origin) : null,
       peerConnectionsCreated: s.peerConnectionsCreated,
       peerConnectionsLive: s.peerConnectionsLive,
       storage: { ...st.usage, indexMs: this.storageIndexMs, skippedAtLoad: st.skippedAtLoad },

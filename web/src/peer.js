@@ -113,6 +113,10 @@ export class Peer {
   setStreaming(fileId, on, cursor, lookahead) {
     this.call(() => this.withId(fileId, (p, n) => this.m._p2p_peer_streaming(this.h, p, n, on ? 1 : 0, cursor, lookahead)));
   }
+  // Web seeds of a file (http(s) URLs serving it with Range support).
+  setOrigins(fileId, urls) {
+    this.call(() => this.withId(fileId, (p, n) => this.host.withBytes(JSON.stringify(urls), (q, k) => this.m._p2p_peer_origins(this.h, p, n, q, k))));
+  }
   announce() { this.call(() => this.m._p2p_peer_announce(this.h)); }
   // PeerMesh: ask that peer for the chunk first (throws P2PCDNError: no such file, peer, or it lacks the chunk).
   wish(fileId, peerId, index) {

@@ -111,7 +111,7 @@ export class Segmenter {
     return out;
   }
   step() {
-    if (this.open) return this.piece(false);
+    if (this.open) return this.piece();
     if (this.skipping) {
       this.skipping -= this.q.skip(this.skipping);
       if (this.skipping) return null;
@@ -121,14 +121,19 @@ export class Segmenter {
   // A media segment [start, end) of known size begins at the queue's front:
   // it is given out in pieces as its bytes come (MSE parses a segment
   // appended in contiguous parts, so a frame plays as soon as it is here).
-  begin(end, time) {
-    this.open = { start: this.q.offset, end, time };
-    return this.piece(true);
+  begin(end, time, bodyAt = end) {
+    this.open = { start: this.q.offset, end, time, bodyAt, given: false };
+    return this.piece();
   }
-  piece(first) {
+  // How far a piece may reach, given the bytes queued up to `upTo` (a
+  // subclass cuts at its elements' boundaries; see WebmSegmenter).
+  cut(upTo) { return upTo; }
+  piece() {
     const o = this.open;
-    const n = Math.min(this.q.length, o.end - this.q.offset);
-    if (n === 0) return null;
+    const n = this.cut(Math.min(this.q.offset + this.q.length, o.end)) - this.q.offset;
+    if (n <= 0) return null;
+    const first = !o.given;
+    o.given = true;
     const bytes = this.q.take(n);
     const last = this.q.offset === o.end;
     if (last) this.open = null;

@@ -133,7 +133,7 @@ export class WebmSegmenter extends Segmenter {
       if (total > MAX_SEGMENT) throw malformed(`a Cluster of ${total} bytes (at most ${MAX_SEGMENT})`);
       const head = Math.min(total, h.len + 16);
       if (q.length < head) return null;
-      return this.begin(q.offset + total, this.clusterTime(q.peek(head), h.len));
+      return this.begin(q.offset + total, this.clusterTime(q.peek(head), h.len), q.offset + h.len);
     }
     // Of unknown size (live WebM): whole, once the next one begins.
     const end = this.clusterEnd(h.len);
@@ -141,6 +141,21 @@ export class WebmSegmenter extends Segmenter {
     const start = q.offset;
     const bytes = q.take(end);
     return { type: "media", bytes, start, end: start + end, time: this.clusterTime(bytes, h.len), first: true, last: true };
+  }
+  // A Cluster's pieces end at its children's boundaries, so that each append
+  // holds whole blocks (Firefox lost the rest of a Cluster whose block was
+  // split between appends: ~1 s gaps in what it buffered).
+  cut(upTo) {
+    const o = this.open;
+    const q = this.q;
+    if (upTo >= o.end) return o.end;
+    while (o.bodyAt < upTo) {
+      const b = q.peek(Math.min(q.length, o.bodyAt - q.offset + 12)).subarray(o.bodyAt - q.offset);
+      const h = header(b, 0);
+      if (!h || h.size < 0 || o.bodyAt + h.len + h.size > upTo) break;
+      o.bodyAt += h.len + h.size;
+    }
+    return Math.min(o.bodyAt, o.end);
   }
   // A Cluster of unknown size ends where the next level-1 element (or the file) begins.
   clusterEnd(from) {
