@@ -9,7 +9,7 @@ the play head moves past its target, stalls (the play head still for
 > 250 ms while playing) and the longest one, over the whole clip.
 
   bench/web_media.py --p2pcdn build/release/src/cli/p2pcdn --package build/wasm/web
-                     [--seconds 120] [--runs 3] [--upload-limit 8000000] [--no-firefox]
+                     [--seconds 120] [--runs 3] [--upload-limit 8000000] [--browsers chromium,firefox]
 
 Each run is tests/browser/web_media_test.py (so its checks hold too), in a
 network namespace that holds only loopback: root is needed."""
@@ -33,11 +33,10 @@ def main():
     ap.add_argument("--kbps", type=int, default=2500)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--upload-limit", type=int, default=8_000_000)
-    ap.add_argument("--no-firefox", action="store_true")
+    ap.add_argument("--browsers", default="chromium,firefox")
     args = ap.parse_args()
-    browsers = [("chromium", ["--chromium", "/usr/bin/chromium"])]
-    if not args.no_firefox:
-        browsers.append(("firefox", ["--firefox", "/usr/bin/firefox-esr"]))
+    flags = {"chromium": ["--chromium", "/usr/bin/chromium"], "firefox": ["--firefox", "/usr/bin/firefox-esr"]}
+    browsers = [(b, flags[b]) for b in args.browsers.split(",")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="p2pcdn-bench-media-") as tmp:
         for name, flag in browsers:
