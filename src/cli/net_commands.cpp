@@ -159,7 +159,9 @@ Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingSto
   if (!tracker) return fail(tracker.error());
   FetchTarget t{link->fileId, link->key ? link->key : loadKey(g, link->fileId), std::move(*tracker), std::nullopt,
                 link->webSeeds};
-  t.webSeeds.insert(t.webSeeds.end(), n.webSeeds.begin(), n.webSeeds.end());
+  for (const auto& w : n.webSeeds) {
+    if (std::find(t.webSeeds.begin(), t.webSeeds.end(), w) == t.webSeeds.end()) t.webSeeds.push_back(w);
+  }
   if (auto m = store.getManifest(t.id)) t.manifest = std::move(*m);
   if (!t.manifest && !n.manifestFile.empty()) {  // given: no peer needs to send it (a web seed alone will do)
     auto text = readSmallFile(n.manifestFile, kMaxManifestJsonBytes);
@@ -400,7 +402,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     j["peers"] = peersJson(*net.node, id);
     std::cout << j.dump() << std::endl;
   } else if (!g.quiet) {
-    const std::uint32_t fetched = p ? p->chunksFetched : 0, fromOrigin = p ? p->swarm.originChunks : 0;
+    const std::uint32_t fetched = p ? p->chunksFetched : 0, fromOrigin = std::min(fetched, p ? p->swarm.originChunks : 0u);
     std::fprintf(stderr, "fetched %s (%u chunks from peers, %u from web seeds, %u already stored) in %.2f s\n",
                  m->name.c_str(), fetched - fromOrigin, fromOrigin, fromStore, *completeAt);
   }

@@ -117,7 +117,7 @@ Result<Link> parseLink(std::string_view text) {
       if (link.trackers.size() >= kMaxTrackers) return fail(Errc::kTooLarge, op, "more than 16 trackers");
       link.trackers.push_back(std::move(value));
     } else if (key == "ws") {
-      if (!(value.starts_with("http://") || value.starts_with("https://"))) {
+      if (!(value.starts_with("http://") || value.starts_with("https://")) || value.size() < 9) {
         return fail(Errc::kMalformed, op, "a web seed (ws=) is an http:// or https:// URL");
       }
       if (value.size() > kMaxWebSeedBytes) return fail(Errc::kTooLarge, op, "web seed URL longer than 2048 bytes");

@@ -142,7 +142,9 @@ void HttpRangeClient::send(const std::shared_ptr<Job>& job) {
   req.method(http::verb::get);
   req.target(job->url.target);
   req.version(11);
-  req.set(http::field::host, job->url.port == "80" ? job->url.host : job->url.host + ":" + job->url.port);
+  const bool v6 = job->url.host.find(':') != std::string::npos;
+  const std::string host = v6 ? "[" + job->url.host + "]" : job->url.host;
+  req.set(http::field::host, job->url.port == "80" ? host : host + ":" + job->url.port);
   req.set(http::field::user_agent, "p2pcdn web seed");
   req.set(http::field::range, "bytes=" + std::to_string(job->offset) + "-" + std::to_string(job->offset + job->length - 1));
   req.keep_alive(true);
@@ -191,13 +193,14 @@ void HttpRangeClient::send(const std::shared_ptr<Job>& job) {
                             : fail(res.result() == http::status::partial_content || res.result() == http::status::ok ? Errc::kMalformed : Errc::kIo,
                                    "web seed", "HTTP " + std::to_string(res.result_int()) + " for bytes " + std::to_string(job->offset) + "+" +
                                                    std::to_string(job->length) + (exact ? " (short)" : ""));
-      finish(job, std::move(r));
+      // Idle first: the fetch that `done` may start at once reuses this connection.
       if (keep && idle_.size() < kMaxIdle) {
         conn->stream.expires_never();
         idle_.push_back(std::move(conn));
       } else {
         conn->stream.socket().close();
       }
+      finish(job, std::move(r));
     });
   });
 }

@@ -67,7 +67,7 @@ struct FileProgress {
   std::uint64_t bytesVerified = 0;     // stored-form bytes held
   std::uint32_t chunksTotal = 0;
   std::uint32_t chunksHave = 0;
-  std::uint32_t chunksFetched = 0;     // received from peers in this session
+  std::uint32_t chunksFetched = 0;     // fetched in this session (from peers or web seeds: swarm.originChunks)
   std::size_t peers = 0;               // open links with a completed handshake
   std::uint64_t bytesUploaded = 0;
   std::uint64_t bytesDownloaded = 0;

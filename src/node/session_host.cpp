@@ -86,6 +86,7 @@ class SessionHostImpl : public swarm::SessionHost {
   }
   // Web seeds over the runtime's HTTP; the completion is posted back like a store's.
   bool fetchOrigin(std::uint32_t id, const std::string& url, std::uint64_t offset, std::uint32_t length) override {
+    if (impl_->stopped) return false;  // a stopping node fetches nothing more
     std::weak_ptr<Node::Impl> weak = impl_->shared_from_this();
     const std::uint64_t gen = file().generation;
     const std::uint64_t handle = impl_->rt.fetchRange(url, offset, length, std::chrono::seconds(30),

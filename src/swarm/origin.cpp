@@ -81,6 +81,7 @@ std::map<ChunkIndex, Time> OriginSource::peerRequests(ChunkIndex from, ChunkInde
 }
 
 void OriginSource::pump(Time now) {
+  prune();
   if (!allowed()) {
     if (!state_.wanted) since_.reset();
     return;
@@ -156,6 +157,28 @@ void OriginSource::failed(std::size_t origin, Time now) {
   o.restUntil = now + o.rest;
 }
 
+// Requests no longer worth their bytes: the chunk came from a peer, the file
+// is complete, or (streaming) a seek left it outside the window.
+void OriginSource::prune() {
+  if (pending_.empty()) return;
+  const PiecePicker* picker = state_.picker.get();
+  ChunkIndex from = 0, to = picker ? picker->chunkCount() : 0;
+  if (picker && state_.streaming && state_.opts.picker.streamLookahead) {
+    from = picker->streamCursor();
+    to = static_cast<ChunkIndex>(std::min<std::uint64_t>(to, std::uint64_t{from} + state_.opts.picker.streamLookahead));
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const ChunkIndex i = it->second.index;
+    if (picker && !picker->complete() && !picker->have(i) && i >= from && i < to) {
+      ++it;
+      continue;
+    }
+    state_.host.cancelOrigin(it->first);
+    auto gone = it++;
+    release(gone);
+  }
+}
+
 void OriginSource::expire(Time now) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now - it->second.sent < opts_.timeout) {
@@ -178,6 +201,9 @@ void OriginSource::onData(std::uint32_t id, Result<Bytes> data, Time now) {
   if (!state_.manifest) return;
   if (!data) {
     failed(origin, now);
+    // This host can never fetch it (https:// natively, a URL it refuses): not worth retrying.
+    const Errc code = data.error().code();
+    if (code == Errc::kUnsupported || code == Errc::kInvalidArgument) origins_[origin].dropped = true;
   } else if (state_.picker->have(index)) {
     state_.counters.wasted += data->size();  // a peer's copy came first
   } else if (data->size() != state_.manifest->storedChunkLength(index) ||

@@ -10,8 +10,9 @@
 //    outstanding at any peer for `idleBefore` (the swarm gives nothing now;
 //    with no WebRTC at all every chunk goes this way), or
 //  - streaming: for the `urgentChunks` at the cursor, when a peer has had the
-//    request for longer than `urgentAfter` (the origin's copy races it; the
-//    loser is cancelled or counted as wasted).
+//    request for longer than `urgentAfter` (the origin's copy races it: a
+//    peer's late copy is cancelled; the origin's, once the peer's came first,
+//    is cancelled at the next pump, or counted as wasted).
 // At most `slots` requests are out at once. Every chunk is verified against
 // the manifest like a peer's: `maxBadChunks` bad ones and the origin is
 // dropped. An origin that fails (HTTP error, short answer, time-out) rests,
@@ -59,7 +60,7 @@ class OriginSource {
   void pump(Time now);
   // A completion of SessionHost::fetchOrigin (unknown or cancelled ids are ignored).
   void onData(std::uint32_t id, Result<Bytes> data, Time now);
-  // The file is no longer wanted (or the session ends): every request is cancelled.
+  // The file is no longer wanted: every request is cancelled.
   void cancelAll();
   // When pump has something to do without an event: a time-out, a rest or the grace ending.
   Time nextWakeup(Time now) const;
@@ -83,6 +84,7 @@ class OriginSource {
   bool start(ChunkIndex index, Time now);  // false: no origin can take it now
   void failed(std::size_t origin, Time now);  // it rests
   void expire(Time now);
+  void prune();
   void release(std::map<std::uint32_t, Pending>::iterator it);
   std::optional<std::size_t> pickOrigin(Time now);
   // The peers' oldest outstanding request for each chunk in [from, to).

@@ -125,10 +125,8 @@ void Session::setStreaming(bool on, ChunkIndex cursor, std::size_t lookahead, Ti
     // A seek (the cursor moved other than on by one, which is a reader
     // taking the next chunk): requests for chunks outside the new window that
     // have not started arriving are cancelled, so the window's chunks do not
-    // queue behind them at a slow peer. (At a 2 MB/s seeder a far seek's first
-    // byte waited ~0.5 s for them; a video's seek within the window waited
-    // ~1 s at a seeder limited to twice the video's rate.)
-    const bool jumped = !wasStreaming || cursor < old || cursor > old + 1;
+    // queue behind them at a slow peer (bench/RESULTS.md has what they cost).
+    const bool jumped = !wasStreaming || cursor < old || std::uint64_t{cursor} > std::uint64_t{old} + 1;
     if (on && jumped) downloader_.cancelOutside(cursor, std::uint64_t{cursor} + span, now);
   }
   fetchMore(now);

@@ -37,7 +37,8 @@ export const fileRoute = (file, type = 'application/octet-stream') => (req, res)
 };
 
 // opt: {firefox (a path: Firefox over WebDriver BiDi), chromium (path), media (autoplay allowed)}.
-export async function launch(puppeteer, { firefox, chromium, userDataDir, timeoutMs, origin, media = false }) {
+// prefs: more Firefox preferences.
+export async function launch(puppeteer, { firefox, chromium, userDataDir, timeoutMs, origin, media = false, prefs = {} }) {
   if (firefox) {
     return puppeteer.launch({
       browser: 'firefox', executablePath: firefox, headless: true, userDataDir, timeout: timeoutMs,
@@ -47,6 +48,7 @@ export async function launch(puppeteer, { firefox, chromium, userDataDir, timeou
         'media.peerconnection.ice.obfuscate_host_addresses': false,
         'media.peerconnection.ice.default_address_only': false,
         ...(media ? { 'media.autoplay.default': 0, 'media.autoplay.blocking_policy': 0 } : {}),
+        ...prefs,
       },
     });
   }

@@ -124,7 +124,7 @@ class RangeOrigin:
                         self.end_headers()
                         return
                 f.seek(start)
-                body = bytearray(f.read(end + 1 - start))  # only the range: a 32 MiB file is not read per request
+                body = bytearray(f.read(end + 1 - start))  # only the range asked
                 f.close()
                 if path in origin.corrupt:
                     for i in range(0, len(body), 1000):

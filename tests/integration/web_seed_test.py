@@ -82,9 +82,13 @@ def test_swarm_first(args, tmp, rng):
     finally:
         origin.close()
     check(filecmp.cmp(src, tmp / "out.bin", shallow=False), "the output differs from the original")
-    check(r["originChunks"] == 0 and origin.sent == 0,
-          f"with a seeder the origin sent {origin.sent} bytes ({r['originChunks']} chunks)")
-    print(f"  every chunk from the seeder; the origin sent nothing ({origin.requests} requests)")
+    # Peers first: the origin waits 2 s plus 1 s of an idle swarm. A link slower than that on a loaded
+    # machine may let it send the first few chunks (its 4 slots), never more.
+    chunks = size // (256 * 1024)
+    check(r["originChunks"] <= 4 and origin.sent <= 4 * 256 * 1024,
+          f"with a seeder the origin sent {origin.sent} bytes ({r['originChunks']} of {chunks} chunks)")
+    print(f"  {chunks - r['originChunks']} of {chunks} chunks from the seeder; the origin sent {origin.sent} bytes "
+          f"({origin.requests} requests)")
 
 
 def test_bad_origin(args, tmp, rng):

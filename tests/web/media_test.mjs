@@ -177,5 +177,24 @@ for (const S of [WebmSegmenter, Mp4Segmenter]) {
   s2.push(first.bytes, 0);
   check(codeOf(() => s2.push(big, first.end)) === "malformed", "a Cluster of 2^40 bytes");
 }
+{
+  // 200 000 tiny elements after the first segment (WebM Voids, MP4 free boxes), in one push: passed over in a loop.
+  const after = (S, file, filler) => {
+    const first = segmentsOf(feed(new S(file.length), file, 0, () => CHUNK), "filler")[1];
+    const bytes = new Uint8Array(first.end + filler.length);
+    bytes.set(file.subarray(0, first.end));
+    bytes.set(filler, first.end);
+    const seg = new S(1 << 30);
+    let code = "none";
+    try { seg.push(bytes, 0); } catch (e) { code = e.code || String(e); }
+    return { code, left: seg.q.length };
+  };
+  const voids = new Uint8Array(400000).map((_, i) => (i % 2 ? 0x80 : 0xec));
+  const w = after(WebmSegmenter, clip("voids.webm", CLIPS[0].args), voids);
+  check(w.code === "none" && w.left === 0, `200 000 Void elements: ${JSON.stringify(w)}`);
+  const frees = new Uint8Array(8 * 200000).map((_, i) => [0, 0, 0, 8, 0x66, 0x72, 0x65, 0x65][i % 8]);
+  const f = after(Mp4Segmenter, clip("frees.mp4", CLIPS[2].args), frees);
+  check(f.code === "none" && f.left === 0, `200 000 free boxes: ${JSON.stringify(f)}`);
+}
 fs.rmSync(tmp, { recursive: true, force: true });
 console.log(`media_test: ${checks()} checks passed`);

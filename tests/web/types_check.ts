@@ -33,6 +33,10 @@ async function page(file: File): Promise<void> {
   seekable.seek(3);
   await new MediaStreamer("video/mp4").streamToElement(seekable, await seekable.manifest(), video);
   console.log(MediaStreamer.isTypeSupported("video/mp4"), seekable.position);
+  await cdn.serveServiceWorker({ url: "/sw.js", scope: "/" });
+  video.src = cdn.serviceWorkerUrl(up.link, "clip.mp4");
+  const share: number | null = cdn.getStats().p2pShare;
+  console.log(share, new P2PCDN({ trackerUrl: "ws://t", webSeeds: ["https://cdn.test/{fileId}"] }));
   const stats: Stats = cdn.getStats();
   const stored: StoredFile[] = await cdn.getStoredFiles();
   console.log(bytes.length, key, stats.peerConnectionsLive, stats.storage.quotaBytes, stored[0]?.complete);

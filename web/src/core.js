@@ -109,6 +109,14 @@ export function wrapCore(m) {
     formatLink(link) {
       return call(() => withBytes(text(JSON.stringify(link)), (p, n) => m._p2p_format_link(p, n)));
     },
+    // The gateway's answer (src/gateway/http.hpp) to a request for the file:
+    // {status, contentLength, contentRange, first?, last?, headers}.
+    // req: {method, range?, ifRange?, ifNoneMatch?} (header values or null).
+    planResponse(manifest, req) {
+      const q = JSON.stringify({ manifest, method: req.method, range: req.range ?? undefined,
+                                 ifRange: req.ifRange ?? undefined, ifNoneMatch: req.ifNoneMatch ?? undefined });
+      return JSON.parse(call(() => withBytes(text(q), (p, n) => m._p2p_plan_response(p, n))));
+    },
     // A link "p2pcdn:<id>?tr=...&k=..." or a bare id: {fileId, trackers, key?}.
     parseLink(link) {
       if (typeof link !== "string") throw new P2PCDNError("invalid-argument", "a link is a string", 1);

@@ -110,6 +110,7 @@ export class Host {
       this.fetchDone(h, 0);
     }, (e) => {
       clearTimeout(timer);
+      ac.abort();  // a refused answer's body is not read on (a server ignoring Range would send the whole file)
       if (timedOut) return this.fetchDone(h, 12, `no answer in ${timeoutMs} ms`);
       this.fetchDone(h, e && e.errc ? e.errc : 6, String(e && e.message ? e.message : e));
     });

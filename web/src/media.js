@@ -33,6 +33,7 @@ export class MediaStreamer {
     this.mimeType = mimeType;
     this.options = { ...DEFAULTS, ...options };
     this.stopped = false;
+    this.stopSignal = new Promise((resolve) => { this.stopNow = () => resolve({ done: true }); });
     this.wakers = [];
     this.stats = { bytesAppended: 0, segmentsAppended: 0, seeks: 0, quotaEvictions: 0, bufferGoal: this.options.bufferAhead };
   }
@@ -95,6 +96,7 @@ export class MediaStreamer {
   stop() {
     this.stopped = true;
     this.wake();
+    this.stopNow();
   }
 
   progress() {
@@ -110,16 +112,18 @@ export class MediaStreamer {
       const gen = this.seekGen;
       await this.room(gen);
       if (this.stopped || gen !== this.seekGen) continue;
-      const r = await it.next();
-      if (r.done) break;
+      const r = await Promise.race([it.next(), this.stopSignal]);
+      if (this.stopped || r.done) break;
       const at = (this.seekable ? this.chunks.position : count++) * this.chunkSize;
       if (at !== this.expect) continue;  // read before a seek
       this.expect = at + r.value.length;
       const now = this.seekGen;
       for (const s of this.seg.push(r.value, at)) {
         if (now !== this.seekGen) break;  // the rest is from before a seek
-        await this.append(s.bytes);
-        if (now === this.seekGen) this.midSegment = s.type === "media" && !s.last;
+        // Set first: a seek while this piece is being appended must know the parser is mid-segment
+        // (an abort() too many is harmless).
+        this.midSegment = s.type === "media" && !s.last;
+        if (!(await this.append(s.bytes, now))) break;  // a seek came meanwhile
         this.setDuration();
       }
       if (this.onProgress) this.onProgress(this.progress());
@@ -135,8 +139,9 @@ export class MediaStreamer {
     if (!this.seekable || !this.seg.init || this.buffered(t)) return;
     const { offset, exact } = this.seg.offsetFor(t);
     const chunk = Math.floor(offset / this.chunkSize);
-    // A segment appended in part: the parser forgets it (and an append in progress stops).
-    if (this.midSegment || this.sb.updating) this.sb.abort();
+    // A segment appended in part: the parser must forget it before the next
+    // append (abort() there: here it would throw during a remove()).
+    if (this.midSegment) this.needAbort = true;
     this.midSegment = false;
     this.seg.resetAt(chunk * this.chunkSize, offset, exact);
     this.stats.lastSeek = { time: t, offset, exact, chunk };
@@ -163,10 +168,16 @@ export class MediaStreamer {
     return false;
   }
 
-  // One whole segment into the SourceBuffer; on QuotaExceededError, room is made and it is tried again.
-  async append(bytes) {
+  // A piece into the SourceBuffer; on QuotaExceededError, room is made and
+  // it is tried again. false: a seek came first (gen is no longer current).
+  async append(bytes, gen) {
     for (let tries = 0; ; ++tries) {
       await this.idle();
+      if (gen !== this.seekGen || this.stopped) return false;
+      if (this.needAbort) {  // a seek left a segment appended in part: the parser forgets it
+        this.needAbort = false;
+        this.sb.abort();
+      }
       try {
         this.sb.appendBuffer(bytes);
       } catch (e) {
@@ -178,7 +189,7 @@ export class MediaStreamer {
       await this.idle();
       this.stats.bytesAppended += bytes.length;
       this.stats.segmentsAppended++;
-      return;
+      return gen === this.seekGen;
     }
   }
   // The SourceBuffer no longer updating; a decode error fails.
@@ -195,17 +206,13 @@ export class MediaStreamer {
     const o = this.options;
     this.stats.bufferGoal = Math.max(o.minBufferAhead, this.stats.bufferGoal * 0.7);
     this.stats.quotaEvictions++;
+    // Only behind the play head: bytes removed ahead would leave a hole no
+    // seek refills (the element waits there, and fires no "seeking").
     const t = this.element.currentTime;
     const b = this.sb.buffered;
     let removed = false;
     if (b.length && b.start(0) < t - o.keepBehind) {
       this.sb.remove(0, t - o.keepBehind);
-      removed = true;
-    }
-    const far = t + this.stats.bufferGoal;
-    if (b.length && b.end(b.length - 1) > far + 1) {
-      await this.idle();
-      this.sb.remove(far, Infinity);
       removed = true;
     }
     await this.idle();

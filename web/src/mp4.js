@@ -2,7 +2,7 @@
 // up to the end of `moov`; media segments are a `moof` with the `mdat` after
 // it (given out in pieces once the moof is whole). The index for seeking is the `sidx` ffmpeg writes up front with
 // -movflags +global_sidx (else what was seen, and the mean bit rate).
-import { MAX_INIT, MAX_SEGMENT, Segmenter, malformed, uint } from "./segments.js";
+import { MAX_INIT, MAX_SEGMENT, SKIP, Segmenter, malformed, uint } from "./segments.js";
 
 // A box header at b[p]: {type, size, len}; null when b ends first. size 0
 // (to the end of the file) needs `rest`, the file's bytes from p on.
@@ -105,7 +105,7 @@ export class Mp4Segmenter extends Segmenter {
     }
     if (h.type !== "moof") {
       this.skipping = h.size;
-      return this.step();
+      return SKIP;
     }
     if (h.size > MAX_SEGMENT) throw malformed(`a 'moof' of ${h.size} bytes`);
     const head = q.peek(h.size + 16);

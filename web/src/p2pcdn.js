@@ -6,6 +6,7 @@ import { describe } from "./chunks.js";
 import { FileFetch } from "./fetch.js";
 import { loadModule } from "./module.js";
 import { Peer } from "./peer.js";
+import { ServiceWorkerServer } from "./swserve.js";
 import { IndexedDBStorage, MemoryStorage } from "./storage.js";
 
 const DEFAULTS = {
@@ -37,6 +38,7 @@ export class P2PCDN {
     this.keys = new Map();        // fileId -> key (hex) of encrypted files uploaded or opened here
     this.fetches = new Map();     // fileId -> the FileFetches of download() and stream() under way
     this.fetched = new Set();     // every file fetched since connect() (getStats' origin bytes)
+    this.sw = null;               // the service-worker path (serveServiceWorker)
   }
 
   // Loads the WebAssembly (once per page) and joins the tracker.
@@ -51,8 +53,8 @@ export class P2PCDN {
   async open() {
     const o = this.options;
     if (typeof o.trackerUrl !== "string") throw new P2PCDNError("invalid-argument", "no trackerUrl (ws://host:port)", 1);
-    if (!Array.isArray(o.webSeeds) || !o.webSeeds.every((u) => typeof u === "string")) {
-      throw new P2PCDNError("invalid-argument", "webSeeds: an array of http(s) URLs", 1);
+    if (!Array.isArray(o.webSeeds) || o.webSeeds.length > 8 || !o.webSeeds.every((u) => typeof u === "string" && /^https?:\/\/./.test(u))) {
+      throw new P2PCDNError("invalid-argument", "webSeeds: at most 8 http(s) URLs", 1);
     }
     this.mod = await loadModule();
     const t0 = performance.now();
@@ -94,6 +96,8 @@ export class P2PCDN {
     if (this.connecting) await this.connecting.catch(() => {});
     const p = this.peer;
     this.peer = null;
+    if (this.sw) this.sw.stop();
+    this.sw = null;
     for (const t of this.seedTimers.values()) clearTimeout(t);
     this.seedTimers.clear();
     try {
@@ -101,6 +105,20 @@ export class P2PCDN {
     } finally {
       this.closeStorage();
     }
+  }
+
+  // The service-worker path: registers web/src/sw.js (`url`; its `scope`
+  // must hold this page: serve the script at the site's root, or send
+  // Service-Worker-Allowed) and answers the requests it forwards from this
+  // peer, so serviceWorkerUrl(id) works as <video src>, <img src> or a link.
+  async serveServiceWorker({ url = new URL("./sw.js", import.meta.url).href, scope = undefined, keepAliveMs } = {}) {
+    this.requirePeer();
+    if (!this.sw) this.sw = new ServiceWorkerServer(this);
+    await this.sw.start({ url, scope, keepAliveMs });
+  }
+  serviceWorkerUrl(fileIdOrLink, name = "") {
+    if (!this.sw) throw new P2PCDNError("invalid-argument", "serveServiceWorker() first", 1);
+    return this.sw.url(this.mod.core.parseLink(fileIdOrLink).fileId, name);
   }
 
   requirePeer() {
@@ -118,7 +136,7 @@ export class P2PCDN {
       bytesTotal: p.bytesTotal,
       chunksHave: p.chunksHave,
       chunksTotal: p.chunksTotal,
-      chunksFetched: p.chunksFetched,  // from peers, this session (the rest came from the store)
+      chunksFetched: p.chunksFetched,  // fetched this session, from peers or web seeds (the rest came from the store)
       peers: p.peers,
       bytesFromOrigins: p.originBytes || 0,  // web seeds' share of bytesVerified
       chunk,
@@ -189,8 +207,9 @@ export class P2PCDN {
     this.fetched.add(link.fileId);
     try {
       await f.begin(onProgress);
-      const seeds = [...(link.webSeeds || []), ...this.options.webSeeds.map((u) => u.split("{fileId}").join(link.fileId))];
-      if (seeds.length) peer.setOrigins(link.fileId, [...new Set(seeds)]);
+      // The link's, then the page's, at most 8 (the engine's bound).
+      const seeds = [...new Set([...(link.webSeeds || []), ...this.options.webSeeds.map((u) => u.split("{fileId}").join(link.fileId))])];
+      if (seeds.length) peer.setOrigins(link.fileId, seeds.slice(0, 8));
     } catch (e) {
       this.endFetch(f, false);
       throw e;

@@ -10,6 +10,7 @@ export const MAX_INIT = 16 << 20;     // header (and a front index) larger than 
 export const MAX_SEGMENT = 64 << 20;  // one media segment larger than this: malformed
 
 export const malformed = (what) => new P2PCDNError("malformed", "media: " + what, 2);
+export const SKIP = Symbol("skip");  // next(): an element is being passed over (`skipping` set)
 
 // The bytes of a file from `offset` on, as pushed; read from the front.
 export class ByteQueue {
@@ -38,6 +39,21 @@ export class ByteQueue {
       const from = k === 0 ? this.head : 0;
       const m = Math.min(n - got, p.length - from);
       out.set(p.subarray(from, from + m), got);
+      got += m;
+    }
+    return out;
+  }
+  // Up to n bytes from `at` (an offset into the queue) on, copying only those.
+  peekAt(at, n) {
+    n = Math.min(n, this.length - at);
+    if (n <= 0) return new Uint8Array(0);
+    let k = 0, off = this.head + at;
+    while (off >= this.parts[k].length) off -= this.parts[k++].length;
+    if (this.parts[k].length - off >= n) return this.parts[k].subarray(off, off + n);
+    const out = new Uint8Array(n);
+    for (let got = 0; got < n; ++k, off = 0) {
+      const m = Math.min(n - got, this.parts[k].length - off);
+      out.set(this.parts[k].subarray(off, off + m), got);
       got += m;
     }
     return out;
@@ -110,13 +126,19 @@ export class Segmenter {
     }
     return out;
   }
+  // One segment or piece, or null. next() returns SKIP after it set
+  // `skipping` (an element passed over): a loop, not a recursion, so that
+  // thousands of small elements in one push cannot exhaust the stack.
   step() {
-    if (this.open) return this.piece();
-    if (this.skipping) {
-      this.skipping -= this.q.skip(this.skipping);
-      if (this.skipping) return null;
+    for (;;) {
+      if (this.open) return this.piece();
+      if (this.skipping) {
+        this.skipping -= this.q.skip(this.skipping);
+        if (this.skipping) return null;
+      }
+      const s = this.next();
+      if (s !== SKIP) return s;
     }
-    return this.next();
   }
   // A media segment [start, end) of known size begins at the queue's front:
   // it is given out in pieces as its bytes come (MSE parses a segment

@@ -2,7 +2,7 @@
 // the first Cluster (EBML header, Segment header, Info, Tracks and, when
 // ffmpeg wrote them up front with -cues_to_front 1, the Cues: the index for
 // seeking); media segments are Clusters, of known or unknown size.
-import { MAX_INIT, MAX_SEGMENT, Segmenter, malformed, uint } from "./segments.js";
+import { MAX_INIT, MAX_SEGMENT, SKIP, Segmenter, malformed, uint } from "./segments.js";
 
 const EBML = 0x1a45dfa3, SEGMENT = 0x18538067, CLUSTER = 0x1f43b675;
 const INFO = 0x1549a966, TIMECODE_SCALE = 0x2ad7b1, DURATION = 0x4489;
@@ -90,9 +90,9 @@ export class WebmSegmenter extends Segmenter {
     }
     this.scale = scale / 1e9;  // seconds per unit
     if (duration > 0 && Number.isFinite(duration)) this.duration = duration * this.scale;
+    this.initEnd = p;
     const cues = found.find((x) => x.id === CUES);
     if (cues) this.cues(b, cues, segData);
-    this.initEnd = p;
     this.init = this.q.take(p);
     return { type: "init", bytes: this.init, start: 0, end: p, time: 0 };
   }
@@ -109,7 +109,8 @@ export class WebmSegmenter extends Segmenter {
           }
         }
       }
-      if (time !== null && pos !== null && pos < this.fileSize) ix.push({ time, offset: pos });
+      // Only positions among the Clusters (a bad Cue would send a seek into the header).
+      if (time !== null && pos !== null && pos >= this.initEnd && pos < this.fileSize) ix.push({ time, offset: pos });
     }
     ix.sort((x, y) => x.time - y.time || x.offset - y.offset);
     this.index = ix.filter((x, k) => k === 0 || x.offset > ix[k - 1].offset);
@@ -126,7 +127,7 @@ export class WebmSegmenter extends Segmenter {
       if (h.id === EBML || h.id === SEGMENT) throw malformed("a second Segment (chained WebM) is not supported");
       if (h.size < 0) throw malformed("an element of unknown size between Clusters");
       this.skipping = h.len + h.size;
-      return this.step();
+      return SKIP;
     }
     if (h.size >= 0) {  // given out in pieces, from its Timecode on
       const total = h.len + h.size;
@@ -150,8 +151,7 @@ export class WebmSegmenter extends Segmenter {
     const q = this.q;
     if (upTo >= o.end) return o.end;
     while (o.bodyAt < upTo) {
-      const b = q.peek(Math.min(q.length, o.bodyAt - q.offset + 12)).subarray(o.bodyAt - q.offset);
-      const h = header(b, 0);
+      const h = header(q.peekAt(o.bodyAt - q.offset, 12), 0);
       if (!h || h.size < 0 || o.bodyAt + h.len + h.size > upTo) break;
       o.bodyAt += h.len + h.size;
     }

@@ -84,6 +84,8 @@ export interface P2PCDNOptions {
   seedDuration?: number;
   /** Milliseconds between announces. */
   discoveryInterval?: number;
+  /** Web seeds for every file: http(s) URLs serving it with Range support, "{fileId}" replaced (besides a link's ws=). */
+  webSeeds?: string[];
 }
 
 export interface Progress {
@@ -97,6 +99,8 @@ export interface Progress {
   /** Chunks fetched from peers in this session (the rest came from the store). */
   chunksFetched?: number;
   peers: number;
+  /** Bytes of this file that came from web seeds. */
+  bytesFromOrigins?: number;
   /** The chunk that just arrived. */
   chunk?: number;
 }
@@ -137,6 +141,9 @@ export interface Stats {
   closedPeers: PeerInfo[];
   bytesUploaded: number;
   bytesDownloaded: number;
+  /** Bytes from web seeds (HTTP origins), and the share that came from peers (null before any). */
+  bytesFromOrigins: number;
+  p2pShare: number | null;
   peerConnectionsCreated: number;
   peerConnectionsLive: number;
   storage: {
@@ -183,6 +190,10 @@ export class P2PCDN {
   delete(fileId: string): Promise<void>;
   getStats(): Stats;
   getStoredFiles(): Promise<StoredFile[]>;
+  /** Registers the service worker (dist/sw.js; its scope must hold the page) and serves its requests. */
+  serveServiceWorker(options?: { url?: string; scope?: string; keepAliveMs?: number }): Promise<void>;
+  /** The file's URL through the service worker: for <video src>, <img src>, links; Range supported. */
+  serviceWorkerUrl(fileIdOrLink: string, name?: string): string;
 }
 
 export type ChunkId = string | { fileId: string; index: number };

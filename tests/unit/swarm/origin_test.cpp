@@ -158,6 +158,42 @@ TEST(Origin, AFailingOriginRests) {
   EXPECT_TRUE(f.s(0).complete());
 }
 
+TEST(Origin, ASeekCancelsOriginRequestsOutsideTheWindow) {
+  Fixture f(1, 0, 40);
+  f.h(0).http = true;
+  f.h(0).originFile = wholeFile(f);
+  f.s(0).setStreaming(true, 0, 4, f.net.now);
+  ASSERT_TRUE(f.s(0).setOrigins({"http://origin.test/f.bin"}, f.net.now));
+  f.net.now += seconds(3);
+  f.s(0).tick(f.net.now);
+  ASSERT_EQ(f.h(0).originAsked.size(), 4u);
+  f.s(0).setStreaming(true, 30, 4, f.net.now);  // a seek before any answer came
+  EXPECT_EQ(f.h(0).originCancelled.size(), 4u) << "requests behind the new cursor still hold the origin's slots";
+  std::set<std::uint64_t> asked;
+  for (auto& a : f.h(0).originAsked) asked.insert(a.offset / 1024);
+  EXPECT_TRUE(asked.count(30) && asked.count(33)) << "the new window was not asked for";
+  f.net.settle();
+  for (auto& [i, c] : f.h(0).stored) EXPECT_GE(i, 30u) << "a cancelled request's chunk was stored";
+}
+
+TEST(Origin, AnOriginThisHostCannotFetchIsDropped) {
+  Fixture f(1, 0, 10);
+  f.h(0).http = true;
+  f.h(0).originFails = true;
+  f.h(0).originErrc = Errc::kUnsupported;  // natively: an https:// origin
+  ASSERT_TRUE(f.s(0).setOrigins({"https://origin.test/f.bin"}, f.net.now));
+  f.net.now += seconds(3);
+  f.s(0).tick(f.net.now);
+  f.net.settle();
+  const std::size_t first = f.h(0).originAsked.size();
+  for (int k = 0; k < 100; ++k) {
+    f.net.now += seconds(1);
+    f.s(0).tick(f.net.now);
+    f.net.settle();
+  }
+  EXPECT_EQ(f.h(0).originAsked.size(), first) << "an origin that can never be fetched was asked again";
+}
+
 TEST(Origin, BadUrlsAndHostsWithoutHttp) {
   Fixture f(2, 1, 10);
   EXPECT_EQ(f.s(1).setOrigins({"ftp://x/y"}, f.net.now).error().code(), Errc::kInvalidArgument);

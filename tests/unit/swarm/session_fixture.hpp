@@ -54,6 +54,7 @@ struct Host : SessionHost {
   // fails); every request is recorded.
   bool http = false;
   bool originFails = false;
+  Errc originErrc = Errc::kIo;  // what a failing origin answers
   Bytes originFile;
   struct OriginAsk {
     std::uint32_t id;
@@ -171,7 +172,7 @@ inline bool Host::fetchOrigin(std::uint32_t id, const std::string& url, std::uin
   if (!http) return false;
   originAsked.push_back({id, url, offset, length});
   net->later([this, id, offset, length] {
-    Result<Bytes> r = fail(Errc::kIo, "origin", "HTTP 503");
+    Result<Bytes> r = fail(originErrc, "origin", "HTTP 503");
     if (!originFails && offset + length <= originFile.size()) {
       r = Bytes(originFile.begin() + static_cast<std::ptrdiff_t>(offset), originFile.begin() + static_cast<std::ptrdiff_t>(offset + length));
     }
