@@ -11,7 +11,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileRoute, launch, serve } from '../tests/browser/launch.mjs';
+import { fileRoute, runDriver, serve } from '../tests/browser/launch.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -49,10 +49,8 @@ async function join({ tracker, fileId, originUrl, t }) {
 
 const { server, origin } = await serve(opt.package, { '/test/manifest.json': fileRoute(opt.manifest, 'application/json') });
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pcdn-web-share-'));
-let browser = null;
-const result = { ok: false, pages: [] };
-try {
-  browser = await launch(puppeteer, { chromium: opt.chromium, userDataDir, timeoutMs, origin });
+await runDriver(puppeteer, { chromium: opt.chromium, timeoutMs, origin }, { server, userDataDir }, async (browser) => {
+  const result = { ok: false, pages: [] };
   const t0 = Date.now();
   const runs = [];
   const pages = [];
@@ -77,12 +75,5 @@ try {
   }
   result.ok = result.pages.every((p) => p.ok);
   if (!result.ok) result.error = result.pages.filter((p) => !p.ok).map((p) => p.error).join('; ');
-} catch (e) {
-  result.error = String(e && e.stack ? e.stack : e);
-} finally {
-  try { if (browser) await browser.close(); } catch {}
-  server.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
-}
-process.stdout.write(JSON.stringify(result) + '\n');
-process.exit(result.ok ? 0 : 1);
+  return result;
+});

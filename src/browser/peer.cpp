@@ -103,7 +103,9 @@ void BrowserPeer::fetch(double req, const FileId& id, std::optional<Manifest> ma
     if (!text) return;
     emit({{"listener", *listener}, {"event", "manifest"}, {"manifest", json::parse(*text, nullptr, false)}});
   };
-  ev.onChunk = [this, listener](ChunkIndex i) { emit({{"listener", *listener}, {"event", "chunk"}, {"index", i}}); };
+  ev.onChunk = [this, listener, id](ChunkIndex i) {
+    emit({{"listener", *listener}, {"event", "chunk"}, {"index", i}, {"from", node_->chunkSource(id, i)}});
+  };
   ev.onComplete = [this, listener, id] {
     // Complete: no longer pinned (it may be evicted once the node lets it go).
     store_->setPinned(id, false, [](Status) {});

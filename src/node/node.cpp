@@ -477,6 +477,10 @@ void Node::stopSeeding(const FileId& id) { impl_->stopSeeding(id); }
 void Node::setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead) {
   impl_->setStreaming(id, on, cursor, lookahead);
 }
+std::string Node::chunkSource(const FileId& id, ChunkIndex index) const {
+  auto it = impl_->files.find(id);
+  return it == impl_->files.end() ? "" : it->second.session->chunkSource(index);
+}
 Status Node::setOrigins(const FileId& id, std::vector<std::string> urls) {
   auto it = impl_->files.find(id);
   if (it == impl_->files.end()) return fail(Errc::kNotFound, "web seeds", "the node neither seeds nor fetches " + id.hex());

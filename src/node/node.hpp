@@ -155,6 +155,8 @@ class Node {
   // the swarm cannot give in time (swarm/origin.hpp). kNotFound: the node
   // neither seeds nor fetches the file; kInvalidArgument: bad URLs.
   Status setOrigins(const FileId& id, std::vector<std::string> urls);
+  // Who delivered the chunk in this fetch: a peer's id (hex), "web seed", or "" (see Session::chunkSource).
+  std::string chunkSource(const FileId& id, ChunkIndex index) const;
   // PeerMesh: asks the peer (hex id, linked for this file) for the chunk
   // first, while the file is fetched (swarm::Session::wish; kNotFound: no such
   // file or peer, or the peer lacks it). peerHas: that peer holds the chunk,

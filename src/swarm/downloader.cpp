@@ -114,6 +114,7 @@ void Downloader::badChunk(PeerState& p, ChunkIndex index, Time now) {
 // held once the store confirms (Session::onChunkStored).
 void Downloader::chunkArrived(PeerState* from, ChunkIndex index, Bytes data, Time now) {
   (void)state_.picker->markHave(index);
+  state_.deliveredBy(index, from);
   if (from) ++from->download.chunksReceived;
   // Endgame: cancel the same chunk elsewhere.
   std::vector<PeerState*> freed;

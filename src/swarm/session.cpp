@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/hex.hpp"
 #include "swarm/choker.hpp"
 
 namespace p2pcdn::swarm {
@@ -40,6 +41,7 @@ void Session::adoptManifest(const Manifest& m, std::vector<bool> have, Time now)
   s.picker = std::make_unique<PiecePicker>(n, s.opts.picker);
   if (s.streaming) s.picker->setStreamCursor(s.streamCursor);
   s.servedCount.assign(n, 0);
+  s.chunkFrom.assign(n, 0);
   s.neverServed = n;
   superSeed_.reset(n);
   for (ChunkIndex i = 0; i < n; ++i) {
@@ -453,6 +455,13 @@ void Session::chokeRound(Time now) {
       }
     }
   }
+}
+
+std::string Session::chunkSource(ChunkIndex index) const {
+  if (index >= state_.chunkFrom.size() || state_.chunkFrom[index] == 0) return "";
+  if (state_.chunkFrom[index] == 1) return "web seed";
+  const wire::PeerId& id = state_.sources[state_.chunkFrom[index] - 2];
+  return toHex(ByteView(id.data(), id.size()));
 }
 
 // ---- web seeds -------------------------------------------------------------

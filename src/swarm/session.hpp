@@ -93,6 +93,9 @@ class Session {
   // cannot give in time (swarm/origin.hpp has the rule). kInvalidArgument:
   // not http(s) URLs, or more than 8.
   Status setOrigins(std::vector<std::string> urls, Time now);
+  // Who delivered chunk `index` in this session: a peer's id (hex), "web
+  // seed", or "" (held before, or not fetched yet).
+  std::string chunkSource(ChunkIndex index) const;
   // A completion of SessionHost::fetchOrigin.
   void onOriginData(std::uint32_t id, Result<Bytes> data, Time now);
   // Adds a manifest learned another way (checked against the file id).

@@ -47,4 +47,15 @@ void SessionState::unserve(const QueuedUpload& up) {
   if (--servedCount[up.index] == 0) ++neverServed;
 }
 
+void SessionState::deliveredBy(ChunkIndex index, const PeerState* from) {
+  if (index >= chunkFrom.size()) return;
+  if (!from) {
+    chunkFrom[index] = 1;
+    return;
+  }
+  auto it = std::find(sources.begin(), sources.end(), from->id);
+  if (it == sources.end()) it = sources.insert(sources.end(), from->id);
+  chunkFrom[index] = static_cast<std::uint32_t>(it - sources.begin()) + 2;
+}
+
 }  // namespace p2pcdn::swarm

@@ -56,6 +56,12 @@ struct SessionState {
   std::map<PeerKey, std::unique_ptr<PeerState>> peers;
   std::vector<wire::PeerId> banned;
   std::vector<std::uint32_t> servedCount;  // per chunk: times uploaded by us
+  // Per chunk, who delivered it in this session: 0 nobody (held before, or
+  // not yet), 1 a web seed, k + 2 the peer sources[k] (ids kept after the
+  // peer left; one entry per peer, so 4 bytes a chunk).
+  std::vector<std::uint32_t> chunkFrom;
+  std::vector<wire::PeerId> sources;
+  void deliveredBy(ChunkIndex index, const PeerState* from);
   std::uint32_t neverServed = 0;
   Time readLatency{};  // smoothed time a store read for an upload takes (Uploader; super-seeding's depth)
   SessionStats counters;

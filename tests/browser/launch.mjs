@@ -62,3 +62,23 @@ export async function launch(puppeteer, { firefox, chromium, userDataDir, timeou
   await browser.defaultBrowserContext().overridePermissions(origin, ['camera', 'microphone']);
   return browser;
 }
+
+// A driver's whole run: launches the browser (launch()'s options), runs
+// body(browser) for its result, closes everything, prints the result as ONE
+// JSON line and exits (0 when result.ok).
+export async function runDriver(puppeteer, options, { server, userDataDir }, body) {
+  let browser = null;
+  let result = { ok: false };
+  try {
+    browser = await launch(puppeteer, { ...options, userDataDir });
+    result = await body(browser);
+  } catch (e) {
+    result = { ...result, ok: false, error: String(e && e.stack ? e.stack : e) };
+  } finally {
+    try { if (browser) await browser.close(); } catch {}
+    server.close();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(result.ok ? 0 : 1);
+}

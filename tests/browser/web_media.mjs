@@ -12,7 +12,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { launch, serve } from './launch.mjs';
+import { runDriver, serve } from './launch.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -135,23 +135,12 @@ async function play({ tracker, fileId, mime, seekTo, t, verbose }) {
 
 const { server, origin } = await serve(opt.package);
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pcdn-web-media-'));
-let browser = null;
-let result = { ok: false };
-try {
-  browser = await launch(puppeteer, { firefox: opt.firefox, chromium: opt.chromium, userDataDir, timeoutMs, origin, media: true });
+await runDriver(puppeteer, { firefox: opt.firefox, chromium: opt.chromium, timeoutMs, origin, media: true },
+                { server, userDataDir }, async (browser) => {
   const page = await browser.newPage();
   page.on('console', (m) => { if (opt.verbose) log(`${Math.round(performance.now())} console.${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
   await page.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
-  result = await page.evaluate(play, { tracker: opt.tracker, fileId: opt['file-id'], mime: opt.mime,
-                                       seekTo: opt['seek-to'] ? Number(opt['seek-to']) : null, t: timeoutMs,
-                                       verbose: opt.verbose });
-} catch (e) {
-  result.error = String(e && e.stack ? e.stack : e);
-} finally {
-  try { if (browser) await browser.close(); } catch {}
-  server.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
-}
-process.stdout.write(JSON.stringify(result) + '\n');
-process.exit(result.ok ? 0 : 1);
+  return page.evaluate(play, { tracker: opt.tracker, fileId: opt['file-id'], mime: opt.mime,
+                               seekTo: opt['seek-to'] ? Number(opt['seek-to']) : null, t: timeoutMs, verbose: opt.verbose });
+});

@@ -20,9 +20,7 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -30,11 +28,11 @@ sys.dont_write_bytecode = True
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "integration"))
-from browser_test import SKIP, Skipped, check_only_loopback, enter_loopback_namespace, executable  # noqa: E402
-from itest import Cli, Processes, TestFailure, check  # noqa: E402
+from browser_test import SKIP, Skipped, enter_loopback_namespace, executable  # noqa: E402
+from itest import Cli, Processes, check  # noqa: E402
 from range_origin import RangeOrigin  # noqa: E402
 from web_media_test import FORMATS, make_clip  # noqa: E402
-from web_peer_test import start_tracker  # noqa: E402
+from web_peer_test import run_checked, start_tracker  # noqa: E402
 
 MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
 
@@ -89,6 +87,7 @@ def run(args, tmp):
     st = r["stats"]
     check(st["bytesFromOrigins"] == len(data) and st["p2pShare"] == 0, f"not every byte from the origin: {st}")
     check(r["stored"] and r["stored"][0]["complete"], f"the store does not list the file complete: {r['stored']}")
+    check(r["froms"] == ["web seed"], f"onProgress said the chunks came from {r['froms']} (want only the web seed)")
     check(len(data) <= origin.sent <= len(data) + 256 * 1024, f"the origin sent {origin.sent} bytes for {len(data)}")
     print(f"  {args.browser} (WebRTC: {r['webrtc']}), {kind}: played to {r['playedTo']:.2f} s {r['playMs']:.0f} ms after "
           f"streamToElement with {r['haveWhenPlaying']} chunks stored; {len(data)} bytes identical, all from the "
@@ -121,18 +120,7 @@ def main():
         print(f"[{tag}] SKIPPED: {e}", flush=True)
         return SKIP
     print(f"[{tag}] {netns}", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"p2pcdn-{tag}-"))
-    try:
-        run(args, tmp)
-        check_only_loopback(shutil.which("ip"))
-    except TestFailure as e:
-        print(f"FAIL [{tag}]: {e}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        if os.environ.get("P2PCDN_KEEP_TMP") != "1":
-            shutil.rmtree(tmp, ignore_errors=True)
-    print(f"[{tag}] passed", flush=True)
-    return 0
+    return run_checked(tag, lambda tmp: run(args, tmp))
 
 
 if __name__ == "__main__":

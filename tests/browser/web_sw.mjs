@@ -11,7 +11,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileRoute, launch, serve } from './launch.mjs';
+import { fileRoute, runDriver, serve } from './launch.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -98,24 +98,13 @@ async function scenario({ tracker, fileId, name, t }) {
 
 const { server, origin } = await serve(opt.package, { '/sw.js': fileRoute(path.join(path.resolve(opt.package), 'dist', 'sw.js'), 'text/javascript') });
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pcdn-web-sw-'));
-let browser = null;
-let result = { ok: false };
-try {
-  browser = await launch(puppeteer, {
-    firefox: opt.firefox, chromium: opt.chromium, userDataDir, timeoutMs, origin, media: true,
-    prefs: { 'dom.serviceWorkers.idle_timeout': 3000, 'dom.serviceWorkers.idle_extended_timeout': 6000 },
-  });
+await runDriver(puppeteer, {
+  firefox: opt.firefox, chromium: opt.chromium, timeoutMs, origin, media: true,
+  prefs: { 'dom.serviceWorkers.idle_timeout': 3000, 'dom.serviceWorkers.idle_extended_timeout': 6000 },
+}, { server, userDataDir }, async (browser) => {
   const page = await browser.newPage();
   page.on('console', (m) => { if (opt.verbose) process.stderr.write(`console.${m.type()}: ${m.text()}\n`); });
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
   await page.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
-  result = await page.evaluate(scenario, { tracker: opt.tracker, fileId: opt['file-id'], name: opt.name, t: timeoutMs });
-} catch (e) {
-  result.error = String(e && e.stack ? e.stack : e);
-} finally {
-  try { if (browser) await browser.close(); } catch {}
-  server.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
-}
-process.stdout.write(JSON.stringify(result) + '\n');
-process.exit(result.ok ? 0 : 1);
+  return page.evaluate(scenario, { tracker: opt.tracker, fileId: opt['file-id'], name: opt.name, t: timeoutMs });
+});

@@ -13,12 +13,12 @@ export class FileFetch {
     const cdn = this.cdn;
     this.listener = await this.peer.fetch(this.fileId, this.m, {
       onManifest: (m) => this.gotManifest(m),
-      onChunk: (i) => {
+      onChunk: (i, from) => {
         this.arrivals.set(i, (this.arrivals.get(i) || 0) + 1);
         if (this.kind === "download" && this.arrived.length < this.arrivedCap) this.arrived.push(i);
         if (this.m && this.m.encryption) this.tryKey(i);
         this.signal();
-        if (onProgress) onProgress(cdn.progressOf(this.fileId, i));
+        if (onProgress) onProgress({ ...cdn.progressOf(this.fileId, i), from: from || "" });
       },
       onComplete: () => { this.complete = true; this.signal(); },
       onError: (e) => this.failWith(e),

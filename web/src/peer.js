@@ -69,7 +69,7 @@ export class Peer {
     const l = this.listeners.get(e.listener);
     if (!l) return;
     if (e.event === "manifest" && l.onManifest) l.onManifest(e.manifest);
-    else if (e.event === "chunk" && l.onChunk) l.onChunk(e.index);
+    else if (e.event === "chunk" && l.onChunk) l.onChunk(e.index, e.from);
     else if (e.event === "complete" && l.onComplete) l.onComplete();
     else if (e.event === "error" && l.onError) l.onError(errorFrom(e.error));
   }

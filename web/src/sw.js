@@ -79,6 +79,8 @@ function probe(client) {
 }
 
 // Messages of one request's port, awaited one by one, each with a deadline.
+// (swserve.js has the page's twin: a classic worker script imports nothing,
+// and module service workers are not in every browser this package serves.)
 function inbox(port) {
   const queued = [];
   let waiter = null;

@@ -101,6 +101,8 @@ export interface Progress {
   peers: number;
   /** Bytes of this file that came from web seeds. */
   bytesFromOrigins?: number;
+  /** Who delivered `chunk`: a peer's id (hex), "web seed", or "" (from the store). */
+  from?: string;
   /** The chunk that just arrived. */
   chunk?: number;
 }

@@ -45,6 +45,7 @@ TEST(Origin, WithNoPeerEveryChunkComesFromTheOriginAfterTheGrace) {
   EXPECT_EQ(st.originChunks, 40u);
   EXPECT_EQ(st.originBytes, 40u * 1024u);
   EXPECT_EQ(f.h(0).originAsked.size(), 40u) << "a chunk was fetched from the origin twice";
+  EXPECT_EQ(f.s(0).chunkSource(7), "web seed");
   for (auto& a : f.h(0).originAsked) {
     EXPECT_EQ(a.url, "http://origin.test/f.bin");
     EXPECT_EQ(a.offset % 1024, 0u);
@@ -84,6 +85,10 @@ TEST(Origin, ChunksNoPeerHasComeFromTheOriginOnceTheSwarmIsIdle) {
   runUntilComplete(f, 1);
   ASSERT_TRUE(f.s(1).complete());
   for (auto& [i, c] : f.h(1).stored) EXPECT_EQ(c, f.chunks[i]);
+  // Who delivered each chunk: the peer (its id, hex) for the first 10, the web seed for the rest.
+  EXPECT_EQ(f.s(1).chunkSource(3), "09" + std::string(38, '0'));
+  EXPECT_EQ(f.s(1).chunkSource(25), "web seed");
+  EXPECT_EQ(f.s(1).chunkSource(99), "");
   std::set<std::uint64_t> fromOrigin;
   for (auto& a : f.h(1).originAsked) fromOrigin.insert(a.offset / 1024);
   EXPECT_EQ(fromOrigin.size(), 20u);
