@@ -39,7 +39,7 @@ EMSCRIPTEN_KEEPALIVE int p2p_plan_response(const char* p, std::size_t n) {
   };
   const auto range = header("range"), ifRange = header("ifRange"), ifNoneMatch = header("ifNoneMatch");
   gw::FileRequest req;
-  req.head = j.value("method", std::string("GET")) == "HEAD";
+  req.head = j.contains("method") && j["method"].is_string() && j["method"].get<std::string>() == "HEAD";
   if (range) req.range = *range;
   if (ifRange) req.ifRange = *ifRange;
   if (ifNoneMatch) req.ifNoneMatch = *ifNoneMatch;
@@ -51,6 +51,8 @@ EMSCRIPTEN_KEEPALIVE int p2p_plan_response(const char* p, std::size_t n) {
     headers["Content-Disposition"] = gw::contentDisposition(m->name);
     headers["Content-Length"] = std::to_string(plan.contentLength);
     headers["X-Content-Type-Options"] = "nosniff";
+    // The file comes from peers: never let it run as a page of this origin (as the gateway says too).
+    headers["Content-Security-Policy"] = "sandbox";
   }
   if (!plan.contentRange.empty()) headers["Content-Range"] = plan.contentRange;
   json out{{"status", plan.status}, {"contentLength", plan.contentLength}, {"contentRange", plan.contentRange},

@@ -68,7 +68,8 @@ async function scenario({ tracker, fileId, name, t }) {
       const r = await fetch(src, { method, headers: range ? { Range: range } : {} });
       const b = method === 'HEAD' ? new ArrayBuffer(0) : await r.arrayBuffer();
       return { status: r.status, contentRange: r.headers.get('content-range'), contentLength: r.headers.get('content-length'),
-               etag: r.headers.get('etag'), type: r.headers.get('content-type'), size: b.byteLength,
+               etag: r.headers.get('etag'), type: r.headers.get('content-type'), csp: r.headers.get('content-security-policy'),
+               size: b.byteLength,
                sha256: hex(await crypto.subtle.digest('SHA-256', b)) };
     };
     out.ranges = { mid: await get('bytes=1000-99999'), suffix: await get('bytes=-500'), open: await get('bytes=300000-'),

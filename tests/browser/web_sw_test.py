@@ -69,6 +69,8 @@ def run(args, tmp):
         check(g["status"] == status and g["contentRange"] == cr and g["size"] == len(body) and g["sha256"] == sha(body),
               f"{k}: {g} (want {status} {cr}, {len(body)} bytes)")
         check(g["etag"] == f'"{fid}"' and g["type"] == "video/mp4", f"{k}: ETag {g['etag']}, type {g['type']}")
+        # A peer's file never runs as a page of the site (as the native gateway says too).
+        check(g["csp"] == "sandbox", f"{k}: Content-Security-Policy {g['csp']!r} (want sandbox)")
     check(rg["bad"]["status"] == 416 and rg["bad"]["contentRange"] == f"bytes */{n}", f"beyond the end: {rg['bad']}")
     check(rg["head"]["status"] == 200 and rg["head"]["contentLength"] == str(n), f"HEAD: {rg['head']}")
     check(rg["notModified"] == 304, f"If-None-Match with the ETag: {rg['notModified']}")

@@ -29,11 +29,11 @@ export class FileFetch {
   // manifest: a checked manifest object or null (then from peers).
   // heldBefore: the node held the file before (P2PCDN.endFetch never lets it go then).
   // kind: "download" | "stream" (from `cursor`, `lookahead` ahead) | "mesh".
-  constructor(cdn, peer, fileId, key, manifest, { heldBefore, kind, lookahead = 0 }) {
+  constructor(cdn, peer, fileId, key, manifest, { heldBefore, kind, lookahead = 0, cursor = 0 }) {
     this.cdn = cdn;
     this.heldBefore = heldBefore;
     this.kind = kind;
-    this.cursor = 0;
+    this.cursor = cursor;  // stream: where it starts (a seek before the first read)
     this.lookahead = lookahead;
     this.core = cdn.mod.core;
     this.peer = peer;

@@ -120,10 +120,11 @@ export class MediaStreamer {
       const now = this.seekGen;
       for (const s of this.seg.push(r.value, at)) {
         if (now !== this.seekGen) break;  // the rest is from before a seek
-        // Set first: a seek while this piece is being appended must know the parser is mid-segment
-        // (an abort() too many is harmless).
-        this.midSegment = s.type === "media" && !s.last;
+        // Before: a seek while this piece is being appended (or retried) must
+        // know the parser may be mid-segment (an abort() too many is harmless).
+        this.midSegment = this.midSegment || s.type === "media";
         if (!(await this.append(s.bytes, now))) break;  // a seek came meanwhile
+        this.midSegment = s.type === "media" && !s.last;
         this.setDuration();
       }
       if (this.onProgress) this.onProgress(this.progress());

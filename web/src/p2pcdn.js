@@ -39,6 +39,7 @@ export class P2PCDN {
     this.fetches = new Map();     // fileId -> the FileFetches of download() and stream() under way
     this.fetched = new Set();     // every file fetched since connect() (getStats' origin bytes)
     this.sw = null;               // the service-worker path (serveServiceWorker)
+    this.linkSeeds = new Map();   // fileId -> the web seeds of a link given to serviceWorkerUrl
   }
 
   // Loads the WebAssembly (once per page) and joins the tracker.
@@ -118,7 +119,10 @@ export class P2PCDN {
   }
   serviceWorkerUrl(fileIdOrLink, name = "") {
     if (!this.sw) throw new P2PCDNError("invalid-argument", "serveServiceWorker() first", 1);
-    return this.sw.url(this.mod.core.parseLink(fileIdOrLink).fileId, name);
+    const link = this.mod.core.parseLink(fileIdOrLink);
+    if (link.key) this.keys.set(link.fileId, link.key);  // the worker's requests carry the id only
+    if (link.webSeeds && link.webSeeds.length) this.linkSeeds.set(link.fileId, link.webSeeds);
+    return this.sw.url(link.fileId, name);
   }
 
   requirePeer() {
@@ -208,7 +212,8 @@ export class P2PCDN {
     try {
       await f.begin(onProgress);
       // The link's, then the page's, at most 8 (the engine's bound).
-      const seeds = [...new Set([...(link.webSeeds || []), ...this.options.webSeeds.map((u) => u.split("{fileId}").join(link.fileId))])];
+      const seeds = [...new Set([...(link.webSeeds || []), ...(this.linkSeeds.get(link.fileId) || []),
+                                 ...this.options.webSeeds.map((u) => u.split("{fileId}").join(link.fileId))])];
       if (seeds.length) peer.setOrigins(link.fileId, seeds.slice(0, 8));
     } catch (e) {
       this.endFetch(f, false);
@@ -319,9 +324,10 @@ export class P2PCDN {
       throw new P2PCDNError("invalid-argument", "lookahead is an integer in [1, 4096]", 1);
     }
     const cdn = this;
-    const at = { next: 0, last: -1, seeks: 0, fetch: null, start: null, began: false };
-    // The fetch starts at the first next() or manifest().
-    const started = () => at.start || (at.start = cdn.startFetch(fileIdOrLink, manifest, onProgress, { kind: "stream", lookahead }));
+    const at = { next: 0, last: -1, seeks: 0, fetch: null, start: null, began: false, closed: false };
+    // The fetch starts at the first next() or manifest(), from where a seek before it said.
+    const started = () => at.start || (at.start = cdn.startFetch(fileIdOrLink, manifest, onProgress,
+                                                                 { kind: "stream", lookahead, cursor: at.next }));
     const it = (async function* chunks() {
       at.began = true;
       // In order from the first request on (applyMode, with the cursor at 0).
@@ -329,17 +335,17 @@ export class P2PCDN {
       let done = false;
       try {
         const m = await f.manifest();
-        while (at.next < m.chunks.length) {
+        while (at.next < m.chunks.length && !at.closed) {
           const i = at.next++;
           const seeks = at.seeks;
           f.cursor = i;
           cdn.applyMode(f.fileId);
           const bytes = await f.chunk(i, () => at.seeks !== seeks);
-          if (bytes === null) continue;  // sought meanwhile
+          if (bytes === null) continue;  // sought (or given up) meanwhile
           at.last = i;
           yield bytes;
         }
-        done = true;
+        done = !at.closed;
       } finally {
         at.fetch = null;
         cdn.endFetch(f, done);
@@ -358,9 +364,14 @@ export class P2PCDN {
     };
     Object.defineProperty(it, "position", { get: () => at.last });
     it.manifest = async () => (await started()).manifest();
-    // Given up before the first next(): the fetch manifest() started ends.
+    // Given up: a read waiting for its chunk ends now (an async generator's
+    // own return() would wait behind it); before the first next(), the fetch
+    // manifest() started ends.
     const finish = it.return.bind(it);
     it.return = async (v) => {
+      at.closed = true;
+      at.seeks++;
+      if (at.fetch) at.fetch.signal();
       const r = await finish(v);
       if (at.start && !at.began) at.start.then((f) => cdn.endFetch(f, false), () => {});
       return r;

@@ -32,6 +32,7 @@ self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));
 
 self.addEventListener("message", (e) => {
   const d = e.data || {};
+  if (d.type === "p2pcdn-claim") e.waitUntil(self.clients.claim());  // a page a hard reload left uncontrolled
   if (d.type === "p2pcdn-serving" && e.source) serving.add(e.source.id);
   if (d.type === "p2pcdn-stopped" && e.source) serving.delete(e.source.id);
   // A page with a stream open pings: the ping's own lifetime keeps the worker (and the stream) alive.
@@ -43,7 +44,7 @@ self.addEventListener("message", (e) => {
 
 self.addEventListener("fetch", (e) => {
   const url = new URL(e.request.url);
-  if (url.origin !== self.location.origin) return;
+  if (url.origin !== self.location.origin || !url.pathname.startsWith(new URL("p2pcdn/", self.registration.scope).pathname)) return;
   const m = PATH.exec(url.pathname);
   if (!m || (e.request.method !== "GET" && e.request.method !== "HEAD")) return;
   e.respondWith(answer(e, m[1].toLowerCase()));
