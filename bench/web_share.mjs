@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Pages join a swarm whose only other source is a web seed (bench/web_share.py
-// runs it): N Chromium pages, each in a browser context of its own, start
+// runs it, in a network namespace that holds only loopback; launch() refuses
+// to start the browser anywhere else): N Chromium pages, each in a browser context of its own, start
 // download(fileId, manifest) with the origin as web seed, spread evenly over
 // --spread-ms; each keeps seeding until all are done. Prints ONE JSON line
 // {ok, pages: [{startMs, ms, bytesFromOrigins, bytesDownloaded, sha256}], error?}.
@@ -11,7 +12,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileRoute, runDriver, serve } from '../tests/browser/launch.mjs';
+import { fileRoute, openPage, runDriver, serve } from '../tests/browser/launch.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -59,9 +60,7 @@ await runDriver(puppeteer, { chromium: opt.chromium, timeoutMs, origin }, { serv
     await new Promise((r) => setTimeout(r, Math.max(0, t0 + at - Date.now())));
     const ctx = await browser.createBrowserContext();
     await ctx.overridePermissions(origin, ['camera', 'microphone']);  // host candidates (BROWSERS.md)
-    const page = await ctx.newPage();
-    page.on('pageerror', (e) => process.stderr.write(`page ${i}: ${e.message}\n`));
-    await page.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
+    const page = await openPage(browser, origin, { timeoutMs, tag: `page ${i}`, context: ctx });
     pages.push(page);
     const startMs = Date.now() - t0;
     runs.push(page.evaluate(join, { tracker: opt.tracker, fileId: opt['file-id'], originUrl: opt['origin-url'], t: timeoutMs })

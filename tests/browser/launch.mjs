@@ -5,6 +5,7 @@
 // addresses). Run inside a network namespace that holds only loopback.
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 
 const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html',
@@ -37,8 +38,32 @@ export const fileRoute = (file, type = 'application/octet-stream') => (req, res)
 };
 
 // opt: {firefox (a path: Firefox over WebDriver BiDi), chromium (path), media (autoplay allowed)}.
+// Refuses to start a browser outside a network namespace that holds only
+// loopback (BROWSERS.md: outside one a browser publishes mDNS names and sends
+// on the machine's interfaces). The Python drivers make that namespace; a
+// driver run by hand outside one stops here.
+export function requireLoopbackOnly() {
+  const outside = Object.entries(os.networkInterfaces())
+    .filter(([, addrs]) => addrs.some((a) => !a.internal)).map(([name]) => name);
+  if (outside.length) {
+    throw new Error(`not in a loopback-only network namespace (interfaces ${outside.join(', ')}): ` +
+                    'run the Python driver (tests/browser/*_test.py, bench/*.py), which makes one');
+  }
+}
+
+// A page at `origin` (optionally in `context`), its console on stderr with `verbose`, its errors always.
+export async function openPage(browser, origin, { timeoutMs, verbose = false, tag = 'page', context = null }) {
+  const page = await (context || browser).newPage();
+  page.on('console', (m) => { if (verbose) process.stderr.write(`${tag} console.${m.type()}: ${m.text()}\n`); });
+  page.on('pageerror', (e) => process.stderr.write(`${tag} page error: ${e.message}\n`));
+  await page.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
+  return page;
+}
+
 // prefs: more Firefox preferences.
-export async function launch(puppeteer, { firefox, chromium, userDataDir, timeoutMs, origin, media = false, prefs = {} }) {
+// chromiumArgs: more Chromium switches.
+export async function launch(puppeteer, { firefox, chromium, userDataDir, timeoutMs, origin, media = false, prefs = {}, chromiumArgs = [] }) {
+  requireLoopbackOnly();
   if (firefox) {
     return puppeteer.launch({
       browser: 'firefox', executablePath: firefox, headless: true, userDataDir, timeout: timeoutMs,
@@ -56,7 +81,7 @@ export async function launch(puppeteer, { firefox, chromium, userDataDir, timeou
     executablePath: chromium, headless: true, userDataDir, timeout: timeoutMs, protocolTimeout: 4 * timeoutMs,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
            '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection',
-           ...(media ? ['--autoplay-policy=no-user-gesture-required'] : [])],
+           ...(media ? ['--autoplay-policy=no-user-gesture-required'] : []), ...chromiumArgs],
   });
   // Without a media grant Chromium filters out every host candidate (BROWSERS.md).
   await browser.defaultBrowserContext().overridePermissions(origin, ['camera', 'microphone']);

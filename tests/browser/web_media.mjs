@@ -12,7 +12,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runDriver, serve } from './launch.mjs';
+import { openPage, runDriver, serve } from './launch.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -21,6 +21,7 @@ const { values: opt } = parseArgs({
     chromium: { type: 'string', default: '/usr/bin/chromium' }, firefox: { type: 'string' },
     'seek-to': { type: 'string' }, 'timeout-ms': { type: 'string', default: '120000' },
     verbose: { type: 'boolean', default: false },
+    'mse-limit-mb': { type: 'string' },  // Chromium: its SourceBuffer quota for video, MB (QuotaExceededError sooner)
   },
 });
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
@@ -135,12 +136,11 @@ async function play({ tracker, fileId, mime, seekTo, t, verbose }) {
 
 const { server, origin } = await serve(opt.package);
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pcdn-web-media-'));
-await runDriver(puppeteer, { firefox: opt.firefox, chromium: opt.chromium, timeoutMs, origin, media: true },
+const chromiumArgs = opt['mse-limit-mb'] ? [`--mse-video-buffer-size-limit-mb=${opt['mse-limit-mb']}`,
+                                            `--mse-audio-buffer-size-limit-mb=${opt['mse-limit-mb']}`] : [];
+await runDriver(puppeteer, { firefox: opt.firefox, chromium: opt.chromium, timeoutMs, origin, media: true, chromiumArgs },
                 { server, userDataDir }, async (browser) => {
-  const page = await browser.newPage();
-  page.on('console', (m) => { if (opt.verbose) log(`${Math.round(performance.now())} console.${m.type()}: ${m.text()}`); });
-  page.on('pageerror', (e) => log(`page error: ${e.message}`));
-  await page.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
+  const page = await openPage(browser, origin, { timeoutMs, verbose: opt.verbose });
   return page.evaluate(play, { tracker: opt.tracker, fileId: opt['file-id'], mime: opt.mime,
                                seekTo: opt['seek-to'] ? Number(opt['seek-to']) : null, t: timeoutMs, verbose: opt.verbose });
 });

@@ -63,6 +63,7 @@ def play(args, url, fid, kind, seek_to=None):
     cmd += ["--firefox", args.firefox] if args.firefox else []
     cmd += ["--seek-to", str(seek_to)] if seek_to else []
     cmd += ["--verbose"] if args.verbose else []
+    cmd += ["--mse-limit-mb", str(args.mse_limit_mb)] if args.mse_limit_mb else []
     p = subprocess.run(cmd, capture_output=True, timeout=args.timeout_ms / 1000 * 2 + 60)
     if args.verbose:
         print(p.stderr.decode("utf-8", "replace")[-20000:], flush=True)
@@ -84,7 +85,7 @@ def run(args, tmp):
                 through = play(args, url, fid, kind)
                 seek = play(args, url, fid, kind, seek_to=0.8)
                 r = {"format": kind, "run": run_no, "size": size, "uploadLimit": limit, "seconds": args.seconds,
-                     "through": through, "seek": seek, "paced": not args.upload_limit}
+                     "through": through, "seek": seek, "paced": not args.upload_limit, "mseLimit": args.mse_limit_mb}
                 results.append(r)
                 check_run(r)
     if args.json:
@@ -105,6 +106,11 @@ def check_run(r):
     check(t["haveAtFirstFrame"] * 2 < total, f"{kind}: playback began only with {t['haveAtFirstFrame']}/{total} chunks")
     check(t["endTime"] >= t["duration"] - 0.5, f"{kind}: ended at {t['endTime']} of {t['duration']} s")
     check(t["maxStallMs"] <= 1000, f"{kind}: a stall of {t['maxStallMs']:.0f} ms")
+    if r["mseLimit"]:  # the browser's buffer quota was hit: played ranges removed, the goal shrunk, no stall
+        q = t["media"]
+        print(f"  {kind}: {q['quotaEvictions']} QuotaExceededErrors met, buffer goal down to {q['bufferGoal']:.1f} s",
+              flush=True)
+        check(q["quotaEvictions"] > 0, f"{kind}: a {r['mseLimit']} MB SourceBuffer never refused an append: {q}")
     if not r["paced"] and s["haveAtSeek"] >= s["chunksTotal"] * 0.8:  # a fast seeder (bench): the seek found it stored
         print(f"  {kind}: the download had passed 80 % before the seek (a seek from the store)", flush=True)
         return
@@ -133,6 +139,8 @@ def main():
     ap.add_argument("--upload-limit", type=int, default=0, help="the seeder's, bytes/s (default: twice the clip's rate)")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--verbose", action="store_true", help="print the page's console")
+    ap.add_argument("--mse-limit-mb", type=int, default=0,
+                    help="Chromium: a SourceBuffer quota this small, so QuotaExceededError comes (checked: evictions, no stall)")
     ap.add_argument("--json", default=None, help="write every run's figures here")
     ap.add_argument("--timeout-ms", type=int, default=120000)
     ap.add_argument("--seed", type=int, default=random.SystemRandom().randrange(1, 2**31))

@@ -11,7 +11,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileRoute, runDriver, serve } from './launch.mjs';
+import { fileRoute, openPage, runDriver, serve } from './launch.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -103,9 +103,6 @@ await runDriver(puppeteer, {
   firefox: opt.firefox, chromium: opt.chromium, timeoutMs, origin, media: true,
   prefs: { 'dom.serviceWorkers.idle_timeout': 3000, 'dom.serviceWorkers.idle_extended_timeout': 6000 },
 }, { server, userDataDir }, async (browser) => {
-  const page = await browser.newPage();
-  page.on('console', (m) => { if (opt.verbose) process.stderr.write(`console.${m.type()}: ${m.text()}\n`); });
-  page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
-  await page.goto(origin + '/', { waitUntil: 'load', timeout: timeoutMs });
+  const page = await openPage(browser, origin, { timeoutMs, verbose: opt.verbose });
   return page.evaluate(scenario, { tracker: opt.tracker, fileId: opt['file-id'], name: opt.name, t: timeoutMs });
 });

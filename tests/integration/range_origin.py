@@ -31,6 +31,7 @@ class RangeOrigin:
         self.roots = dict(roots or {})  # URL prefix -> folder (a page's files; never counted in `sent`)
         self.sent = 0
         self.requests = 0
+        self.connections = 0  # TCP connections accepted (keep-alive: fewer than requests)
         self.results = []  # bodies POSTed to /result (a page's report)
         self.result_ready = threading.Event()
         self.lock = threading.Lock()
@@ -41,6 +42,11 @@ class RangeOrigin:
 
             def log_message(self, *a):
                 pass
+
+            def setup(self):  # one per TCP connection
+                super().setup()
+                with origin.lock:
+                    origin.connections += 1
 
             def do_HEAD(self):
                 self.serve(head=True)

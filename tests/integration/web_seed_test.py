@@ -68,7 +68,10 @@ def test_alone(args, tmp, rng):
     chunks = -(-size // (256 * 1024))
     check(r["originChunks"] == chunks and r["originBytes"] == size, f"want all {chunks} chunks from the origin: {r}")
     check(size <= origin.sent <= size + 256 * 1024, f"the origin sent {origin.sent} bytes for a file of {size}")
-    print(f"  {size} bytes from the origin alone in {took:.2f} s ({origin.requests} requests, grace 2 s included)")
+    # Keep-alive: the client reuses its connections (at most one per request slot, 4, plus a reconnect or two).
+    check(origin.connections <= 6, f"{origin.connections} connections for {origin.requests} requests (no keep-alive?)")
+    print(f"  {size} bytes from the origin alone in {took:.2f} s ({origin.requests} requests over "
+          f"{origin.connections} connections, grace 2 s included)")
 
 
 def test_swarm_first(args, tmp, rng):
