@@ -24,6 +24,7 @@ Result<std::uint64_t> count(const json& j, const char* key, std::uint64_t fallba
 json peerJson(const node::NodePeerStats& p) {
   json j{{"fileId", p.fileId.hex()},
          {"peerId", p.peerId},
+         {"client", p.client},
          {"seeder", p.swarm.seeder},
          {"chunksAvailable", p.swarm.chunksAvailable},
          {"bytesUp", p.swarm.bytesUp},
@@ -48,6 +49,7 @@ Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string
   auto j = json::parse(options, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail(Errc::kMalformed, "options", "not a JSON object");
   node::NodeOptions no;
+  no.client = 'B';
   if (!j.contains("trackerUrl") || !j["trackerUrl"].is_string()) {
     return fail(Errc::kInvalidArgument, "options", "no trackerUrl (ws://host:port)");
   }

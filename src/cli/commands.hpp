@@ -70,8 +70,14 @@ struct MediaArgs {
   std::size_t lookahead = 32;             // stream --lookahead: chunks fetched ahead of stdout
   bool progress = false;                  // stream --progress: a progress line on stderr
   double manifestTimeout = 20;            // serve --manifest-timeout: seconds before an unknown id is a 404
+  std::string app;                        // serve --app DIR: the web app (default: the built package, if any)
 };
 int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& m);
+// The web app's folder for `--app` (empty: the built browser package,
+// build/wasm/web, if it holds the app; "none": no app): "" when there is none.
+std::string webAppDir(const std::string& option);
+// /api/config for the web app: the tracker browser peers join, their STUN servers.
+std::string webAppConfig(const std::string& trackerUrl, const std::vector<std::string>& stun);
 
 // `p2pcdn demo` (demo_command.cpp).
 struct DemoArgs {

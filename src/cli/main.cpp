@@ -84,10 +84,13 @@ int main(int argc, char** argv) {
       ->default_str("0");
   MediaArgs media;
   auto* serveCmd = app.add_subcommand(
-      "serve", "HTTP gateway: GET /f/<id>[/<name>] serves a file (Range, HEAD) while it downloads; / lists files");
+      "serve", "HTTP gateway: GET /f/<id>[/<name>] serves a file (Range, HEAD) while it downloads; / is the web app");
   serveCmd->add_option("--listen", media.listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0: any)");
   serveCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port")->required();
   serveCmd->add_flag("--json", g.json, "print {url, port, peerId} when listening");
+  serveCmd->add_option("--app", media.app,
+                       "the web app's folder (the browser package, build/wasm/web; default: that of this source tree "
+                       "if built; none: no app)");
   serveCmd->add_option("--manifest-timeout", media.manifestTimeout,
                        "seconds to look for the manifest of an id not in the store before answering 404 (default 20)")
       ->check(CLI::Range(0.1, 3600.0));

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -131,6 +132,22 @@ class FdWriter {
 
 }  // namespace
 
+std::string webAppDir(const std::string& option) {
+  if (option == "none") return "";
+#ifdef P2PCDN_DEFAULT_APP_DIR
+  const std::string dir = option.empty() ? std::string(P2PCDN_DEFAULT_APP_DIR) : option;
+#else
+  const std::string dir = option;
+#endif
+  std::error_code ec;
+  if (dir.empty() || !std::filesystem::is_regular_file(dir + "/app/index.html", ec)) return "";
+  return dir;
+}
+
+std::string webAppConfig(const std::string& trackerUrl, const std::vector<std::string>& stun) {
+  return nlohmann::json{{"trackerUrl", trackerUrl}, {"iceServers", stun}}.dump();
+}
+
 int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   auto listen = parseListen(ma.listen);
   if (!listen) return report(listen.error());
@@ -145,6 +162,12 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   o.port = listen->second;
   o.keyFor = [&g](const FileId& id) { return loadKey(g, id); };
   o.manifestTimeout = std::chrono::milliseconds(static_cast<long>(ma.manifestTimeout * 1000));
+  o.appDir = webAppDir(ma.app);
+  if (o.appDir.empty() && ma.app != "none") {
+    if (!ma.app.empty()) return report(Error(Errc::kInvalidArgument, "--app", "no web app in " + ma.app + " (app/index.html)"));
+    std::cerr << "no web app built (./scripts/build.sh wasm): / lists the files\n";
+  }
+  o.appConfig = webAppConfig(*tracker, n.stun);
   gateway::Gateway gw(net.io, *net.node, **storeR, std::move(o));
   if (auto st = gw.start(); !st) return report(st.error());
   const std::string host = listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first;

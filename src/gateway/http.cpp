@@ -127,6 +127,14 @@ Route route(std::string_view target) {
     r.kind = RouteKind::kIndex;
     return r;
   }
+  if (path == "/files") {
+    r.kind = RouteKind::kFilesPage;
+    return r;
+  }
+  if (path == "/api/config") {
+    r.kind = RouteKind::kConfig;
+    return r;
+  }
   if (path == "/metrics") {
     r.kind = RouteKind::kMetrics;
     return r;
@@ -135,8 +143,22 @@ Route route(std::string_view target) {
     r.kind = RouteKind::kFilesJson;
     return r;
   }
+  constexpr std::string_view kManifestPrefix = "/api/manifest/";
+  if (path.substr(0, kManifestPrefix.size()) == kManifestPrefix) {
+    auto id = Hash::fromHex(path.substr(kManifestPrefix.size()));
+    if (path.size() != kManifestPrefix.size() + 64 || !id) return bad("not a file id: expected 64 hex digits");
+    r.fileId = *id;
+    r.kind = RouteKind::kManifest;
+    return r;
+  }
   constexpr std::string_view kFilePrefix = "/f/";
-  if (path.substr(0, kFilePrefix.size()) != kFilePrefix) return notFound("no such page");
+  if (path.substr(0, kFilePrefix.size()) != kFilePrefix) {
+    auto rel = appPath(path.substr(1));
+    if (!rel) return notFound("no such page");
+    r.kind = RouteKind::kAppFile;
+    r.name = std::move(*rel);
+    return r;
+  }
   std::string_view rest = path.substr(kFilePrefix.size());
   auto slash = rest.find('/');
   std::string_view idText = rest.substr(0, slash);
@@ -155,6 +177,38 @@ Route route(std::string_view target) {
   r.name = std::move(*name);
   r.kind = RouteKind::kFile;
   return r;
+}
+
+std::optional<std::string> appPath(std::string_view whole) {
+  if (whole.empty() || whole.size() > 200) return std::nullopt;
+  std::string_view path = whole;
+  std::size_t segments = 0;
+  while (true) {
+    const auto slash = path.find('/');
+    const std::string_view seg = path.substr(0, slash);
+    if (seg.empty() || seg.front() == '.' || ++segments > 4) return std::nullopt;
+    for (char c : seg) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '.' || c == '_' || c == '-';
+      if (!ok) return std::nullopt;
+    }
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return std::string(whole);
+}
+
+std::string appContentType(std::string_view path) {
+  static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
+      {".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
+      {".wasm", "application/wasm"}, {".json", "application/json"}, {".svg", "image/svg+xml"},
+      {".png", "image/png"}, {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
+      {".ts", "text/plain; charset=utf-8"},
+  };
+  for (auto [ext, type] : kTypes) {
+    if (path.size() >= ext.size() && path.substr(path.size() - ext.size()) == ext) return std::string(type);
+  }
+  return "application/octet-stream";
 }
 
 // ---- ranges -------------------------------------------------------------------

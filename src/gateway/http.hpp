@@ -23,10 +23,14 @@ namespace p2pcdn::gateway {
 // ---- routing ----------------------------------------------------------------
 
 enum class RouteKind {
-  kIndex,     // GET /
+  kIndex,     // GET /: the web app (GatewayOptions::appDir), else the file table
+  kFilesPage, // GET /files: the file table
   kFile,      // GET /f/<id> or /f/<id>/<name>
   kFilesJson, // GET /api/files
+  kConfig,    // GET /api/config: what the web app needs (tracker URL, web seed)
+  kManifest,  // GET /api/manifest/<id>: the file's manifest as JSON (from the store or the swarm)
   kMetrics,   // GET /metrics
+  kAppFile,   // GET /<path> of the web app's files (Route::name: the relative path)
   kNotFound,  // any other path
   kBadRequest // not an origin-form target, bad percent-encoding, bad id, bad key
 };
@@ -34,7 +38,7 @@ enum class RouteKind {
 struct Route {
   RouteKind kind = RouteKind::kNotFound;
   FileId fileId{};
-  std::string name;                  // /f/<id>/<name>, percent-decoded ("" when absent)
+  std::string name;                  // /f/<id>/<name>, percent-decoded ("" when absent); kAppFile: the path
   std::optional<EncryptionKey> key;  // ?k=<64 hex>: the key of an encrypted file (as in a link)
   std::string why;                   // kBadRequest / kNotFound: a short reason for the body
 };
@@ -47,6 +51,13 @@ inline constexpr std::size_t kMaxTargetBytes = 2048;
 // control characters after decoding; it is decoration for players and
 // browsers (the id alone says what is served), so any name is accepted.
 Route route(std::string_view target);
+
+// A web-app path ("app/app.js"): 1-4 segments of [A-Za-z0-9._-], none
+// starting with '.', at most 200 bytes; else nullopt. Nothing outside the
+// app's folder can be named (no "..", no percent-encoding, no hidden files).
+std::optional<std::string> appPath(std::string_view path);
+// The Content-Type of a web-app file, from its extension.
+std::string appContentType(std::string_view path);
 
 // ---- ranges (RFC 7233) -----------------------------------------------------
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "gateway/app_files.hpp"
 #include "gateway/http.hpp"
 #include "p2pcdn/chunk_manager.hpp"
 
@@ -422,8 +423,16 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     head_ = req.method() == http::verb::head;
     const Route r = route(std::string_view(req.target().data(), req.target().size()));
+    auto field = [&req](http::field f) -> std::optional<std::string_view> {
+      auto it = req.find(f);
+      if (it == req.end()) return std::nullopt;
+      return std::string_view(it->value().data(), it->value().size());
+    };
     switch (r.kind) {
       case RouteKind::kIndex:
+        if (!gw_->opts.appDir.empty()) return sendAppFile("app/index.html", field(http::field::if_none_match));
+        [[fallthrough]];
+      case RouteKind::kFilesPage:
         return sendSimple(http::status::ok, renderIndex(gw_->listing()), false,
                           {{http::field::content_type, "text/html; charset=utf-8"}});
       case RouteKind::kFilesJson:
@@ -432,18 +441,20 @@ class Conn : public std::enable_shared_from_this<Conn> {
       case RouteKind::kMetrics:
         return sendSimple(http::status::ok, gw_->metrics(), false,
                           {{http::field::content_type, "text/plain; version=0.0.4"}});
+      case RouteKind::kConfig:
+        return sendSimple(http::status::ok, gw_->opts.appConfig, false,
+                          {{http::field::content_type, "application/json"}});
+      case RouteKind::kAppFile:
+        return sendAppFile(r.name, field(http::field::if_none_match));
       case RouteKind::kNotFound:
         return sendSimple(http::status::not_found, r.why + "\n");
       case RouteKind::kBadRequest:
         return sendSimple(http::status::bad_request, r.why + "\n");
       case RouteKind::kFile:
+      case RouteKind::kManifest:
         break;
     }
-    auto field = [&req](http::field f) -> std::optional<std::string_view> {
-      auto it = req.find(f);
-      if (it == req.end()) return std::nullopt;
-      return std::string_view(it->value().data(), it->value().size());
-    };
+    manifestOnly_ = r.kind == RouteKind::kManifest;
     fileReq_ = FileRequest{head_, field(http::field::range), field(http::field::if_range),
                            field(http::field::if_none_match)};
     // The views point into the parser's message, which lives until the next read.
@@ -464,6 +475,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   void withManifest(FileEntry& f) {
     const Manifest& m = *f.manifest;
+    if (manifestOnly_) {  // (a manifest holds no secret: an encrypted file's too)
+      endJob();
+      auto json = manifestToJson(m);
+      if (!json) return sendSimple(http::status::internal_server_error, json.error().message() + "\n");
+      return sendSimple(http::status::ok, std::move(*json), false,
+                        {{http::field::content_type, "application/json"}, {http::field::access_control_allow_origin, "*"}});
+    }
     if (m.encryption && !key_) {
       endJob();
       return sendSimple(http::status::forbidden,
@@ -653,6 +671,30 @@ class Conn : public std::enable_shared_from_this<Conn> {
     writeRaw(os.str(), asBytes(text_));
   }
 
+  // A file of the web app; the service worker (dist/sw.js) may control the whole site.
+  void sendAppFile(const std::string& rel, std::optional<std::string_view> ifNoneMatch) {
+    auto f = gw_->opts.appDir.empty() ? Result<AppFile>(fail(Errc::kNotFound, "app", "no such page"))
+                                      : readAppFile(gw_->opts.appDir, rel);
+    if (!f) return sendSimple(http::status::not_found, "no such page\n");
+    const bool fresh = ifNoneMatch && ifNoneMatchHits(*ifNoneMatch, f->etag);
+    http::response<http::empty_body> res{fresh ? http::status::not_modified : http::status::ok, 11};
+    res.set(http::field::server, kServer);
+    res.set(http::field::etag, f->etag);
+    res.set(http::field::cache_control, "no-cache");
+    if (!fresh) {
+      res.set(http::field::content_type, f->contentType);
+      res.set("X-Content-Type-Options", "nosniff");
+      if (rel == "dist/sw.js") res.set("Service-Worker-Allowed", "/");
+      res.content_length(f->body.size());
+    }
+    res.keep_alive(keepAlive_);
+    ++gw_->byStatus[static_cast<unsigned>(res.result_int())];
+    std::ostringstream os;
+    os << res.base();
+    text_ = head_ || fresh ? std::string() : std::move(f->body);
+    writeRaw(os.str(), asBytes(text_));
+  }
+
   // Writes `header` (may be empty) and then `body`; `body` must stay alive
   // until the write completes (it points into chunk_ or text_).
   void writeRaw(std::string header, ByteView body) {
@@ -692,6 +734,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool firstRequest_ = true;
   bool keepAlive_ = false;
   bool head_ = false;
+  bool manifestOnly_ = false;  // GET /api/manifest/<id>
   bool closed_ = false;
   // The file request: its validators, key and id; job_ once its manifest is known.
   FileRequest fileReq_;

@@ -7,8 +7,11 @@
 //        see http.hpp), If-None-Match -> 304, If-Range. Bytes not downloaded yet
 //        are answered as their chunks arrive (the fetch starts, or is joined;
 //        the node's streaming window moves to the first chunk the request needs).
-//   GET /            stored files with progress, a player for audio/video
+//   GET /            the web app (appDir), else the file table
+//   GET /files       stored files with progress, a player for audio/video
 //   GET /api/files   the same as JSON
+//   GET /api/config  appConfig (JSON: what the web app needs, e.g. the tracker)
+//   GET /<path>      the web app's files (appDir/<path>; "/" is app/index.html)
 //   GET /metrics     Prometheus text
 //
 // Threads: everything runs on the io_context given to the constructor, which
@@ -61,6 +64,10 @@ struct GatewayOptions {
   std::chrono::milliseconds manifestTimeout{20'000};  // an id no peer gives a manifest for: 404
   std::chrono::milliseconds chunkTimeout{60'000};     // a response waiting this long for one chunk: 504 / close
   std::size_t maxManifestLookups = 32;                // ids being looked up at once (beyond: 503)
+  // The web app: a folder laid out as the browser package (build/wasm/web:
+  // dist/, app/); "" serves none. appConfig is /api/config's body.
+  std::string appDir;
+  std::string appConfig = "{}";
   // The key of an encrypted file when the URL has no ?k= (e.g. the CLI's keys/ folder).
   std::function<std::optional<EncryptionKey>(const FileId&)> keyFor;
 };

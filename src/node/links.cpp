@@ -65,6 +65,7 @@ std::shared_ptr<Peer> Node::Impl::newPeer(FileState& f, transport::Role role, st
     file.discovery->opened(p.key, self.now());
     self.trace("link " + std::to_string(p.key) + (p.remotePeerId ? " to " + shortId(*p.remotePeerId) : std::string()) + " open");
     file.session->addPeer(p.key, self.now());
+    if (p.link) self.requestLinkStats(file, p);  // the candidate types and a first RTT now, not a period later
   });
   ev.onMessage = whileLinked([](Impl& self, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, self.now()); });
   ev.onBufferedAmountLow = whileLinked([](Impl& self, FileState& file, Peer& p) { file.session->onWritable(p.key, self.now()); });

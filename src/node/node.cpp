@@ -28,11 +28,21 @@ Node::Impl::Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOpt
     : rt(r), rawStore(s), store(s), links(f), opts(std::move(o)), rng(r.seed()), worker(r.storeQueue()) {
   if (!worker) std::abort();  // Runtime::storeQueue() must give a queue
   for (auto& b : peerId) b = static_cast<std::uint8_t>(rng());
-  const char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
+  char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
+  prefix[2] = opts.client;
   std::copy_n(prefix, 8, peerId.begin());
   opts.swarm.maxPiecePayload = wire::maxPiecePayload(opts.link.maxMessageSize);
   if (opts.uploadLimit) opts.swarm.globalUp = globalBucket(opts.uploadLimit);
   if (opts.downloadLimit) opts.swarm.globalDown = globalBucket(opts.downloadLimit);
+}
+
+std::string clientOf(std::string_view hex) {
+  if (hex.substr(0, 4) == "2d50" && hex.substr(6, 10) == "303030312d") {  // "-P" <client> "0001-"
+    if (hex.substr(4, 2) == "43") return "native";   // 'C'
+    if (hex.substr(4, 2) == "42") return "browser";  // 'B'
+  }
+  if (hex.substr(0, 6) == "2d5757") return "webtorrent";  // "-WW"
+  return "other";
 }
 
 std::string Node::Impl::shortId(const Id20& id) { return toHex(ByteView(id.data(), id.size())).substr(16, 8); }
@@ -358,6 +368,7 @@ std::optional<NodePeerStats> Node::Impl::statsOf(const FileState& f, const Peer&
   NodePeerStats n;
   n.fileId = f.id;
   n.peerId = toHex(s->peerId);
+  n.client = clientOf(n.peerId);
   n.swarm = *s;
   n.rttSeconds = p.linkStats.rttSeconds;
   n.localCandidateType = p.linkStats.localCandidateType;

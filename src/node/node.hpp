@@ -37,6 +37,9 @@ std::array<std::uint8_t, 20> swarmKey(const FileId& id);
 
 struct NodeOptions {
   std::string trackerUrl;                           // ws://host:port
+  // What kind of peer this is, in the peer id's readable prefix "-P<c>0001-"
+  // (clientOf() reads it back): 'C' native (CLI, seed boxes), 'B' browser.
+  char client = 'C';
   transport::LinkConfig link;                       // ICE servers, loopback, watermarks
   // When to announce, how many offers, peer slots per file, offer and link
   // lifetimes, glare and half-open rules (swarm::Discovery, shared with the
@@ -78,10 +81,15 @@ struct FileProgress {
 struct NodePeerStats {
   FileId fileId;
   std::string peerId;                  // hex of the 20-byte id
+  std::string client;                  // clientOf(peerId)
   swarm::PeerStats swarm;
   std::optional<double> rttSeconds;    // from the link's last stats report
   std::string localCandidateType, remoteCandidateType;
 };
+
+// "native", "browser" (a p2pcdn peer's id prefix, NodeOptions::client),
+// "webtorrent" ("-WW"), else "other"; `peerIdHex` is the id as hex.
+std::string clientOf(std::string_view peerIdHex);
 
 // What a listener of one file hears; any may be empty. All are posted (see
 // the top of this file). onManifest and onComplete come at most once per

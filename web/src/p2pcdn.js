@@ -125,6 +125,14 @@ export class P2PCDN {
     return this.sw.url(link.fileId, name);
   }
 
+  // A link's parts, checked by the C++ core: {fileId, trackers, key?,
+  // webSeeds?} of "p2pcdn:<id>?tr=…&k=…&ws=…" (or of a bare file id);
+  // throws a P2PCDNError (malformed, invalid-argument) for anything else.
+  parseLink(link) {
+    if (!this.mod) throw new P2PCDNError("invalid-argument", "not connected: call connect() first", 1);
+    return this.mod.core.parseLink(link);
+  }
+
   requirePeer() {
     if (!this.peer) throw new P2PCDNError("invalid-argument", "not connected: call connect() first", 1);
     return this.peer;

@@ -119,6 +119,8 @@ export interface UploadResult {
 export interface PeerInfo {
   fileId: string;
   peerId: string;
+  /** What the peer id says it is: a native p2pcdn peer, a browser one, WebTorrent, or other. */
+  client: "native" | "browser" | "webtorrent" | "other";
   seeder: boolean;
   chunksAvailable: number;
   bytesUp: number;
@@ -192,6 +194,8 @@ export class P2PCDN {
   delete(fileId: string): Promise<void>;
   getStats(): Stats;
   getStoredFiles(): Promise<StoredFile[]>;
+  /** A link's parts (checked by the core; throws P2PCDNError for what is not a link or a file id). After connect(). */
+  parseLink(link: string): { fileId: string; trackers: string[]; key?: string; webSeeds?: string[] };
   /** Registers the service worker (dist/sw.js; its scope must hold the page) and serves its requests. */
   serveServiceWorker(options?: { url?: string; scope?: string; keepAliveMs?: number }): Promise<void>;
   /** The file's URL through the service worker: for <video src>, <img src>, links; Range supported. */

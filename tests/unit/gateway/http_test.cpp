@@ -166,13 +166,39 @@ TEST(Route, Pages) {
   EXPECT_EQ(route("/?x=1").kind, RouteKind::kIndex);
   EXPECT_EQ(route("/metrics").kind, RouteKind::kMetrics);
   EXPECT_EQ(route("/api/files").kind, RouteKind::kFilesJson);
-  EXPECT_EQ(route("/favicon.ico").kind, RouteKind::kNotFound);
-  EXPECT_EQ(route("/f").kind, RouteKind::kNotFound);
+  EXPECT_EQ(route("/files").kind, RouteKind::kFilesPage);
+  EXPECT_EQ(route("/api/config").kind, RouteKind::kConfig);
+  EXPECT_EQ(route("/api/manifest/" + kId).kind, RouteKind::kManifest);
+  EXPECT_EQ(route("/api/manifest/" + kId + "0").kind, RouteKind::kBadRequest);
+  EXPECT_EQ(route("/api/manifest/xyz").kind, RouteKind::kBadRequest);
+  auto app = route("/dist/sw.js?v=2");
+  EXPECT_EQ(app.kind, RouteKind::kAppFile);
+  EXPECT_EQ(app.name, "dist/sw.js");
+  EXPECT_EQ(route("/favicon.ico").kind, RouteKind::kAppFile);
+  EXPECT_EQ(route("/f").kind, RouteKind::kAppFile);  // a file named f (the server 404s what the app lacks)
+  EXPECT_EQ(route("/../etc/passwd").kind, RouteKind::kNotFound);
+  EXPECT_EQ(route("/app/.hidden").kind, RouteKind::kNotFound);
+  EXPECT_EQ(route("/app//x.js").kind, RouteKind::kNotFound);
+  EXPECT_EQ(route("/app/").kind, RouteKind::kNotFound);
+  EXPECT_EQ(route("/a%2e%2e/x").kind, RouteKind::kNotFound);
   EXPECT_EQ(route("").kind, RouteKind::kBadRequest);
   EXPECT_EQ(route("http://host/f/x").kind, RouteKind::kBadRequest);  // absolute form
   EXPECT_EQ(route("*").kind, RouteKind::kBadRequest);
   EXPECT_EQ(route("/a b").kind, RouteKind::kBadRequest);
   EXPECT_EQ(route(std::string(5000, '/')).kind, RouteKind::kBadRequest);
+}
+
+TEST(Route, AppPaths) {
+  EXPECT_EQ(appPath("app/index.html"), "app/index.html");
+  EXPECT_EQ(appPath("a/b/c/d.js"), "a/b/c/d.js");
+  EXPECT_EQ(appPath("a/b/c/d/e.js"), std::nullopt);  // deeper than 4
+  for (const char* bad : {"", "..", "a/..", "./a", "a/./b", "a\\b", "a b", "a:b", "/a", "a/", "é"}) {
+    EXPECT_EQ(appPath(bad), std::nullopt) << bad;
+  }
+  EXPECT_EQ(appPath(std::string(201, 'a')), std::nullopt);
+  EXPECT_EQ(appContentType("dist/p2pcdn_core.wasm"), "application/wasm");
+  EXPECT_EQ(appContentType("app/app.js"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(appContentType("x.bin"), "application/octet-stream");
 }
 
 TEST(Route, Files) {
