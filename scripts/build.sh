@@ -28,4 +28,5 @@ case "$flavour" in
       -DP2PCDN_WERROR=ON >/dev/null ;;
   *) echo "usage: $0 release|asan|fuzz|wasm" >&2; exit 2 ;;
 esac
-cmake --build "build/$flavour" -j "$jobs"
+# TARGETS: only these (e.g. the browser package alone: TARGETS=p2pcdn_core_web ./scripts/build.sh wasm).
+cmake --build "build/$flavour" -j "$jobs" ${TARGETS:+--target $TARGETS}

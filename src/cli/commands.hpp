@@ -89,6 +89,7 @@ struct DemoArgs {
   std::uint16_t port = 0;           // --port: the gateway's (0: any free port)
   double timeout = 120;             // --timeout: seconds for the leechers
   bool stay = false;                // --stay: keep the gateway up until Ctrl-C
+  std::string app;                  // --app DIR: the web app the gateway serves (as for serve)
   bool keep = false;                // --keep: keep the scratch folder
 };
 int cmdDemo(const Globals& g, const DemoArgs& a);

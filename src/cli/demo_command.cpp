@@ -351,6 +351,8 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
     gateway::GatewayOptions go;
     go.host = "127.0.0.1";
     go.port = a.port;
+    go.appDir = webAppDir(a.app);  // by default the web app, when the browser package is built (./scripts/build.sh wasm)
+    go.appConfig = webAppConfig(trackerUrl, {});
     gw = std::make_unique<gateway::Gateway>(io, *viewer.node, *viewer.store, go);
     if (auto st = gw->start(); !st) {
       report(st.error());
@@ -363,9 +365,12 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
     });
     const std::string url = base + "/f/" + id.hex() + (plainName ? "/" + manifest.name : std::string());
+    const std::string appLink = base + "/#" + formatLink(Link{id, {trackerUrl}, std::nullopt, {}});
     say("== gateway on a fresh leecher" +
         (a.viewerRate > 0 ? " (download limited to " + mb(static_cast<double>(a.viewerRate)) + "/s)" : std::string()) +
-        ":\n   " + base + "/   (page with a player)\n   " + url);
+        ":\n   " + url + "\n   " +
+        (go.appDir.empty() ? base + "/files   (page with a player; ./scripts/build.sh wasm adds the web app)"
+                           : appLink + "   (the web app: a browser peer joins the swarm and plays it)"));
     const bool media = manifest.mimeType.rfind("video/", 0) == 0 || manifest.mimeType.rfind("audio/", 0) == 0;
     if (!a.stay && !media) {
       say("   (" + manifest.mimeType + " is not audio or video: no playback check)");

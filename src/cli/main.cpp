@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
   demoCmd->add_option("--timeout", demo.timeout, "seconds the leechers may take (default 120)")
       ->check(CLI::Range(1.0, 3600.0));
   demoCmd->add_flag("--stay", demo.stay, "keep the gateway up (with a fresh leecher) until Ctrl-C");
+  demoCmd->add_option("--app", demo.app, "the web app's folder, as for serve (default: this tree's build/wasm/web if built)");
   demoCmd->add_flag("--keep", demo.keep, "keep the scratch folder (stores, video, logs)");
   p2pcdn::tracker::ServeArgs trackerArgs;
   auto* trackerCmd = app.add_subcommand("tracker", "run the tracker / WebRTC signaling server (WebTorrent protocol)");

@@ -167,6 +167,21 @@ class PromText {
   std::string out_;
 };
 
+// ---- the gateway's /metrics ------------------------------------------------------
+
+struct MetricsFile {
+  std::string id;  // hex
+  double chunks = 0, held = 0, firstMissing = 0, peers = 0, downloaded = 0, uploaded = 0;
+};
+struct MetricsSnapshot {
+  double connections = 0, accepted = 0, rejected = 0, bytesSent = 0, waiting = 0, windowMoves = 0;
+  double firstByteSecondsSum = 0, firstByteCount = 0;
+  std::vector<std::pair<unsigned, double>> byStatus;  // HTTP status -> responses
+  std::vector<MetricsFile> files;
+};
+// The Prometheus text of the gateway and the files it serves.
+std::string renderMetrics(const MetricsSnapshot& m);
+
 // ---- the index page -------------------------------------------------------------
 
 struct IndexEntry {

@@ -1,4 +1,4 @@
-// The gateway's "/" page and "/api/files" JSON (pure text generation).
+// The gateway's file table (/files), /api/files JSON and /metrics text (pure text generation).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -59,6 +59,37 @@ std::string renderIndex(const std::vector<IndexEntry>& files) {
   }
   h += "<p><a href=\"/metrics\">metrics</a> · <a href=\"/api/files\">files as JSON</a></p>\n</body></html>\n";
   return h;
+}
+
+std::string renderMetrics(const MetricsSnapshot& m) {
+  PromText p;
+  auto one = [&p](const char* name, const char* type, const char* help, double v) {
+    p.family(name, type, help);
+    p.sample(name, v);
+  };
+  one("p2pcdn_gateway_connections", "gauge", "Open HTTP connections.", m.connections);
+  one("p2pcdn_gateway_connections_accepted_total", "counter", "HTTP connections accepted.", m.accepted);
+  one("p2pcdn_gateway_connections_rejected_total", "counter", "Connections closed at once: too many open.", m.rejected);
+  p.family("p2pcdn_gateway_requests_total", "counter", "HTTP responses by status code.");
+  for (const auto& [code, n] : m.byStatus) p.sample("p2pcdn_gateway_requests_total", n, {{"code", std::to_string(code)}});
+  one("p2pcdn_gateway_response_bytes_total", "counter", "Response body bytes sent.", m.bytesSent);
+  one("p2pcdn_gateway_waiting_responses", "gauge", "Responses waiting for a manifest or a chunk.", m.waiting);
+  one("p2pcdn_gateway_window_moves_total", "counter", "Streaming window moves made for requests (seeks).", m.windowMoves);
+  p.family("p2pcdn_gateway_first_byte_seconds", "summary", "File responses: request to first body byte.");
+  p.sample("p2pcdn_gateway_first_byte_seconds_sum", m.firstByteSecondsSum);
+  p.sample("p2pcdn_gateway_first_byte_seconds_count", m.firstByteCount);
+  auto each = [&](const char* name, const char* type, const char* help, double MetricsFile::*field) {
+    p.family(name, type, help);
+    for (const auto& f : m.files) p.sample(name, f.*field, {{"file", f.id}});
+  };
+  each("p2pcdn_file_chunks", "gauge", "Chunks of the file.", &MetricsFile::chunks);
+  each("p2pcdn_file_chunks_held", "gauge", "Verified chunks held.", &MetricsFile::held);
+  each("p2pcdn_file_first_missing_chunk", "gauge", "Index of the first chunk not held (= chunks when complete).",
+       &MetricsFile::firstMissing);
+  each("p2pcdn_file_peers", "gauge", "Open peer links for the file.", &MetricsFile::peers);
+  each("p2pcdn_file_downloaded_bytes_total", "counter", "Bytes received from peers.", &MetricsFile::downloaded);
+  each("p2pcdn_file_uploaded_bytes_total", "counter", "Bytes sent to peers.", &MetricsFile::uploaded);
+  return p.text();
 }
 
 std::string renderFilesJson(const std::vector<IndexEntry>& files) {

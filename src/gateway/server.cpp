@@ -291,57 +291,21 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
   }
 
   std::string metrics() {
-    PromText p;
-    p.family("p2pcdn_gateway_connections", "gauge", "Open HTTP connections.");
-    p.sample("p2pcdn_gateway_connections", static_cast<double>(conns.size()));
-    p.family("p2pcdn_gateway_connections_accepted_total", "counter", "HTTP connections accepted.");
-    p.sample("p2pcdn_gateway_connections_accepted_total", static_cast<double>(stats.connectionsAccepted));
-    p.family("p2pcdn_gateway_connections_rejected_total", "counter", "Connections closed at once: too many open.");
-    p.sample("p2pcdn_gateway_connections_rejected_total", static_cast<double>(stats.connectionsRejected));
-    p.family("p2pcdn_gateway_requests_total", "counter", "HTTP responses by status code.");
-    for (const auto& [code, n] : byStatus) {
-      p.sample("p2pcdn_gateway_requests_total", static_cast<double>(n), {{"code", std::to_string(code)}});
-    }
-    p.family("p2pcdn_gateway_response_bytes_total", "counter", "Response body bytes sent.");
-    p.sample("p2pcdn_gateway_response_bytes_total", static_cast<double>(stats.bytesSent));
-    std::size_t waiting = 0;
-    for (const auto& [id, f] : files) waiting += f.waiters.size();
-    p.family("p2pcdn_gateway_waiting_responses", "gauge", "Responses waiting for a manifest or a chunk.");
-    p.sample("p2pcdn_gateway_waiting_responses", static_cast<double>(waiting));
-    p.family("p2pcdn_gateway_window_moves_total", "counter", "Streaming window moves made for requests (seeks).");
-    p.sample("p2pcdn_gateway_window_moves_total", static_cast<double>(stats.windowMoves));
-    p.family("p2pcdn_gateway_first_byte_seconds", "summary", "File responses: request to first body byte.");
-    p.sample("p2pcdn_gateway_first_byte_seconds_sum", stats.firstByteSecondsSum);
-    p.sample("p2pcdn_gateway_first_byte_seconds_count", static_cast<double>(stats.firstByteCount));
-
-    struct Row {
-      std::string id;
-      const FileEntry* f;
-      std::optional<node::FileProgress> prog;
-      std::uint32_t held;
-      ChunkIndex firstMissing;
-    };
-    std::vector<Row> rows;
+    MetricsSnapshot m{static_cast<double>(conns.size()), static_cast<double>(stats.connectionsAccepted),
+                      static_cast<double>(stats.connectionsRejected), static_cast<double>(stats.bytesSent), 0,
+                      static_cast<double>(stats.windowMoves), stats.firstByteSecondsSum,
+                      static_cast<double>(stats.firstByteCount), {}, {}};
+    for (const auto& [code, n] : byStatus) m.byStatus.emplace_back(code, static_cast<double>(n));
     for (const auto& [id, f] : files) {
-      if (f.manifest) rows.push_back(Row{id.hex(), &f, node.progress(id), held(f).value_or(0), firstMissing(f)});
+      m.waiting += static_cast<double>(f.waiters.size());
+      if (!f.manifest) continue;
+      const auto prog = node.progress(id);
+      m.files.push_back({id.hex(), static_cast<double>(f.manifest->chunkCount()), static_cast<double>(held(f).value_or(0)),
+                         static_cast<double>(firstMissing(f)), prog ? static_cast<double>(prog->peers) : 0.0,
+                         prog ? static_cast<double>(prog->bytesDownloaded) : 0.0,
+                         prog ? static_cast<double>(prog->bytesUploaded) : 0.0});
     }
-    auto each = [&](const char* name, const char* type, const char* help, auto value) {
-      p.family(name, type, help);
-      for (const auto& r : rows) p.sample(name, value(r), {{"file", r.id}});
-    };
-    each("p2pcdn_file_chunks", "gauge", "Chunks of the file.",
-         [](const Row& r) { return static_cast<double>(r.f->manifest->chunkCount()); });
-    each("p2pcdn_file_chunks_held", "gauge", "Verified chunks held.",
-         [](const Row& r) { return static_cast<double>(r.held); });
-    each("p2pcdn_file_first_missing_chunk", "gauge", "Index of the first chunk not held (= chunks when complete).",
-         [](const Row& r) { return static_cast<double>(r.firstMissing); });
-    each("p2pcdn_file_peers", "gauge", "Open peer links for the file.",
-         [](const Row& r) { return r.prog ? static_cast<double>(r.prog->peers) : 0.0; });
-    each("p2pcdn_file_downloaded_bytes_total", "counter", "Bytes received from peers.",
-         [](const Row& r) { return r.prog ? static_cast<double>(r.prog->bytesDownloaded) : 0.0; });
-    each("p2pcdn_file_uploaded_bytes_total", "counter", "Bytes sent to peers.",
-         [](const Row& r) { return r.prog ? static_cast<double>(r.prog->bytesUploaded) : 0.0; });
-    return p.text();
+    return renderMetrics(m);
   }
 };
 

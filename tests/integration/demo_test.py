@@ -39,12 +39,16 @@ def check_copies(out, n):
 
 
 def test_video(args, tmp, rng):
-    p = run_demo(args, tmp, "--seconds", "6", "--leechers", "2", "--viewer-rate", "1500000")
+    app = tmp / "app"
+    (app / "app").mkdir(parents=True)
+    write_file(app / "app" / "index.html", b"<!doctype html>")
+    p = run_demo(args, tmp, "--seconds", "6", "--leechers", "2", "--viewer-rate", "1500000", "--app", str(app))
     copies, share = check_copies(p.out, 2)
     check(copies > 0, "the seeder sent nothing")
     check("ffmpeg decoded every frame without an error" in p.out, f"no successful decode through the gateway:\n{p.out}")
     check(re.search(r"http://127\.0\.0\.1:\d+/f/[0-9a-f]{64}/sample\.mp4", p.out), f"no gateway URL:\n{p.out}")
     check("== done: every copy is identical and the video played through the gateway" in p.out, p.out)
+    check(re.search(r"http://127\.0\.0\.1:\d+/#p2pcdn:[0-9a-f]{64}\?tr=ws.*\(the web app", p.out), f"no web app link:\n{p.out}")
 
 
 def test_file(args, tmp, rng):

@@ -136,7 +136,14 @@ def test_ranges(args, tmp, rng):
         net.seed(seeder, fid)
         net.spawn([seeder.binary, "--home", seeder.home, "-q", "seed", enc["fileId"], "--tracker", net.url,
                    "--loopback", "--duration", "280"], "seeder2")
-        gw = net.gateway(tmp / "gw")
+        app = tmp / "app"
+        for d in ("app", "dist"):
+            (app / d).mkdir(parents=True)
+        write_file(app / "app" / "index.html", b"<!doctype html><title>the app</title>")
+        write_file(app / "dist" / "sw.js", b"// worker")
+        write_file(app / "dist" / "core.wasm", b"\0asm")
+        write_file(tmp / "secret.txt", b"not served")
+        gw = net.gateway(tmp / "gw", "--app", str(app))
         status, h, body = gw.request(f"/f/{fid}")
         check(status == 200, f"GET answered {status}")
         check(body == data, "GET body differs from the file")
@@ -193,8 +200,27 @@ def test_ranges(args, tmp, rng):
         status, _, body = gw.request(f"/f/{efid}?k={'0' * 64}")
         check(status == 403, f"encrypted with a wrong key: expected 403, got {status}")
 
+        status, h, page = gw.request("/files")
+        check(status == 200 and b"clip.mp4" in page and b"<video" in page, f"/files page: {status} {page[:300]!r}")
+        # The web app (--app): its files, revalidated by ETag; nothing outside its folder.
         status, h, page = gw.request("/")
-        check(status == 200 and b"clip.mp4" in page and b"<video" in page, f"/ page: {status} {page[:300]!r}")
+        check(status == 200 and page == b"<!doctype html><title>the app</title>" and h.get("content-type", "").startswith("text/html")
+              and h.get("cache-control") == "no-cache", f"/ with --app: {status} {h} {page[:100]!r}")
+        status, h2, _ = gw.request("/", headers={"If-None-Match": h.get("etag", "")})
+        check(status == 304 and "content-length" not in h2, f"/ revalidated: {status} {h2}")
+        status, h, _ = gw.request("/dist/sw.js")
+        check(status == 200 and h.get("service-worker-allowed") == "/", f"sw.js: {status} {h}")
+        status, h, _ = gw.request("/dist/core.wasm")
+        check(status == 200 and h.get("content-type") == "application/wasm", f"wasm: {status} {h}")
+        for bad in ("/../secret.txt", "/app/../../secret.txt", "/%2e%2e/secret.txt", "/app/.hidden", "/app/nothing.js", "/dist"):
+            status, _, body = gw.request(bad)
+            check(status == 404 and b"not served" not in body, f"{bad}: {status} {body[:80]!r}")
+        status, _, body = gw.request("/api/config")
+        check(status == 200 and json.loads(body).get("trackerUrl") == net.url, f"/api/config: {status} {body!r}")
+        for want in (fid, enc["fileId"]):  # an encrypted file's manifest needs no key
+            status, _, body = gw.request(f"/api/manifest/{want}")
+            check(status == 200 and json.loads(body).get("fileId") == want, f"/api/manifest/{want[:8]}: {status} {body[:200]!r}")
+        check(len(json.loads(gw.request(f"/api/manifest/{fid}")[2])["chunks"]) == (size + 262143) // 262144, "manifest chunks")
         status, _, body = gw.request("/api/files")
         files = {f["fileId"]: f for f in json.loads(body)}
         check(files.get(fid, {}).get("chunksHave") == files.get(fid, {}).get("chunksTotal"), f"/api/files: {files}")

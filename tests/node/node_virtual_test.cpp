@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mem_link.hpp"
+#include "core/hex.hpp"
 #include "node/node.hpp"
 #include "store_support.hpp"
 #include "storage/forwarding.hpp"
@@ -303,6 +304,31 @@ TEST(VirtualNodes, PeersFindEachOtherAgainAfterTheTrackerRestarts) {
   s.fetchAll(id, 1);
   ASSERT_TRUE(s.world().runUntil([&] { return s.allComplete(id); }, 60s));
   expectSameChunks(s, m);
+}
+
+}  // namespace
+}  // namespace p2pcdn::test
+
+namespace p2pcdn::test {
+namespace {
+
+// The peer id says what kind of peer it is (the web app's peers table shows it).
+TEST(VirtualNodes, PeerIdsSayWhatKindOfPeerTheyAre) {
+  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PC0001-abcdefghijkl")))), "native");
+  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PB0001-abcdefghijkl")))), "browser");
+  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-WW0204-abcdefghijkl")))), "webtorrent");
+  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PB0002-abcdefghijkl")))), "other");
+  EXPECT_EQ(node::clientOf(""), "other");
+  VSwarm s(3);
+  const Manifest m = s.seeder(8, 9);
+  const FileId id = *manifestId(m);
+  s.peer();
+  s.fetchAll(id, 1);
+  ASSERT_TRUE(s.world().runUntil([&] { return s.allComplete(id); }, 60s));
+  EXPECT_EQ(node::clientOf(s.peers()[1]->node->peerIdHex()), "native");
+  const auto peers = s.peers()[1]->node->peerStats();
+  ASSERT_FALSE(peers.empty());
+  for (const auto& p : peers) EXPECT_EQ(p.client, "native") << p.peerId;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ const $ = (id) => document.getElementById(id);
 const LINKS_KEY = "p2pcdn-app-links";   // localStorage: fileId -> the link it was opened or published with
 const MANIFEST_WAIT_MS = 20000;         // "no one has it" after this long without a manifest (the fetch goes on)
 const SERVER_MANIFEST_MS = 3000;        // the swarm gets this long to give a manifest before the server is asked
+const MAX_SAVE_BYTES = 1 << 30;         // larger files are fetched (and played) but not held in the page to save
 
 const app = {
   p2p: null,
@@ -75,8 +76,11 @@ function forgetLink(fileId) {
 function linkFrom(text) {
   text = text.trim();
   const hash = text.indexOf("#");
-  if (/^https?:\/\//i.test(text) && hash >= 0) text = decodeURIComponent(text.slice(hash + 1));
+  if (/^https?:\/\//i.test(text) && hash >= 0) text = decoded(text.slice(hash + 1));
   return text;
+}
+function decoded(s) {
+  try { return decodeURIComponent(s); } catch { return s; }  // a stray '%' stays as it is (the core says what is wrong)
 }
 const appUrl = (link) => `${location.origin}/#${link}`;
 
@@ -203,17 +207,18 @@ async function openLink(text) {
     clearTimeout(slow);
   }
   if (v.closed) return probe.return().catch(() => {});
-  const whole = app.p2p.download(link, m, onProgress);
+  const whole = m.size <= MAX_SAVE_BYTES ? app.p2p.download(link, m, onProgress) : drain(v, link, m, onProgress);
   probe.return().catch(() => {});  // (after download() holds the file, so it is not let go in between)
   whole.then((b) => {
     if (v.closed) return;
     v.bytes = b;
     v.done = true;
+    if (!b) $("v-save").title = `larger than ${bytes(MAX_SAVE_BYTES)}: save it with p2pcdn get`;
     v.map.fillFromStore();
     countSources(v);
     setProgress(1);
-    $("v-save").disabled = false;
-    if (!app.sw && playable(m.mimeType)) showMedia(v, null);
+    $("v-save").disabled = !b;
+    if (!app.sw && b && playable(m.mimeType)) showMedia(v, null);
     rememberLink(v.fileId, link);
     refreshStored();
   }, (e) => {
@@ -233,6 +238,13 @@ async function openLink(text) {
     if (app.sw) showMedia(v, app.p2p.serviceWorkerUrl(link, m.name));
     else $("v-media").replaceChildren(el("p", { class: "note" }, "Plays once downloaded (no service worker in this browser)."));
   }
+}
+
+// A file too large to hold in the page: fetched whole (stored, seeded) by
+// reading it in order and letting each chunk go; resolves with null.
+async function drain(v, link, m, onProgress) {
+  for await (const _ of app.p2p.stream(link, m, onProgress, { lookahead: 64 })) if (v.closed) break;  // eslint-disable-line no-unused-vars
+  return null;
 }
 
 // The manifest from this server (GET /api/manifest/<id>), after `delayMs`.
@@ -298,8 +310,15 @@ function tick(v) {
   const kinds = new Map(stats.peers.concat(stats.closedPeers).map((p) => [p.peerId, p.client || "peer"]));
   v.map.draw((src) => `${kinds.get(src) || "peer"} ${shortId(src)}`);
   $("v-peer-rows").replaceChildren(...peerRows(peers, v.map, v.map.total));
+  statusLine(stats);
+}
+
+// The header: online, links to peers, bytes this page gave them.
+function statusLine(stats) {
   const linked = stats.connectedPeers;
-  status("ok", `online · ${linked} peer link${linked === 1 ? "" : "s"}`);
+  const sent = stats.bytesUploaded ? ` · ${bytes(stats.bytesUploaded)} sent` : "";
+  status(app.webrtc ? "ok" : "warn",
+         app.webrtc ? `online · ${linked} peer link${linked === 1 ? "" : "s"}${sent}` : "online · web seed only");
 }
 
 function saveFile() {
@@ -334,7 +353,9 @@ async function refreshStored() {
          el("button", { class: "secondary", "data-delete": f.fileId, onclick: () => deleteFile(f.fileId) }, "Delete")));
   });
   $("file-rows").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, "nothing stored yet"))]));
-  const s = app.p2p.getStats().storage;
+  const stats = app.p2p.getStats();
+  const s = stats.storage;
+  statusLine(stats);
   $("storage-used").style.width = `${Math.min(100, (100 * s.bytesUsed) / Math.max(1, s.quotaBytes))}%`;
   $("storage-text").textContent = `${bytes(s.bytesUsed)} of ${bytes(s.quotaBytes)} used`;
 }
@@ -353,7 +374,7 @@ async function deleteFile(fileId) {
 // ---- start -----------------------------------------------------------------------------
 
 function route() {
-  const h = decodeURIComponent(location.hash.slice(1));
+  const h = decoded(location.hash.slice(1));
   if (!h) return closeViewer();
   if (app.viewer && app.viewer.link === h) return;
   $("open-input").value = h;
