@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
   serveCmd->add_option("--app", media.app,
                        "the web app's folder (the browser package, build/wasm/web; default: that of this source tree "
                        "if built; none: no app)");
+  serveCmd->add_option("--public-tracker", media.publicTracker,
+                       "the tracker URL the web app's pages join, when browsers reach it by another name than --tracker "
+                       "(ws:// or wss://)");
   serveCmd->add_option("--manifest-timeout", media.manifestTimeout,
                        "seconds to look for the manifest of an id not in the store before answering 404 (default 20)")
       ->check(CLI::Range(0.1, 3600.0));

@@ -167,7 +167,11 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
     if (!ma.app.empty()) return report(Error(Errc::kInvalidArgument, "--app", "no web app in " + ma.app + " (app/index.html)"));
     std::cerr << "no web app built (./scripts/build.sh wasm): / lists the files\n";
   }
-  o.appConfig = webAppConfig(*tracker, n.stun);
+  const std::string& pub = ma.publicTracker;
+  if (!pub.empty() && pub.rfind("ws://", 0) != 0 && pub.rfind("wss://", 0) != 0) {
+    return report(Error(Errc::kInvalidArgument, "--public-tracker", "expected ws://HOST:PORT or wss://..., got '" + pub + "'"));
+  }
+  o.appConfig = webAppConfig(pub.empty() ? *tracker : pub, n.stun);
   gateway::Gateway gw(net.io, *net.node, **storeR, std::move(o));
   if (auto st = gw.start(); !st) return report(st.error());
   const std::string host = listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first;

@@ -1,27 +1,64 @@
 #include "gateway/app_files.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include <fstream>
+#include <climits>
+#include <cstdlib>
 
 namespace p2pcdn::gateway {
+namespace {
 
-Result<AppFile> readAppFile(const std::string& dir, const std::string& rel) {
-  if (!appPath(rel)) return fail(Errc::kNotFound, "app", "no such page");
-  const std::string path = dir + "/" + rel;
+std::string resolved(const std::string& path) {
+  char buf[PATH_MAX];
+  return ::realpath(path.c_str(), buf) ? std::string(buf) : std::string();
+}
+
+Unexpected notFound(std::string why = "no such page") { return fail(Errc::kNotFound, "app", std::move(why)); }
+
+}  // namespace
+
+AppFiles::AppFiles(std::string dir) : dir_(dir.empty() ? std::string() : resolved(dir)) {}
+
+Result<std::shared_ptr<const AppFile>> AppFiles::get(const std::string& rel) {
+  if (dir_.empty() || !appPath(rel)) return notFound();
+  // Symlinks resolved: what is served must lie under the folder.
+  const std::string path = resolved(dir_ + "/" + rel);
+  if (path.size() <= dir_.size() + 1 || path.compare(0, dir_.size() + 1, dir_ + "/") != 0) return notFound();
   struct stat st{};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return fail(Errc::kNotFound, "app", "no such page");
-  if (static_cast<std::uint64_t>(st.st_size) > kMaxAppFileBytes) return fail(Errc::kNotFound, "app", "file too large to serve");
-  std::ifstream in(path, std::ios::binary);
-  AppFile f;
-  f.body.resize(static_cast<std::size_t>(st.st_size));
-  if (!in.read(f.body.data(), static_cast<std::streamsize>(f.body.size()))) {
-    return fail(Errc::kNotFound, "app", "cannot read " + rel);
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return notFound();
+  const long long mtime = static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000LL + st.st_mtim.tv_nsec;
+  if (auto it = cache_.find(rel); it != cache_.end()) {
+    if (it->second.size == st.st_size && it->second.mtime == mtime) return it->second.file;
+    cachedBytes_ -= it->second.file->body.size();
+    cache_.erase(it);
   }
-  f.contentType = appContentType(rel);
-  const auto mtime = static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000LL + st.st_mtim.tv_nsec;
-  f.etag = "\"" + std::to_string(st.st_size) + "-" + std::to_string(mtime) + "\"";
-  return f;
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxFileBytes) return notFound("file too large to serve");
+  // Non-blocking open: a FIFO swapped in after the stat cannot hold the loop.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return notFound();
+  struct stat fst{};
+  auto file = std::make_shared<AppFile>();
+  bool ok = ::fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size == st.st_size;
+  if (ok) {
+    file->body.resize(static_cast<std::size_t>(fst.st_size));
+    std::size_t got = 0;
+    while (ok && got < file->body.size()) {
+      const ssize_t n = ::read(fd, file->body.data() + got, file->body.size() - got);
+      ok = n > 0;
+      if (ok) got += static_cast<std::size_t>(n);
+    }
+  }
+  ::close(fd);
+  if (!ok) return notFound("cannot read " + rel);
+  file->contentType = appContentType(rel);
+  file->etag = "\"" + std::to_string(st.st_size) + "-" + std::to_string(mtime) + "\"";
+  if (cachedBytes_ + file->body.size() <= kMaxCacheBytes) {
+    cachedBytes_ += file->body.size();
+    cache_[rel] = Entry{file, static_cast<long long>(st.st_size), mtime};
+  }
+  return std::shared_ptr<const AppFile>(std::move(file));
 }
 
 }  // namespace p2pcdn::gateway

@@ -1,10 +1,14 @@
-// The web app's static files (GatewayOptions::appDir): read from the folder
-// on each request (a rebuilt package is served at once), bounded in size,
-// with an ETag from size and modification time, so a browser revalidates
-// (Cache-Control: no-cache) and gets 304 when nothing changed.
+// The web app's static files (GatewayOptions::appDir), for the gateway's
+// loop: looked up by a checked appPath(), each file read once and shared by
+// every response while its size and modification time stay the same (a
+// rebuilt package is served at once), with an ETag from those, so a browser
+// revalidates (Cache-Control: no-cache) and gets 304 when nothing changed.
+// Only regular files under the folder (after resolving symlinks) are served.
 #pragma once
 
 #include <cstddef>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "gateway/http.hpp"
@@ -18,10 +22,25 @@ struct AppFile {
   std::string etag;  // strong: "<size>-<mtime ns>"
 };
 
-inline constexpr std::size_t kMaxAppFileBytes = 64u << 20;
+class AppFiles {
+ public:
+  static constexpr std::size_t kMaxFileBytes = 16u << 20;   // one file
+  static constexpr std::size_t kMaxCacheBytes = 64u << 20;  // all cached files (past it: read per request)
 
-// `rel` is a checked appPath(); kNotFound for a missing file, a folder, or
-// anything over kMaxAppFileBytes.
-Result<AppFile> readAppFile(const std::string& dir, const std::string& rel);
+  explicit AppFiles(std::string dir);
+  bool enabled() const { return !dir_.empty(); }
+  // kNotFound for a missing file, a folder, anything outside the folder or
+  // over kMaxFileBytes.
+  Result<std::shared_ptr<const AppFile>> get(const std::string& rel);
+
+ private:
+  std::string dir_;  // resolved (realpath); "" when none
+  struct Entry {
+    std::shared_ptr<const AppFile> file;
+    long long size = 0, mtime = 0;
+  };
+  std::map<std::string, Entry> cache_;
+  std::size_t cachedBytes_ = 0;
+};
 
 }  // namespace p2pcdn::gateway

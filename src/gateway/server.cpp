@@ -28,6 +28,13 @@ using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kServer = "p2pcdn-gateway";
+// The web app's pages: scripts and workers from this origin only (wasm
+// allowed), media and images also from blob: (a downloaded file played in
+// the page), connections anywhere (the tracker's WebSocket, web seeds).
+constexpr const char* kAppCsp =
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss: http: https:; worker-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 // Someone waiting for a file's manifest (chunk unset) or for one chunk.
 struct Waiter {
@@ -58,13 +65,14 @@ class Conn;
 
 struct Gateway::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& ctx, node::Node& n, ChunkStorage& s, GatewayOptions o)
-      : io(ctx), node(n), store(s), opts(std::move(o)), acceptor(ctx) {}
+      : io(ctx), node(n), store(s), opts(std::move(o)), acceptor(ctx), app(opts.appDir) {}
 
   asio::io_context& io;
   node::Node& node;
   BlockingStorage store;
   GatewayOptions opts;
   tcp::acceptor acceptor;
+  AppFiles app;  // the web app's files (opts.appDir)
   bool stopped = false;
   std::uint16_t boundPort = 0;
   GatewayStats stats;
@@ -394,7 +402,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     };
     switch (r.kind) {
       case RouteKind::kIndex:
-        if (!gw_->opts.appDir.empty()) return sendAppFile("app/index.html", field(http::field::if_none_match));
+        if (gw_->app.enabled()) return sendAppFile("app/index.html", field(http::field::if_none_match));
         [[fallthrough]];
       case RouteKind::kFilesPage:
         return sendSimple(http::status::ok, renderIndex(gw_->listing()), false,
@@ -635,28 +643,30 @@ class Conn : public std::enable_shared_from_this<Conn> {
     writeRaw(os.str(), asBytes(text_));
   }
 
-  // A file of the web app; the service worker (dist/sw.js) may control the whole site.
+  // A file of the web app; the service worker (dist/sw.js) may control the
+  // whole site; the app's pages run under a CSP (no inline script, no plugins,
+  // no framing; wasm allowed).
   void sendAppFile(const std::string& rel, std::optional<std::string_view> ifNoneMatch) {
-    auto f = gw_->opts.appDir.empty() ? Result<AppFile>(fail(Errc::kNotFound, "app", "no such page"))
-                                      : readAppFile(gw_->opts.appDir, rel);
+    auto f = gw_->app.get(rel);
     if (!f) return sendSimple(http::status::not_found, "no such page\n");
-    const bool fresh = ifNoneMatch && ifNoneMatchHits(*ifNoneMatch, f->etag);
+    const bool fresh = ifNoneMatch && ifNoneMatchHits(*ifNoneMatch, (*f)->etag);
     http::response<http::empty_body> res{fresh ? http::status::not_modified : http::status::ok, 11};
     res.set(http::field::server, kServer);
-    res.set(http::field::etag, f->etag);
+    res.set(http::field::etag, (*f)->etag);
     res.set(http::field::cache_control, "no-cache");
     if (!fresh) {
-      res.set(http::field::content_type, f->contentType);
+      res.set(http::field::content_type, (*f)->contentType);
       res.set("X-Content-Type-Options", "nosniff");
       if (rel == "dist/sw.js") res.set("Service-Worker-Allowed", "/");
-      res.content_length(f->body.size());
+      if ((*f)->contentType.rfind("text/html", 0) == 0) res.set("Content-Security-Policy", kAppCsp);
+      res.content_length((*f)->body.size());
     }
     res.keep_alive(keepAlive_);
     ++gw_->byStatus[static_cast<unsigned>(res.result_int())];
     std::ostringstream os;
     os << res.base();
-    text_ = head_ || fresh ? std::string() : std::move(f->body);
-    writeRaw(os.str(), asBytes(text_));
+    appBody_ = *f;  // shared with other responses; alive until this write is done
+    writeRaw(os.str(), head_ || fresh ? ByteView{} : asBytes(appBody_->body));
   }
 
   // Writes `header` (may be empty) and then `body`; `body` must stay alive
@@ -699,6 +709,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool keepAlive_ = false;
   bool head_ = false;
   bool manifestOnly_ = false;  // GET /api/manifest/<id>
+  std::shared_ptr<const AppFile> appBody_;  // the web-app file being written
   bool closed_ = false;
   // The file request: its validators, key and id; job_ once its manifest is known.
   FileRequest fileReq_;

@@ -37,6 +37,7 @@ Node::Impl::Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOpt
 }
 
 std::string clientOf(std::string_view hex) {
+  if (hex.size() < 16) return "other";
   if (hex.substr(0, 4) == "2d50" && hex.substr(6, 10) == "303030312d") {  // "-P" <client> "0001-"
     if (hex.substr(4, 2) == "43") return "native";   // 'C'
     if (hex.substr(4, 2) == "42") return "browser";  // 'B'

@@ -114,7 +114,11 @@ async function main() {
     out.shots.push(await shot(view, `app-${opt.viewer}-viewer.png`));
     out.shots.push(await shot(pub, `app-${opt.publisher}-publisher.png`));
 
-    // 3. Delete it from the viewer's store.
+    // 3. Closing the viewer: the page still holds and seeds the file; then delete it from the store.
+    await view.click('#v-close');
+    await waitFor(view, () => document.getElementById('viewer').hidden, 'viewer closed');
+    await new Promise((r) => setTimeout(r, 300));
+    out.seedingAfterClose = await view.evaluate((id) => window.p2pcdnApp.p2p.peer.progress(id) !== null, out.fileId);
     await view.click(`button[data-delete="${out.fileId}"]`);
     await waitFor(view, (id) => !document.querySelector(`#file-rows tr[data-file="${id}"]`), 'deleted from the list', out.fileId);
     out.afterDelete = await view.evaluate(async (id) => ({

@@ -63,6 +63,7 @@ def run(args, tmp):
     check(f"browser {pub[16:24]}" in v["legend"], f"the map's legend does not name the publisher's browser: {v['legend']!r}")
     check(pub[16:24] in v["peers"] and "browser" in v["peers"], f"peers table: {v['peers']!r}")
     check(fid in v["stored"], f"the file is not listed under On this device: {v['stored']}")
+    check(r["seedingAfterClose"], "closing the viewer let the downloaded file go (the page no longer seeds it)")
     check(not r["afterDelete"]["stored"] and not r["afterDelete"]["viewerOpen"], f"after delete: {r['afterDelete']}")
     check("not a p2pcdn link" in r["badLink"], f"bad link message: {r['badLink']!r}")
     check("Storage is full" in r["quota"], f"storage-full message: {r['quota']!r}")

@@ -6,7 +6,9 @@
 // file and matches Content-Length and Content-Range; chunk spans are ordered;
 // nothing that reaches a header (Content-Type, Content-Disposition) carries
 // CR, LF or NUL; escaped HTML has no raw markup.
+#include <algorithm>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <cctype>
 #include <boost/beast/http.hpp>
 #include <cstdint>
 #include <cstdlib>
@@ -97,6 +99,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // 2. The pieces directly: the text as a target, as a Range header, as a name.
   (void)route(text);
+  // A web-app path names nothing outside the app's folder.
+  if (auto app = appPath(text)) {
+    require(*app == text && app->size() <= 200 && app->front() != '/' && app->back() != '/');
+    std::string_view rest = *app;
+    while (!rest.empty()) {
+      const auto seg = rest.substr(0, rest.find('/'));
+      require(!seg.empty() && seg.front() != '.');
+      for (char c : seg) require(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+      rest.remove_prefix(std::min(rest.size(), seg.size() + 1));
+    }
+  }
   const RangeResult rr = parseRange(text, fileSize);
   if (rr.outcome == RangeOutcome::kSatisfiable) require(rr.range.first <= rr.range.last && rr.range.last < fileSize);
   checkPlan(FileRequest{false, text, std::nullopt, std::nullopt}, fileSize);

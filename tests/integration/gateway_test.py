@@ -287,6 +287,18 @@ def test_bad_requests(args, tmp, rng):
         status, _, body = gw.request("/f/" + "ab" * 32, timeout=30)
         took = time.monotonic() - t0
         check(status == 404 and 1.0 < took < 10, f"unknown id: {status} after {took:.1f}s: {body[:200]!r}")
+        # The same for a manifest lookup, then a file request on the same kept-alive connection.
+        c = gw.conn(30)
+        c.request("GET", "/api/manifest/" + "ef" * 32)
+        r = c.getresponse()
+        check(r.status == 404 and r.read(), f"unknown id's manifest: {r.status}")
+        c.request("GET", "/api/manifest/nothex")
+        r = c.getresponse()
+        check(r.status == 400 and r.read(), f"a bad id's manifest: {r.status}")
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        check(r.status == 200 and b"p2pcdn_gateway_requests_total" in r.read(), f"then /metrics: {r.status}")
+        c.close()
         # A client that pipelines a second request while its first waits, then
         # hangs up: noticed at once, not when the wait times out (1.5 s here).
         s = socket.create_connection(("127.0.0.1", gw.port))

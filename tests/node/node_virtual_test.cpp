@@ -89,12 +89,13 @@ class VSwarm {
     for (auto& p : peers_) p->node.reset();
   }
 
-  VPeer& peer(StoreLatency store = {}, bool deferredStore = false) {
+  VPeer& peer(StoreLatency store = {}, bool deferredStore = false, char client = 'C') {
     const std::uint64_t s = seed_ * 1000 + peers_.size();
     peers_.push_back(std::make_unique<VPeer>(world_, tracker_, s, std::move(store), deferredStore));
     VPeer& p = *peers_.back();
     node::NodeOptions o;
     o.trackerUrl = "ws://virtual/";
+    o.client = client;
     const std::size_t index = peers_.size() - 1;
     o.trace = [this, index](const std::string& line) { log(index, line); };
     p.node = std::make_unique<node::Node>(p.rt, p.nodeStore(), links_, std::move(o));
@@ -320,15 +321,19 @@ TEST(VirtualNodes, PeerIdsSayWhatKindOfPeerTheyAre) {
   EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PB0002-abcdefghijkl")))), "other");
   EXPECT_EQ(node::clientOf(""), "other");
   VSwarm s(3);
-  const Manifest m = s.seeder(8, 9);
+  const Manifest m = s.seeder(8, 9);  // native
   const FileId id = *manifestId(m);
-  s.peer();
+  s.peer({}, false, 'B');             // a browser's
   s.fetchAll(id, 1);
   ASSERT_TRUE(s.world().runUntil([&] { return s.allComplete(id); }, 60s));
-  EXPECT_EQ(node::clientOf(s.peers()[1]->node->peerIdHex()), "native");
-  const auto peers = s.peers()[1]->node->peerStats();
-  ASSERT_FALSE(peers.empty());
-  for (const auto& p : peers) EXPECT_EQ(p.client, "native") << p.peerId;
+  EXPECT_EQ(node::clientOf(s.peers()[0]->node->peerIdHex()), "native");
+  EXPECT_EQ(node::clientOf(s.peers()[1]->node->peerIdHex()), "browser");
+  const auto seen = [&](std::size_t i) {
+    const auto peers = s.peers()[i]->node->peerStats();
+    return peers.empty() ? std::string("none") : peers.front().client;
+  };
+  EXPECT_EQ(seen(0), "browser");  // the seeder sees the browser peer as one
+  EXPECT_EQ(seen(1), "native");
 }
 
 }  // namespace

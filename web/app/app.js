@@ -76,11 +76,15 @@ function forgetLink(fileId) {
 function linkFrom(text) {
   text = text.trim();
   const hash = text.indexOf("#");
-  if (/^https?:\/\//i.test(text) && hash >= 0) text = decoded(text.slice(hash + 1));
+  // Not percent-decoded here: the core decodes each parameter of the link
+  // (a tracker URL with '&' or '%' in it survives only so).
+  if (/^https?:\/\//i.test(text) && hash >= 0) text = text.slice(hash + 1);
   return text;
 }
-function decoded(s) {
-  try { return decodeURIComponent(s); } catch { return s; }  // a stray '%' stays as it is (the core says what is wrong)
+// Opens `link` (or, when the URL already holds it, opens it again).
+function go(link) {
+  if (location.hash.slice(1) === link) openLink(link);
+  else location.hash = link;
 }
 const appUrl = (link) => `${location.origin}/#${link}`;
 
@@ -143,7 +147,9 @@ function closeViewer() {
   if (!v) return;
   v.closed = true;
   clearInterval(v.timer);
+  v.abort.abort();  // an unfinished download, the server's manifest lookup
   if (v.probe) v.probe.return().catch(() => {});
+  if (v.drain) v.drain.return().catch(() => {});
   if (v.objectUrl) URL.revokeObjectURL(v.objectUrl);
   $("v-media").replaceChildren();
   $("viewer").hidden = true;
@@ -170,7 +176,8 @@ async function openLink(text) {
   }
   closeViewer();
   const v = { link, fileId: parsed.fileId, map: new ChunkMap($("v-map"), $("v-legend")), manifest: null, closed: false,
-              bytes: null, objectUrl: null, error: null, done: false, samples: [], fromPeersBytes: 0, originBytes: 0 };
+              bytes: null, objectUrl: null, error: null, done: false, samples: [], fromPeersBytes: 0, originBytes: 0,
+              abort: new AbortController(), probe: null, drain: null };
   app.viewer = v;
   $("viewer").hidden = false;
   $("v-name").textContent = "Looking for the file…";
@@ -198,7 +205,11 @@ async function openLink(text) {
   }, MANIFEST_WAIT_MS);
   let m;
   try {
-    m = await Promise.any([probe.manifest(), serverManifest(parsed.fileId, app.webrtc ? SERVER_MANIFEST_MS : 0)]);
+    const fromServer = new AbortController();
+    const swarm = probe.manifest().then((x) => { fromServer.abort(); return x; });
+    const server = serverManifest(parsed.fileId, app.webrtc ? SERVER_MANIFEST_MS : 0, AbortSignal.any
+      ? AbortSignal.any([fromServer.signal, v.abort.signal]) : fromServer.signal);
+    m = await Promise.any([swarm, server]);
   } catch (e) {
     const first = e && e.errors ? e.errors[0] : e;
     if (!v.closed) { v.error = explain(first); $("v-meta").textContent = `Failed: ${v.error}`; }
@@ -206,8 +217,10 @@ async function openLink(text) {
   } finally {
     clearTimeout(slow);
   }
-  if (v.closed) return probe.return().catch(() => {});
-  const whole = m.size <= MAX_SAVE_BYTES ? app.p2p.download(link, m, onProgress) : drain(v, link, m, onProgress);
+  if (v.closed) return;
+  const whole = m.size <= MAX_SAVE_BYTES ? app.p2p.download(link, m, onProgress, { signal: v.abort.signal })
+    : drain(v, link, m, onProgress);
+  v.probe = null;
   probe.return().catch(() => {});  // (after download() holds the file, so it is not let go in between)
   whole.then((b) => {
     if (v.closed) return;
@@ -243,14 +256,20 @@ async function openLink(text) {
 // A file too large to hold in the page: fetched whole (stored, seeded) by
 // reading it in order and letting each chunk go; resolves with null.
 async function drain(v, link, m, onProgress) {
-  for await (const _ of app.p2p.stream(link, m, onProgress, { lookahead: 64 })) if (v.closed) break;  // eslint-disable-line no-unused-vars
+  v.drain = app.p2p.stream(link, m, onProgress, { lookahead: 64 });
+  for await (const _ of v.drain) if (v.closed) break;  // eslint-disable-line no-unused-vars
   return null;
 }
 
-// The manifest from this server (GET /api/manifest/<id>), after `delayMs`.
-async function serverManifest(fileId, delayMs) {
-  await new Promise((r) => setTimeout(r, delayMs));
-  const r = await fetch(`/api/manifest/${fileId}`);
+// The manifest from this server (GET /api/manifest/<id>), after `delayMs`
+// unless `signal` says the swarm gave it first. (The server then fetches the
+// file itself: it is every page's web seed.)
+async function serverManifest(fileId, delayMs, signal) {
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, delayMs);
+    signal.addEventListener("abort", () => { clearTimeout(t); reject(new DOMException("not needed", "AbortError")); }, { once: true });
+  });
+  const r = await fetch(`/api/manifest/${fileId}`, { signal });
   if (!r.ok) throw new Error((await r.text()).trim() || `the server has no manifest for it (HTTP ${r.status})`);
   return r.json();
 }
@@ -265,9 +284,14 @@ function countSources(v) {
 
 // The player: <video>/<audio>/<img> at the service worker's URL (or the
 // downloaded bytes, without one).
+const BLOB_SAFE = /^(video|audio)\/|^image\/(png|jpeg|gif|webp|avif)$/;  // never run script from a blob: URL of this origin
+
 function showMedia(v, url) {
   const m = v.manifest;
   if (!url) {
+    if (!BLOB_SAFE.test(m.mimeType)) {
+      return $("v-media").replaceChildren(el("p", { class: "note" }, "Save the file to open it."));
+    }
     v.objectUrl = URL.createObjectURL(new Blob([v.bytes], { type: m.mimeType }));
     url = v.objectUrl;
   }
@@ -324,7 +348,7 @@ function statusLine(stats) {
 function saveFile() {
   const v = app.viewer;
   if (!v || !v.bytes) return;
-  const url = URL.createObjectURL(new Blob([v.bytes], { type: v.manifest ? v.manifest.mimeType : "application/octet-stream" }));
+  const url = URL.createObjectURL(new Blob([v.bytes], { type: "application/octet-stream" }));  // saved, never rendered
   const a = el("a", { href: url, download: (v.manifest && v.manifest.name) || v.fileId });
   document.body.append(a);
   a.click();
@@ -343,13 +367,13 @@ async function refreshStored() {
     const pct = f.chunksTotal ? Math.floor((100 * f.chunksStored) / f.chunksTotal) : 0;
     const link = links[f.fileId] || f.fileId;
     return el("tr", { "data-file": f.fileId },
-      el("td", { class: "name" }, el("button", { class: "link", onclick: () => { location.hash = link; } }, f.name || f.fileId.slice(0, 16)),
+      el("td", { class: "name" }, el("button", { class: "link", onclick: () => go(link) }, f.name || f.fileId.slice(0, 16)),
          f.pinned ? el("span", { class: "tag seed" }, "published") : null, f.encrypted ? el("span", { class: "tag lock" }, "encrypted") : null),
       el("td", {}, bytes(f.size)),
       el("td", {}, f.complete ? "complete" : `${pct} %`),
       el("td", {}, f.mimeType || ""),
       el("td", { class: "actions-cell" },
-         el("button", { class: "secondary", onclick: () => { location.hash = link; } }, "Open"), " ",
+         el("button", { class: "secondary", onclick: () => go(link) }, "Open"), " ",
          el("button", { class: "secondary", "data-delete": f.fileId, onclick: () => deleteFile(f.fileId) }, "Delete")));
   });
   $("file-rows").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, "nothing stored yet"))]));
@@ -374,7 +398,7 @@ async function deleteFile(fileId) {
 // ---- start -----------------------------------------------------------------------------
 
 function route() {
-  const h = decoded(location.hash.slice(1));
+  const h = location.hash.slice(1);
   if (!h) return closeViewer();
   if (app.viewer && app.viewer.link === h) return;
   $("open-input").value = h;
@@ -387,7 +411,8 @@ async function start() {
     e.preventDefault();
     const link = linkFrom($("open-input").value);
     if (!link) return showError("Paste a link first.");
-    if (location.hash.slice(1) === link) openLink(link); else location.hash = link;
+    if (!app.ready) return showError("The peer is still starting; try again in a moment.");
+    go(link);
   });
   $("v-close").addEventListener("click", () => { history.pushState(null, "", location.pathname + location.search); closeViewer(); });
   $("v-save").addEventListener("click", saveFile);

@@ -274,8 +274,15 @@ export class P2PCDN {
   // The whole file, fetched from the swarm (the manifest, if not given, from
   // peers). An encrypted file needs its key: the link's k=, or this P2PCDN's
   // own upload; a wrong key fails (code integrity) at the first chunk.
-  async download(fileIdOrLink, manifest, onProgress) {
+  // options.signal (an AbortSignal) cancels it: it rejects (code cancelled),
+  // the node lets the file go unless it held it before; what is stored stays.
+  async download(fileIdOrLink, manifest, onProgress, { signal } = {}) {
+    const cancelled = () => new P2PCDNError("cancelled", "the download was cancelled", 10);
+    if (signal && signal.aborted) throw cancelled();
     const f = await this.startFetch(fileIdOrLink, manifest, onProgress);
+    const onAbort = () => f.failWith(cancelled());
+    if (signal) signal.addEventListener("abort", onAbort, { once: true });
+    if (signal && signal.aborted) onAbort();
     let out;
     try {
       const m = await f.manifest();
@@ -312,6 +319,8 @@ export class P2PCDN {
     } catch (e) {
       this.endFetch(f, false);
       throw e;
+    } finally {
+      if (signal) signal.removeEventListener("abort", onAbort);
     }
     this.endFetch(f, true);
     return out;
@@ -377,6 +386,7 @@ export class P2PCDN {
     // manifest() started ends.
     const finish = it.return.bind(it);
     it.return = async (v) => {
+      if (at.closed) return finish(v);  // once: a second call must not end the fetch again
       at.closed = true;
       at.seeks++;
       if (at.fetch) at.fetch.signal();

@@ -188,7 +188,9 @@ export class P2PCDN {
   disconnect(): Promise<void>;
   upload(file: Blob | Uint8Array | ArrayBuffer | ArrayBufferView,
          metadata?: { name?: string; mimeType?: string; encrypt?: boolean; key?: string }): Promise<UploadResult>;
-  download(fileIdOrLink: string, manifest?: Manifest | null, onProgress?: (p: Progress) => void): Promise<Uint8Array>;
+  /** options.signal cancels it (rejects with code "cancelled"; what is stored stays). */
+  download(fileIdOrLink: string, manifest?: Manifest | null, onProgress?: (p: Progress) => void,
+           options?: { signal?: AbortSignal }): Promise<Uint8Array>;
   stream(fileIdOrLink: string, manifest?: Manifest | null, onProgress?: (p: Progress) => void,
          options?: { lookahead?: number }): ChunkStream;
   delete(fileId: string): Promise<void>;
