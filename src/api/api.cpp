@@ -115,7 +115,7 @@ Result<UploadResult> Core::importFile(const std::filesystem::path* path, ByteVie
       return r;
     }
     if (o.encryptionKey) keys[*r] = *o.encryptionKey;
-    if (opts.enableSeeding) P2PCDN_TRY(startSeeding(*r));
+    if (opts.enableSeeding) startSeeding(*r);
     return r;
   });
   if (!id) return fail(id.error());
@@ -211,12 +211,19 @@ Status Core::startStream(const std::shared_ptr<ChunkStream::State>& s, const std
     }
     c->streamPump(st);
   };
+  // The window, once the node holds the file (its fetch is set up on the store queue).
+  l.onStarted = [ws, wc] {
+    auto st = ws.lock();
+    auto c = wc.lock();
+    if (st && c && c->ready() && !st->complete && !st->closed) {
+      c->node->setStreaming(st->id, true, st->cursor, st->options.lookahead);
+    }
+  };
   auto lid = listen(s->id, manifest, std::move(l), std::chrono::milliseconds(0), "stream " + shortId(s->id));
   if (!lid) return fail(lid.error());
   s->listener = *lid;
   std::erase_if(streams, [](const auto& w) { return w.expired(); });
   streams.push_back(s);
-  node->setStreaming(s->id, true, 0, s->options.lookahead);
   return {};
 }
 

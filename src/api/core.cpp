@@ -359,12 +359,18 @@ Result<std::uint64_t> Core::listen(const FileId& id, const std::optional<Manifes
   std::optional<node::FileProgress> p = inNode.count(id) ? node->progress(id) : std::nullopt;
   const bool known = p && p->haveManifest;
   const bool held = known && p->chunksHave == p->chunksTotal;
-  const bool join = held || (fetching(id) && (known || !manifest));
-  auto nid = join ? node->listen(id, fetchEvents(key)) : node->fetch(id, manifest, fetchEvents(key));
-  if (!nid) return fail(nid.error());
+  // (Only a file the node holds already can be joined by listening; else the
+  // node's fetch, which joins any under way once the store has been read.)
+  const bool join = p && (held || (fetching(id) && (known || !manifest)));
+  std::optional<node::ListenerId> nid;
+  if (join) {
+    auto r = node->listen(id, fetchEvents(key));
+    if (!r) return fail(r.error());
+    nid = *r;
+  }
   inNode.insert(id);
   l.file = id;
-  l.node = *nid;
+  l.node = nid;
   if (timeout.count() > 0) {
     l.timer = std::make_unique<asio::steady_timer>(*io, timeout);
     std::weak_ptr<Core> weak = shared_from_this();
@@ -373,14 +379,39 @@ Result<std::uint64_t> Core::listen(const FileId& id, const std::optional<Manifes
       if (!ec && self) self->fetchTimedOut(key, timeout, op);
     });
   }
+  auto started = join ? l.onStarted : nullptr;
   listeners.emplace(key, std::move(l));
+  if (started) started();
+  if (!join) {
+    std::weak_ptr<Core> weak = shared_from_this();
+    node->fetch(id, manifest, fetchEvents(key), [weak, key, id](Result<node::ListenerId> r) {
+      if (auto self = weak.lock()) self->listenStarted(key, id, std::move(r));
+    });
+  }
   return key;
+}
+
+void Core::listenStarted(std::uint64_t key, const FileId& id, Result<node::ListenerId> nid) {
+  if (!ready()) return;
+  auto it = listeners.find(key);
+  if (it == listeners.end()) {  // ended meanwhile (cancelled, timed out)
+    if (nid) node->unlisten(*nid);
+    if (!fetching(id)) forgetInNode(id);
+    return;
+  }
+  if (!nid) return fetchDone(key, fail(nid.error()));
+  it->second.node = *nid;
+  if (auto cb = it->second.onStarted) cb();
+}
+
+void Core::dropNodeListener(const api::Listener& l) {
+  if (node && l.node) node->unlisten(*l.node);
 }
 
 void Core::unlisten(std::uint64_t listener) {
   auto it = listeners.find(listener);
   if (it == listeners.end()) return;
-  if (node) node->unlisten(it->second.node);
+  dropNodeListener(it->second);
   listeners.erase(it);
 }
 
@@ -391,7 +422,7 @@ void Core::endListeners(const std::optional<FileId>& id, const std::string& why)
       ++it;
       continue;
     }
-    if (node) node->unlisten(it->second.node);
+    dropNodeListener(it->second);
     ended.push_back(std::move(it->second));
     it = listeners.erase(it);
   }
@@ -435,7 +466,7 @@ void Core::fetchDone(std::uint64_t listener, Status st) {
   if (it == listeners.end()) return;
   api::Listener l = std::move(it->second);
   listeners.erase(it);
-  node->unlisten(l.node);
+  dropNodeListener(l);
   l.timer.reset();
   if (st) afterComplete(l.file);
   if (l.onDone) l.onDone(st);
@@ -446,7 +477,7 @@ void Core::fetchTimedOut(std::uint64_t listener, std::chrono::milliseconds timeo
   if (it == listeners.end()) return;
   api::Listener l = std::move(it->second);
   listeners.erase(it);
-  if (node) node->unlisten(l.node);
+  dropNodeListener(l);
   const FileId id = l.file;
   Progress p = progressOf(id, std::nullopt);
   std::string detail = "no peer delivered " + id.hex().substr(0, 16) + "... within " +
@@ -461,13 +492,14 @@ void Core::fetchTimedOut(std::uint64_t listener, std::chrono::milliseconds timeo
 
 // ---- seeding -----------------------------------------------------------------
 
-Status Core::startSeeding(const FileId& id) {
-  P2PCDN_TRY(node->seed(id));
+void Core::startSeeding(const FileId& id) {
+  // (The store holds the file: just committed, or just downloaded. The node
+  // reads it on its store queue.)
+  node->seed(id, [](Status) {});
   inNode.insert(id);
   serving.insert(id);
   stoppedSeeding.erase(id);
   armSeedTimer(id);
-  return {};
 }
 
 void Core::armSeedTimer(const FileId& id) {
@@ -498,7 +530,7 @@ void Core::afterComplete(const FileId& id) {
     return;
   }
   if (stoppedSeeding.count(id)) {
-    (void)startSeeding(id);  // its seedDuration was over: a new download serves it again
+    startSeeding(id);  // its seedDuration was over: a new download serves it again
     return;
   }
   serving.insert(id);

@@ -130,11 +130,12 @@ class Worker {
 // node listener each.
 struct Listener {
   FileId file;
-  node::ListenerId node = 0;
+  std::optional<node::ListenerId> node;            // none while the node's fetch is being set up
   ProgressCallback onProgress;                      // user code
   std::function<void(const Manifest&)> onManifest;  // internal (streams)
   std::function<void(ChunkIndex)> onChunk;          // internal (streams)
   std::function<void(Status)> onDone;               // once: complete, failed, timed out, cancelled
+  std::function<void()> onStarted;                  // internal: the node holds the file now (streams set their window)
   std::unique_ptr<asio::steady_timer> timer;        // DownloadOptions::timeout
 };
 
@@ -239,6 +240,9 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   Result<std::uint64_t> listen(const FileId& id, const std::optional<Manifest>& manifest, api::Listener l,
                                std::chrono::milliseconds timeout, const std::string& op);
   void unlisten(std::uint64_t listener);
+  // Node::fetch's done for listener `key` of file `id`.
+  void listenStarted(std::uint64_t key, const FileId& id, Result<node::ListenerId> nid);
+  void dropNodeListener(const api::Listener& l);
   bool fetching(const FileId& id) const;  // someone listens
   // Ends every listener of the file (or all of them) with kCancelled, `why`.
   void endListeners(const std::optional<FileId>& id, const std::string& why);
@@ -251,7 +255,7 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   Progress progressOf(const FileId& id, std::optional<ChunkIndex> chunk) const;
 
   // Seeding.
-  Status startSeeding(const FileId& id);
+  void startSeeding(const FileId& id);
   void armSeedTimer(const FileId& id);
   void stopSeedingNow(const FileId& id);
   void afterComplete(const FileId& id);

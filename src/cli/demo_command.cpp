@@ -230,7 +230,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
   }
   const FileId id = added.id;
   const Manifest manifest = added.manifest;
-  if (auto st = seeder.node->seed(id); !st) return report(st.error());
+  if (auto st = seedNow(io, *seeder.node, id); !st) return report(st.error());
   say("== seeder: " + file.filename().string() + ", " + mb(size) + " in " +
       std::to_string(manifest.chunkCount()) + " chunks, file id " + id.hex().substr(0, 16) + "…" +
       (a.seederRate > 0 ? ", upload limited to " + mb(static_cast<double>(a.seederRate)) + "/s" : ""));
@@ -439,7 +439,9 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
         if (!p->doneAt) p->doneAt = secondsSince(started);
       };
       ev.onError = [p](const Error& err) { p->error = err; };
-      if (auto st = p->node->fetch(id, std::nullopt, std::move(ev)); !st) p->error = st.error();
+      p->node->fetch(id, std::nullopt, std::move(ev), [p](Result<node::ListenerId> r) {
+        if (!r) p->error = r.error();
+      });
     }
     tick();
   });

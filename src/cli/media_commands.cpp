@@ -268,7 +268,7 @@ int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   ev.onChunk = [&](ChunkIndex) { pump(); };
   ev.onComplete = [&] { pump(); };
   ev.onError = [&](const Error& e) { failWith(e); };
-  if (auto st = net.node->fetch(id, manifest, ev); !st) return report(st.error());
+  if (auto st = fetchNow(net.io, *net.node, id, manifest, ev); !st) return report(st.error());
   if (auto st = applyWebSeeds(*net.node, *target); !st) return report(st.error());
   net.node->setStreaming(id, true, 0, lookahead);
   net.io.run();

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,27 @@ struct FetchTarget {
 // After the node's fetch of t.id: its web seeds, if any.
 Status applyWebSeeds(node::Node& node, const FetchTarget& t);
 Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingStorage& store);
+
+// Runs `io` until an asynchronous call's `done` has run (the one-shot
+// commands' way to call the node's seed/fetch before their loop takes over),
+// and gives its result; kCancelled if the loop stopped first (a signal).
+template <class T>
+T awaitOn(boost::asio::io_context& io, const std::function<void(std::function<void(T)>)>& call) {
+  std::optional<T> out;
+  call([&out](T r) { out.emplace(std::move(r)); });
+  while (!out && !io.stopped()) io.run_one();
+  if (out) return std::move(*out);
+  return T(fail(Errc::kCancelled, "node", "interrupted"));
+}
+inline Status seedNow(boost::asio::io_context& io, node::Node& node, const FileId& id) {
+  return awaitOn<Status>(io, [&](std::function<void(Status)> done) { node.seed(id, std::move(done)); });
+}
+inline Result<node::ListenerId> fetchNow(boost::asio::io_context& io, node::Node& node, const FileId& id,
+                                         std::optional<Manifest> manifest, node::FetchEvents events) {
+  return awaitOn<Result<node::ListenerId>>(io, [&](std::function<void(Result<node::ListenerId>)> done) {
+    node.fetch(id, std::move(manifest), std::move(events), std::move(done));
+  });
+}
 
 struct Net {
   boost::asio::io_context io;

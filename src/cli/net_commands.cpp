@@ -220,7 +220,7 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   std::unique_ptr<ChunkStorage> corrupting;
   Net net;
   if (auto st = net.init(n, servedStore(n, **storeR, corrupting), *tracker); !st) return report(st.error());
-  if (auto st = net.node->seed(r.id); !st) return report(st.error());
+  if (auto st = seedNow(net.io, *net.node, r.id); !st) return report(st.error());
   std::string link = formatLink(Link{r.id, {*tracker}, r.key, {}});
   if (g.json) {
     auto infoHash = node::swarmKey(r.id);
@@ -367,7 +367,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
       if (!exportPending) net.stop();  // else once the file is written
     }
   };
-  if (auto st = net.node->fetch(id, manifest, ev); !st) return report(st.error());
+  if (auto st = fetchNow(net.io, *net.node, id, manifest, ev); !st) return report(st.error());
   if (auto st = applyWebSeeds(*net.node, *target); !st) return report(st.error());
   if (auto p = net.node->progress(id); p && manifest) fromStore = p->chunksHave;
   tick();

@@ -51,12 +51,13 @@ struct FileEntry {
   std::optional<Manifest> manifest;
   bool complete = false;                    // every chunk is in the store
   std::optional<node::ListenerId> listener; // fetching: listening to the node, not ended
+  std::uint64_t starting = 0;               // the node's fetch is being set up: its number (0: none)
   std::optional<Error> error;
   std::map<std::uint64_t, Waiter> waiters;  // by connection
   std::optional<std::uint64_t> owner;       // the connection whose position the window follows
   std::optional<ChunkIndex> window;         // the cursor last given to the node
 
-  bool fetching() const { return listener.has_value(); }
+  bool fetching() const { return listener.has_value() || starting != 0; }
 };
 
 class Conn;
@@ -78,6 +79,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
   GatewayStats stats;
   std::map<unsigned, std::uint64_t> byStatus;
   std::map<FileId, FileEntry> files;
+  std::uint64_t fetchSeq = 0;  // numbers the node fetches started (FileEntry::starting)
   std::map<std::uint64_t, std::weak_ptr<Conn>> conns;
   std::uint64_t nextConnId = 1, nextSeq = 1;
 
@@ -142,16 +144,37 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
     };
     node::FetchEvents ev{to(&Impl::onManifest), to(&Impl::onChunk), to(&Impl::onComplete), to(&Impl::onError)};
     std::optional<Manifest> m = hint ? hint : f.manifest;
-    auto lid = node.fetch(id, std::move(m), std::move(ev));
-    if (!lid) return fail(lid.error());
-    f.listener = *lid;
+    const std::uint64_t seq = ++fetchSeq;
+    f.starting = seq;
     f.error.reset();
+    // The node reads what the store holds on its store queue; fetchStarted runs later.
+    node.fetch(id, std::move(m), std::move(ev), [weak = weak_from_this(), id, seq](Result<node::ListenerId> lid) {
+      if (auto self = weak.lock()) self->fetchStarted(id, seq, std::move(lid));
+    });
+    return {};
+  }
+
+  void fetchStarted(const FileId& id, std::uint64_t seq, Result<node::ListenerId> lid) {
+    auto it = files.find(id);
+    if (it == files.end() || it->second.starting != seq) {
+      // Given up meanwhile (release() forgot the file, or a newer fetch took over).
+      if (lid) (it == files.end() && !stopped) ? node.forget(id) : node.unlisten(*lid);
+      return;
+    }
+    FileEntry& f = it->second;
+    f.starting = 0;
+    if (!lid) {
+      f.error = lid.error();
+      return wake(f, [](const Waiter&) { return true; }, fail(lid.error()));
+    }
+    f.listener = *lid;
     // Streaming from the start, so the handshakes tell peers (kCapStreaming):
     // a super-seeder then shows such a peer every chunk at once instead of a
     // few at a time, and the window's chunks can be asked for at once.
     if (!f.window) f.window = 0;
     node.setStreaming(id, true, *f.window, 0);
-    return {};
+    // Chunks the store held all along get no onChunk: their waiters look again.
+    wake(f, [this, &f](const Waiter& w) { return w.chunk && has(f, *w.chunk); }, Status{});
   }
 
   // Wakes the waiters `pick` selects (outside the iteration: a wake may wait again).
@@ -182,10 +205,11 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
     wake(f, [i](const Waiter& w) { return w.chunk && *w.chunk == i; }, Status{});
   }
 
-  // The fetch is over: we stop listening.
+  // The fetch is over: we stop listening (a fetch being set up is dropped when it is).
   void endFetch(FileEntry& f) {
     if (f.listener) node.unlisten(*f.listener);
     f.listener.reset();
+    f.starting = 0;
   }
 
   void onComplete(const FileId& id) {

@@ -25,7 +25,7 @@ std::shared_ptr<swarm::TokenBucket> globalBucket(std::uint64_t rate) {
 }  // namespace
 
 Node::Impl::Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
-    : rt(r), rawStore(s), store(s), links(f), opts(std::move(o)), rng(r.seed()), worker(r.storeQueue()) {
+    : rt(r), rawStore(s), links(f), opts(std::move(o)), rng(r.seed()), worker(r.storeQueue()) {
   if (!worker) std::abort();  // Runtime::storeQueue() must give a queue
   for (auto& b : peerId) b = static_cast<std::uint8_t>(rng());
   char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
@@ -128,20 +128,6 @@ swarm::SwarmView Node::Impl::swarmView(const FileState& f) const {
 
 // ---- files ----------------------------------------------------------------
 
-Result<FileState*> Node::Impl::addFile(const FileId& id) {
-  auto it = files.find(id);
-  if (it != files.end()) return &it->second;
-  Stored stored;
-  if (auto m = store.getManifest(id)) {
-    auto present = store.presentChunks(id);
-    if (!present) return fail(present.error());
-    stored = Stored{std::move(*m), std::move(*present)};
-  } else if (m.error().code() != Errc::kNotFound) {
-    return fail(m.error());
-  }
-  return &makeFile(id, std::move(stored));
-}
-
 template <class T>
 void Node::Impl::storeCall(std::string_view op, std::function<void(ChunkStorage&, std::function<void(Result<T>)>)> task,
                            std::function<void(Result<T>)> done) {
@@ -220,12 +206,6 @@ FileState& Node::Impl::makeFile(const FileId& id, Stored stored) {
   return f;
 }
 
-Status Node::Impl::seed(const FileId& id) {
-  auto f = addFile(id);
-  if (!f) return fail(f.error());
-  return seedLoaded(**f);
-}
-
 Status Node::Impl::seedLoaded(FileState& f) {
   if (!f.manifest()) return fail(Errc::kNotFound, "seed", "no manifest for " + f.id.hex() + " in the store");
   f.serving = true;
@@ -291,21 +271,6 @@ void Node::Impl::stopSeeding(const FileId& id) {
       }
     });
   }
-}
-
-Status Node::Impl::fetch(const FileId& id, std::optional<Manifest> manifest) {
-  auto fr = addFile(id);
-  if (!fr) return fail(fr.error());
-  FileState& f = **fr;
-  if (manifest && !f.manifest()) {
-    auto stored = store.storeManifest(*manifest, /*pinned=*/true);
-    if (!stored) return fail(stored.error());
-    if (*stored != id) return fail(Errc::kIntegrity, "fetch", "manifest does not match the file id");
-    auto present = store.presentChunks(id);
-    if (!present) return fail(present.error());
-    P2PCDN_TRY(f.session->setManifest(*manifest, std::move(*present), now()));
-  }
-  return fetchLoaded(f);
 }
 
 Status Node::Impl::fetchLoaded(FileState& f) {
@@ -459,12 +424,6 @@ Node::Node(Runtime& rt, ChunkStorage& storage, transport::LinkFactory& links, No
 Node::~Node() = default;
 Status Node::start() { return impl_->start(); }
 void Node::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
-Status Node::seed(const FileId& id) { return impl_->seed(id); }
-Status Node::fetch(const FileId& id, std::optional<Manifest> m) { return impl_->fetch(id, std::move(m)); }
-Result<ListenerId> Node::fetch(const FileId& id, std::optional<Manifest> m, FetchEvents e) {
-  P2PCDN_TRY(impl_->fetch(id, std::move(m)));
-  return impl_->listen(id, std::move(e));
-}
 void Node::seed(const FileId& id, std::function<void(Status)> done) { impl_->seedAsync(id, std::move(done)); }
 void Node::fetch(const FileId& id, std::optional<Manifest> m, FetchEvents e, std::function<void(Result<ListenerId>)> done) {
   std::weak_ptr<Impl> weak = impl_;

@@ -122,20 +122,13 @@ class Node {
   // `done` runs when that is over (at most ~1 s).
   void stop(std::function<void()> done);
 
-  // Serves a file held in the storage (complete or partial).
-  Status seed(const FileId& id);
-  // Fetches a file, using `manifest` if given, else asking peers for it. Chunks
-  // already in the storage are not fetched again. The file stays seeded.
-  // Calling it again (another caller, or with the manifest found meanwhile)
-  // joins the same fetch; listeners are untouched.
-  Status fetch(const FileId& id, std::optional<Manifest> manifest);
-  // fetch, then listen.
-  Result<ListenerId> fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events);
-  // seed and fetch-then-listen for any store: what the store holds is read
-  // (and a given manifest written) on the runtime's store queue, and `done`
-  // is posted with the outcome. The forms above read the store inline, so
-  // they suit only a store that completes inline (SQLite, memory); one whose
-  // completions come later (IndexedDB in the browser) needs these.
+  // Serves a file held in the storage (complete or partial); fetches a file,
+  // using `manifest` if given, else asking peers for it (chunks already in
+  // the storage are not fetched again; the file stays seeded), then listens.
+  // Calling fetch again (another caller, or with the manifest found
+  // meanwhile) joins the same fetch. What the store holds is read (and a
+  // given manifest written) on the runtime's store queue, so any store works
+  // (IndexedDB in the browser); `done` is posted with the outcome.
   void seed(const FileId& id, std::function<void(Status)> done);
   void fetch(const FileId& id, std::optional<Manifest> manifest, FetchEvents events,
              std::function<void(Result<ListenerId>)> done);

@@ -80,10 +80,8 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     std::optional<Manifest> manifest;
     std::vector<bool> have;
   };
-  // The file's state, made from what the store holds: read inline
-  // (addFile: a store that completes inline) or on the store queue
-  // (loadFile: any store; `done` runs on a later turn of the loop).
-  Result<FileState*> addFile(const FileId& id);
+  // The file's state, made from what the store holds, read on the store
+  // queue (`done` runs on a later turn of the loop).
   void loadFile(const FileId& id, std::function<void(Result<FileState*>)> done);
   FileState& makeFile(const FileId& id, Stored stored);
   // Stores a manifest given by the caller, then reads which chunks are held
@@ -95,13 +93,11 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   template <class T>
   void storeCall(std::string_view op, std::function<void(ChunkStorage&, std::function<void(Result<T>)>)> task,
                  std::function<void(Result<T>)> done);
-  Status seed(const FileId& id);
   Status seedLoaded(FileState& f);
   void seedAsync(const FileId& id, std::function<void(Status)> done);
   void fetchAsync(const FileId& id, std::optional<Manifest> manifest, std::function<void(Status)> done);
   Status fetchLoaded(FileState& f);
   void stopSeeding(const FileId& id);
-  Status fetch(const FileId& id, std::optional<Manifest> manifest);
   void setStreaming(const FileId& id, bool on, ChunkIndex cursor, std::size_t lookahead);
   // The link of this file to the peer with this hex id (handshaken), or none.
   std::optional<swarm::PeerKey> keyOf(const FileState& f, const std::string& peerIdHex) const;
@@ -151,7 +147,6 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
 
   Runtime& rt;
   ChunkStorage& rawStore;
-  BlockingStorage store;
   transport::LinkFactory& links;
   NodeOptions opts;
   Id20 peerId{};

@@ -78,6 +78,21 @@ class TestSwarm {
     while (Clock::now() < end) io_.run_one_for(end - Clock::now());
   }
 
+  // The node's asynchronous seed / fetch, run to their `done` by this loop.
+  Status seedNow(node::Node& n, const FileId& id) {
+    std::optional<Status> out;
+    n.seed(id, [&out](Status st) { out.emplace(std::move(st)); });
+    runUntil([&] { return out.has_value(); });
+    return out ? *out : Status(fail(Errc::kTimedOut, "test", "seed's done never ran"));
+  }
+  Result<node::ListenerId> fetchNow(node::Node& n, const FileId& id, std::optional<Manifest> m,
+                                    node::FetchEvents ev = {}) {
+    std::optional<Result<node::ListenerId>> out;
+    n.fetch(id, std::move(m), std::move(ev), [&out](Result<node::ListenerId> r) { out.emplace(std::move(r)); });
+    runUntil([&] { return out.has_value(); });
+    return out ? std::move(*out) : Result<node::ListenerId>(fail(Errc::kTimedOut, "test", "fetch's done never ran"));
+  }
+
   // Waits until the tracker has seen `n` seeders (so a leecher started now meets them).
   bool seeders(std::uint64_t n) {
     return runUntil([&] { return tracker_->stats().seeders >= n; });

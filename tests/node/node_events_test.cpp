@@ -81,7 +81,7 @@ struct Fixture : ::testing::Test {
     manifest = swarm.publish(*seeder, kChunks);
     id = *manifestId(manifest);
     ASSERT_TRUE(seeder->node->start());
-    ASSERT_TRUE(seeder->node->seed(id));
+    ASSERT_TRUE(swarm.seedNow(*seeder->node, id));
     ASSERT_TRUE(swarm.seeders(1));
   }
   TestPeer& leecher() {
@@ -99,12 +99,15 @@ TEST_F(NodeEvents, TwoCallersOfFetchBothHearEveryEventInOrder) {
   Log a, b;
   a.node = b.node = l.node.get();
   a.id = b.id = id;
-  // The second fetch of the same file must not take the first caller's events.
-  auto la = l.node->fetch(id, std::nullopt, record(a));
-  auto lb = l.node->fetch(id, manifest, record(b));
-  ASSERT_TRUE(la);
-  ASSERT_TRUE(lb);
-  EXPECT_NE(*la, *lb);
+  // The second fetch of the same file (started before the first's done) must
+  // not take the first caller's events.
+  std::optional<Result<node::ListenerId>> la, lb;
+  l.node->fetch(id, std::nullopt, record(a), [&](Result<node::ListenerId> r) { la.emplace(std::move(r)); });
+  l.node->fetch(id, manifest, record(b), [&](Result<node::ListenerId> r) { lb.emplace(std::move(r)); });
+  ASSERT_TRUE(swarm.runUntil([&] { return la && lb; }));
+  ASSERT_TRUE(*la);
+  ASSERT_TRUE(*lb);
+  EXPECT_NE(**la, **lb);
   ASSERT_TRUE(swarm.runUntil([&] { return a.completes > 0 && b.completes > 0; }));
   swarm.runFor(100ms);
   expectWholeFetch(a, kChunks);
@@ -122,14 +125,16 @@ TEST_F(NodeEvents, NoEventRunsInsideANodeCall) {
   const FileId fid = *manifestId(m);
   ASSERT_TRUE(p.node->start());
   Log first, late;
+  std::optional<Result<node::ListenerId>> r;
   gInNodeCall = true;
-  auto r = p.node->fetch(fid, m, record(first));
+  p.node->fetch(fid, m, record(first), [&](Result<node::ListenerId> x) { r.emplace(std::move(x)); });
   gInNodeCall = false;
-  ASSERT_TRUE(r);
-  ASSERT_TRUE(swarm.runUntil([&] { return first.completes > 0; }));
+  EXPECT_FALSE(r) << "done ran inside fetch()";
+  ASSERT_TRUE(swarm.runUntil([&] { return r && first.completes > 0; }));
+  ASSERT_TRUE(*r);
   gInNodeCall = true;
   auto r2 = p.node->listen(fid, record(late));  // joins a complete file: manifest, then the end
-  (void)p.node->fetch(fid, m);                  // the engine fires onComplete again: heard once
+  p.node->fetch(fid, m, {}, [](Result<node::ListenerId>) {});  // the engine fires onComplete again: heard once
   gInNodeCall = false;
   ASSERT_TRUE(r2);
   ASSERT_TRUE(swarm.runUntil([&] { return late.completes > 0; }));
@@ -143,7 +148,7 @@ TEST_F(NodeEvents, AManifestFromAPeerIsNotToldInsideTheLinkCallback) {
   seed();
   auto& l = leecher();
   Log log;
-  ASSERT_TRUE(l.node->fetch(id, std::nullopt, record(log)));  // the manifest comes over a link
+  ASSERT_TRUE(swarm.fetchNow(*l.node, id, std::nullopt, record(log)));  // the manifest comes over a link
   ASSERT_TRUE(swarm.runUntil([&] { return log.completes > 0; }));
   EXPECT_EQ(log.manifests, 1);
   EXPECT_EQ(log.insideLink, 0);
@@ -162,7 +167,7 @@ TEST_F(NodeEvents, StopFromOnErrorDoesNotReEnterTheNode) {
     ++log.errors;
     if (log.errors == 1) l.node->stop([&] { stopped = true; });  // what `p2pcdn get` does
   };
-  ASSERT_TRUE(l.node->fetch(id, std::nullopt, ev));
+  ASSERT_TRUE(swarm.fetchNow(*l.node, id, std::nullopt, ev));
   ASSERT_TRUE(swarm.runUntil([&] { return stopped; }));
   EXPECT_GE(log.errors, 1);
   EXPECT_EQ(errorsInsideLink, 0);
@@ -177,7 +182,7 @@ TEST_F(NodeEvents, ForgetFromOnChunkSilencesEveryListenerOfTheFile) {
     ++a.chunks;
     l.node->forget(id);  // inside the engine's store completion, were it not posted
   };
-  ASSERT_TRUE(l.node->fetch(id, manifest, ev));
+  ASSERT_TRUE(swarm.fetchNow(*l.node, id, manifest, ev));
   ASSERT_TRUE(l.node->listen(id, record(b)));
   ASSERT_TRUE(swarm.runUntil([&] { return a.chunks > 0; }));
   const auto bAtForget = b.seq.size();
@@ -190,7 +195,7 @@ TEST_F(NodeEvents, ForgetFromOnChunkSilencesEveryListenerOfTheFile) {
   Log again;
   again.node = l.node.get();
   again.id = id;
-  ASSERT_TRUE(l.node->fetch(id, manifest, record(again)));
+  ASSERT_TRUE(swarm.fetchNow(*l.node, id, manifest, record(again)));
   ASSERT_TRUE(swarm.runUntil([&] { return again.completes > 0; }));
   EXPECT_EQ(again.notHeld, 0);
   for (ChunkIndex i = 0; i < kChunks; ++i) EXPECT_TRUE(l.node->have(id, i)) << i;
@@ -210,7 +215,7 @@ TEST_F(NodeEvents, UnlistenStopsDeliveryEvenOfEventsAlreadyPosted) {
       l.node->unlisten(lb);
     }
   };
-  auto la = l.node->fetch(id, manifest, ev);
+  auto la = swarm.fetchNow(*l.node, id, manifest, ev);
   ASSERT_TRUE(la);
   auto rb = l.node->listen(id, record(b));
   ASSERT_TRUE(rb);
@@ -255,7 +260,7 @@ TEST_F(NodeEvents, HaveIsTheNodesOwnAndMatchesWhatWasTold) {
       }
     }
   };
-  ASSERT_TRUE(l.node->fetch(id, manifest, ev));
+  ASSERT_TRUE(swarm.fetchNow(*l.node, id, manifest, ev));
   ASSERT_TRUE(swarm.runUntil([&] { return log.completes > 0; }));
   EXPECT_EQ(log.notHeld, 0);
   EXPECT_EQ(std::count(told.begin(), told.end(), true), kChunks);
@@ -270,7 +275,7 @@ TEST_F(NodeEvents, ClosedLinksStayInTheLedger) {
   seed();
   auto& l = leecher();
   Log log;
-  ASSERT_TRUE(l.node->fetch(id, manifest, record(log)));
+  ASSERT_TRUE(swarm.fetchNow(*l.node, id, manifest, record(log)));
   ASSERT_TRUE(swarm.runUntil([&] { return log.completes > 0; }));
   EXPECT_TRUE(l.node->closedLinks(id).empty() || l.node->peerStats().empty());
   std::uint32_t openReceived = 0;
@@ -304,7 +309,7 @@ TEST_F(NodeEvents, TheGlobalUploadLimitIsANodeOption) {
   auto& l = leecher();
   Log log;
   const auto t0 = Clock::now();
-  ASSERT_TRUE(l.node->fetch(id, manifest, record(log)));
+  ASSERT_TRUE(swarm.fetchNow(*l.node, id, manifest, record(log)));
   ASSERT_TRUE(swarm.runUntil([&] { return log.completes > 0; }, 30s));
   EXPECT_GE(Clock::now() - t0, 1500ms);
 }

@@ -115,7 +115,9 @@ class VSwarm {
   }
   // Every peer from `from` on fetches `id`; its events go to the log.
   void fetchAll(const FileId& id, std::size_t from) {
-    for (std::size_t i = from; i < peers_.size(); ++i) ASSERT_TRUE(peers_[i]->node->fetch(id, std::nullopt, logged(i)));
+    for (std::size_t i = from; i < peers_.size(); ++i) {
+      peers_[i]->node->fetch(id, std::nullopt, logged(i), [](Result<node::ListenerId> r) { EXPECT_TRUE(r); });
+    }
   }
   bool allComplete(const FileId& id) const {
     for (const auto& p : peers_) {
@@ -129,7 +131,13 @@ class VSwarm {
   Manifest seeder(std::uint32_t chunks, std::uint32_t fileSeed, StoreLatency store = {}) {
     auto& p = peer(std::move(store));
     const Manifest m = publishFile(p.store, chunks, fileSeed);
-    EXPECT_TRUE(p.node->seed(*manifestId(m)));
+    // Seeding (read on the store queue, then announced) before any leecher asks.
+    bool seeded = false;
+    p.node->seed(*manifestId(m), [&seeded](Status st) {
+      EXPECT_TRUE(st);
+      seeded = true;
+    });
+    EXPECT_TRUE(world_.runUntil([&] { return seeded; }, 10s));
     return m;
   }
 
