@@ -54,6 +54,11 @@ Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string
     return fail(Errc::kInvalidArgument, "options", "no trackerUrl (ws://host:port)");
   }
   no.trackerUrl = j["trackerUrl"].get<std::string>();
+  // A page without RTCPeerConnection: no peer will come, so web seeds need not wait for one.
+  if (j.contains("webrtc") && j["webrtc"].is_boolean() && !j["webrtc"].get<bool>()) {
+    no.swarm.origin.grace = swarm::Time{};
+    no.swarm.origin.idleBefore = swarm::Time{};
+  }
   if (j.contains("iceServers")) {
     if (!j["iceServers"].is_array()) return fail(Errc::kInvalidArgument, "options", "iceServers must be an array");
     for (const auto& s : j["iceServers"]) {

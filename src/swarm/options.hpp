@@ -14,6 +14,20 @@
 
 namespace p2pcdn::swarm {
 
+// Web seeds (origin.hpp): when the swarm counts as not giving a chunk in
+// time, and how origins are used.
+struct OriginOptions {
+  Time grace = std::chrono::seconds(2);           // peers get this long to show up (0: no WebRTC, none will)
+  Time urgentAfter = std::chrono::milliseconds(1500);
+  std::size_t urgentChunks = 2;
+  Time idleBefore = std::chrono::seconds(1);
+  std::size_t slots = 4;
+  Time timeout = std::chrono::seconds(30);
+  Time restMin = std::chrono::seconds(2);
+  Time restMax = std::chrono::seconds(60);
+  std::uint32_t maxBadChunks = 3;
+};
+
 struct SessionOptions {
   std::size_t maxConcurrentDownloads = 10;  // peers with our requests outstanding at once
   std::size_t maxConcurrentUploads = 20;    // peers unchoked at once (one of them optimistic)
@@ -75,6 +89,7 @@ struct SessionOptions {
   bool superSeed = true;
   std::size_t superSeedReveal = 2;
   PickerOptions picker;
+  OriginOptions origin;
   // PIECE data per message: about pieceTime at the rate data leaves on the
   // link, within [minPiecePayload, maxPiecePayload]. A slow link gets small
   // pieces, so its send window (above) holds little in time even at its

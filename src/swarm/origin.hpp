@@ -32,24 +32,13 @@ namespace p2pcdn::swarm {
 
 class Downloader;
 
-struct OriginOptions {
-  Time grace = std::chrono::seconds(2);
-  Time urgentAfter = std::chrono::milliseconds(1500);
-  std::size_t urgentChunks = 2;
-  Time idleBefore = std::chrono::seconds(1);
-  std::size_t slots = 4;
-  Time timeout = std::chrono::seconds(30);
-  Time restMin = std::chrono::seconds(2);
-  Time restMax = std::chrono::seconds(60);
-  std::uint32_t maxBadChunks = 3;
-};
-
 class OriginSource {
  public:
   static constexpr std::size_t kMaxOrigins = 8;
   static constexpr std::size_t kMaxUrl = 2048;
 
-  OriginSource(SessionState& state, Downloader& downloader) : state_(state), downloader_(downloader) {}
+  OriginSource(SessionState& state, Downloader& downloader)
+      : state_(state), downloader_(downloader), opts_(state.opts.origin) {}
 
   // Replaces the origins (http:// or https:// URLs; kInvalidArgument for
   // others, more than kMaxOrigins or longer than kMaxUrl). Requests to

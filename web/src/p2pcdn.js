@@ -77,6 +77,7 @@ export class P2PCDN {
     this.storage = storage;
     this.peer = Peer.create(this.mod.module, this.mod.host, this.mod.core, {
       trackerUrl: o.trackerUrl,
+      webrtc: typeof globalThis.RTCPeerConnection === "function",  // without: web seeds at once
       iceServers: (o.iceServers || []).flatMap((s) => (typeof s === "string" ? [s] : [].concat(s.urls || []))),
       maxConcurrentDownloads: o.maxConcurrentDownloads,
       maxConcurrentUploads: o.maxConcurrentUploads,

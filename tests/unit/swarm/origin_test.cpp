@@ -53,6 +53,20 @@ TEST(Origin, WithNoPeerEveryChunkComesFromTheOriginAfterTheGrace) {
   }
 }
 
+TEST(Origin, WithoutWebRtcThereIsNoGrace) {
+  SessionOptions o;
+  o.origin.grace = Time{};  // a browser without RTCPeerConnection: no peer will ever come
+  o.origin.idleBefore = Time{};
+  Fixture f(1, 0, 8, o);
+  f.h(0).http = true;
+  f.h(0).originFile = wholeFile(f);
+  ASSERT_TRUE(f.s(0).setOrigins({"http://origin.test/f.bin"}, f.net.now));
+  f.s(0).tick(f.net.now);
+  EXPECT_FALSE(f.h(0).originAsked.empty()) << "waited for peers that cannot come";
+  runUntilComplete(f, 0);
+  EXPECT_TRUE(f.s(0).complete());
+}
+
 TEST(Origin, PeersComeFirst) {
   SessionOptions o;
   o.perPeerUpRate = 10 * 1024;  // 10 chunks/s: the transfer spans ticks
