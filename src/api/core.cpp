@@ -359,9 +359,10 @@ Result<std::uint64_t> Core::listen(const FileId& id, const std::optional<Manifes
   std::optional<node::FileProgress> p = inNode.count(id) ? node->progress(id) : std::nullopt;
   const bool known = p && p->haveManifest;
   const bool held = known && p->chunksHave == p->chunksTotal;
-  // (Only a file the node holds already can be joined by listening; else the
-  // node's fetch, which joins any under way once the store has been read.)
-  const bool join = p && (held || (fetching(id) && (known || !manifest)));
+  // Only a file the node holds complete is joined by listening; else the
+  // node's fetch, which joins any under way once the store has been read
+  // (a pending fetch of another listener may still fail).
+  const bool join = held;
   std::optional<node::ListenerId> nid;
   if (join) {
     auto r = node->listen(id, fetchEvents(key));
@@ -384,19 +385,20 @@ Result<std::uint64_t> Core::listen(const FileId& id, const std::optional<Manifes
   if (started) started();
   if (!join) {
     std::weak_ptr<Core> weak = shared_from_this();
-    node->fetch(id, manifest, fetchEvents(key), [weak, key, id](Result<node::ListenerId> r) {
-      if (auto self = weak.lock()) self->listenStarted(key, id, std::move(r));
+    node->fetch(id, manifest, fetchEvents(key), [weak, key](Result<node::ListenerId> r) {
+      if (auto self = weak.lock()) self->listenStarted(key, std::move(r));
     });
   }
   return key;
 }
 
-void Core::listenStarted(std::uint64_t key, const FileId& id, Result<node::ListenerId> nid) {
+void Core::listenStarted(std::uint64_t key, Result<node::ListenerId> nid) {
   if (!ready()) return;
   auto it = listeners.find(key);
-  if (it == listeners.end()) {  // ended meanwhile (cancelled, timed out)
+  if (it == listeners.end()) {
+    // Ended meanwhile: a closed stream's fetch goes on (streamClose); a
+    // removed or timed-out one was forgotten, which cancelled this fetch.
     if (nid) node->unlisten(*nid);
-    if (!fetching(id)) forgetInNode(id);
     return;
   }
   if (!nid) return fetchDone(key, fail(nid.error()));
@@ -494,8 +496,15 @@ void Core::fetchTimedOut(std::uint64_t listener, std::chrono::milliseconds timeo
 
 void Core::startSeeding(const FileId& id) {
   // (The store holds the file: just committed, or just downloaded. The node
-  // reads it on its store queue.)
-  node->seed(id, [](Status) {});
+  // reads it on its store queue; a failure, e.g. a full store queue, takes
+  // it off the served list again.)
+  std::weak_ptr<Core> weak = shared_from_this();
+  node->seed(id, [weak, id](Status st) {
+    auto self = weak.lock();
+    if (!self || st || !self->ready()) return;
+    self->serving.erase(id);
+    self->seedTimers.erase(id);
+  });
   inNode.insert(id);
   serving.insert(id);
   stoppedSeeding.erase(id);

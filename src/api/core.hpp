@@ -240,8 +240,8 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   Result<std::uint64_t> listen(const FileId& id, const std::optional<Manifest>& manifest, api::Listener l,
                                std::chrono::milliseconds timeout, const std::string& op);
   void unlisten(std::uint64_t listener);
-  // Node::fetch's done for listener `key` of file `id`.
-  void listenStarted(std::uint64_t key, const FileId& id, Result<node::ListenerId> nid);
+  // Node::fetch's done for listener `key`.
+  void listenStarted(std::uint64_t key, Result<node::ListenerId> nid);
   void dropNodeListener(const api::Listener& l);
   bool fetching(const FileId& id) const;  // someone listens
   // Ends every listener of the file (or all of them) with kCancelled, `why`.

@@ -154,8 +154,15 @@ void Node::Impl::storeCall(std::string_view op, std::function<void(ChunkStorage&
 }
 
 void Node::Impl::loadFile(const FileId& id, std::function<void(Result<FileState*>)> done) {
-  // On the loop: the file may have been made meanwhile (another load).
-  auto made = [this, id, done = std::move(done)](Result<Stored> s) {
+  Loading& entry = loading[id];
+  ++entry.count;
+  const std::uint64_t epoch = entry.epoch;
+  // On the loop: the file may have been made meanwhile (another load), or forgotten (cancelled).
+  auto made = [this, id, epoch, done = std::move(done)](Result<Stored> s) {
+    auto l = loading.find(id);
+    const bool forgotten = l == loading.end() || l->second.epoch != epoch;
+    if (l != loading.end() && --l->second.count == 0) loading.erase(l);
+    if (forgotten) return done(fail(Errc::kCancelled, "load", "the file was forgotten meanwhile"));
     if (auto it = files.find(id); it != files.end()) return done(&it->second);
     if (!s) return done(fail(s.error()));
     done(&makeFile(id, std::move(*s)));
@@ -296,6 +303,8 @@ std::optional<swarm::PeerKey> Node::Impl::keyOf(const FileState& f, const std::s
 }
 
 void Node::Impl::forget(const FileId& id) {
+  // Seeds and fetches of it whose store read is still out are cancelled.
+  if (auto l = loading.find(id); l != loading.end()) ++l->second.epoch;
   auto it = files.find(id);
   if (it == files.end()) return;
   FileState& f = it->second;

@@ -155,6 +155,13 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::set<Id20> banned;  // peers that sent chunks failing verification: never connected again
   std::uint64_t nextPeerKey = 1;
   std::uint64_t nextGeneration = 1;
+  // Files with store reads out (loadFile): forget() bumps the epoch, which
+  // cancels them; the entry goes with its last read.
+  struct Loading {
+    std::uint64_t epoch = 0;
+    std::uint32_t count = 0;
+  };
+  std::map<FileId, Loading> loading;
   // The callers' callbacks of store calls in flight (storeCall), kept here on
   // the loop: the store task holds only the request number, so no caller's
   // callback is ever destroyed on the store thread. Each takes a Result<T>*.

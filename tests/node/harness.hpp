@@ -79,18 +79,20 @@ class TestSwarm {
   }
 
   // The node's asynchronous seed / fetch, run to their `done` by this loop.
+  // (The result lives in a shared_ptr: a `done` that comes after a time-out
+  // must not write into a returned frame.)
   Status seedNow(node::Node& n, const FileId& id) {
-    std::optional<Status> out;
-    n.seed(id, [&out](Status st) { out.emplace(std::move(st)); });
-    runUntil([&] { return out.has_value(); });
-    return out ? *out : Status(fail(Errc::kTimedOut, "test", "seed's done never ran"));
+    auto out = std::make_shared<std::optional<Status>>();
+    n.seed(id, [out](Status st) { out->emplace(std::move(st)); });
+    runUntil([&] { return out->has_value(); });
+    return *out ? **out : Status(fail(Errc::kTimedOut, "test", "seed's done never ran"));
   }
   Result<node::ListenerId> fetchNow(node::Node& n, const FileId& id, std::optional<Manifest> m,
                                     node::FetchEvents ev = {}) {
-    std::optional<Result<node::ListenerId>> out;
-    n.fetch(id, std::move(m), std::move(ev), [&out](Result<node::ListenerId> r) { out.emplace(std::move(r)); });
-    runUntil([&] { return out.has_value(); });
-    return out ? std::move(*out) : Result<node::ListenerId>(fail(Errc::kTimedOut, "test", "fetch's done never ran"));
+    auto out = std::make_shared<std::optional<Result<node::ListenerId>>>();
+    n.fetch(id, std::move(m), std::move(ev), [out](Result<node::ListenerId> r) { out->emplace(std::move(r)); });
+    runUntil([&] { return out->has_value(); });
+    return *out ? **out : Result<node::ListenerId>(fail(Errc::kTimedOut, "test", "fetch's done never ran"));
   }
 
   // Waits until the tracker has seen `n` seeders (so a leecher started now meets them).

@@ -125,20 +125,34 @@ TEST_F(NodeEvents, NoEventRunsInsideANodeCall) {
   const FileId fid = *manifestId(m);
   ASSERT_TRUE(p.node->start());
   Log first, late;
+  // fetch's done is posted; the file's events come after it, never inside a call.
   std::optional<Result<node::ListenerId>> r;
+  std::size_t seenAtDone = 99;
   gInNodeCall = true;
-  p.node->fetch(fid, m, record(first), [&](Result<node::ListenerId> x) { r.emplace(std::move(x)); });
+  p.node->fetch(fid, m, record(first), [&](Result<node::ListenerId> x) {
+    seenAtDone = first.seq.size();
+    r.emplace(std::move(x));
+  });
   gInNodeCall = false;
   EXPECT_FALSE(r) << "done ran inside fetch()";
   ASSERT_TRUE(swarm.runUntil([&] { return r && first.completes > 0; }));
   ASSERT_TRUE(*r);
+  EXPECT_EQ(seenAtDone, 0u) << "an event before fetch's done";
+  bool again = false;
+  int lateAtDone = 99;
   gInNodeCall = true;
   auto r2 = p.node->listen(fid, record(late));  // joins a complete file: manifest, then the end
-  p.node->fetch(fid, m, {}, [](Result<node::ListenerId>) {});  // the engine fires onComplete again: heard once
+  p.node->fetch(fid, m, {}, [&](Result<node::ListenerId> x) {  // the engine fires onComplete again: heard once
+    EXPECT_TRUE(x);
+    lateAtDone = late.completes;
+    again = true;
+  });
   gInNodeCall = false;
   ASSERT_TRUE(r2);
-  ASSERT_TRUE(swarm.runUntil([&] { return late.completes > 0; }));
+  EXPECT_EQ(late.seq.size(), 0u) << "listen() delivered inline";
+  ASSERT_TRUE(swarm.runUntil([&] { return again && late.completes > 0; }));
   swarm.runFor(50ms);
+  EXPECT_LE(lateAtDone, 1);
   EXPECT_EQ(first.insideNodeCall + late.insideNodeCall, 0);
   EXPECT_EQ(first.seq, (std::vector<std::string>{"m", "done"}));
   EXPECT_EQ(late.seq, (std::vector<std::string>{"m", "done"}));

@@ -132,12 +132,12 @@ class VSwarm {
     auto& p = peer(std::move(store));
     const Manifest m = publishFile(p.store, chunks, fileSeed);
     // Seeding (read on the store queue, then announced) before any leecher asks.
-    bool seeded = false;
-    p.node->seed(*manifestId(m), [&seeded](Status st) {
+    auto seeded = std::make_shared<bool>(false);
+    p.node->seed(*manifestId(m), [seeded](Status st) {
       EXPECT_TRUE(st);
-      seeded = true;
+      *seeded = true;
     });
-    EXPECT_TRUE(world_.runUntil([&] { return seeded; }, 10s));
+    EXPECT_TRUE(world_.runUntil([&] { return *seeded; }, 10s));
     return m;
   }
 
@@ -320,6 +320,35 @@ TEST(VirtualNodes, PeersFindEachOtherAgainAfterTheTrackerRestarts) {
 
 namespace p2pcdn::test {
 namespace {
+
+// forget() while a seed's or fetch's store read is out cancels it: the file
+// is not made again behind the caller's back (it was re-fetched, and a given
+// manifest re-stored, after the api removed it).
+TEST(VirtualNodes, ForgetCancelsASeedOrFetchWhoseStoreReadIsOut) {
+  VSwarm s(11);
+  auto& p = s.peer();
+  const Manifest m = publishFile(p.store, 4, 5);
+  const FileId id = *manifestId(m);
+  std::optional<Result<node::ListenerId>> fetched;
+  std::optional<Status> seeded;
+  p.node->fetch(id, m, {}, [&](Result<node::ListenerId> r) { fetched.emplace(std::move(r)); });
+  p.node->seed(id, [&](Status st) { seeded.emplace(std::move(st)); });
+  p.node->forget(id);
+  s.world().runFor(1s);
+  ASSERT_TRUE(fetched && seeded);
+  ASSERT_FALSE(*fetched);
+  EXPECT_EQ(fetched->error().code(), Errc::kCancelled);
+  ASSERT_FALSE(*seeded);
+  EXPECT_EQ(seeded->error().code(), Errc::kCancelled);
+  EXPECT_FALSE(p.node->progress(id)) << "the forgotten file was made again";
+  // A fetch started after the forget is not cancelled.
+  std::optional<Result<node::ListenerId>> again;
+  p.node->fetch(id, m, {}, [&](Result<node::ListenerId> r) { again.emplace(std::move(r)); });
+  s.world().runFor(1s);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(*again);
+  EXPECT_TRUE(p.node->progress(id));
+}
 
 // The peer id says what kind of peer it is (the web app's peers table shows it).
 TEST(VirtualNodes, PeerIdsSayWhatKindOfPeerTheyAre) {
