@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/beast/http.hpp>
 #include <climits>
 #include <cstdlib>
+#include <sstream>
 
 namespace p2pcdn::gateway {
 namespace {
@@ -16,6 +18,13 @@ std::string resolved(const std::string& path) {
 }
 
 Unexpected notFound(std::string why = "no such page") { return fail(Errc::kNotFound, "app", std::move(why)); }
+
+// Media and images also from blob: (a downloaded file played in the page);
+// connections anywhere (the tracker's WebSocket, web seeds).
+constexpr const char* kAppCsp =
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss: http: https:; worker-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 }  // namespace
 
@@ -59,6 +68,25 @@ Result<std::shared_ptr<const AppFile>> AppFiles::get(const std::string& rel) {
     cache_[rel] = Entry{file, static_cast<long long>(st.st_size), mtime};
   }
   return std::shared_ptr<const AppFile>(std::move(file));
+}
+
+std::string appResponseHead(const AppFile& f, const std::string& rel, bool fresh, bool keepAlive) {
+  namespace http = boost::beast::http;
+  http::response<http::empty_body> res{fresh ? http::status::not_modified : http::status::ok, 11};
+  res.set(http::field::server, "p2pcdn-gateway");
+  res.set(http::field::etag, f.etag);
+  res.set(http::field::cache_control, "no-cache");
+  if (!fresh) {
+    res.set(http::field::content_type, f.contentType);
+    res.set("X-Content-Type-Options", "nosniff");
+    if (rel == "dist/sw.js") res.set("Service-Worker-Allowed", "/");
+    if (f.contentType.rfind("text/html", 0) == 0) res.set("Content-Security-Policy", kAppCsp);
+    res.content_length(f.body.size());
+  }
+  res.keep_alive(keepAlive);
+  std::ostringstream os;
+  os << res.base();
+  return os.str();
 }
 
 }  // namespace p2pcdn::gateway

@@ -43,4 +43,10 @@ class AppFiles {
   std::size_t cachedBytes_ = 0;
 };
 
+// The response header for `f` at `rel` (200, or 304 when `fresh`): no-cache
+// with its ETag, nosniff; the service worker (dist/sw.js) may control the
+// whole site; the app's pages run under a CSP (scripts and workers from the
+// origin only, wasm allowed; no plugins, no framing).
+std::string appResponseHead(const AppFile& f, const std::string& rel, bool fresh, bool keepAlive);
+
 }  // namespace p2pcdn::gateway

@@ -28,14 +28,6 @@ using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kServer = "p2pcdn-gateway";
-// The web app's pages: scripts and workers from this origin only (wasm
-// allowed), media and images also from blob: (a downloaded file played in
-// the page), connections anywhere (the tracker's WebSocket, web seeds).
-constexpr const char* kAppCsp =
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; "
-    "media-src 'self' blob:; connect-src 'self' ws: wss: http: https:; worker-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
-
 // Someone waiting for a file's manifest (chunk unset) or for one chunk.
 struct Waiter {
   std::uint64_t seq = 0;  // order of arrival: the most recent may take the window
@@ -667,30 +659,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
     writeRaw(os.str(), asBytes(text_));
   }
 
-  // A file of the web app; the service worker (dist/sw.js) may control the
-  // whole site; the app's pages run under a CSP (no inline script, no plugins,
-  // no framing; wasm allowed).
   void sendAppFile(const std::string& rel, std::optional<std::string_view> ifNoneMatch) {
     auto f = gw_->app.get(rel);
     if (!f) return sendSimple(http::status::not_found, "no such page\n");
     const bool fresh = ifNoneMatch && ifNoneMatchHits(*ifNoneMatch, (*f)->etag);
-    http::response<http::empty_body> res{fresh ? http::status::not_modified : http::status::ok, 11};
-    res.set(http::field::server, kServer);
-    res.set(http::field::etag, (*f)->etag);
-    res.set(http::field::cache_control, "no-cache");
-    if (!fresh) {
-      res.set(http::field::content_type, (*f)->contentType);
-      res.set("X-Content-Type-Options", "nosniff");
-      if (rel == "dist/sw.js") res.set("Service-Worker-Allowed", "/");
-      if ((*f)->contentType.rfind("text/html", 0) == 0) res.set("Content-Security-Policy", kAppCsp);
-      res.content_length((*f)->body.size());
-    }
-    res.keep_alive(keepAlive_);
-    ++gw_->byStatus[static_cast<unsigned>(res.result_int())];
-    std::ostringstream os;
-    os << res.base();
+    ++gw_->byStatus[fresh ? 304u : 200u];
     appBody_ = *f;  // shared with other responses; alive until this write is done
-    writeRaw(os.str(), head_ || fresh ? ByteView{} : asBytes(appBody_->body));
+    writeRaw(appResponseHead(**f, rel, fresh, keepAlive_), head_ || fresh ? ByteView{} : asBytes(appBody_->body));
   }
 
   // Writes `header` (may be empty) and then `body`; `body` must stay alive
