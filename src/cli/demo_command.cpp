@@ -353,7 +353,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
     go.port = a.port;
     go.appDir = webAppDir(a.app);  // by default the web app, when the browser package is built (./scripts/build.sh wasm)
     go.appConfig = webAppConfig(trackerUrl, {});
-    gw = std::make_unique<gateway::Gateway>(io, *viewer.node, *viewer.store, go);
+    gw = std::make_unique<gateway::Gateway>(io, *viewer.node, *viewer.store, go, rt.storeQueue());
     if (auto st = gw->start(); !st) {
       report(st.error());
       exitCode = kExitFailure;

@@ -172,7 +172,7 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
     return report(Error(Errc::kInvalidArgument, "--public-tracker", "expected ws://HOST:PORT or wss://..., got '" + pub + "'"));
   }
   o.appConfig = webAppConfig(pub.empty() ? *tracker : pub, n.stun);
-  gateway::Gateway gw(net.io, *net.node, **storeR, std::move(o));
+  gateway::Gateway gw(net.io, *net.node, **storeR, std::move(o), net.rt.storeQueue());  // chunk reads off the loop
   if (auto st = gw.start(); !st) return report(st.error());
   const std::string host = listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first;
   const std::string url = "http://" + host + ":" + std::to_string(gw.port()) + "/";

@@ -66,6 +66,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
   GatewayOptions opts;
   tcp::acceptor acceptor;
   AppFiles app;  // the web app's files (opts.appDir)
+  std::unique_ptr<node::TaskQueue> reads;  // chunk reads off the loop (none: inline)
   bool stopped = false;
   std::uint16_t boundPort = 0;
   GatewayStats stats;
@@ -359,7 +360,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // The file response being written.
   struct Job {
     FileId id;
-    Manifest manifest;
+    std::shared_ptr<const Manifest> manifest;  // shared with the reads in flight
     std::optional<EncryptionKey> key;
     ByteRange range;
     std::uint64_t pos = 0;  // next byte to send
@@ -502,7 +503,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     job_.emplace();
     job_->id = f.id;
-    job_->manifest = m;
+    job_->manifest = std::make_shared<const Manifest>(m);
     job_->key = key_;
     job_->range = *plan.body;
     job_->pos = plan.body->first;
@@ -519,7 +520,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     if (closed_ || !job_) return;
     Job& j = *job_;
     FileEntry& f = gw_->entry(j.id);
-    const std::uint32_t cs = j.manifest.chunkSize;
+    const std::uint32_t cs = j.manifest->chunkSize;
     const auto c = static_cast<ChunkIndex>(j.pos / cs);
     gw_->position(f, id_, c, j.fresh);
     j.fresh = false;
@@ -530,18 +531,40 @@ class Conn : public std::enable_shared_from_this<Conn> {
       // (The node may have had it in the store all along.)
       if (!gw_->has(f, c)) return waitFor(f, c, gw_->opts.chunkTimeout);
     }
-    auto stored = gw_->store.getChunk(j.id, c, ReadOptions{.verify = true});
-    if (!stored) return failJob(http::status::internal_server_error, stored.error().message());
-    if (j.key) {
-      auto plain = ChunkManager::decryptChunk(*j.key, j.manifest, c, *stored);
-      if (!plain) {
-        return failJob(http::status::forbidden, "cannot decrypt the file with this key (" +
-                                                    plain.error().message() + ")");
+    // Read, verified and decrypted on the reads queue (or here without one).
+    const std::uint64_t gen = ++readGen_;
+    auto task = [store = &gw_->store, id = j.id, m = j.manifest, key = j.key, c]() -> Result<Bytes> {
+      auto stored = store->getChunk(id, c, ReadOptions{.verify = true});
+      if (!stored || !key) return stored;
+      auto plain = ChunkManager::decryptChunk(*key, *m, c, *stored);
+      if (!plain) return fail(Errc::kCrypto, "decrypt", plain.error().message());
+      return plain;
+    };
+    if (gw_->reads) {
+      // The task holds the connection (no socket operation does meanwhile).
+      auto* io = &gw_->io;
+      if (gw_->reads->post([task, io, self = shared_from_this(), gen, c]() mutable {
+            asio::post(*io, [self = std::move(self), gen, c, r = task()]() mutable {
+              self->chunkRead(gen, c, std::move(r));
+            });
+          })) {
+        return;
       }
-      chunk_ = std::move(*plain);
-    } else {
-      chunk_ = std::move(*stored);
     }
+    chunkRead(gen, c, task());  // no queue, or it is full
+  }
+
+  void chunkRead(std::uint64_t gen, ChunkIndex c, Result<Bytes> r) {
+    if (closed_ || !job_ || gen != readGen_) return;
+    Job& j = *job_;
+    if (!r) {
+      if (r.error().code() == Errc::kCrypto) {
+        return failJob(http::status::forbidden, "cannot decrypt the file with this key (" + r.error().message() + ")");
+      }
+      return failJob(http::status::internal_server_error, r.error().message());
+    }
+    chunk_ = std::move(*r);
+    const std::uint32_t cs = j.manifest->chunkSize;
     const std::uint64_t chunkStart = std::uint64_t{c} * cs;
     const std::uint64_t chunkEnd = chunkStart + chunk_.size();  // exclusive
     if (chunkEnd <= j.pos) return failJob(http::status::internal_server_error, "stored chunk shorter than expected");
@@ -719,6 +742,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::optional<Job> job_;
   bool waiting_ = false;
   std::uint64_t waitGen_ = 0;
+  std::uint64_t readGen_ = 0;  // the chunk read in flight (a stale completion is ignored)
   std::string header_, text_;
   Bytes chunk_;
 };
@@ -757,8 +781,11 @@ void Gateway::Impl::doAccept() {
   });
 }
 
-Gateway::Gateway(asio::io_context& io, node::Node& node, ChunkStorage& storage, GatewayOptions options)
-    : impl_(std::make_shared<Impl>(io, node, storage, std::move(options))) {}
+Gateway::Gateway(asio::io_context& io, node::Node& node, ChunkStorage& storage, GatewayOptions options,
+                 std::unique_ptr<node::TaskQueue> reads)
+    : impl_(std::make_shared<Impl>(io, node, storage, std::move(options))) {
+  impl_->reads = std::move(reads);
+}
 
 Gateway::~Gateway() { stop(); }
 

@@ -31,6 +31,9 @@
 // other waiting response takes the window; with none, streaming is switched
 // off (rarest first over the whole file).
 //
+// Chunk reads (with BLAKE3 verification and decryption) run on the `reads`
+// queue when given, so a response never holds the node's loop for them.
+//
 // Bounds: per connection one chunk in memory (written with back-pressure,
 // chunk by chunk); request headers (maxHeaderBytes, else 431); no request
 // bodies (413); connections (maxConnections; more are closed at once);
@@ -48,6 +51,7 @@
 #include <string>
 
 #include "node/node.hpp"
+#include "node/runtime.hpp"
 #include "p2pcdn/chunk_storage.hpp"
 #include "p2pcdn/result.hpp"
 
@@ -86,7 +90,10 @@ struct GatewayStats {
 
 class Gateway {
  public:
-  Gateway(boost::asio::io_context& io, node::Node& node, ChunkStorage& storage, GatewayOptions options);
+  // `reads` (e.g. Runtime::storeQueue()): where chunks are read, verified and
+  // decrypted for responses, off the loop; none: on the loop.
+  Gateway(boost::asio::io_context& io, node::Node& node, ChunkStorage& storage, GatewayOptions options,
+          std::unique_ptr<node::TaskQueue> reads = nullptr);
   ~Gateway();  // stop()
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
