@@ -35,7 +35,7 @@ Timing starts only when the tracker knows the seeder (HTTP scrape shows
 complete >= 1; for a tracker without scrape, a fixed --settle wait).
 
 usage: bench/transfer_1to1.py [--size-mib 256] [--rounds 3] [--big-mib 1024] [--perf]
-         [--binary build/bench/src/cli/p2pcdn] [--raw-binary .../bench_raw_datachannel]
+         [--binary build/release/src/cli/p2pcdn] [--raw-binary .../bench_raw_datachannel]
          [--tracker-cmd auto|'CMD with {port} and {bin}'] [--wt-kit DIR] [--json-out F]
 """
 import argparse
@@ -359,7 +359,8 @@ def run_raw(a, size, work, tag):
     p0 = proc_cpu()
     j0 = cpu_secs()
     d = tempfile.mkdtemp(dir=work, prefix="raw-")
-    p = subprocess.run([a.raw_binary, "run", "--bytes", str(size), "--repeat", "1"], capture_output=True, text=True,
+    # The same UDP receive buffer as our peers ask for (WebRtcFactoryOptions::udpReceiveBuffer).
+    p = subprocess.run([a.raw_binary, "run", "--bytes", str(size), "--repeat", "1", "--udp-rcvbuf", "4194304"], capture_output=True, text=True,
                        timeout=LIMIT, cwd=d)
     j1 = cpu_secs()
     p1 = proc_cpu()
@@ -450,8 +451,8 @@ def main():
     ap.add_argument("--size-mib", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--big-mib", type=int, default=1024, help="one extra ours get of this size for peak RSS (0: skip)")
-    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "bench", "src", "cli", "p2pcdn"))
-    ap.add_argument("--raw-binary", default=os.path.join(ROOT, "build", "bench", "bench", "transport",
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "release", "src", "cli", "p2pcdn"))
+    ap.add_argument("--raw-binary", default=os.path.join(ROOT, "build", "release", "bench", "transport",
                                                          "bench_raw_datachannel"))
     ap.add_argument("--tracker-cmd", default="auto",
                     help="'auto' (p2pcdn tracker, then p2pcdn_tracker, then node /tmp/bt/tracker.mjs) or a command "
