@@ -104,8 +104,6 @@ class Gateway {
   void stop();
   std::uint16_t port() const;
   GatewayStats stats() const;
-  // Starts (or joins) the fetch of a file, as a request for it would.
-  Status fetch(const FileId& id, std::optional<Manifest> manifest = std::nullopt);
 
   struct Impl;
 

@@ -186,7 +186,6 @@ async function openLink(text) {
   $("v-media").replaceChildren();
   setProgress(0);
   v.timer = setInterval(() => tick(v), 500);
-  const started = performance.now();
 
   const onProgress = (p) => {
     if (v.closed) return;
@@ -241,7 +240,6 @@ async function openLink(text) {
   });
   if (v.closed) return;
   v.manifest = m;
-  v.manifestMs = performance.now() - started;
   if (!v.map.total) v.map.reset(m.chunks.length);
   $("v-name").textContent = m.name || "(no name)";
   $("v-meta").textContent = [bytes(m.size), m.mimeType, `${m.chunks.length} chunks of ${bytes(m.chunkSize)}`,
