@@ -108,11 +108,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
         if (gw_->app.enabled()) return sendAppFile("app/index.html", field(http::field::if_none_match));
         [[fallthrough]];
       case RouteKind::kFilesPage:
-        return sendSimple(http::status::ok, renderIndex(gw_->listing()), false,
-                          {{http::field::content_type, "text/html; charset=utf-8"}});
       case RouteKind::kFilesJson:
-        return sendSimple(http::status::ok, renderFilesJson(gw_->listing()), false,
-                          {{http::field::content_type, "application/json"}});
+        return sendListing(r.kind == RouteKind::kFilesJson);
       case RouteKind::kMetrics:
         return sendSimple(http::status::ok, gw_->metrics(), false,
                           {{http::field::content_type, "text/plain; version=0.0.4"}});
@@ -137,15 +134,36 @@ class Conn : public std::enable_shared_from_this<Conn> {
     if (!key_ && gw_->opts.keyFor) key_ = gw_->opts.keyFor(r.fileId);
     started_ = Clock::now();
     fileId_ = r.fileId;
+    askedSwarm_ = false;
     FileEntry& f = gw_->entry(r.fileId);
     if (f.manifest) return withManifest(f);
+    inFile_ = true;
+    if (!f.loaded) return waitFor(f, std::nullopt, gw_->opts.manifestTimeout);  // the store is being read
+    askSwarm(f);
+  }
+
+  // No manifest in the store: the node's fetch asks the swarm for it.
+  void askSwarm(FileEntry& f) {
+    askedSwarm_ = true;
     if (auto st = gw_->ensureFetch(f); !st) {
-      gw_->release(r.fileId, id_);
+      endJob();
       return sendSimple(http::status::service_unavailable, st.error().message() + "\n", false,
                         {{http::field::retry_after, "5"}});
     }
-    inFile_ = true;
     waitFor(f, std::nullopt, gw_->opts.manifestTimeout);
+  }
+
+  // The stored files and those being served (read off the loop: the task holds the connection).
+  void sendListing(bool json) {
+    gw_->listing([self = shared_from_this(), json](std::vector<IndexEntry> files) {
+      if (self->closed_) return;
+      if (json) {
+        return self->sendSimple(http::status::ok, renderFilesJson(files), false,
+                                {{http::field::content_type, "application/json"}});
+      }
+      self->sendSimple(http::status::ok, renderIndex(files), false,
+                       {{http::field::content_type, "text/html; charset=utf-8"}});
+    });
   }
 
   void withManifest(FileEntry& f) {
@@ -301,6 +319,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     if (job_) return pump();
     FileEntry& f = gw_->entry(fileId_);
     if (f.manifest) return withManifest(f);
+    if (!askedSwarm_ && f.loaded) return askSwarm(f);  // the store had none
     failJob(http::status::bad_gateway, "the fetch ended without a manifest");
   }
 
@@ -417,6 +436,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool keepAlive_ = false;
   bool head_ = false;
   bool manifestOnly_ = false;  // GET /api/manifest/<id>
+  bool askedSwarm_ = false;    // this request's manifest was asked of the swarm (the store had none)
   std::shared_ptr<const AppFile> appBody_;  // the web-app file being written
   bool closed_ = false;
   // The file request: its validators, key and id; job_ once its manifest is known.

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -42,6 +43,7 @@ struct FileEntry {
   std::map<std::uint64_t, Waiter> waiters;  // by connection
   std::optional<std::uint64_t> owner;       // the connection whose position the window follows
   std::optional<ChunkIndex> window;         // the cursor last given to the node
+  bool loaded = false;                      // the store was looked at (Impl::load): manifest, completeness
 
   bool fetching() const { return listener.has_value() || starting != 0; }
 };
@@ -75,8 +77,20 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
 
   // ---- files (server.cpp) ----------------------------------------------------------
 
-  // The entry of a file, created (from the store's manifest, if any) on first use.
+  // The entry of a file, created on first use; its manifest and completeness
+  // are read from the store on the reads queue (loaded, then waiters wake).
   FileEntry& entry(const FileId& id);
+  void onLoaded(const FileId& id, std::optional<Manifest> m, bool complete);
+  // Runs `task` on the reads queue (inline without one, or when it is full)
+  // and `then` with its result on the loop, always later (posted).
+  template <class T>
+  void offLoop(std::function<T()> task, std::function<void(T)> then) {
+    auto run = [io = &io, task = std::move(task), then = std::move(then)]() mutable {
+      asio::post(*io, [then = std::move(then), r = task()]() mutable { then(std::move(r)); });
+    };
+    if (reads && reads->post(run)) return;
+    run();
+  }
 
   void setManifest(FileEntry& f, Manifest m);
 
@@ -123,7 +137,8 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
   void release(const FileId& id, std::uint64_t conn);
 
   // ---- pages ------------------------------------------------------------------------
-  std::vector<IndexEntry> listing();
+  // The stored files (read off the loop) and those being served, to `done`.
+  void listing(std::function<void(std::vector<IndexEntry>)> done);
 
   std::string metrics();
 

@@ -15,24 +15,50 @@ using error_code = boost::system::error_code;
 
 // ---- files ------------------------------------------------------------------------
 
-// The entry of a file, created (from the store's manifest, if any) on first use.
 FileEntry& Gateway::Impl::entry(const FileId& id) {
   auto [it, inserted] = files.try_emplace(id);
   FileEntry& f = it->second;
   if (inserted) {
     f.id = id;
-    if (auto m = store.getManifest(id)) setManifest(f, std::move(*m));
+    struct Stored {
+      std::optional<Manifest> manifest;
+      bool complete = false;
+    };
+    offLoop<Stored>(
+        [st = &store, id]() {
+          Stored r;
+          if (auto m = st->getManifest(id)) r.manifest = std::move(*m);  // (not found, or unreadable: ask the swarm)
+          if (r.manifest) {
+            auto present = st->presentChunks(id);
+            r.complete = present && present->size() == r.manifest->chunkCount() &&
+                         std::find(present->begin(), present->end(), false) == present->end();
+          }
+          return r;
+        },
+        [weak = weak_from_this(), id](Stored r) {
+          if (auto self = weak.lock()) self->onLoaded(id, std::move(r.manifest), r.complete);
+        });
   }
   return f;
 }
 
-void Gateway::Impl::setManifest(FileEntry& f, Manifest m) {
-  const std::uint32_t n = m.chunkCount();
-  if (auto p = node.progress(f.id); p && p->haveManifest) {
-    f.complete = p->chunksHave == n;
-  } else if (auto present = store.presentChunks(f.id)) {
-    f.complete = present->size() == n && std::find(present->begin(), present->end(), false) == present->end();
+// What the store holds of a file (the entry may be gone, or a new one for the same id).
+void Gateway::Impl::onLoaded(const FileId& id, std::optional<Manifest> m, bool complete) {
+  auto it = files.find(id);
+  if (it == files.end() || it->second.loaded) return;
+  FileEntry& f = it->second;
+  f.loaded = true;
+  if (m && !f.manifest) {
+    const auto p = node.progress(id);
+    setManifest(f, std::move(*m));
+    if (!p || !p->haveManifest) f.complete = complete;  // the node does not hold it: the store's word
   }
+  wake(f, [](const Waiter& w) { return !w.chunk; }, Status{});
+}
+
+// The node's count of held chunks decides completeness while it holds the file.
+void Gateway::Impl::setManifest(FileEntry& f, Manifest m) {
+  if (auto p = node.progress(f.id); p && p->haveManifest) f.complete = p->chunksHave == m.chunkCount();
   f.manifest = std::move(m);
 }
 
@@ -211,37 +237,42 @@ void Gateway::Impl::release(const FileId& id, std::uint64_t conn) {
   }
 }
 
-std::vector<IndexEntry> Gateway::Impl::listing() {
-  std::vector<IndexEntry> out;
-  std::map<FileId, bool> seen;
-  auto add = [&](const FileId& id, const Manifest* m, std::uint32_t have) {
-    IndexEntry e;
-    e.fileId = id;
-    if (m) {
-      e.haveManifest = true;
-      e.name = m->name;
-      e.contentType = contentType(*m);
-      e.size = m->size;
-      e.chunksTotal = m->chunkCount();
-      e.encrypted = m->encryption.has_value();
-      e.keyKnown = e.encrypted && opts.keyFor && opts.keyFor(id).has_value();
+void Gateway::Impl::listing(std::function<void(std::vector<IndexEntry>)> done) {
+  offLoop<Result<std::vector<StoredFile>>>([st = &store]() { return st->listFiles(); },
+                                           [weak = weak_from_this(), done = std::move(done)](auto stored) {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<IndexEntry> out;
+    std::map<FileId, bool> seen;
+    auto add = [&](const FileId& id, const Manifest* m, std::uint32_t have) {
+      IndexEntry e;
+      e.fileId = id;
+      if (m) {
+        e.haveManifest = true;
+        e.name = m->name;
+        e.contentType = contentType(*m);
+        e.size = m->size;
+        e.chunksTotal = m->chunkCount();
+        e.encrypted = m->encryption.has_value();
+        e.keyKnown = e.encrypted && self->opts.keyFor && self->opts.keyFor(id).has_value();
+      }
+      e.chunksHave = have;
+      if (auto p = self->node.progress(id)) e.peers = p->peers;
+      out.push_back(std::move(e));
+      seen[id] = true;
+    };
+    if (stored) {
+      for (const auto& s : *stored) {
+        auto it = self->files.find(s.fileId);
+        const auto fresher = it != self->files.end() ? self->held(it->second) : std::nullopt;
+        add(s.fileId, &s.manifest, fresher.value_or(s.chunksPresent));
+      }
     }
-    e.chunksHave = have;
-    if (auto p = node.progress(id)) e.peers = p->peers;
-    out.push_back(std::move(e));
-    seen[id] = true;
-  };
-  if (auto stored = store.listFiles()) {
-    for (const auto& s : *stored) {
-      auto it = files.find(s.fileId);
-      const auto fresher = it != files.end() ? held(it->second) : std::nullopt;
-      add(s.fileId, &s.manifest, fresher.value_or(s.chunksPresent));
+    for (const auto& [id, f] : self->files) {
+      if (!seen.count(id)) add(id, f.manifest ? &*f.manifest : nullptr, self->held(f).value_or(0));
     }
-  }
-  for (const auto& [id, f] : files) {
-    if (!seen.count(id)) add(id, f.manifest ? &*f.manifest : nullptr, held(f).value_or(0));
-  }
-  return out;
+    done(std::move(out));
+  });
 }
 
 std::string Gateway::Impl::metrics() {

@@ -31,8 +31,10 @@
 // other waiting response takes the window; with none, streaming is switched
 // off (rarest first over the whole file).
 //
-// Chunk reads (with BLAKE3 verification and decryption) run on the `reads`
-// queue when given, so a response never holds the node's loop for them.
+// Every store access runs on the `reads` queue when given (chunk reads with
+// BLAKE3 verification and decryption, a file's manifest and completeness on
+// first use, the stored-files listing), so a response never holds the node's
+// loop for the store; the results are posted back to the loop.
 //
 // Bounds: per connection one chunk in memory (written with back-pressure,
 // chunk by chunk); request headers (maxHeaderBytes, else 431); no request
