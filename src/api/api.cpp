@@ -36,16 +36,23 @@ std::optional<EncryptionKey> Core::keyFor(const FileId& id, const std::optional<
 }
 
 Result<Bytes> Core::readAll(const FileId& id, const std::optional<EncryptionKey>& given) {
-  auto m = store->getManifest(id);
+  const std::string op = "download " + shortId(id);
+  auto m = storeCall<Manifest>(op, [id](BlockingStorage& st) { return st.getManifest(id); });
   if (!m) return fail(m.error());
+  auto key = call<std::optional<EncryptionKey>>(op, [this, id, given]() -> Result<std::optional<EncryptionKey>> {
+    return keyFor(id, given);
+  });
+  if (!key) return fail(key.error());
   std::vector<Bytes> chunks;
   chunks.reserve(m->chunkCount());
   for (ChunkIndex i = 0; i < m->chunkCount(); ++i) {
-    auto c = store->getChunk(id, i, ReadOptions{.verify = false});  // reassembleFile verifies
+    auto c = storeCall<Bytes>(op, [id, i](BlockingStorage& st) {
+      return st.getChunk(id, i, ReadOptions{.verify = false});  // reassembleFile verifies
+    });
     if (!c) return fail(c.error());
     chunks.push_back(std::move(*c));
   }
-  return ChunkManager::reassembleFile(chunks, *m, keyFor(id, given));
+  return ChunkManager::reassembleFile(chunks, *m, *key);
 }
 
 // ---- upload and export (caller or worker thread) --------------------------------
@@ -67,24 +74,15 @@ Result<UploadResult> Core::importFile(const std::filesystem::path* path, ByteVie
   }
   // As `p2pcdn add`: chunks are staged in the store while they are hashed and
   // appear under the file id once the manifest is complete and matches them.
-  // Each store call is one trip to the loop; hashing stays on this thread.
-  auto imp = call<ImportId>(op, [this, op]() -> Result<ImportId> {
-    if (!ready()) return api::notConnected(op);
-    return store->beginImport();
-  });
+  // Each store call is one trip to the store queue; hashing stays on this thread.
+  auto imp = storeCall<ImportId>(op, [](BlockingStorage& st) { return st.beginImport(); });
   if (!imp) return fail(imp.error());
   const ImportId import = *imp;
   auto importChunk = [&](ChunkIndex i, ByteView c) -> Status {
-    return call<void>(op, [&, i, c]() -> Status {
-      if (!ready()) return api::notConnected(op);
-      return store->importChunk(import, i, c);
-    });
+    return storeCall<void>(op, [import, i, c](BlockingStorage& st) { return st.importChunk(import, i, c); });
   };
   auto abort = [&] {
-    (void)call<void>(op, [&]() -> Status {
-      if (!ready()) return api::notConnected(op);
-      return store->abortImport(import);
-    });
+    (void)storeCall<void>(op, [import](BlockingStorage& st) { return st.abortImport(import); });
   };
   Result<Manifest> m = [&]() -> Result<Manifest> {
     if (path) return ChunkManager::chunkFile(*path, o, importChunk);
@@ -107,18 +105,19 @@ Result<UploadResult> Core::importFile(const std::filesystem::path* path, ByteVie
       return fail(st.error());
     }
   }
-  auto id = call<FileId>(op, [&]() -> Result<FileId> {
-    if (!ready()) return api::notConnected(op);
-    auto r = store->commitImport(import, *m, /*pinned=*/true);
-    if (!r) {
-      (void)store->abortImport(import);
-      return r;
-    }
-    if (o.encryptionKey) keys[*r] = *o.encryptionKey;
-    if (opts.enableSeeding) startSeeding(*r);
+  auto id = storeCall<FileId>(op, [import, &m](BlockingStorage& st) {
+    auto r = st.commitImport(import, *m, /*pinned=*/true);
+    if (!r) (void)st.abortImport(import);
     return r;
   });
   if (!id) return fail(id.error());
+  Status seeded = call<void>(op, [&]() -> Status {
+    if (!ready()) return api::notConnected(op);
+    if (o.encryptionKey) keys[*id] = *o.encryptionKey;
+    if (opts.enableSeeding) startSeeding(*id);
+    return {};
+  });
+  if (!seeded) return fail(seeded.error());
   UploadResult out;
   out.fileId = *id;
   out.manifest = std::move(*m);
@@ -130,10 +129,10 @@ Result<UploadResult> Core::importFile(const std::filesystem::path* path, ByteVie
 Status Core::exportTo(const FileId& id, const std::filesystem::path& out, const std::optional<EncryptionKey>& given) {
   const std::string op = "download to " + out.string();
   using Info = std::pair<Manifest, std::optional<EncryptionKey>>;
+  auto m = storeCall<Manifest>(op, [id](BlockingStorage& st) { return st.getManifest(id); });
+  if (!m) return fail(m.error());
   auto info = call<Info>(op, [&]() -> Result<Info> {
     if (!ready()) return api::notConnected(op);
-    auto m = store->getManifest(id);
-    if (!m) return fail(m.error());
     return Info{std::move(*m), keyFor(id, given)};
   });
   if (!info) return fail(info.error());
@@ -141,9 +140,8 @@ Status Core::exportTo(const FileId& id, const std::filesystem::path& out, const 
   return ChunkManager::exportFile(
       info->first,
       [&](ChunkIndex i) {
-        return call<Bytes>(op, [&, i]() -> Result<Bytes> {
-          if (!ready()) return api::notConnected(op);
-          return store->getChunk(id, i, ReadOptions{.verify = false});  // exportFile verifies
+        return storeCall<Bytes>(op, [id, i](BlockingStorage& st) {
+          return st.getChunk(id, i, ReadOptions{.verify = false});  // exportFile verifies
         });
       },
       out, info->second);
@@ -205,8 +203,15 @@ Status Core::startStream(const std::shared_ptr<ChunkStream::State>& s, const std
       if (!st->error) st->error = done.error();
     } else {
       st->complete = true;
-      if (!st->manifest && c->ready()) {
-        if (auto m = c->store->getManifest(st->id)) st->manifest = std::move(*m);
+      if (!st->manifest && c->ready()) {  // (held complete all along: no onManifest came)
+        return c->storeAsync<Manifest>([id = st->id](BlockingStorage& bs) { return bs.getManifest(id); },
+                                       [ws, wc](Result<Manifest> m) {
+                                         auto st2 = ws.lock();
+                                         auto c2 = wc.lock();
+                                         if (!st2 || !c2) return;
+                                         if (m && !st2->manifest) st2->manifest = std::move(*m);
+                                         c2->streamPump(st2);
+                                       });
       }
     }
     c->streamPump(st);
@@ -269,26 +274,34 @@ void Core::streamPump(const std::shared_ptr<ChunkStream::State>& s) {
   const Manifest& m = *s->manifest;
   if (s->cursor >= m.chunkCount()) return streamFinishWait(*s, std::optional<Bytes>{});
   if (!s->complete && !node->have(s->id, s->cursor)) return;  // waiting for it
-  auto stored = store->getChunk(s->id, s->cursor, ReadOptions{.verify = true});
-  if (!stored) {
-    s->error = stored.error();
-    return streamFinishWait(*s, fail(stored.error()));
-  }
-  Bytes plain;
-  if (m.encryption) {
-    auto p = ChunkManager::decryptChunk(*s->key, m, s->cursor, *stored);
-    if (!p) {
-      s->error = p.error();
-      return streamFinishWait(*s, fail(p.error()));
+  if (s->reading) return;
+  // Read, verified and decrypted on the store queue; handed over on the loop.
+  s->reading = true;
+  const ChunkIndex at = s->cursor;
+  if (m.encryption && !s->sharedManifest) s->sharedManifest = std::make_shared<const Manifest>(m);
+  auto task = [id = s->id, m = m.encryption ? s->sharedManifest : nullptr, key = s->key, at](BlockingStorage& st) -> Result<Bytes> {
+    auto stored = st.getChunk(id, at, ReadOptions{.verify = true});
+    if (!stored || !m) return stored;
+    if (!key) return fail(Errc::kInvalidArgument, "stream " + id.hex().substr(0, 16), "the file is encrypted; a key is needed");
+    return ChunkManager::decryptChunk(*key, *m, at, *stored);
+  };
+  std::weak_ptr<ChunkStream::State> ws = s;
+  std::weak_ptr<Core> wc = shared_from_this();
+  storeAsync<Bytes>(std::move(task), [ws, wc, at](Result<Bytes> r) {
+    auto st = ws.lock();
+    auto c = wc.lock();
+    if (!st || !c) return;
+    st->reading = false;
+    if (!st->waiting || st->closed || st->error || st->cursor != at) return c->streamPump(st);
+    if (!r) {
+      st->error = r.error();
+      return c->streamFinishWait(*st, fail(r.error()));
     }
-    plain = std::move(*p);
-  } else {
-    plain = std::move(*stored);
-  }
-  ++s->cursor;
-  s->position = s->cursor;
-  if (!s->complete && s->listener) node->setStreaming(s->id, true, s->cursor, s->options.lookahead);
-  streamFinishWait(*s, std::optional<Bytes>(std::move(plain)));
+    ++st->cursor;
+    st->position = st->cursor;
+    if (!st->complete && st->listener && c->ready()) c->node->setStreaming(st->id, true, st->cursor, st->options.lookahead);
+    c->streamFinishWait(*st, std::optional<Bytes>(std::move(*r)));
+  });
 }
 
 void Core::streamClose(const std::shared_ptr<ChunkStream::State>& s) {
@@ -413,7 +426,13 @@ void P2PCDN::downloadAsync(const FileId& id, std::optional<Manifest> manifest, P
       if (!st) return done(fail(st.error()));
       auto self = weak.lock();
       if (!self || !self->ready()) return done(api::notConnected("download"));
-      done(self->readAll(id, key));
+      // Read back on the worker (the store on its queue), answered on the loop.
+      self->worker.add([weak, id, key, done] {
+        auto core = weak.lock();
+        if (!core) return;  // done fires kCancelled when dropped
+        auto r = std::make_shared<Result<Bytes>>(core->readAll(id, key));
+        if (!core->post([done, r] { done(std::move(*r)); })) done(std::move(*r));
+      });
     };
     auto lid = c->listen(id, manifest, std::move(l), options.timeout, op);
     if (!lid) done(fail(lid.error()));
@@ -467,7 +486,7 @@ Result<ChunkStream> P2PCDN::stream(const FileId& id, std::optional<Manifest> man
 
 Status P2PCDN::remove(const FileId& id) {
   auto c = core_;
-  return c->call<void>("remove", [c, id]() -> Status {
+  Status st = c->call<void>("remove", [c, id]() -> Status {
     if (!c->ready()) return api::notConnected("remove");
     c->endListeners(id, "the file was removed");
     c->forgetInNode(id);
@@ -476,16 +495,18 @@ Status P2PCDN::remove(const FileId& id) {
       std::error_code ec;
       std::filesystem::remove(keyFilePath(c->layout.home, id), ec);
     }
-    return c->store->deleteFile(id);
+    return {};
   });
+  if (!st) return st;
+  return c->storeCall<void>("remove", [id](BlockingStorage& s) { return s.deleteFile(id); });
 }
 
 Result<CDNStats> P2PCDN::getStats() const {
   auto c = core_;
-  return c->call<CDNStats>("stats", [c]() -> Result<CDNStats> {
+  auto u = c->storeCall<StorageUsage>("stats", [](BlockingStorage& s) { return s.usage(); });
+  if (!u) return fail(u.error());
+  return c->call<CDNStats>("stats", [c, &u]() -> Result<CDNStats> {
     if (!c->ready()) return api::notConnected("stats");
-    auto u = c->store->usage();
-    if (!u) return fail(u.error());
     CDNStats s;
     s.files = u->files;
     s.chunksStored = u->chunks;
@@ -513,10 +534,7 @@ Result<CDNStats> P2PCDN::getStats() const {
 
 Result<std::vector<StoredFile>> P2PCDN::getStoredFiles() const {
   auto c = core_;
-  return c->call<std::vector<StoredFile>>("stored files", [c]() -> Result<std::vector<StoredFile>> {
-    if (!c->ready()) return api::notConnected("stored files");
-    return c->store->listFiles();
-  });
+  return c->storeCall<std::vector<StoredFile>>("stored files", [](BlockingStorage& s) { return s.listFiles(); });
 }
 
 Status P2PCDN::discoverPeers() {

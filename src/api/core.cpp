@@ -177,6 +177,7 @@ Status Core::connect() {
     io = std::make_unique<asio::io_context>(1);
     work.emplace(io->get_executor());
     runtime = std::make_unique<node::AsioRuntime>(*io);
+    storeQ = runtime->storeQueue();
     node = std::make_unique<node::Node>(*runtime, *storage, *links, std::move(no));
     stopping = false;
     state = State::kRunning;
@@ -201,6 +202,14 @@ Status Core::connect() {
 void Core::runLoop() {
   loopId = std::this_thread::get_id();
   io->run();
+  // The store queue first: its waiting calls are dropped (their callers get
+  // kCancelled) and the running one ends while the store and io still exist.
+  std::unique_ptr<node::TaskQueue> q;
+  {
+    std::lock_guard lock(mu);
+    q = std::move(storeQ);
+  }
+  q.reset();
   // Epilogue, still on this thread: the node (and its links) before the
   // io_context, whose unrun handlers may hold links and completions (they fire
   // kCancelled now), then the store, the worker, and the link factory last.

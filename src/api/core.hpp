@@ -154,6 +154,8 @@ struct ChunkStream::State : std::enable_shared_from_this<ChunkStream::State> {
   bool complete = false;            // held chunks: Node::have until then
   bool closed = false;
   std::optional<Error> error;       // sticky
+  bool reading = false;             // the chunk at the cursor is being read (Core::storeAsync)
+  std::shared_ptr<const Manifest> sharedManifest;  // an encrypted file's, for the reads' decryption
   api::Completion<std::optional<Bytes>> waiter;
   bool waiting = false;
   std::unique_ptr<boost::asio::steady_timer> timer;
@@ -183,6 +185,9 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   std::atomic<std::thread::id> loopId{};
   std::string peerIdHex;
   api::Worker worker;
+  // The API's store thread (connect() sets it, the loop's epilogue resets it):
+  // every store call runs there (storeCall, storeAsync), never on the loop.
+  std::unique_ptr<node::TaskQueue> storeQ;
 
   Status connect();
   void disconnect();
@@ -210,6 +215,36 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
     if (!post([done, fn = std::move(fn)]() mutable { done(fn()); })) return api::notConnected(op);
     return w->wait();
   }
+  // Runs fn(BlockingStorage&) -> Result<T> on the store queue (storeQ, off the
+  // loop) and waits for it, from a caller's or the worker's thread; inline
+  // when called on the loop (a callback), where storeAsync is the way.
+  template <class T, class F>
+  Result<T> storeCall(const std::string& op, F fn) {
+    if (onLoop()) {
+      if (!ready() || !store) return api::notConnected(op);
+      return fn(*store);
+    }
+    auto w = std::make_shared<api::Waiter<T>>();
+    api::Completion<T> done([w](Result<T> r) { w->set(std::move(r)); }, op);
+    {
+      std::lock_guard lock(mu);
+      if (state != State::kRunning || !storeQ) return api::notConnected(op);
+      if (!storeQ->post([done, fn = std::move(fn), st = store.get()]() mutable { done(fn(*st)); })) {
+        return fail(Errc::kBackPressure, op, "the store queue is full");
+      }
+    }
+    return w->wait();
+  }
+  // On the loop: fn(BlockingStorage&) on the store queue, then `then` with
+  // its result on the loop (always posted; never if the loop has ended).
+  template <class T>
+  void storeAsync(std::function<Result<T>(BlockingStorage&)> fn, std::function<void(Result<T>)> then) {
+    auto back = [io = io.get(), then = std::move(then)](Result<T> r) mutable {
+      boost::asio::post(*io, [then = std::move(then), r = std::move(r)]() mutable { then(std::move(r)); });
+    };
+    if (storeQ && storeQ->post([st = store.get(), fn, back]() mutable { back(fn(*st)); })) return;
+    back(fail(Errc::kBackPressure, "store", "the store queue is full"));
+  }
   // Blocking calls refuse to run on the loop thread (they would wait for themselves).
   Status blockingAllowed(const std::string& op) const;
 
@@ -218,7 +253,7 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
   std::shared_ptr<transport::LinkFactory> links;
   std::unique_ptr<ChunkStorage> storage;
-  std::unique_ptr<BlockingStorage> store;
+  std::unique_ptr<BlockingStorage> store;  // used on storeQ (storeCall, storeAsync), never on the loop
   std::unique_ptr<node::Node> node;
   std::map<std::uint64_t, api::Listener> listeners;
   std::uint64_t nextListener = 1;
@@ -263,6 +298,7 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
 
   // Data.
   std::optional<EncryptionKey> keyFor(const FileId& id, const std::optional<EncryptionKey>& given);
+  // Off the loop: the file's chunks, reassembled (decrypted, verified).
   Result<Bytes> readAll(const FileId& id, const std::optional<EncryptionKey>& given);
 
   // Off the loop (caller or worker thread).

@@ -453,11 +453,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
   Bytes chunk_;
 };
 
-std::shared_ptr<Conn> startConnection(std::shared_ptr<Gateway::Impl> gw, tcp::socket socket, std::uint64_t id) {
-  auto c = std::make_shared<Conn>(std::move(gw), std::move(socket), id);
-  c->run();
-  return c;
+std::shared_ptr<Conn> makeConnection(std::shared_ptr<Gateway::Impl> gw, tcp::socket socket, std::uint64_t id) {
+  return std::make_shared<Conn>(std::move(gw), std::move(socket), id);
 }
+
+void runConnection(Conn& c) { c.run(); }
 
 void closeConnection(Conn& c) { c.close(); }
 

@@ -43,14 +43,15 @@ struct FileEntry {
   std::map<std::uint64_t, Waiter> waiters;  // by connection
   std::optional<std::uint64_t> owner;       // the connection whose position the window follows
   std::optional<ChunkIndex> window;         // the cursor last given to the node
-  bool loaded = false;                      // the store was looked at (Impl::load): manifest, completeness
+  bool loaded = false;                      // the store was looked at (entry(), onLoaded): manifest, completeness
 
   bool fetching() const { return listener.has_value() || starting != 0; }
 };
 
 class Conn;
-// connection.cpp: a connection for an accepted socket, reading its first request.
-std::shared_ptr<Conn> startConnection(std::shared_ptr<Gateway::Impl> gw, tcp::socket socket, std::uint64_t id);
+// connection.cpp: a connection for an accepted socket; run() reads its first request.
+std::shared_ptr<Conn> makeConnection(std::shared_ptr<Gateway::Impl> gw, tcp::socket socket, std::uint64_t id);
+void runConnection(Conn& c);
 void closeConnection(Conn& c);
 
 struct Gateway::Impl : std::enable_shared_from_this<Impl> {

@@ -308,7 +308,9 @@ void Gateway::Impl::doAccept() {
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         const std::uint64_t id = self->nextConnId++;
-        self->conns.emplace(id, startConnection(self, std::move(socket), id));
+        auto c = makeConnection(self, std::move(socket), id);
+        self->conns.emplace(id, c);  // before it runs: a close() erases it
+        runConnection(*c);
       }
     }
     // On an accept error (e.g. out of descriptors) try again, without spinning.
@@ -361,6 +363,10 @@ void Gateway::stop() {
   for (auto& [id, w] : conns) {
     if (auto c = w.lock()) closeConnection(*c);
   }
+  // Joins the read thread now, while the loop and the store still exist (a
+  // task holds its connection, which holds the Impl past ~Gateway): the
+  // running task ends, the waiting ones are dropped; later reads run inline.
+  g.reads.reset();
 }
 
 std::uint16_t Gateway::port() const { return impl_->boundPort; }

@@ -15,8 +15,9 @@
 //   GET /metrics     Prometheus text
 //
 // Threads: everything runs on the io_context given to the constructor, which
-// must be the one the Node runs on (the gateway calls the Node and the store
-// directly). Call every method on that thread (or before it runs).
+// must be the one the Node runs on (the gateway calls the Node directly; the
+// store only on the `reads` queue, below). Call every method on that thread
+// (or before it runs); stop() joins the reads queue.
 //
 // The gateway fetches the files it serves through the Node and listens to
 // them (one Node listener per file being fetched); others may fetch and
