@@ -143,14 +143,12 @@ void Node::Impl::storeCall(std::string_view op, std::function<void(ChunkStorage&
     self->pending.erase(it);
     cb(&r);
   };
-  Runtime* r = &rt;
-  std::function<void(Result<T>)> back = [r, finish](Result<T> res) {
-    r->post([finish, res = std::move(res)]() mutable { finish(std::move(res)); });
-  };
-  ChunkStorage* st = &rawStore;
-  if (!worker->post([st, task = std::move(task), back] { task(*st, back); })) {
-    rt.post([finish, op = std::string(op)] { finish(fail(Errc::kBackPressure, op, "the store queue is full")); });
-  }
+  const bool queued = onStore([task = std::move(task), finish](ChunkStorage& st, const ToLoop& toLoop) {
+    task(st, [toLoop, finish](Result<T> res) {
+      toLoop([finish, res = std::make_shared<Result<T>>(std::move(res))] { finish(std::move(*res)); });
+    });
+  });
+  if (!queued) rt.post([finish, op = std::string(op)] { finish(fail(Errc::kBackPressure, op, "the store queue is full")); });
 }
 
 void Node::Impl::loadFile(const FileId& id, std::function<void(Result<FileState*>)> done) {

@@ -118,9 +118,14 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   void postComplete(const FileId& file);
 
   // ---- the store worker (session_host.cpp) ----
-  // Runs `task` on the store worker; it hands `done` what to do with the
-  // file's session back on the loop (nothing if the file is gone by then).
-  // A full worker queue fails the operation at once (`refused`, posted).
+  // The one way to the store: runs `task` on the store queue with `toLoop`,
+  // which posts what it is given to the loop (opts.storeDelay later), where it
+  // runs unless the node is gone. false: the queue is full (task dropped).
+  using ToLoop = std::function<void(std::function<void()>)>;
+  bool onStore(std::function<void(ChunkStorage&, const ToLoop&)> task);
+  // For a file's session: `done` hands back what to do with the file's state
+  // on the loop (nothing if the file is gone or was made again by then). A
+  // full queue fails the operation at once (`refused`, posted).
   using SessionTask = std::function<void(FileState&, swarm::Time now)>;
   using Completions = std::function<void(SessionTask)>;
   void onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,

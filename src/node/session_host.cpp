@@ -181,28 +181,41 @@ std::unique_ptr<swarm::SessionHost> Node::Impl::makeHost(const FileId& id) {
   return std::make_unique<SessionHostImpl>(this, id);
 }
 
-void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
-                          std::function<void(FileState&, const Error&, swarm::Time)> refused) {
+bool Node::Impl::onStore(std::function<void(ChunkStorage&, const ToLoop&)> task) {
   std::weak_ptr<Impl> weak = shared_from_this();
   // Called on the store queue (natively another thread): only Runtime::post
   // may be used here; the Impl is touched on the loop, if it is still there.
-  const std::uint64_t gen = files.at(fid).generation;
-  Completions done = [weak, fid, gen, rt = &rt, delay = opts.storeDelay](SessionTask then) {
-    auto run = [weak, fid, gen, then = std::move(then)] {
-      auto self = weak.lock();
-      if (!self) return;
-      auto it = self->files.find(fid);
-      if (it != self->files.end() && it->second.generation == gen) then(it->second, self->now());
+  ToLoop toLoop = [weak, rt = &rt, delay = opts.storeDelay](std::function<void()> then) {
+    auto run = [weak, then = std::move(then)] {
+      if (weak.lock()) then();
     };
     if (delay.count() == 0) return rt->post(std::move(run));
     rt->post([rt, delay, run = std::move(run)]() mutable { rt->after(delay, std::move(run)); });
   };
   ChunkStorage* st = &rawStore;
-  const bool queued = worker->post([st, fid, task = std::move(task), done] { task(*st, fid, done); });
+  return worker->post([st, task = std::move(task), toLoop] { task(*st, toLoop); });
+}
+
+void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, const FileId&, const Completions&)> task,
+                          std::function<void(FileState&, const Error&, swarm::Time)> refused) {
+  std::weak_ptr<Impl> weak = shared_from_this();
+  const std::uint64_t gen = files.at(fid).generation;
+  // What the task hands back runs on the file it was asked for, if it is still there.
+  auto onFile = [weak, fid, gen](SessionTask then) {
+    return [weak, fid, gen, then = std::move(then)] {
+      auto self = weak.lock();
+      if (!self) return;
+      auto it = self->files.find(fid);
+      if (it != self->files.end() && it->second.generation == gen) then(it->second, self->now());
+    };
+  };
+  const bool queued = onStore([fid, task = std::move(task), onFile](ChunkStorage& st, const ToLoop& toLoop) {
+    task(st, fid, [toLoop, onFile](SessionTask then) { toLoop(onFile(std::move(then))); });
+  });
   if (!queued) {
-    done([refused = std::move(refused)](FileState& fs, swarm::Time now) {
+    rt.post(onFile([refused = std::move(refused)](FileState& fs, swarm::Time now) {
       refused(fs, Error(Errc::kBackPressure, "store", "the store worker's queue is full"), now);
-    });
+    }));
   }
 }
 
