@@ -17,12 +17,14 @@ PACKAGES=(
   librust-blake3-dev                   # official BLAKE3 C sources (c/ folder)
   libtgowt-dev libabsl-dev             # native WebRTC data channels (Google libwebrtc, dcsctp)
   libboost-dev                         # Asio + Beast (header-only): event loop, tracker WebSocket/HTTP
+  libhiredis-dev                       # the tracker fleet's Redis client (protocol; our Asio adapter)
   googletest libgtest-dev libgmock-dev # unit tests (+ sources for the wasm build)
   libbenchmark-dev                     # micro-benchmarks
   # browser build / portability proof
   emscripten nodejs
   # benchmarks and tests
   b3sum time python3 sqlite3          # b3sum: the browser test's BLAKE3 checks (it fails without)
+  redis-server                         # the tracker fleet's tests start their own on a loopback port
   iproute2                             # network namespaces: slow-links (loopback shaped with tc), browser test
   ffmpeg                               # `p2pcdn demo`'s sample video; gateway tests (ffprobe, decode while downloading)
   firefox-esr                          # the browser peer's tests in Firefox (tests/browser/web_peer_test.py)
