@@ -212,7 +212,8 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
     if (onLoop()) return fn();
     auto w = std::make_shared<api::Waiter<T>>();
     api::Completion<T> done([w](Result<T> r) { w->set(std::move(r)); }, op);
-    if (!post([done, fn = std::move(fn)]() mutable { done(fn()); })) return api::notConnected(op);
+    // The task holds the only copy of `done`: dropped unrun (a stop), it fires kCancelled.
+    if (!post([done = std::move(done), fn = std::move(fn)]() mutable { done(fn()); })) return api::notConnected(op);
     return w->wait();
   }
   // Runs fn(BlockingStorage&) -> Result<T> on the store queue (storeQ, off the
@@ -229,7 +230,8 @@ struct P2PCDN::Core : std::enable_shared_from_this<P2PCDN::Core> {
     {
       std::lock_guard lock(mu);
       if (state != State::kRunning || !storeQ) return api::notConnected(op);
-      if (!storeQ->post([done, fn = std::move(fn), st = store.get()]() mutable { done(fn(*st)); })) {
+      // The task holds the only copy of `done`: the queue dropping it unrun fires kCancelled.
+      if (!storeQ->post([done = std::move(done), fn = std::move(fn), st = store.get()]() mutable { done(fn(*st)); })) {
         return fail(Errc::kBackPressure, op, "the store queue is full");
       }
     }

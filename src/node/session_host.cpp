@@ -212,7 +212,7 @@ void Node::Impl::onWorker(const FileId& fid, std::function<void(ChunkStorage&, c
   const bool queued = onStore([fid, task = std::move(task), onFile](ChunkStorage& st, const ToLoop& toLoop) {
     task(st, fid, [toLoop, onFile](SessionTask then) { toLoop(onFile(std::move(then))); });
   });
-  if (!queued) {
+  if (!queued) {  // (not delayed: the refusal overtakes completions the test twin delays)
     rt.post(onFile([refused = std::move(refused)](FileState& fs, swarm::Time now) {
       refused(fs, Error(Errc::kBackPressure, "store", "the store worker's queue is full"), now);
     }));

@@ -5,10 +5,11 @@ namespace p2pcdn::node {
 StoreWorker::StoreWorker(std::size_t maxQueued) : maxQueued_(maxQueued), thread_([this] { run(); }) {}
 
 StoreWorker::~StoreWorker() {
+  std::deque<std::function<void()>> dropped;  // destroyed outside the lock: a task's destructor may call back
   {
     std::lock_guard l(mu_);
     stopping_ = true;
-    tasks_.clear();
+    dropped.swap(tasks_);
   }
   wake_.notify_one();
   thread_.join();

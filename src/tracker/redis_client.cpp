@@ -128,6 +128,7 @@ struct RedisClient::State : std::enable_shared_from_this<State> {
       static_cast<State*>(c2->data)->onConnect(status == REDIS_OK);
     });
     redisAsyncSetDisconnectCallback(ac, [](const redisAsyncContext*, int) {});
+    redisEnableKeepAlive(&ac->c);  // a half-open connection (a subscriber sends nothing) is noticed
     watch(false, true);  // the non-blocking connect completes when the socket is writable
     connectTimer.expires_after(opts.connectTimeout);
     connectTimer.async_wait([w = weak_from_this()](boost::system::error_code e) {
@@ -138,8 +139,8 @@ struct RedisClient::State : std::enable_shared_from_this<State> {
   }
 
   void onConnect(bool ok) {
-    connectTimer.cancel();
     if (!ok) return;  // hiredis frees the context: cleanup() retries
+    // (The connect deadline runs on until SELECT / SUBSCRIBE / PING is answered: becameUp.)
     // SELECT / SUBSCRIBE go first; the connection counts as up once they are answered.
     if (!opts.subscribe.empty()) {
       std::vector<const char*> argv{"SUBSCRIBE"};
@@ -151,14 +152,18 @@ struct RedisClient::State : std::enable_shared_from_this<State> {
       redisAsyncCommandArgv(ac, &State::onSubscribed, nullptr, static_cast<int>(argv.size()), argv.data(), len.data());
       return;
     }
+    // A round trip before the connection counts as up (a hung server accepts TCP too):
+    // SELECT, or PING for database 0.
+    const std::string db = std::to_string(opts.db);
     if (opts.db != 0) {
-      const std::string db = std::to_string(opts.db);
       const char* argv[] = {"SELECT", db.c_str()};
       const std::size_t len[] = {6, db.size()};
       redisAsyncCommandArgv(ac, &State::onSelected, nullptr, 2, argv, len);
-      return;
+    } else {
+      const char* argv[] = {"PING"};
+      const std::size_t len[] = {4};
+      redisAsyncCommandArgv(ac, &State::onSelected, nullptr, 1, argv, len);
     }
-    becameUp();
   }
 
   static void onSelected(redisAsyncContext* c, void* r, void*) {
@@ -166,7 +171,7 @@ struct RedisClient::State : std::enable_shared_from_this<State> {
     const auto* reply = static_cast<redisReply*>(r);
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
       s->post([w = s->weak_from_this()] {
-        if (auto self = w.lock()) self->abort("SELECT refused");
+        if (auto self = w.lock()) self->abort("SELECT or PING refused");
       });
       return;
     }
@@ -192,6 +197,7 @@ struct RedisClient::State : std::enable_shared_from_this<State> {
   }
 
   void becameUp() {
+    connectTimer.cancel();
     up = true;
     backoff = std::chrono::milliseconds(0);
     ++stats.connects;

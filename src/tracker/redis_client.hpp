@@ -9,11 +9,13 @@
 //
 // Threads: every method, and every callback, on the io_context's thread.
 //
-// Commands: command(argv, done) calls `done` exactly once: with the reply, or
-// with an error (not connected, queue full, the server's error reply, time-out,
-// connection lost). A command never waits longer than commandTimeout; one that
-// times out also drops the connection (its reply would be misattributed), and
-// the client reconnects.
+// Commands: command(argv, done) calls `done` exactly once, posted (also after
+// the client is destroyed: kCancelled): with the reply, or with an error (not
+// connected, queue full, the server's error reply, connection lost). A
+// command waits at most about 1.25 x commandTimeout: the oldest one past it
+// drops the connection (replies still owed would be misattributed), which
+// fails every command then waiting, and the client reconnects. A connection
+// counts as up after one round trip (SELECT, or PING), within connectTimeout.
 //
 // Subscriber mode: a client given channels in Options::subscribe sends only
 // SUBSCRIBE (again after each reconnect) and hands every message to onMessage.
