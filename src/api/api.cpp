@@ -491,14 +491,19 @@ Status P2PCDN::remove(const FileId& id) {
     c->endListeners(id, "the file was removed");
     c->forgetInNode(id);
     c->keys.erase(id);
-    if (!c->layout.home.empty()) {
-      std::error_code ec;
-      std::filesystem::remove(keyFilePath(c->layout.home, id), ec);
-    }
     return {};
   });
   if (!st) return st;
-  return c->storeCall<void>("remove", [id](BlockingStorage& s) { return s.deleteFile(id); });
+  // The data, then its key (a failed delete leaves the file readable). Not
+  // atomic with the node any more: a fetch of the same id started by another
+  // thread in between may load the file again before it is deleted.
+  Status deleted = c->storeCall<void>("remove", [id](BlockingStorage& s) { return s.deleteFile(id); });
+  if (!deleted) return deleted;
+  if (!c->layout.home.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(keyFilePath(c->layout.home, id), ec);
+  }
+  return {};
 }
 
 Result<CDNStats> P2PCDN::getStats() const {
