@@ -486,24 +486,28 @@ Result<ChunkStream> P2PCDN::stream(const FileId& id, std::optional<Manifest> man
 
 Status P2PCDN::remove(const FileId& id) {
   auto c = core_;
-  Status st = c->call<void>("remove", [c, id]() -> Status {
+  auto w = std::make_shared<api::Waiter<void>>();
+  // Only the node's callback holds it once the call has run: dropped (a stop), it fires kCancelled.
+  api::Completion<void> deleted([w](Status s) { w->set(std::move(s)); }, "remove");
+  Status st = c->call<void>("remove", [c, id, deleted = std::move(deleted)]() -> Status {
     if (!c->ready()) return api::notConnected("remove");
     c->endListeners(id, "the file was removed");
     c->forgetInNode(id);
     c->keys.erase(id);
+    // Deleted on the node's store queue (after its loads already queued, before any
+    // later one: a download of the id started meanwhile finds nothing); then its key.
+    c->node->removeStored(id, [home = c->layout.home, id, deleted](Status s) {
+      if (s && !home.empty()) {
+        std::error_code ec;
+        std::filesystem::remove(keyFilePath(home, id), ec);
+      }
+      deleted(std::move(s));
+    });
     return {};
   });
   if (!st) return st;
-  // The data, then its key (a failed delete leaves the file readable). Not
-  // atomic with the node any more: a fetch of the same id started by another
-  // thread in between may load the file again before it is deleted.
-  Status deleted = c->storeCall<void>("remove", [id](BlockingStorage& s) { return s.deleteFile(id); });
-  if (!deleted) return deleted;
-  if (!c->layout.home.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(keyFilePath(c->layout.home, id), ec);
-  }
-  return {};
+  if (c->onLoop()) return {};  // called from a callback: the delete completes later
+  return w->wait();
 }
 
 Result<CDNStats> P2PCDN::getStats() const {

@@ -494,6 +494,13 @@ void Node::announceNow() {
   if (!impl_->stopped) impl_->announceAll(false);
 }
 void Node::forget(const FileId& id) { impl_->forget(id); }
+
+void Node::removeStored(const FileId& id, std::function<void(Status)> done) {
+  impl_->forget(id);
+  impl_->storeCall<bool>("remove", [id](ChunkStorage& st, std::function<void(Result<bool>)> back) {
+    st.deleteFile(id, [back](Status r) { back(r ? Result<bool>(true) : Result<bool>(fail(r.error()))); });
+  }, [done = std::move(done)](Result<bool> r) { done(r ? Status{} : Status(fail(r.error()))); });
+}
 std::string Node::peerIdHex() const { return toHex(impl_->peerId); }
 
 }  // namespace p2pcdn::node

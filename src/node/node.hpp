@@ -173,6 +173,11 @@ class Node {
   // fetch() starts afresh from the store. Its listeners are dropped (nothing
   // more reaches them, not even what was already posted).
   void forget(const FileId& id);
+  // forget(), then deletes the file from the store on the node's store queue:
+  // after every store task of the node already queued (its own writes, loads),
+  // before any later one, so a seed() or fetch() of it started afterwards
+  // finds nothing. `done` is posted to the loop.
+  void removeStored(const FileId& id, std::function<void(Status)> done);
   std::string peerIdHex() const;
 
   struct Impl;  // node_impl.hpp, internal to src/node

@@ -351,6 +351,31 @@ TEST(VirtualNodes, ForgetCancelsASeedOrFetchWhoseStoreReadIsOut) {
 }
 
 // The peer id says what kind of peer it is (the web app's peers table shows it).
+// removeStored deletes on the node's store queue, in order with its loads: a
+// seed of the id asked for right after it finds nothing (a delete run on
+// another thread, as the api's remove() first did, could come after the
+// seed's load and leave the node serving a file the store no longer has).
+TEST(VirtualNodes, RemoveStoredDeletesInOrderWithTheNodesOwnLoads) {
+  VSwarm s(12);
+  auto& p = s.peer();
+  const Manifest m = publishFile(p.store, 4, 6);
+  const FileId id = *manifestId(m);
+  std::optional<Status> first, removed, again;
+  p.node->seed(id, [&](Status st) { first.emplace(std::move(st)); });
+  s.world().runFor(1s);
+  ASSERT_TRUE(first && *first);
+  ASSERT_TRUE(p.node->progress(id));
+  p.node->removeStored(id, [&](Status st) { removed.emplace(std::move(st)); });
+  p.node->seed(id, [&](Status st) { again.emplace(std::move(st)); });  // asked after the delete
+  s.world().runFor(1s);
+  ASSERT_TRUE(removed && again);
+  EXPECT_TRUE(*removed) << removed->error().message();
+  EXPECT_FALSE(*again) << "seeded a file the store was told to delete first";
+  const auto left = p.node->progress(id);  // (a failed seed leaves an empty entry)
+  EXPECT_TRUE(!left || !left->haveManifest);
+  EXPECT_FALSE(BlockingStorage(p.store).getManifest(id));
+}
+
 TEST(VirtualNodes, PeerIdsSayWhatKindOfPeerTheyAre) {
   EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PC0001-abcdefghijkl")))), "native");
   EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PB0001-abcdefghijkl")))), "browser");
