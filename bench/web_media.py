@@ -11,8 +11,9 @@ the play head moves past its target, stalls (the play head still for
   bench/web_media.py --p2pcdn build/release/src/cli/p2pcdn --package build/wasm/web
                      [--seconds 120] [--runs 3] [--upload-limit 8000000] [--browsers chromium,firefox]
 
-Each run is tests/browser/web_media_test.py (so its checks hold too), in a
-network namespace that holds only loopback: root is needed."""
+Each run is tests/browser/web_media_test.py (so its checks hold too). This
+script enters a network namespace that holds only loopback before any run
+(root is needed), and the test makes its own inside it."""
 
 import argparse
 import json
@@ -23,6 +24,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from browser_test import Skipped, enter_loopback_namespace  # noqa: E402
 
 
 def main():
@@ -35,6 +39,13 @@ def main():
     ap.add_argument("--upload-limit", type=int, default=8_000_000)
     ap.add_argument("--browsers", default="chromium,firefox")
     args = ap.parse_args()
+    # The browsers start only in a network namespace that holds just loopback
+    # (BROWSERS.md): this process enters one first, so every run below is in
+    # it (the test makes its own inside too).
+    try:
+        print(f"[web_media] {enter_loopback_namespace()}", flush=True)
+    except Skipped as e:
+        sys.exit(f"web_media bench: {e}")
     flags = {"chromium": ["--chromium", "/usr/bin/chromium"], "firefox": ["--firefox", "/usr/bin/firefox-esr"]}
     browsers = [(b, flags[b]) for b in args.browsers.split(",")]
     rows = []
