@@ -235,27 +235,18 @@ class Conn : public std::enable_shared_from_this<Conn> {
       // (The node may have had it in the store all along.)
       if (!gw_->has(f, c)) return waitFor(f, c, gw_->opts.chunkTimeout);
     }
-    // Read, verified and decrypted on the reads queue (or here without one).
+    // Read, verified and decrypted on the reads queue; the callback holds the
+    // connection (no socket operation does meanwhile).
     const std::uint64_t gen = ++readGen_;
-    auto task = [store = &gw_->store, id = j.id, m = j.manifest, key = j.key, c]() -> Result<Bytes> {
-      auto stored = store->getChunk(id, c, ReadOptions{.verify = true});
-      if (!stored || !key) return stored;
-      auto plain = ChunkManager::decryptChunk(*key, *m, c, *stored);
-      if (!plain) return fail(Errc::kCrypto, "decrypt", plain.error().message());
-      return plain;
-    };
-    if (gw_->reads) {
-      // The task holds the connection (no socket operation does meanwhile).
-      auto* io = &gw_->io;
-      if (gw_->reads->post([task, io, self = shared_from_this(), gen, c]() mutable {
-            asio::post(*io, [self = std::move(self), gen, c, r = task()]() mutable {
-              self->chunkRead(gen, c, std::move(r));
-            });
-          })) {
-        return;
-      }
-    }
-    chunkRead(gen, c, task());  // no queue, or it is full
+    gw_->offLoop<Result<Bytes>>(
+        [store = &gw_->store, id = j.id, m = j.manifest, key = j.key, c]() -> Result<Bytes> {
+          auto stored = store->getChunk(id, c, ReadOptions{.verify = true});
+          if (!stored || !key) return stored;
+          auto plain = ChunkManager::decryptChunk(*key, *m, c, *stored);
+          if (!plain) return fail(Errc::kCrypto, "decrypt", plain.error().message());
+          return plain;
+        },
+        [self = shared_from_this(), gen, c](Result<Bytes> r) { self->chunkRead(gen, c, std::move(r)); });
   }
 
   void chunkRead(std::uint64_t gen, ChunkIndex c, Result<Bytes> r) {
