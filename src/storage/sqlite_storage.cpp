@@ -1,12 +1,18 @@
-// SqliteStorage: the native persistent chunk store (schema in docs/hacking.md).
+// SqliteStorage: the native persistent chunk store (layout in docs/hacking.md).
 //
-// One database file in WAL mode with synchronous=NORMAL (or OFF with
-// Durability::kProcessCrash, see chunk_storage.hpp): every chunk is written
-// in its own transaction, so after a crash (kill -9 at any moment) a reopened
-// store holds only chunks whose transaction committed, each of which was
-// verified before it was written. 64 KiB pages keep a 256 KiB chunk in four
-// overflow pages. Access ticks for LRU are batched in memory and flushed in
-// one transaction, so reads cost no write each.
+// Metadata (manifests, which chunks are present, pins, LRU ticks) in one
+// database file in WAL mode with synchronous=NORMAL (or OFF with
+// Durability::kProcessCrash, see chunk_storage.hpp); chunk bytes in one data
+// file per stored file (DataFiles), each chunk written once at its offset.
+// A chunk is written and its row inserted in one transaction (the write lock
+// held across both, so another process's eviction cannot punch a hole under
+// it): after a crash (kill -9 at any moment) a reopened store holds only
+// chunks whose row committed, whose bytes the kernel already had. Before each
+// checkpoint (the moment WAL commits become durable) the data files written
+// since are fdatasync'ed, so a row that survives a power loss has its bytes.
+// Every read can be verified against the manifest. Access ticks for LRU are
+// batched in memory and flushed in one transaction, so reads cost no write
+// each. Chunks of a schema 2 store stay in its `blobs` table and are read there.
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -16,8 +22,10 @@
 #include <algorithm>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "p2pcdn/chunk_storage.hpp"
+#include "storage/data_files.hpp"
 #include "storage/locked.hpp"
 #include "storage/staged.hpp"
 
@@ -26,8 +34,11 @@ namespace {
 
 // 2: the manifests are version 2 (no createdAt, so other file ids). A schema
 // 1 store with files is refused (their ids and encodings changed); an empty
-// one is taken over.
-constexpr int kSchemaVersion = 2;
+// one is taken over. 3: chunk bytes in data files (files.data, files.slot;
+// chunks.blob_id 0); a schema 2 store is converted in place, its chunks left
+// in `blobs`.
+constexpr int kSchemaVersion = 3;
+constexpr int kCheckpointPages = 1000;  // SQLite's default auto-checkpoint
 
 #define P2PCDN_TRY_DONE(expr)                 \
   do {                                        \
@@ -63,11 +74,16 @@ Errc errcFor(int rc) {
   }
 }
 
+// A new data file's name: 16 random hex digits, from SQLite's randomness.
+constexpr const char* kNewDataName = "lower(hex(randomblob(8)))";
+
 class SqliteStorage final : public ChunkStorage {
  public:
-  SqliteStorage(sqlite3* db, StorageOptions o) : db_(db), options_(o) {}
+  SqliteStorage(sqlite3* db, StorageOptions o, std::filesystem::path dataDir)
+      : db_(db), options_(o), files_(std::move(dataDir), o.durability == Durability::kPowerLoss) {}
   ~SqliteStorage() override {
     (void)flushTouches();
+    (void)files_.sync();  // before the last connection's checkpoint in close
     for (auto& s : stmts_) s.reset();
     sqlite3_close_v2(db_);
   }
@@ -87,7 +103,9 @@ class SqliteStorage final : public ChunkStorage {
         "  pinned INTEGER NOT NULL DEFAULT 0,"
         "  staging INTEGER NOT NULL DEFAULT 0,"
         "  added_at INTEGER NOT NULL DEFAULT (unixepoch()),"
-        "  manifest BLOB NOT NULL);"
+        "  manifest BLOB NOT NULL,"
+        "  data TEXT,"
+        "  slot INTEGER NOT NULL DEFAULT 0);"
         "CREATE TABLE IF NOT EXISTS chunks("
         "  file_num INTEGER NOT NULL REFERENCES files(num) ON DELETE CASCADE,"
         "  idx INTEGER NOT NULL,"
@@ -99,6 +117,7 @@ class SqliteStorage final : public ChunkStorage {
         "CREATE TABLE IF NOT EXISTS blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
         "CREATE TRIGGER IF NOT EXISTS chunks_drop_blob AFTER DELETE ON chunks "
         "  BEGIN DELETE FROM blobs WHERE id = old.blob_id; END;";
+    P2PCDN_TRY(files_.open());
     P2PCDN_TRY(exec(setup, "open store"));
     {
       Stmt s;
@@ -106,13 +125,15 @@ class SqliteStorage final : public ChunkStorage {
       int rc = sqlite3_step(s.get());
       if (rc == SQLITE_ROW) {
         auto v = sqlite3_column_int(s.get(), 0);
-        if (v == 1) {
-          P2PCDN_TRY(takeOverSchema1());
+        sqlite3_reset(s.get());
+        if (v == 1) P2PCDN_TRY(takeOverSchema1());
+        if (v == 1 || v == 2) {
+          P2PCDN_TRY(convertSchema2());
         } else if (v != kSchemaVersion) {
           return fail(Errc::kUnsupported, "open store", "schema version " + std::to_string(v));
         }
       } else if (rc == SQLITE_DONE) {
-        P2PCDN_TRY(exec("INSERT INTO meta(key, value) VALUES('schema', 2)", "open store"));
+        P2PCDN_TRY(exec("INSERT INTO meta(key, value) VALUES('schema', 3)", "open store"));
       } else {
         return dbError("open store", rc);
       }
@@ -121,6 +142,8 @@ class SqliteStorage final : public ChunkStorage {
     // import's row holds its process id in `staging`, so the imports of other
     // live processes sharing the store are left alone.
     P2PCDN_TRY(dropDeadImports());
+    P2PCDN_TRY(dropOrphanDataFiles());
+    sqlite3_wal_hook(db_, &SqliteStorage::walHook, this);
     Stmt s;
     P2PCDN_TRY(prepare(s, "SELECT COALESCE(SUM(size),0), COUNT(*), COALESCE(MAX(last_access),0) FROM chunks"));
     int rc = sqlite3_step(s.get());
@@ -151,17 +174,100 @@ class SqliteStorage final : public ChunkStorage {
     return exec("UPDATE meta SET value=2 WHERE key='schema'", "open store");
   }
 
+  // Schema 2 -> 3 in one transaction: every file gets a data file name and
+  // its slot; its chunks stay in `blobs` (blob_id <> 0) and are read there.
+  Status convertSchema2() {
+    const char* op = "open store";
+    P2PCDN_TRY(exec("BEGIN IMMEDIATE", op));
+    Status st = convertSchema2Rows();
+    if (!st) {
+      (void)exec("ROLLBACK", op);
+      return st;
+    }
+    return exec("COMMIT", op);
+  }
+
+  Status convertSchema2Rows() {
+    const char* op = "open store";
+    {
+      Stmt v;  // another process may have converted it since we looked
+      P2PCDN_TRY(prepare(v, "SELECT value FROM meta WHERE key='schema'"));
+      if (sqlite3_step(v.get()) == SQLITE_ROW && sqlite3_column_int(v.get(), 0) == kSchemaVersion) return {};
+    }
+    // (A store made as schema 3 and labelled older by hand has the columns.)
+    if (!hasColumn("files", "data")) P2PCDN_TRY(exec("ALTER TABLE files ADD COLUMN data TEXT", op));
+    if (!hasColumn("files", "slot")) {
+      P2PCDN_TRY(exec("ALTER TABLE files ADD COLUMN slot INTEGER NOT NULL DEFAULT 0", op));
+    }
+    P2PCDN_TRY(exec((std::string("UPDATE files SET data=") + kNewDataName + " WHERE data IS NULL").c_str(), op));
+    std::vector<std::pair<std::int64_t, std::uint64_t>> slots;
+    {
+      Stmt q;
+      P2PCDN_TRY(prepare(q, "SELECT num, manifest FROM files WHERE staging=0"));
+      int rc;
+      while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+        auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(q.get(), 1));
+        auto m = decodeManifest(ByteView(p, static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 1))));
+        if (m) slots.emplace_back(sqlite3_column_int64(q.get(), 0), slotOf(*m));
+      }
+      if (rc != SQLITE_DONE) return dbError(op, rc);
+    }
+    Stmt u;
+    P2PCDN_TRY(prepare(u, "UPDATE files SET slot=?1 WHERE num=?2"));
+    for (auto [num, slot] : slots) {
+      sqlite3_stmt* q = u.fresh();
+      sqlite3_bind_int64(q, 1, static_cast<sqlite3_int64>(slot));
+      sqlite3_bind_int64(q, 2, num);
+      if (int rc = sqlite3_step(q); rc != SQLITE_DONE) return dbError(op, rc);
+    }
+    return exec("UPDATE meta SET value=3 WHERE key='schema'", op);
+  }
+
+  // Data files no row names: left by a crash between a row's deletion and
+  // its file's. The folder is listed before the rows are read, and a row is
+  // always committed before its file is created, so a file another process
+  // is making now is either not listed yet or already has its row.
+  Status dropOrphanDataFiles() {
+    const std::vector<std::string> listed = files_.list();
+    if (listed.empty()) return {};
+    std::unordered_set<std::string> named;
+    Stmt s;
+    P2PCDN_TRY(prepare(s, "SELECT data FROM files WHERE data IS NOT NULL"));
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      named.insert(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+    }
+    if (rc != SQLITE_DONE) return dbError("open store", rc);
+    for (const std::string& name : listed) {
+      if (!named.count(name)) files_.remove(name);
+    }
+    return {};
+  }
+
+  // Called by SQLite after each commit in WAL mode (it replaces the
+  // auto-checkpoint): at kCheckpointPages, the data files written since the
+  // last checkpoint are synced first, then the WAL is checkpointed (which
+  // syncs the WAL, making its commits durable). A failed sync skips it.
+  static int walHook(void* self, sqlite3* db, const char* name, int pages) {
+    if (pages < kCheckpointPages) return SQLITE_OK;
+    if (!static_cast<SqliteStorage*>(self)->files_.sync()) return SQLITE_OK;
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    return SQLITE_OK;
+  }
+
   void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {
     auto enc = encodeManifest(m);
     if (!enc) return done(fail(enc.error()));
     FileId id = manifestId(*enc);
     sqlite3_stmt* s = stmt(kInsertFile,
-                           "INSERT INTO files(file_id, pinned, manifest) VALUES(?1, ?2, ?3) "
+                           "INSERT INTO files(file_id, pinned, manifest, slot, data) "
+                           "VALUES(?1, ?2, ?3, ?4, lower(hex(randomblob(8)))) "
                            "ON CONFLICT(file_id) DO UPDATE SET pinned = MAX(pinned, excluded.pinned)");
     if (!s) return done(dbError("store manifest", SQLITE_ERROR));
     sqlite3_bind_blob(s, 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, pinned ? 1 : 0);
     sqlite3_bind_blob(s, 3, enc->data(), static_cast<int>(enc->size()), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(slotOf(m)));
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return done(dbError("store manifest", rc));
@@ -187,7 +293,7 @@ class SqliteStorage final : public ChunkStorage {
       return done({});
     }
     if (auto q = makeRoom(data.size(), file.num); !q) return done(q);
-    if (auto st = insertChunk(file.num, index, data); !st) return done(st);
+    if (auto st = insertChunk(file.num, file.place, index, data); !st) return done(st);
     done({});
   }
 
@@ -196,8 +302,10 @@ class SqliteStorage final : public ChunkStorage {
     auto f = lookup(id, op);
     if (!f) return done(fail(f.error()));
     const FileEntry& file = **f;
+    // blob_id 0: in the data file; otherwise a schema 2 chunk in `blobs`.
     sqlite3_stmt* s = stmt(kGetChunk,
-                           "SELECT b.data FROM chunks c JOIN blobs b ON b.id=c.blob_id WHERE c.file_num=?1 AND c.idx=?2");
+                           "SELECT c.size, c.blob_id, b.data FROM chunks c LEFT JOIN blobs b "
+                           "ON c.blob_id<>0 AND b.id=c.blob_id WHERE c.file_num=?1 AND c.idx=?2");
     if (!s) return done(dbError(op, SQLITE_ERROR));
     sqlite3_bind_int64(s, 1, file.num);
     sqlite3_bind_int64(s, 2, index);
@@ -210,10 +318,22 @@ class SqliteStorage final : public ChunkStorage {
       sqlite3_reset(s);
       return done(dbError(op, rc));
     }
-    auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, 0));
-    auto n = static_cast<std::size_t>(sqlite3_column_bytes(s, 0));
-    Bytes out(p, p + n);
+    const auto size = static_cast<std::size_t>(sqlite3_column_int64(s, 0));
+    const bool inBlobs = sqlite3_column_int64(s, 1) != 0;
+    Bytes out;
+    if (inBlobs) {
+      auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, 2));
+      out.assign(p, p + sqlite3_column_bytes(s, 2));
+    }
     sqlite3_reset(s);
+    if (!inBlobs) {
+      auto r = files_.read(file.place.data, std::uint64_t{index} * file.place.slot, size);
+      if (!r) {
+        return done(fail(r.error().code(), op,
+                         "chunk " + std::to_string(index) + " of " + id.hex() + ": " + r.error().detail()));
+      }
+      out = std::move(*r);
+    }
     if (o.verify) {
       if (auto v = verifyChunk(file.manifest, index, out); !v) {
         return done(fail(Errc::kIntegrity, op,
@@ -227,34 +347,27 @@ class SqliteStorage final : public ChunkStorage {
   }
 
   void deleteChunk(const FileId& id, ChunkIndex index, Callback<void> done) override {
-    auto f = lookup(id, "delete chunk");
+    const char* op = "delete chunk";
+    auto f = lookup(id, op);
     if (!f) return done(fail(f.error()));
-    done(deleteWhere((*f)->num, static_cast<std::int64_t>(index)));
+    if (auto b = exec("BEGIN IMMEDIATE", op); !b) return done(b);
+    std::vector<Victim> deleted;
+    if (auto st = deleteOne(Victim{(*f)->num, index, (*f)->place}, deleted); !st) {
+      (void)exec("ROLLBACK", op);
+      return done(st);
+    }
+    if (auto c = exec("COMMIT", op); !c) return done(c);
+    releaseSpace(deleted);
+    done({});
   }
 
   void deleteFile(const FileId& id, Callback<void> done) override {
     const char* op = "delete file";
     auto f = lookup(id, op);
     if (!f) return done(fail(f.error()));
-    std::int64_t num = (*f)->num;
-    if (auto b = exec("BEGIN IMMEDIATE", op); !b) return done(b);
-    Status st = deleteWhere(num, -1);
-    if (st) {
-      Stmt s;
-      st = prepare(s, "DELETE FROM files WHERE num=?1");
-      if (st) {
-        sqlite3_bind_int64(s.get(), 1, num);
-        int rc = sqlite3_step(s.get());
-        if (rc != SQLITE_DONE) st = dbError(op, rc);
-      }
-    }
-    if (!st) {
-      (void)exec("ROLLBACK", op);
-      return done(st);
-    }
-    if (auto c = exec("COMMIT", op); !c) return done(c);
+    const std::int64_t num = (*f)->num;
     cache_.erase(id);
-    done({});
+    done(dropFileRow(num, "DELETE FROM files WHERE num=?1 RETURNING data", op));
   }
 
   void setPinned(const FileId& id, bool pinned, Callback<void> done) override {
@@ -346,14 +459,19 @@ class SqliteStorage final : public ChunkStorage {
 
   void beginImport(Callback<ImportId> done) override {
     Stmt s;
-    if (auto p = prepare(s, "INSERT INTO files(file_id, staging, manifest) VALUES(randomblob(32), ?1, x'')"); !p) {
+    if (auto p = prepare(s,
+                         "INSERT INTO files(file_id, staging, manifest, data) "
+                         "VALUES(randomblob(32), ?1, x'', lower(hex(randomblob(8)))) RETURNING num, data");
+        !p) {
       return done(fail(p.error()));
     }
     sqlite3_bind_int64(s.get(), 1, ::getpid());
     int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_ROW) return done(dbError("begin import", rc));
+    auto num = static_cast<ImportId>(sqlite3_column_int64(s.get(), 0));
+    imports_[num].place.data = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 1));
+    rc = sqlite3_step(s.get());
     if (rc != SQLITE_DONE) return done(dbError("begin import", rc));
-    auto num = static_cast<ImportId>(sqlite3_last_insert_rowid(db_));
-    imports_[num];
     done(num);
   }
 
@@ -364,11 +482,18 @@ class SqliteStorage final : public ChunkStorage {
     if (index >= kMaxChunkCount || data.size() > kMaxChunkSize + kAeadTagSize) {
       return done(fail(Errc::kInvalidArgument, op, "index or size out of range"));
     }
-    if (it->second.chunks.count(index)) return done(fail(Errc::kInvalidArgument, op, "chunk imported twice"));
+    Import& imp = it->second;
+    if (imp.staged.chunks.count(index)) return done(fail(Errc::kInvalidArgument, op, "chunk imported twice"));
+    // The slot is the longest chunk so far (every chunk but the last has the
+    // manifest's length; commitImport checks it). A longer one moves those
+    // already staged: the last chunk first is the one case.
+    if (data.size() > imp.place.slot) {
+      if (auto st = relocate(imp, data.size()); !st) return done(st);
+    }
     auto num = static_cast<std::int64_t>(import);
     if (auto q = makeRoom(data.size(), num); !q) return done(q);
-    if (auto st = insertChunk(num, index, data); !st) return done(st);
-    it->second.add(index, data);
+    if (auto st = insertChunk(num, imp.place, index, data); !st) return done(st);
+    imp.staged.add(index, data);
     done({});
   }
 
@@ -376,7 +501,10 @@ class SqliteStorage final : public ChunkStorage {
     const char* op = "commit import";
     auto it = imports_.find(import);
     if (it == imports_.end()) return done(fail(Errc::kNotFound, op, "no such import"));
-    if (auto st = it->second.matches(m); !st) return done(fail(st.error()));
+    if (auto st = it->second.staged.matches(m); !st) return done(fail(st.error()));
+    if (m.chunkCount() > 1 && it->second.place.slot != slotOf(m)) {
+      return done(fail(Errc::kInvalidArgument, op, "the staged chunks are not at the manifest's chunk length"));
+    }
     auto enc = encodeManifest(m);
     if (!enc) return done(fail(enc.error()));
     FileId id = manifestId(*enc);
@@ -389,13 +517,15 @@ class SqliteStorage final : public ChunkStorage {
       return done(id);
     }
     Stmt s;
-    if (auto p = prepare(s, "UPDATE files SET file_id=?1, manifest=?2, pinned=?3, staging=0 WHERE num=?4"); !p) {
+    if (auto p = prepare(s, "UPDATE files SET file_id=?1, manifest=?2, pinned=?3, staging=0, slot=?4 WHERE num=?5");
+        !p) {
       return done(fail(p.error()));
     }
     sqlite3_bind_blob(s.get(), 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
     sqlite3_bind_blob(s.get(), 2, enc->data(), static_cast<int>(enc->size()), SQLITE_STATIC);
     sqlite3_bind_int(s.get(), 3, pinned ? 1 : 0);
-    sqlite3_bind_int64(s.get(), 4, num);
+    sqlite3_bind_int64(s.get(), 4, static_cast<sqlite3_int64>(it->second.place.slot));
+    sqlite3_bind_int64(s.get(), 5, num);
     int rc = sqlite3_step(s.get());
     if (rc != SQLITE_DONE) return done(dbError(op, rc));
     imports_.erase(it);
@@ -408,30 +538,81 @@ class SqliteStorage final : public ChunkStorage {
   }
 
  private:
+  bool hasColumn(const char* table, const char* column) {
+    Stmt s;
+    if (!prepare(s, (std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name=?1").c_str())) return false;
+    sqlite3_bind_text(s.get(), 1, column, -1, SQLITE_STATIC);
+    return sqlite3_step(s.get()) == SQLITE_ROW;
+  }
+
   Status dropStaged(std::int64_t num) {
-    P2PCDN_TRY(exec("BEGIN IMMEDIATE", "drop import"));
-    Status st = deleteWhere(num, -1);
+    return dropFileRow(num, "DELETE FROM files WHERE num=?1 AND staging<>0 RETURNING data", "drop import");
+  }
+
+  // Deletes a file's chunk rows and its row (`sql`, binding ?1 to num and
+  // returning the data file name) in one transaction, then its data file:
+  // a crash in between leaves an orphan that the next open removes.
+  Status dropFileRow(std::int64_t num, const char* sql, const char* op) {
+    P2PCDN_TRY(exec("BEGIN IMMEDIATE", op));
+    std::string data;
+    Status st = deleteWhere(num);
     if (st) {
       Stmt s;
-      st = prepare(s, "DELETE FROM files WHERE num=?1 AND staging<>0");
+      st = prepare(s, sql);
       if (st) {
         sqlite3_bind_int64(s.get(), 1, num);
-        int rc = sqlite3_step(s.get());
-        if (rc != SQLITE_DONE) st = dbError("drop import", rc);
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+          if (auto* t = sqlite3_column_text(s.get(), 0)) data = reinterpret_cast<const char*>(t);
+        }
+        if (rc != SQLITE_DONE) st = dbError(op, rc);
       }
     }
     if (!st) {
-      (void)exec("ROLLBACK", "drop import");
+      (void)exec("ROLLBACK", op);
       return st;
     }
-    return exec("COMMIT", "drop import");
+    P2PCDN_TRY(exec("COMMIT", op));
+    if (!data.empty()) files_.remove(data);
+    return {};
   }
 
+  // Where a file's chunks are: its data file, chunk i at i x slot.
+  struct Place {
+    std::string data;
+    std::uint64_t slot = 0;
+  };
   struct FileEntry {
     std::int64_t num = 0;
     Manifest manifest;
+    Place place;
   };
-  enum StmtId { kInsertFile, kInsertBlob, kInsertChunk, kGetChunk, kHasChunk, kStmtCount };
+  struct Victim {  // a chunk to delete
+    std::int64_t num = 0, idx = 0;
+    Place place;
+    std::uint64_t size = 0;
+  };
+  struct Import {
+    StagedChunks staged;
+    Place place;  // slot: the first chunk's length
+  };
+
+  static std::uint64_t slotOf(const Manifest& m) { return m.chunkCount() ? m.storedChunkLength(0) : 0; }
+
+  // Moves an import's staged chunks to a longer slot, highest index first so
+  // that no chunk is overwritten before it moved. Staged chunks are dropped
+  // by a crash anyway, so this needs no transaction.
+  Status relocate(Import& imp, std::uint64_t slot) {
+    for (auto it = imp.staged.chunks.rbegin(); it != imp.staged.chunks.rend(); ++it) {
+      const std::uint64_t i = it->first;
+      auto bytes = files_.read(imp.place.data, i * imp.place.slot, it->second.second);
+      if (!bytes) return fail(bytes.error());
+      P2PCDN_TRY(files_.write(imp.place.data, i * slot, *bytes));
+    }
+    imp.place.slot = slot;
+    return {};
+  }
+  enum StmtId { kInsertFile, kInsertChunk, kGetChunk, kHasChunk, kStmtCount };
 
   Unexpected dbError(const char* op, int rc) {
     std::string detail = sqlite3_errmsg(db_);
@@ -439,27 +620,30 @@ class SqliteStorage final : public ChunkStorage {
     return fail(errcFor(rc), op, detail);
   }
 
-  // Chunk bytes live in their own table so that metadata updates (LRU ticks)
-  // never rewrite a 256 KiB record; both rows commit together or not at all.
-  Status insertChunk(std::int64_t num, ChunkIndex index, ByteView data) {
+  // The bytes go to the data file and the row to the database under one
+  // write lock (BEGIN IMMEDIATE), so that no other process's eviction of the
+  // same chunk punches its hole between the two.
+  Status insertChunk(std::int64_t num, const Place& place, ChunkIndex index, ByteView data) {
     const char* op = "store chunk";
     P2PCDN_TRY(exec("BEGIN IMMEDIATE", op));
-    sqlite3_stmt* b = stmt(kInsertBlob, "INSERT INTO blobs(data) VALUES(?1)");
-    if (!b) return rollback(op, SQLITE_ERROR);
-    sqlite3_bind_blob(b, 1, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
-    int rc = sqlite3_step(b);
-    sqlite3_reset(b);
-    if (rc != SQLITE_DONE) return rollback(op, rc);
-    sqlite3_int64 blobId = sqlite3_last_insert_rowid(db_);
+    auto has = hasChunk(num, index);  // another process may have stored it since we looked
+    if (!has) {
+      (void)exec("ROLLBACK", op);
+      return fail(has.error());
+    }
+    if (*has) return exec("COMMIT", op);
+    if (auto w = files_.write(place.data, std::uint64_t{index} * place.slot, data); !w) {
+      (void)exec("ROLLBACK", op);
+      return w;
+    }
     sqlite3_stmt* s = stmt(kInsertChunk,
-                           "INSERT INTO chunks(file_num, idx, size, last_access, blob_id) VALUES(?1, ?2, ?3, ?4, ?5)");
+                           "INSERT INTO chunks(file_num, idx, size, last_access, blob_id) VALUES(?1, ?2, ?3, ?4, 0)");
     if (!s) return rollback(op, SQLITE_ERROR);
     sqlite3_bind_int64(s, 1, num);
     sqlite3_bind_int64(s, 2, index);
     sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(data.size()));
     sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(++tick_));
-    sqlite3_bind_int64(s, 5, blobId);
-    rc = sqlite3_step(s);
+    int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return rollback(op, rc);
     P2PCDN_TRY(exec("COMMIT", op));
@@ -519,7 +703,7 @@ class SqliteStorage final : public ChunkStorage {
   Result<const FileEntry*> lookup(const FileId& id, const char* op) {
     if (auto it = cache_.find(id); it != cache_.end()) return &it->second;
     Stmt s;
-    P2PCDN_TRY(prepare(s, "SELECT num, manifest FROM files WHERE file_id=?1 AND staging=0"));
+    P2PCDN_TRY(prepare(s, "SELECT num, manifest, data, slot FROM files WHERE file_id=?1 AND staging=0"));
     sqlite3_bind_blob(s.get(), 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return fail(Errc::kNotFound, op, "no file " + id.hex() + " in the store");
@@ -530,25 +714,57 @@ class SqliteStorage final : public ChunkStorage {
     if (!m || manifestId(enc) != id) {
       return fail(Errc::kIntegrity, op, "stored manifest of " + id.hex() + " is corrupt");
     }
-    FileEntry e{sqlite3_column_int64(s.get(), 0), std::move(*m)};
+    auto* data = sqlite3_column_text(s.get(), 2);
+    FileEntry e{sqlite3_column_int64(s.get(), 0), std::move(*m),
+                Place{data ? reinterpret_cast<const char*>(data) : "",
+                      static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 3))}};
     return &cache_.emplace(id, std::move(e)).first->second;
   }
 
-  // index < 0: every chunk of the file.
-  Status deleteWhere(std::int64_t num, std::int64_t index) {
-    const char* op = "delete chunk";
+  // Every chunk row of a file (its data file goes as a whole).
+  Status deleteWhere(std::int64_t num) {
     Stmt s;
-    P2PCDN_TRY(prepare(s, index < 0 ? "DELETE FROM chunks WHERE file_num=?1 RETURNING size"
-                                    : "DELETE FROM chunks WHERE file_num=?1 AND idx=?2 RETURNING size"));
+    P2PCDN_TRY(prepare(s, "DELETE FROM chunks WHERE file_num=?1 RETURNING size"));
     sqlite3_bind_int64(s.get(), 1, num);
-    if (index >= 0) sqlite3_bind_int64(s.get(), 2, index);
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
       used_ -= static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
       --chunkCount_;
     }
-    if (rc != SQLITE_DONE) return dbError(op, rc);
+    if (rc != SQLITE_DONE) return dbError("delete chunk", rc);
     return {};
+  }
+
+  // One chunk's row, inside the caller's transaction; a chunk whose bytes
+  // are in its data file is added to `inFiles`, for releaseSpace once the
+  // deletion committed (a hole punched before could outlive a rollback).
+  Status deleteOne(const Victim& v, std::vector<Victim>& inFiles) {
+    Stmt s;
+    P2PCDN_TRY(prepare(s, "DELETE FROM chunks WHERE file_num=?1 AND idx=?2 RETURNING size, blob_id"));
+    sqlite3_bind_int64(s.get(), 1, v.num);
+    sqlite3_bind_int64(s.get(), 2, v.idx);
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      const auto size = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+      used_ -= size;
+      --chunkCount_;
+      if (sqlite3_column_int64(s.get(), 1) == 0) inFiles.push_back(Victim{v.num, v.idx, v.place, size});
+    }
+    if (rc != SQLITE_DONE) return dbError("delete chunk", rc);
+    return {};
+  }
+
+  // Punches the holes of deleted chunks, under the write lock and only where
+  // no row came back since (another process may have stored the chunk
+  // again; its write and row share one such lock). Best effort: a crash
+  // before leaves bytes nobody points at until the file goes.
+  void releaseSpace(const std::vector<Victim>& deleted) {
+    if (deleted.empty() || !exec("BEGIN IMMEDIATE", "evict")) return;
+    for (const Victim& v : deleted) {
+      auto has = hasChunk(v.num, static_cast<ChunkIndex>(v.idx));
+      if (has && !*has) files_.release(v.place.data, static_cast<std::uint64_t>(v.idx) * v.place.slot, v.size);
+    }
+    (void)exec("COMMIT", "evict");
   }
 
   Status flushTouches() {
@@ -583,16 +799,19 @@ class SqliteStorage final : public ChunkStorage {
     P2PCDN_TRY(flushTouches());
     Stmt s;
     P2PCDN_TRY(prepare(s,
-                       "SELECT c.file_num, c.idx, c.size FROM chunks c JOIN files f ON f.num=c.file_num "
+                       "SELECT c.file_num, c.idx, c.size, f.data, f.slot FROM chunks c JOIN files f ON f.num=c.file_num "
                        "WHERE f.pinned=0 AND c.file_num<>?1 ORDER BY c.last_access LIMIT 64"));
     while (used_ + bytes > options_.quotaBytes) {
       sqlite3_stmt* q = s.fresh();
       sqlite3_bind_int64(q, 1, keepNum);
-      std::vector<std::pair<std::int64_t, std::int64_t>> victims;
+      std::vector<Victim> victims;
       int rc;
       std::uint64_t freed = 0;
       while ((rc = sqlite3_step(q)) == SQLITE_ROW && used_ + bytes > options_.quotaBytes + freed) {
-        victims.emplace_back(sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1));
+        auto* data = sqlite3_column_text(q, 3);
+        victims.push_back(Victim{sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1),
+                                 Place{data ? reinterpret_cast<const char*>(data) : "",
+                                       static_cast<std::uint64_t>(sqlite3_column_int64(q, 4))}});
         freed += static_cast<std::uint64_t>(sqlite3_column_int64(q, 2));
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dbError("evict", rc);
@@ -601,10 +820,17 @@ class SqliteStorage final : public ChunkStorage {
         return fail(Errc::kQuotaExceeded, "store chunk",
                     "quota of " + std::to_string(options_.quotaBytes) + " bytes is full of pinned chunks");
       }
-      for (auto [num, idx] : victims) {
-        P2PCDN_TRY(deleteWhere(num, idx));
+      P2PCDN_TRY(exec("BEGIN IMMEDIATE", "evict"));
+      std::vector<Victim> deleted;
+      for (const Victim& v : victims) {
+        if (auto st = deleteOne(v, deleted); !st) {
+          (void)exec("ROLLBACK", "evict");
+          return st;
+        }
         ++evicted_;
       }
+      P2PCDN_TRY(exec("COMMIT", "evict"));
+      releaseSpace(deleted);
     }
     return {};
   }
@@ -618,7 +844,8 @@ class SqliteStorage final : public ChunkStorage {
   std::uint64_t chunkCount_ = 0;
   std::uint64_t tick_ = 0;
   std::uint64_t evicted_ = 0;
-  std::map<ImportId, StagedChunks> imports_;
+  std::map<ImportId, Import> imports_;
+  storage::DataFiles files_;
 };
 
 }  // namespace
@@ -635,7 +862,8 @@ Result<std::unique_ptr<ChunkStorage>> openSqliteStorage(const std::filesystem::p
     return fail(Errc::kIo, "open store " + file.string(), detail);
   }
   sqlite3_extended_result_codes(db, 1);
-  auto s = std::make_unique<SqliteStorage>(db, options);
+  // The data files' folder sits beside the database, named like its -wal.
+  auto s = std::make_unique<SqliteStorage>(db, options, std::filesystem::path(file.string() + "-chunks"));
   if (auto st = s->init(); !st) {
     return fail(st.error().code(), "open store " + file.string(), st.error().detail());
   }

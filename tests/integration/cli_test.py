@@ -17,8 +17,8 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itest import (DEFAULT_CHUNK, EXIT_INCOMPLETE, EXIT_INTEGRITY, EXIT_IO, EXIT_NOT_FOUND, EXIT_OK,  # noqa: E402
-                   EXIT_USAGE, KIB, MIB, Cli, Harness, check, check_no_output, checkpoint, find_unique,
-                   random_bytes, write_file)
+                   EXIT_USAGE, KIB, MIB, Cli, Harness, check, check_no_output, find_unique,
+                   random_bytes, store_bytes, write_file)
 
 
 def chunks_for(size, chunk=DEFAULT_CHUNK):
@@ -197,12 +197,6 @@ def test_resolve(args, tmp, rng):
     check(set(cli.ls()) == set(ids[2:]), "rm by link / prefix removed the wrong files")
 
 
-def db_bytes(home):
-    db = Path(home) / "store.db"
-    checkpoint(db)
-    return db.read_bytes()
-
-
 def test_encrypted(args, tmp, rng):
     cli = Cli(args.p2pcdn, tmp / "home")
     size = 4 * DEFAULT_CHUNK + 777
@@ -239,13 +233,13 @@ def test_encrypted(args, tmp, rng):
     # an unencrypted file's bytes in the same database.
     ctrl_data = random_bytes(rng, 2 * DEFAULT_CHUNK)
     ctrl = cli.add(write_file(tmp / "control.bin", ctrl_data))
-    db = db_bytes(cli.home)
+    db = store_bytes(cli.home)  # the database and the chunk data files
     offsets = [0, 1000, DEFAULT_CHUNK // 2, DEFAULT_CHUNK + 5, 3 * DEFAULT_CHUNK + 70_000, size - 64]
     for off in offsets:
-        check(db.find(data[off:off + 64]) < 0, f"plaintext bytes {off}..{off + 64} found in store.db")
+        check(db.find(data[off:off + 64]) < 0, f"plaintext bytes {off}..{off + 64} found in the store")
     found = sum(1 for off in (100, DEFAULT_CHUNK // 2, DEFAULT_CHUNK + 1000) if find_unique(db, ctrl_data[off:off + 64]) >= 0)
-    check(found >= 2, "control: the unencrypted file's bytes were not found in store.db (search is broken)")
-    check(db.find(bytes.fromhex(key)) < 0, "the key is stored in store.db")
+    check(found >= 2, "control: the unencrypted file's bytes were not found in the store (search is broken)")
+    check(db.find(bytes.fromhex(key)) < 0, "the key is stored in the store")
 
     # Without the key: refused, nothing written. With a wrong key: refused.
     key_file.unlink()

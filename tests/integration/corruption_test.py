@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Bytes damaged inside the SQLite store file, under the CLI's feet.
+"""Bytes damaged inside the store's files, under the CLI's feet.
 
   corruption_test.py --p2pcdn BIN chunk|btree [--seed N]
 
-chunk: bytes flipped in the middle of stored chunk data (found by searching
-  store.db for 64 bytes of the chunk). `verify` exits 4 and names exactly the
-  bad chunks; `export` exits 4 and writes nothing (no output, no .part- file, an
-  existing output file untouched); other files in the store are unaffected.
+chunk: bytes flipped in the middle of stored chunk data (in the chunk data
+  files, found by searching them for 64 bytes of the chunk; the encrypted
+  file's chunk where the store's tables say it is). `verify` exits 4 and names
+  exactly the bad chunks; `export` exits 4 and writes nothing (no output, no
+  .part- file, an existing output file untouched); other files in the store are
+  unaffected.
 btree: damage to SQLite's own structure (header, schema page, b-tree page
-  headers and cell pointers, overflow-page chains, truncation, random
-  scribbles). Every command must end with an exit code, never a signal or a
-  hang; a failure must come with a message; and `export` must either write
-  exactly the original bytes or nothing at all.
+  headers and cell pointers, truncation, random scribbles) and to a file's
+  chunk data file (truncated, removed, zeroed, scribbled). Every command must
+  end with an exit code, never a signal or a hang; a failure must come with a
+  message; and `export` must either write exactly the original bytes or
+  nothing at all.
 """
 
 import filecmp
@@ -25,7 +28,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from itest import (DEFAULT_CHUNK, EXIT_INTEGRITY, EXIT_OK, Cli, Harness, check, check_no_output,  # noqa: E402
-                   checkpoint, find_unique, random_bytes, write_file)
+                   checkpoint, chunk_place, find_unique, random_bytes, write_file)
 
 
 def page_size(db):
@@ -35,7 +38,7 @@ def page_size(db):
 
 def locate(db, data, start, end, what):
     """Offset in `db` of 64 bytes of data[start:end] (away from the edges);
-    retries at other offsets when a sample straddles an overflow-page boundary."""
+    retries at other offsets when a sample is not found whole."""
     mid = (start + end) // 2
     for shift in range(0, (end - start) // 2 - 64, 997):
         for off in (mid + shift, mid - shift):
@@ -43,7 +46,7 @@ def locate(db, data, start, end, what):
                 pos = find_unique(db, data[off:off + 64])
                 if pos >= 0:
                     return pos
-    raise AssertionError(f"{what}: bytes not found in store.db")
+    raise AssertionError(f"{what}: bytes not found in the store")
 
 
 def flip(path, pos, n=16):
@@ -58,19 +61,6 @@ def write_at(path, pos, data):
     with open(path, "r+b") as f:
         f.seek(pos)
         f.write(data)
-
-
-def blobs_of_length(db_path, length):
-    """Every BLOB value of exactly `length` bytes in any table (schema-agnostic)."""
-    con = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
-    try:
-        found = []
-        for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
-            for row in con.execute(f'SELECT * FROM "{table}"'):
-                found += [v for v in row if isinstance(v, bytes) and len(v) == length]
-        return found
-    finally:
-        con.close()
 
 
 def test_chunk(args, tmp, rng):
@@ -89,20 +79,29 @@ def test_chunk(args, tmp, rng):
     wal = Path(str(db_path) + "-wal")
     print(f"  after the CLI closed the store: store.db-wal {'exists' if wal.exists() else 'is gone'}")
     checkpoint(db_path)
-    db = db_path.read_bytes()
+    data_files = sorted(Path(str(db_path) + "-chunks").iterdir())
+    check(len(data_files) == 3, f"expected one chunk data file per stored file: {data_files}")
 
-    # Plain file A: chunks 1 and 6 (the short last one), located by their plaintext.
+    # Plain file A: chunks 1 and 6 (the short last one), located by their
+    # plaintext in whichever data file holds them.
     bad_a = [1, 6]
     for k in bad_a:
         start, end = k * DEFAULT_CHUNK, min((k + 1) * DEFAULT_CHUNK, size_a)
-        pos = locate(db, data_a, start, end, f"chunk {k} of a.bin")
-        print(f"  chunk {k} of a.bin: bytes {start + (end - start) // 2}.. found at store.db offset {pos}")
-        flip(db_path, pos + 24)
-    # Encrypted file C: its last chunk is the only stored value of its length
-    # (5000 + 16 bytes of tag); locate its ciphertext the same way.
-    (sealed,) = blobs_of_length(db_path, 5000 + 16)
-    pos = locate(db, sealed, 0, len(sealed), "last chunk of c.bin")
-    flip(db_path, pos + 24)
+        hits = []
+        for f in data_files:
+            try:
+                hits.append((f, locate(f.read_bytes(), data_a, start, end, f"chunk {k} of a.bin")))
+            except AssertionError:
+                pass
+        check(len(hits) == 1, f"chunk {k} of a.bin found in {len(hits)} data files")
+        f, pos = hits[0]
+        print(f"  chunk {k} of a.bin: bytes {start + (end - start) // 2}.. found at {f.name} offset {pos}")
+        flip(f, pos + 24)
+    # Encrypted file C: its ciphertext is not known here; its last chunk is
+    # where the store's tables say (5000 + 16 bytes of tag).
+    path, off, length = chunk_place(db_path, c, 2)
+    check(length == 5000 + 16, f"last chunk of c.bin is {length} bytes")
+    flip(path, off + 24)
 
     # verify names exactly the bad chunks.
     v = cli.run("verify", a, expect=EXIT_INTEGRITY)
@@ -167,6 +166,7 @@ class Pristine:
                 "SELECT type, name, rootpage FROM sqlite_master WHERE rootpage > 0 ORDER BY rootpage").fetchall()
         finally:
             con.close()
+        self.a_data = chunk_place(self.home / "store.db", self.a, 0)[0]
         self.n = 0
 
     def copy(self):
@@ -219,55 +219,60 @@ def test_btree(args, tmp, rng):
     print(f"  page size {ps}, {len(pr.db) // ps} pages; roots: {pr.roots}")
     check(ps == 65536, f"store.db page size is {ps}, expected 65536")
 
-    # Where chunk 2 of A lives: in an overflow page (a 256 KiB chunk does not fit a 64 KiB page).
-    pos = locate(pr.db, pr.data_a, 2 * DEFAULT_CHUNK, 3 * DEFAULT_CHUNK, "chunk 2 of a.bin")
-    ovf_page = pos // ps + 1
-    ovf_start = (ovf_page - 1) * ps
-    # Where chunk 0 of A starts: on the b-tree leaf page holding its cell.
-    leaf_pos = find_unique(pr.db, pr.data_a[:64])
-    check(leaf_pos >= 0, "start of chunk 0 not found")
-    leaf_page = leaf_pos // ps + 1
-    leaf_hdr = pr.page_offset(leaf_page)
-    check(pr.db[leaf_hdr] in (0x0D, 0x0A), f"page {leaf_page} holding chunk 0's start is not a leaf "
-          f"(type {pr.db[leaf_hdr]:#x})")
+    # Chunk bytes live in data files, not in the database (hacking.md).
+    check(pr.db.find(pr.data_a[1000:1064]) < 0, "chunk bytes of a.bin found in store.db")
+    # The leaf page of the files table: the rows that name A's data file.
+    files_root = next(root for typ, name, root in pr.roots if name == "files")
+    leaf_hdr = pr.page_offset(files_root)
     ncells = int.from_bytes(pr.db[leaf_hdr + 3:leaf_hdr + 5], "big")
 
-    cases = []  # (description, damage(path), export of A must fail)
-    cases.append(("header: magic overwritten", lambda p: write_at(p, 0, b"definitely not SQLite"), True))
-    cases.append(("header: page size set to 3", lambda p: write_at(p, 16, (3).to_bytes(2, "big")), True))
-    cases.append(("schema page (1) b-tree zeroed", lambda p: write_at(p, 100, bytes(4000)), True))
+    cases = []  # (description, damage(home), export of A must fail)
+    db = "store.db"
+    cases.append(("header: magic overwritten", lambda h: write_at(h / db, 0, b"definitely not SQLite"), True))
+    cases.append(("header: page size set to 3", lambda h: write_at(h / db, 16, (3).to_bytes(2, "big")), True))
+    cases.append(("schema page (1) b-tree zeroed", lambda h: write_at(h / db, 100, bytes(4000)), True))
     for typ, name, root in pr.roots:
         for label, value in (("type byte 0x00", b"\x00"), ("type byte 0x0d->0x02", b"\x02")):
             cases.append((f"root page {root} ({name}): {label}",
-                          lambda p, r=root, v=value: write_at(p, pr.page_offset(r), v), False))
+                          lambda h, r=root, v=value: write_at(h / db, pr.page_offset(r), v), False))
         cases.append((f"root page {root} ({name}): cell count 0xffff",
-                      lambda p, r=root: write_at(p, pr.page_offset(r) + 3, b"\xff\xff"), False))
-    cases.append((f"leaf page {leaf_page} (chunk 0): type byte 0x00", lambda p: write_at(p, leaf_hdr, b"\x00"), True))
-    cases.append((f"leaf page {leaf_page} (chunk 0): cell pointers scrambled",
-                  lambda p: write_at(p, leaf_hdr + 8, rng.randbytes(2 * max(ncells, 1))), True))
-    cases.append((f"leaf page {leaf_page} (chunk 0): first freeblock 0xfffe",
-                  lambda p: write_at(p, leaf_hdr + 1, b"\xff\xfe"), False))
-    cases.append((f"overflow page {ovf_page} (chunk 2): next -> 0x7fffffff",
-                  lambda p: write_at(p, ovf_start, (0x7FFFFFFF).to_bytes(4, "big")), True))
-    cases.append((f"overflow page {ovf_page} (chunk 2): next -> itself",
-                  lambda p: write_at(p, ovf_start, ovf_page.to_bytes(4, "big")), True))
-    cases.append((f"overflow page {ovf_page} (chunk 2): next -> page 1",
-                  lambda p: write_at(p, ovf_start, (1).to_bytes(4, "big")), True))
-    cases.append(("file truncated to 60%", lambda p: os.truncate(p, len(pr.db) * 6 // 10 // ps * ps), False))
-    cases.append(("file truncated to 1 page", lambda p: os.truncate(p, ps), True))
-    cases.append(("file truncated mid-page", lambda p: os.truncate(p, len(pr.db) - ps // 2), False))
+                      lambda h, r=root: write_at(h / db, pr.page_offset(r) + 3, b"\xff\xff"), False))
+    cases.append((f"files page {files_root}: cell pointers scrambled",
+                  lambda h: write_at(h / db, leaf_hdr + 8, rng.randbytes(2 * max(ncells, 1))), False))
+    cases.append((f"files page {files_root}: first freeblock 0xfffe",
+                  lambda h: write_at(h / db, leaf_hdr + 1, b"\xff\xfe"), False))
+    cases.append(("file truncated to 60%", lambda h: os.truncate(h / db, len(pr.db) * 6 // 10 // ps * ps), False))
+    cases.append(("file truncated to 1 page", lambda h: os.truncate(h / db, ps), True))
+    cases.append(("file truncated mid-page", lambda h: os.truncate(h / db, len(pr.db) - ps // 2), False))
     for i in range(12):
         runs = [(rng.randrange(100, len(pr.db) - 300), rng.randbytes(rng.randrange(8, 300))) for _ in range(3)]
 
-        def scribble(p, runs=runs):
+        def scribble(h, runs=runs):
             for at, junk in runs:
-                write_at(p, at, junk)
+                write_at(h / db, at, junk)
         cases.append((f"random scribble #{i} at {[at for at, _ in runs]}", scribble, False))
+    # A's chunk data file, behind the store's back.
+    a_data = pr.a_data.relative_to(pr.home)
+    a_len = pr.a_data.stat().st_size
+    cases.append(("A's data file truncated to 60%", lambda h: os.truncate(h / a_data, a_len * 6 // 10), True))
+    cases.append(("A's data file truncated to 0", lambda h: os.truncate(h / a_data, 0), True))
+    cases.append(("A's data file removed", lambda h: os.unlink(h / a_data), True))
+    cases.append(("A's data file zeroed in chunk 3", lambda h: write_at(h / a_data, 3 * DEFAULT_CHUNK + 100,
+                                                                        bytes(5000)), True))
+    cases.append(("A's data file replaced by a folder", lambda h: (os.unlink(h / a_data), os.mkdir(h / a_data)), True))
+    cases.append(("A's data file grown by 1 MiB", lambda h: os.truncate(h / a_data, a_len + (1 << 20)), False))
+    for i in range(4):
+        runs = [(rng.randrange(0, a_len - 300), rng.randbytes(rng.randrange(8, 300))) for _ in range(3)]
+
+        def scribble_data(h, runs=runs):
+            for at, junk in runs:
+                write_at(h / a_data, at, junk)
+        cases.append((f"A's data file scribbled #{i} at {[at for at, _ in runs]}", scribble_data, True))
 
     failed_a = 0
     for what, damage, must_fail in cases:
         home = pr.copy()
-        damage(home / "store.db")
+        damage(home)
         r = run_damaged(args, pr, home, what, must_fail)
         failed_a += r["export A"] != EXIT_OK
         shutil.rmtree(home)

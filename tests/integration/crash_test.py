@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -160,6 +161,8 @@ def test_cli_kill(args, tmp, rng):
     finally:
         con.close()
     check(all(n == 0 for n in rows.values()), f"rows left behind after removing every file: {rows}")
+    data_files = list(Path(str(db) + "-chunks").iterdir())
+    check(not data_files, f"chunk data files left behind after removing every file: {data_files}")
     print(f"  {committed_adds} adds committed ({killed_after_commit} of them killed after the commit); {part_files} .part- files left by killed exports (removed); "
           f"store empty after rm: {rows}")
 
@@ -169,7 +172,7 @@ def test_cli_interrupt(args, tmp, rng):
     leaves no chunks (its import is aborted), the interrupted export leaves
     neither the output nor a .part- file."""
     cli = Cli(args.p2pcdn, tmp / "home")
-    size = 96 * MIB
+    size = 192 * MIB  # add and export take ~0.3 s each here (chunk bytes written once)
     src = write_file(tmp / "big.bin", random_bytes(rng, size))
     ref = cli.add(src)["fileId"]
     db = cli.home / "store.db"
@@ -181,7 +184,7 @@ def test_cli_interrupt(args, tmp, rng):
         cmd = [args.p2pcdn, "--home", str(cli.home), "-q"] + (["export", ref, "-o", str(out)] if export
                                                              else ["add", str(src)])
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.05, 0.25))
+        time.sleep(rng.uniform(0.02, 0.15))
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
         check(p.returncode in (0, 130), f"round {r}: {describe_rc(p.returncode)} after {sig.name}: {err.decode()}")
@@ -207,6 +210,8 @@ def test_cli_interrupt(args, tmp, rng):
     finally:
         con.close()
     check(rows == (0, 0, 0), f"rows left behind by interrupted adds: {rows}")
+    data_files = list(Path(str(db) + "-chunks").iterdir())
+    check(not data_files, f"chunk data files left behind by interrupted adds: {data_files}")
     print(f"  {interrupted} of 8 runs interrupted part-way; nothing left behind")
 
 

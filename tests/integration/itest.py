@@ -152,6 +152,31 @@ def checkpoint(db_path):
         check(wal.stat().st_size == 0, f"{wal} still holds {wal.stat().st_size} bytes after a checkpoint")
 
 
+def store_bytes(home):
+    """Every byte the store in `home` keeps: store.db (checkpointed) and then
+    each chunk data file (store.db-chunks/)."""
+    db = Path(home) / "store.db"
+    checkpoint(db)
+    out = db.read_bytes()
+    chunks = Path(str(db) + "-chunks")
+    if chunks.is_dir():
+        for f in sorted(chunks.iterdir()):
+            out += f.read_bytes()
+    return out
+
+
+def chunk_place(db_path, file_id, index):
+    """(data file, offset, length) of a stored chunk, from the store's own tables."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT f.data, f.slot, c.size FROM files f JOIN chunks c ON c.file_num=f.num "
+                          "WHERE f.file_id=? AND c.idx=?", (bytes.fromhex(file_id), index)).fetchone()
+    finally:
+        con.close()
+    check(row is not None, f"chunk {index} of {file_id} is not in the store")
+    return Path(str(db_path) + "-chunks") / row[0], index * row[1], row[2]
+
+
 def find_unique(haystack, needle):
     first = haystack.find(needle)
     if first < 0:

@@ -55,15 +55,36 @@ bool hasRow(const std::filesystem::path& db, const char* sql) {
   return found;
 }
 
-// Overwrites the stored bytes of chunk `idx` (of the only file) in the database.
+// One integer or text column of the first row of a query.
+std::string queryText(const std::filesystem::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  std::string out;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_text(s, 0)) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(h);
+  EXPECT_FALSE(out.empty()) << sql;
+  return out;
+}
+
+// The data file of the store's only file.
+std::filesystem::path dataFileOf(const std::filesystem::path& db) {
+  return std::filesystem::path(db.string() + "-chunks") / queryText(db, "SELECT data FROM files");
+}
+
+// Overwrites the stored bytes of chunk `idx` (of the only file) in its data file.
 void corruptChunk(const std::filesystem::path& db, ChunkIndex idx, ByteView bytes) {
-  // The bytes are either a column of `chunks` or a row of `blobs` that the chunk points at.
-  std::string i = std::to_string(idx);
-  int changed = hasRow(db, "SELECT 1 FROM pragma_table_info('chunks') WHERE name='data'")
-                    ? execSql(db, "UPDATE chunks SET data=?1 WHERE idx=" + i, bytes)
-                    : execSql(db, "UPDATE blobs SET data=?1 WHERE id=(SELECT blob_id FROM chunks WHERE idx=" + i + ")",
-                              bytes);
-  EXPECT_EQ(changed, 1) << "chunk " << idx << " not found in the database";
+  const std::uint64_t slot = std::stoull(queryText(db, "SELECT slot FROM files"));
+  std::fstream f(dataFileOf(db), std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f) << dataFileOf(db);
+  f.seekp(static_cast<std::streamoff>(idx * slot));
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(f);
 }
 
 class SqliteStorageTest : public ::testing::Test {
@@ -160,7 +181,7 @@ TEST_F(SqliteStorageTest, RecencySurvivesReopen) {
   EXPECT_EQ(*st.presentChunks(b.id), (std::vector<bool>{true}));
 }
 
-TEST_F(SqliteStorageTest, CorruptChunkInTheDatabaseIsDetected) {
+TEST_F(SqliteStorageTest, CorruptChunkInTheStoreIsDetected) {
   TestFile a = makeTestFile(3 * kChunk, kChunk, 5);
   {
     auto s = open();
@@ -172,8 +193,8 @@ TEST_F(SqliteStorageTest, CorruptChunkInTheDatabaseIsDetected) {
   Bytes flipped = a.chunks[1];
   flipped[77] ^= 0x20;
   corruptChunk(dbPath(), 1, flipped);
-  Bytes truncated(a.chunks[2].begin(), a.chunks[2].end() - 1);
-  corruptChunk(dbPath(), 2, truncated);
+  // The data file cut one byte into chunk 2 (behind the store's back).
+  std::filesystem::resize_file(dataFileOf(dbPath()), 2 * kChunk + 1);
 
   auto s = open();
   ASSERT_TRUE(s);
@@ -185,14 +206,126 @@ TEST_F(SqliteStorageTest, CorruptChunkInTheDatabaseIsDetected) {
   auto raw = b.getChunk(a.id, 1, ReadOptions{false});
   ASSERT_TRUE(raw.has_value()) << describe(raw);
   EXPECT_EQ(*raw, flipped);
+  // Bytes that are not there are an integrity error even unverified.
   auto rawShort = b.getChunk(a.id, 2, ReadOptions{false});
-  ASSERT_TRUE(rawShort.has_value());
-  EXPECT_EQ(*rawShort, truncated);
+  EXPECT_EQ(codeOf(rawShort), Errc::kIntegrity) << describe(rawShort);
   // The intact chunk is fine, and a good copy can replace a bad one.
   EXPECT_EQ(*b.getChunk(a.id, 0), a.chunks[0]);
-  P2PCDN_ASSERT_OK(b.deleteChunk(a.id, 1));
-  P2PCDN_ASSERT_OK(b.storeChunk(a.id, 1, a.chunks[1]));
+  for (ChunkIndex i : {1u, 2u}) {
+    P2PCDN_ASSERT_OK(b.deleteChunk(a.id, i));
+    P2PCDN_ASSERT_OK(b.storeChunk(a.id, i, a.chunks[i]));
+    EXPECT_EQ(*b.getChunk(a.id, i), a.chunks[i]);
+  }
+  // A data file removed behind the store's back: every chunk is an integrity error.
+  s.reset();
+  std::filesystem::remove(dataFileOf(dbPath()));
+  auto again = open();
+  ASSERT_TRUE(again);
+  auto gone = BlockingStorage(*again).getChunk(a.id, 0);
+  EXPECT_EQ(codeOf(gone), Errc::kIntegrity) << describe(gone);
+}
+
+// Chunk bytes are written once, into the file's data file at index x chunk
+// length; the database holds only metadata. A deleted file takes its data
+// file along, and a data file no row names (a crash between the two) is
+// removed at the next open.
+TEST_F(SqliteStorageTest, ChunkBytesLiveInDataFilesBesideTheDatabase) {
+  constexpr std::uint32_t kBig = 256 * 1024;
+  TestFile a = makeTestFile(8 * kBig + 5, kBig, 31);
+  const std::filesystem::path chunks = dbPath().string() + "-chunks";
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    BlockingStorage b(*s);
+    ASSERT_TRUE(b.storeManifest(a.manifest).has_value());
+    for (ChunkIndex i : {8u, 3u, 0u, 5u}) P2PCDN_ASSERT_OK(b.storeChunk(a.id, i, a.chunks[i]));
+    std::ifstream f(dataFileOf(dbPath()), std::ios::binary);
+    for (ChunkIndex i : {8u, 3u, 0u, 5u}) {
+      Bytes got(a.chunks[i].size());
+      f.seekg(static_cast<std::streamoff>(std::uint64_t{i} * kBig));
+      f.read(reinterpret_cast<char*>(got.data()), static_cast<std::streamsize>(got.size()));
+      EXPECT_EQ(got, a.chunks[i]) << "chunk " << i << " is not at its offset";
+    }
+  }
+  // No chunk's bytes in the database or its WAL (a 64-byte run of each looked for).
+  for (const std::string name : {"", "-wal"}) {
+    std::ifstream f(dbPath().string() + name, std::ios::binary);
+    const std::string db((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    for (ChunkIndex i : {3u, 0u, 5u}) {
+      const std::string run(reinterpret_cast<const char*>(a.chunks[i].data()) + 1000, 64);
+      EXPECT_EQ(db.find(run), std::string::npos) << "chunk " << i << " is in store.db" << name;
+    }
+  }
+
+  // An orphan (a name like a data file's, no row) goes at open; other files stay.
+  { std::ofstream(chunks / "0123456789abcdef") << "left by a crash"; }
+  { std::ofstream(chunks / "notes.txt") << "not ours"; }
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(std::filesystem::exists(chunks / "0123456789abcdef"));
+    EXPECT_TRUE(std::filesystem::exists(chunks / "notes.txt"));
+    BlockingStorage b(*s);
+    EXPECT_EQ(*b.getChunk(a.id, 5), a.chunks[5]);
+    const auto file = dataFileOf(dbPath());
+    P2PCDN_ASSERT_OK(b.deleteFile(a.id));
+    EXPECT_FALSE(std::filesystem::exists(file));
+  }
+}
+
+// A store written by the previous version (schema 2: chunk bytes in `blobs`)
+// is converted in place: its chunks are read where they are, new ones go to
+// the data file, and deleting the file removes both.
+TEST_F(SqliteStorageTest, ASchema2StoreIsConvertedKeepingItsChunks) {
+  TestFile a = makeTestFile(3 * kChunk, kChunk, 32);
+  auto enc = encodeManifest(a.manifest);
+  ASSERT_TRUE(enc.has_value());
+  for (const char* sql : {
+           "PRAGMA journal_mode=WAL",
+           "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+           "INSERT INTO meta VALUES('schema', 2)",
+           "CREATE TABLE files(num INTEGER PRIMARY KEY, file_id BLOB NOT NULL UNIQUE, pinned INTEGER NOT NULL DEFAULT 0,"
+           " staging INTEGER NOT NULL DEFAULT 0, added_at INTEGER NOT NULL DEFAULT (unixepoch()), manifest BLOB NOT NULL)",
+           "CREATE TABLE chunks(file_num INTEGER NOT NULL REFERENCES files(num) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+           " size INTEGER NOT NULL, last_access INTEGER NOT NULL, blob_id INTEGER NOT NULL,"
+           " PRIMARY KEY(file_num, idx)) WITHOUT ROWID",
+           "CREATE INDEX chunks_lru ON chunks(last_access)",
+           "CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+           "CREATE TRIGGER chunks_drop_blob AFTER DELETE ON chunks BEGIN DELETE FROM blobs WHERE id = old.blob_id; END",
+       }) {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(dbPath().c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql << ": " << sqlite3_errmsg(h);
+    sqlite3_close(h);
+  }
+  execSql(dbPath(), "INSERT INTO files(num, file_id, manifest) VALUES(1, x'" + a.id.hex() + "', ?1)", *enc);
+  for (ChunkIndex i : {0u, 1u}) {
+    const std::string n = std::to_string(i);
+    execSql(dbPath(), "INSERT INTO blobs(id, data) VALUES(" + std::to_string(i + 10) + ", ?1)", a.chunks[i]);
+    execSql(dbPath(), "INSERT INTO chunks VALUES(1, " + n + ", " + std::to_string(a.chunks[i].size()) + ", " + n +
+                          ", " + std::to_string(i + 10) + ")");
+  }
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    BlockingStorage b(*s);
+    EXPECT_TRUE(hasRow(dbPath(), "SELECT 1 FROM meta WHERE key='schema' AND value=3"));
+    EXPECT_EQ(*b.presentChunks(a.id), (std::vector<bool>{true, true, false}));
+    for (ChunkIndex i : {0u, 1u}) EXPECT_EQ(*b.getChunk(a.id, i), a.chunks[i]);
+    P2PCDN_ASSERT_OK(b.storeChunk(a.id, 2, a.chunks[2]));
+    EXPECT_EQ(*b.getChunk(a.id, 2), a.chunks[2]);
+    EXPECT_EQ(std::filesystem::file_size(dataFileOf(dbPath())), 2 * kChunk + a.chunks[2].size());
+    P2PCDN_ASSERT_OK(b.deleteChunk(a.id, 0));
+    EXPECT_FALSE(hasRow(dbPath(), "SELECT 1 FROM blobs WHERE id=10"));
+    EXPECT_EQ(b.usage()->bytesUsed, 2 * kChunk);
+  }
+  auto s = open();  // converted once: opens as schema 3
+  ASSERT_TRUE(s);
+  BlockingStorage b(*s);
   EXPECT_EQ(*b.getChunk(a.id, 1), a.chunks[1]);
+  P2PCDN_ASSERT_OK(b.deleteFile(a.id));
+  EXPECT_FALSE(hasRow(dbPath(), "SELECT 1 FROM blobs"));
+  EXPECT_FALSE(hasRow(dbPath(), "SELECT 1 FROM files"));
 }
 
 TEST_F(SqliteStorageTest, CorruptManifestInTheDatabaseIsDetected) {
@@ -257,23 +390,23 @@ TEST_F(SqliteStorageTest, UncommittedImportIsDroppedOnReopen) {
 
 TEST_F(SqliteStorageTest, OtherSchemaVersionIsRefused) {
   ASSERT_TRUE(open());
-  for (int v : {0, 3, 99}) {
+  for (int v : {0, 4, 99}) {
     SCOPED_TRACE(v);
     EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=" + std::to_string(v) + " WHERE key='schema'"), 1);
     auto s = openSqliteStorage(dbPath());
     EXPECT_EQ(codeOf(s), Errc::kUnsupported) << describe(s);
   }
-  EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=2 WHERE key='schema'"), 1);
+  EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=3 WHERE key='schema'"), 1);
   EXPECT_TRUE(open());
 }
 
 // Schema 1 stores hold version 1 manifests (file ids that covered a creation
-// time): an empty one becomes schema 2, one with files is refused.
+// time): an empty one becomes schema 2 (then 3), one with files is refused.
 TEST_F(SqliteStorageTest, ASchema1StoreIsTakenOverOnlyWhenEmpty) {
   ASSERT_TRUE(open());
   EXPECT_EQ(execSql(dbPath(), "UPDATE meta SET value=1 WHERE key='schema'"), 1);
   ASSERT_TRUE(open());
-  EXPECT_TRUE(hasRow(dbPath(), "SELECT 1 FROM meta WHERE key='schema' AND value=2"));
+  EXPECT_TRUE(hasRow(dbPath(), "SELECT 1 FROM meta WHERE key='schema' AND value=3"));
 
   TestFile a = makeTestFile(kChunk, kChunk, 11);
   {
