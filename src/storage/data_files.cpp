@@ -61,6 +61,12 @@ Status DataFiles::write(const std::string& name, std::uint64_t offset, ByteView 
     done += static_cast<std::size_t>(n);
   }
   dirty_.insert(*f);
+  // Durable: start the write-back now, without waiting for it, so that the
+  // fdatasync before the next checkpoint finds the disk work mostly done
+  // (adding 1 GiB: 2.55 s with the whole file flushed at close, see RESULTS.md).
+  if (durable_) {
+    (void)::sync_file_range(*f, static_cast<off_t>(offset), static_cast<off_t>(data.size()), SYNC_FILE_RANGE_WRITE);
+  }
   return {};
 }
 

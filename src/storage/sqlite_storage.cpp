@@ -38,7 +38,10 @@ namespace {
 // chunks.blob_id 0); a schema 2 store is converted in place, its chunks left
 // in `blobs`.
 constexpr int kSchemaVersion = 3;
-constexpr int kCheckpointPages = 1000;  // SQLite's default auto-checkpoint
+// WAL size at which it is checkpointed. Each checkpoint syncs the data files,
+// the WAL and the database: SQLite's default (1000 pages, 4 MiB here) made a
+// 1 GiB add checkpoint ~12 times (RESULTS.md, 2026-12-04).
+constexpr std::int64_t kCheckpointBytes = 32 << 20;
 
 #define P2PCDN_TRY_DONE(expr)                 \
   do {                                        \
@@ -90,7 +93,7 @@ class SqliteStorage final : public ChunkStorage {
 
   Status init() {
     const char* setup =
-        "PRAGMA page_size=65536;"
+        "PRAGMA page_size=4096;"  // a new store's: rows only (a schema 2 store keeps its 64 KiB pages)
         "PRAGMA journal_mode=WAL;"
         "PRAGMA synchronous=NORMAL;"
         "PRAGMA foreign_keys=ON;"
@@ -143,6 +146,11 @@ class SqliteStorage final : public ChunkStorage {
     // live processes sharing the store are left alone.
     P2PCDN_TRY(dropDeadImports());
     P2PCDN_TRY(dropOrphanDataFiles());
+    {
+      Stmt ps;
+      P2PCDN_TRY(prepare(ps, "PRAGMA page_size"));
+      if (sqlite3_step(ps.get()) == SQLITE_ROW) pageSize_ = std::max<std::int64_t>(sqlite3_column_int64(ps.get(), 0), 512);
+    }
     sqlite3_wal_hook(db_, &SqliteStorage::walHook, this);
     Stmt s;
     P2PCDN_TRY(prepare(s, "SELECT COALESCE(SUM(size),0), COUNT(*), COALESCE(MAX(last_access),0) FROM chunks"));
@@ -245,12 +253,13 @@ class SqliteStorage final : public ChunkStorage {
   }
 
   // Called by SQLite after each commit in WAL mode (it replaces the
-  // auto-checkpoint): at kCheckpointPages, the data files written since the
+  // auto-checkpoint): at kCheckpointBytes, the data files written since the
   // last checkpoint are synced first, then the WAL is checkpointed (which
   // syncs the WAL, making its commits durable). A failed sync skips it.
   static int walHook(void* self, sqlite3* db, const char* name, int pages) {
-    if (pages < kCheckpointPages) return SQLITE_OK;
-    if (!static_cast<SqliteStorage*>(self)->files_.sync()) return SQLITE_OK;
+    auto* me = static_cast<SqliteStorage*>(self);
+    if (std::int64_t{pages} * me->pageSize_ < kCheckpointBytes) return SQLITE_OK;
+    if (!me->files_.sync()) return SQLITE_OK;
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     return SQLITE_OK;
   }
@@ -846,6 +855,7 @@ class SqliteStorage final : public ChunkStorage {
   std::uint64_t evicted_ = 0;
   std::map<ImportId, Import> imports_;
   storage::DataFiles files_;
+  std::int64_t pageSize_ = 4096;
 };
 
 }  // namespace

@@ -217,7 +217,7 @@ def test_btree(args, tmp, rng):
     pr = Pristine(args, tmp, rng)
     ps = pr.ps
     print(f"  page size {ps}, {len(pr.db) // ps} pages; roots: {pr.roots}")
-    check(ps == 65536, f"store.db page size is {ps}, expected 65536")
+    check(ps == 4096, f"store.db page size is {ps}, expected 4096")
 
     # Chunk bytes live in data files, not in the database (hacking.md).
     check(pr.db.find(pr.data_a[1000:1064]) < 0, "chunk bytes of a.bin found in store.db")
