@@ -83,6 +83,21 @@ class ChunkStorage {
   virtual void importChunk(ImportId import, ChunkIndex index, ByteView data, Callback<void> done) = 0;
   virtual void commitImport(ImportId import, const Manifest& manifest, bool pinned, Callback<FileId> done) = 0;
   virtual void abortImport(ImportId import, Callback<void> done) = 0;
+
+  // Files kept outside the store (a download written straight into its
+  // output). keepFileAt: from now on this file's chunk bytes live in `path`,
+  // chunk i at i x chunk size, so that once every chunk is present `path` is
+  // the file; chunks already stored are moved there. Only for plaintext
+  // files (an encrypted file's stored chunks are ciphertext): for one the
+  // placement is refused (kUnsupported), or, when asked before its manifest
+  // is stored, dropped when the manifest comes. The store never deletes or
+  // punches `path`; deleting the file from the store leaves it. finishKeptFile:
+  // the file is complete; `path` is cut to the file's size, synced (under the
+  // store's durability) and renamed to `to`, where the store goes on reading
+  // it. A kept file that vanished is found at open: its chunks count as
+  // missing. The default: kUnsupported (memory, browser).
+  virtual void keepFileAt(const FileId& id, const std::filesystem::path& path, Callback<void> done);
+  virtual void finishKeptFile(const FileId& id, const std::filesystem::path& to, Callback<void> done);
 };
 
 // What a persistent store survives without losing its consistency.
@@ -128,6 +143,8 @@ class BlockingStorage {
   Status importChunk(ImportId import, ChunkIndex index, ByteView data);
   Result<FileId> commitImport(ImportId import, const Manifest& m, bool pinned = false);
   Status abortImport(ImportId import);
+  Status keepFileAt(const FileId& id, const std::filesystem::path& path);
+  Status finishKeptFile(const FileId& id, const std::filesystem::path& to);
 
  private:
   ChunkStorage& s_;

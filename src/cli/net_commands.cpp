@@ -255,6 +255,19 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   return kExitOk;
 }
 
+// Bytes this process had written to storage so far (/proc/self/io
+// write_bytes, counted when pages are dirtied), -1 if unknown: `get -o`
+// should write the file's bytes once.
+long long ioWriteBytes() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  long long v = 0;
+  while (io >> key >> v) {
+    if (key == "write_bytes:") return v;
+  }
+  return -1;
+}
+
 int cmdGet(const Globals& g, const NetArgs& n) {
   auto launched = Clock::now();
   auto storeR = openStore(g);
@@ -315,17 +328,32 @@ int cmdGet(const Globals& g, const NetArgs& n) {
     failure = e;
     net.stop();
   };
-  // -o OUT is written as soon as the download completes, while the node goes
-  // on seeding: a thread with its own connection to the store (SQLite WAL
-  // readers do not block the loop's) exports it, then tells the loop.
+  // -o OUT: the store keeps the file's chunks in OUT.part at their offsets
+  // (each byte written once), and at completion cuts, syncs and renames it to
+  // OUT, then goes on seeding from OUT. An encrypted file's chunks are
+  // ciphertext, so it stays in the store and is exported instead. Either runs
+  // on a thread (the export with its own connection to the store: SQLite WAL
+  // readers do not block the loop's), which then tells the loop.
+  bool keptOut = false;
+  if (!n.output.empty()) {
+    std::filesystem::path part = n.output;
+    part += ".part";
+    keptOut = store.keepFileAt(id, part).has_value();
+  }
+  ChunkStorage* shared = storeR->get();
   std::thread exporter;
   std::optional<double> exportedAt;
   std::optional<Status> exportResult;  // written by the thread, read after join()
   bool exportPending = false;
   auto startExport = [&] {
     exportPending = true;
-    exporter = std::thread([&g, &net, &n, id, key, &exportedAt, &exportPending, &failure, &since, &exportResult] {
+    exporter = std::thread([&g, &net, &n, id, key, &exportedAt, &exportPending, &failure, &since, &exportResult,
+                            keptOut, shared] {
       Status st = [&]() -> Status {
+        if (keptOut) {
+          Status kept = BlockingStorage(*shared).finishKeptFile(id, n.output);
+          if (kept || kept.error().code() != Errc::kUnsupported) return kept;
+        }
         auto own = openStore(g);
         if (!own) return fail(own.error());
         BlockingStorage reader(**own);
@@ -397,7 +425,8 @@ int cmdGet(const Globals& g, const NetArgs& n) {
            {"bytesDownloaded", p ? p->bytesDownloaded : 0},
            {"firstChunkSeconds", firstChunkAt ? *firstChunkAt : -1.0},
            {"completeSeconds", *completeAt},
-           {"totalSeconds", since()}};
+           {"totalSeconds", since()},
+           {"ioWriteBytes", ioWriteBytes()}};
     addSwarmCounters(j, p);
     j["peers"] = peersJson(*net.node, id);
     std::cout << j.dump() << std::endl;

@@ -25,6 +25,20 @@ Result<T> await(Start&& start) {
 
 }  // namespace
 
+void ChunkStorage::keepFileAt(const FileId&, const std::filesystem::path&, Callback<void> done) {
+  done(fail(Errc::kUnsupported, "keep file", "this store keeps chunks only in itself"));
+}
+void ChunkStorage::finishKeptFile(const FileId&, const std::filesystem::path&, Callback<void> done) {
+  done(fail(Errc::kUnsupported, "finish kept file", "this store keeps chunks only in itself"));
+}
+
+Status BlockingStorage::keepFileAt(const FileId& id, const std::filesystem::path& path) {
+  return await<void>([&](auto cb) { s_.keepFileAt(id, path, std::move(cb)); });
+}
+Status BlockingStorage::finishKeptFile(const FileId& id, const std::filesystem::path& to) {
+  return await<void>([&](auto cb) { s_.finishKeptFile(id, to, std::move(cb)); });
+}
+
 Result<FileId> BlockingStorage::storeManifest(const Manifest& m, bool pinned) {
   return await<FileId>([&](auto cb) { s_.storeManifest(m, pinned, std::move(cb)); });
 }

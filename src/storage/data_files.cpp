@@ -38,10 +38,12 @@ Status DataFiles::open() {
 
 Result<int> DataFiles::fd(const std::string& name, bool create) {
   if (auto it = fds_.find(name); it != fds_.end()) return it->second;
-  if (!validName(name)) return fail(Errc::kIntegrity, "data file", "bad data file name in the store");
+  const bool outside = external(name);
+  if (!outside && !validName(name)) return fail(Errc::kIntegrity, "data file", "bad data file name in the store");
   if (fds_.size() >= kMaxOpen) closeAll();
-  const std::string path = (dir_ / name).string();
-  int f = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+  const std::string path = outside ? name : (dir_ / name).string();
+  // A kept file is the user's output: the usual mode (umask applies).
+  int f = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), outside ? 0666 : 0600);
   if (f < 0) {
     if (errno == ENOENT) return fail(Errc::kNotFound, "data file", "data file " + name + " is missing");
     return ioError("data file", name, errno);
@@ -53,6 +55,7 @@ Result<int> DataFiles::fd(const std::string& name, bool create) {
 Status DataFiles::write(const std::string& name, std::uint64_t offset, ByteView data) {
   auto f = fd(name, true);
   if (!f) return fail(f.error());
+  if (data.empty()) return {};  // made, nothing to write
   std::size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::pwrite(*f, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
@@ -89,6 +92,7 @@ Result<Bytes> DataFiles::read(const std::string& name, std::uint64_t offset, std
 }
 
 void DataFiles::release(const std::string& name, std::uint64_t offset, std::uint64_t length) {
+  if (external(name)) return;
   auto f = fd(name, false);
   if (!f || length == 0) return;
   (void)::fallocate(*f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
@@ -102,6 +106,14 @@ void DataFiles::remove(const std::string& name) {
     fds_.erase(it);
   }
   if (validName(name)) ::unlink((dir_ / name).c_str());
+}
+
+Status DataFiles::finish(const std::string& name, std::uint64_t size) {
+  auto f = fd(name, true);
+  if (!f) return fail(f.error());
+  if (::ftruncate(*f, static_cast<off_t>(size)) != 0) return ioError("finish file", name, errno);
+  if (durable_ && ::fdatasync(*f) != 0) return ioError("finish file", name, errno);
+  return {};
 }
 
 Status DataFiles::sync() {

@@ -3,7 +3,8 @@
 //
 // A chunk lives at index x slot in its file (slot: the file's stored chunk
 // length), written with one positioned write; the database says which chunks
-// are present. Nothing here decides presence: a write that is not followed by
+// are present. A file is named by its data name (in the folder) or by an
+// absolute path (a file kept outside the store: never removed or punched). Nothing here decides presence: a write that is not followed by
 // the database's commit leaves bytes nobody points at, which the next write
 // of that chunk overwrites. Names are the database's random data names
 // (16 hex digits), never reused, so a descriptor another process still holds
@@ -42,14 +43,17 @@ class DataFiles {
   Result<Bytes> read(const std::string& name, std::uint64_t offset, std::size_t length);
   // Frees the disk space of a deleted chunk (a hole; best effort).
   void release(const std::string& name, std::uint64_t offset, std::uint64_t length);
-  // Closes and unlinks a file (a missing one is fine).
+  // Closes a file; one in the folder is unlinked too (a missing one is fine).
   void remove(const std::string& name);
+  // Cuts a file to `size`, and fdatasyncs it when durable.
+  Status finish(const std::string& name, std::uint64_t size);
   // fdatasync of every file written since the last sync.
   Status sync();
   // The data file names in the folder (other files are ignored).
   std::vector<std::string> list() const;
 
   static bool validName(const std::string& name);
+  static bool external(const std::string& name) { return !name.empty() && name.front() == '/'; }
 
  private:
   Result<int> fd(const std::string& name, bool create);

@@ -39,6 +39,12 @@ class ForwardingStorage : public ChunkStorage {
     inner_.commitImport(im, m, p, std::move(done));
   }
   void abortImport(ImportId im, Callback<void> done) override { inner_.abortImport(im, std::move(done)); }
+  void keepFileAt(const FileId& id, const std::filesystem::path& p, Callback<void> done) override {
+    inner_.keepFileAt(id, p, std::move(done));
+  }
+  void finishKeptFile(const FileId& id, const std::filesystem::path& to, Callback<void> done) override {
+    inner_.finishKeptFile(id, to, std::move(done));
+  }
 
  protected:
   ChunkStorage& inner() { return inner_; }

@@ -65,6 +65,14 @@ class LockedStorage final : public ChunkStorage {
     Lock l(mu_);
     inner_->abortImport(import, std::move(done));
   }
+  void keepFileAt(const FileId& id, const std::filesystem::path& path, Callback<void> done) override {
+    Lock l(mu_);
+    inner_->keepFileAt(id, path, std::move(done));
+  }
+  void finishKeptFile(const FileId& id, const std::filesystem::path& to, Callback<void> done) override {
+    Lock l(mu_);
+    inner_->finishKeptFile(id, to, std::move(done));
+  }
 
  private:
   // Recursive: a completion may call the store again on the same thread.

@@ -27,60 +27,49 @@
 #include "p2pcdn/chunk_storage.hpp"
 #include "storage/data_files.hpp"
 #include "storage/locked.hpp"
+#include "storage/sqlite_db.hpp"
 #include "storage/staged.hpp"
 
 namespace p2pcdn {
 namespace {
 
-// 2: the manifests are version 2 (no createdAt, so other file ids). A schema
-// 1 store with files is refused (their ids and encodings changed); an empty
-// one is taken over. 3: chunk bytes in data files (files.data, files.slot;
-// chunks.blob_id 0); a schema 2 store is converted in place, its chunks left
-// in `blobs`.
-constexpr int kSchemaVersion = 3;
+namespace sql = storage::sql;
+using sql::Stmt;
+using sql::slotOf;
+
 // WAL size at which it is checkpointed. Each checkpoint syncs the data files,
 // the WAL and the database: SQLite's default (1000 pages, 4 MiB here) made a
 // 1 GiB add checkpoint ~12 times (RESULTS.md, 2026-12-04).
 constexpr std::int64_t kCheckpointBytes = 32 << 20;
 
-#define P2PCDN_TRY_DONE(expr)                 \
-  do {                                        \
-    if (auto r_ = (expr); !r_) return done(r_); \
-  } while (0)
 constexpr std::size_t kTouchFlushThreshold = 1024;
 
-class Stmt {
- public:
-  Stmt() = default;
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  ~Stmt() { sqlite3_finalize(s_); }
-  sqlite3_stmt** out() { return &s_; }
-  sqlite3_stmt* get() const { return s_; }
-  // Resets and clears bindings when the statement is reused.
-  sqlite3_stmt* fresh() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-    return s_;
-  }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-};
-
-Errc errcFor(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return Errc::kIntegrity;
-    case SQLITE_FULL: return Errc::kQuotaExceeded;
-    default: return Errc::kIo;
-  }
-}
-
-// A new data file's name: 16 random hex digits, from SQLite's randomness.
-constexpr const char* kNewDataName = "lower(hex(randomblob(8)))";
-
 class SqliteStorage final : public ChunkStorage {
+  // Where a file's chunks are: its data file, chunk i at i x slot; or, for
+  // a file kept outside the store, `path`.
+  struct Place {
+    std::string data;
+    std::uint64_t slot = 0;
+    std::string path;
+    bool external() const { return !path.empty(); }
+    const std::string& key() const { return external() ? path : data; }  // for DataFiles
+  };
+  struct FileEntry {
+    std::int64_t num = 0;
+    Manifest manifest;
+    Place place;
+  };
+  struct Victim {  // a chunk to delete
+    std::int64_t num = 0, idx = 0;
+    Place place;
+    std::uint64_t size = 0;
+  };
+  struct Import {
+    StagedChunks staged;
+    Place place;  // slot: the first chunk's length
+  };
+
+
  public:
   SqliteStorage(sqlite3* db, StorageOptions o, std::filesystem::path dataDir)
       : db_(db), options_(o), files_(std::move(dataDir), o.durability == Durability::kPowerLoss) {}
@@ -92,60 +81,14 @@ class SqliteStorage final : public ChunkStorage {
   }
 
   Status init() {
-    const char* setup =
-        "PRAGMA page_size=4096;"  // a new store's: rows only (a schema 2 store keeps its 64 KiB pages)
-        "PRAGMA journal_mode=WAL;"
-        "PRAGMA synchronous=NORMAL;"
-        "PRAGMA foreign_keys=ON;"
-        "PRAGMA busy_timeout=5000;"
-        "PRAGMA journal_size_limit=67108864;"
-        "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS files("
-        "  num INTEGER PRIMARY KEY,"
-        "  file_id BLOB NOT NULL UNIQUE,"
-        "  pinned INTEGER NOT NULL DEFAULT 0,"
-        "  staging INTEGER NOT NULL DEFAULT 0,"
-        "  added_at INTEGER NOT NULL DEFAULT (unixepoch()),"
-        "  manifest BLOB NOT NULL,"
-        "  data TEXT,"
-        "  slot INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE IF NOT EXISTS chunks("
-        "  file_num INTEGER NOT NULL REFERENCES files(num) ON DELETE CASCADE,"
-        "  idx INTEGER NOT NULL,"
-        "  size INTEGER NOT NULL,"
-        "  last_access INTEGER NOT NULL,"
-        "  blob_id INTEGER NOT NULL,"
-        "  PRIMARY KEY(file_num, idx)) WITHOUT ROWID;"
-        "CREATE INDEX IF NOT EXISTS chunks_lru ON chunks(last_access);"
-        "CREATE TABLE IF NOT EXISTS blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
-        "CREATE TRIGGER IF NOT EXISTS chunks_drop_blob AFTER DELETE ON chunks "
-        "  BEGIN DELETE FROM blobs WHERE id = old.blob_id; END;";
     P2PCDN_TRY(files_.open());
-    P2PCDN_TRY(exec(setup, "open store"));
-    {
-      Stmt s;
-      P2PCDN_TRY(prepare(s, "SELECT value FROM meta WHERE key='schema'"));
-      int rc = sqlite3_step(s.get());
-      if (rc == SQLITE_ROW) {
-        auto v = sqlite3_column_int(s.get(), 0);
-        sqlite3_reset(s.get());
-        if (v == 1) P2PCDN_TRY(takeOverSchema1());
-        if (v == 1 || v == 2) {
-          P2PCDN_TRY(convertSchema2());
-        } else if (v != kSchemaVersion) {
-          return fail(Errc::kUnsupported, "open store", "schema version " + std::to_string(v));
-        }
-      } else if (rc == SQLITE_DONE) {
-        P2PCDN_TRY(exec("INSERT INTO meta(key, value) VALUES('schema', 3)", "open store"));
-      } else {
-        return dbError("open store", rc);
-      }
-    }
+    P2PCDN_TRY(sql::openSchema(db_, [this] { return dropDeadImports(); }));
     // Imports that never committed (their process died) are dropped. An
     // import's row holds its process id in `staging`, so the imports of other
     // live processes sharing the store are left alone.
     P2PCDN_TRY(dropDeadImports());
-    P2PCDN_TRY(dropOrphanDataFiles());
+    P2PCDN_TRY(sql::dropOrphanDataFiles(db_, files_));
+    P2PCDN_TRY(sql::forgetVanishedKeptFiles(db_));
     {
       Stmt ps;
       P2PCDN_TRY(prepare(ps, "PRAGMA page_size"));
@@ -153,7 +96,10 @@ class SqliteStorage final : public ChunkStorage {
     }
     sqlite3_wal_hook(db_, &SqliteStorage::walHook, this);
     Stmt s;
-    P2PCDN_TRY(prepare(s, "SELECT COALESCE(SUM(size),0), COUNT(*), COALESCE(MAX(last_access),0) FROM chunks"));
+    // The quota counts the store's own files, not the kept ones (the user's).
+    P2PCDN_TRY(prepare(s,
+                       "SELECT COALESCE(SUM(CASE WHEN f.path IS NULL THEN c.size ELSE 0 END),0), COUNT(*), "
+                       "COALESCE(MAX(c.last_access),0) FROM chunks c JOIN files f ON f.num=c.file_num"));
     int rc = sqlite3_step(s.get());
     if (rc != SQLITE_ROW) return dbError("open store", rc);
     used_ = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
@@ -161,93 +107,6 @@ class SqliteStorage final : public ChunkStorage {
     tick_ = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 2));
     if (options_.durability == Durability::kProcessCrash) {
       P2PCDN_TRY(exec("PRAGMA synchronous=OFF", "open store"));
-    }
-    return {};
-  }
-
-  // A schema 1 store holds version 1 manifests under their old ids. Empty
-  // (once the imports of dead processes are dropped) it is taken over; with a
-  // file, or an import of a live (older) process, it is refused.
-  Status takeOverSchema1() {
-    P2PCDN_TRY(dropDeadImports());
-    Stmt s;
-    P2PCDN_TRY(prepare(s, "SELECT COUNT(*) FROM files"));
-    int rc = sqlite3_step(s.get());
-    if (rc != SQLITE_ROW) return dbError("open store", rc);
-    if (sqlite3_column_int64(s.get(), 0) != 0) {
-      return fail(Errc::kUnsupported, "open store",
-                  "schema version 1: its files have version 1 manifests, whose file ids changed in version 2; "
-                  "move the store aside and add the files again");
-    }
-    return exec("UPDATE meta SET value=2 WHERE key='schema'", "open store");
-  }
-
-  // Schema 2 -> 3 in one transaction: every file gets a data file name and
-  // its slot; its chunks stay in `blobs` (blob_id <> 0) and are read there.
-  Status convertSchema2() {
-    const char* op = "open store";
-    P2PCDN_TRY(exec("BEGIN IMMEDIATE", op));
-    Status st = convertSchema2Rows();
-    if (!st) {
-      (void)exec("ROLLBACK", op);
-      return st;
-    }
-    return exec("COMMIT", op);
-  }
-
-  Status convertSchema2Rows() {
-    const char* op = "open store";
-    {
-      Stmt v;  // another process may have converted it since we looked
-      P2PCDN_TRY(prepare(v, "SELECT value FROM meta WHERE key='schema'"));
-      if (sqlite3_step(v.get()) == SQLITE_ROW && sqlite3_column_int(v.get(), 0) == kSchemaVersion) return {};
-    }
-    // (A store made as schema 3 and labelled older by hand has the columns.)
-    if (!hasColumn("files", "data")) P2PCDN_TRY(exec("ALTER TABLE files ADD COLUMN data TEXT", op));
-    if (!hasColumn("files", "slot")) {
-      P2PCDN_TRY(exec("ALTER TABLE files ADD COLUMN slot INTEGER NOT NULL DEFAULT 0", op));
-    }
-    P2PCDN_TRY(exec((std::string("UPDATE files SET data=") + kNewDataName + " WHERE data IS NULL").c_str(), op));
-    std::vector<std::pair<std::int64_t, std::uint64_t>> slots;
-    {
-      Stmt q;
-      P2PCDN_TRY(prepare(q, "SELECT num, manifest FROM files WHERE staging=0"));
-      int rc;
-      while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
-        auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(q.get(), 1));
-        auto m = decodeManifest(ByteView(p, static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 1))));
-        if (m) slots.emplace_back(sqlite3_column_int64(q.get(), 0), slotOf(*m));
-      }
-      if (rc != SQLITE_DONE) return dbError(op, rc);
-    }
-    Stmt u;
-    P2PCDN_TRY(prepare(u, "UPDATE files SET slot=?1 WHERE num=?2"));
-    for (auto [num, slot] : slots) {
-      sqlite3_stmt* q = u.fresh();
-      sqlite3_bind_int64(q, 1, static_cast<sqlite3_int64>(slot));
-      sqlite3_bind_int64(q, 2, num);
-      if (int rc = sqlite3_step(q); rc != SQLITE_DONE) return dbError(op, rc);
-    }
-    return exec("UPDATE meta SET value=3 WHERE key='schema'", op);
-  }
-
-  // Data files no row names: left by a crash between a row's deletion and
-  // its file's. The folder is listed before the rows are read, and a row is
-  // always committed before its file is created, so a file another process
-  // is making now is either not listed yet or already has its row.
-  Status dropOrphanDataFiles() {
-    const std::vector<std::string> listed = files_.list();
-    if (listed.empty()) return {};
-    std::unordered_set<std::string> named;
-    Stmt s;
-    P2PCDN_TRY(prepare(s, "SELECT data FROM files WHERE data IS NOT NULL"));
-    int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      named.insert(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
-    }
-    if (rc != SQLITE_DONE) return dbError("open store", rc);
-    for (const std::string& name : listed) {
-      if (!named.count(name)) files_.remove(name);
     }
     return {};
   }
@@ -280,7 +139,61 @@ class SqliteStorage final : public ChunkStorage {
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return done(dbError("store manifest", rc));
+    if (auto p = pendingKeep_.find(id); p != pendingKeep_.end()) {
+      const std::string path = p->second;
+      pendingKeep_.erase(p);
+      if (!m.encryption) {  // an encrypted file's chunks stay in the store
+        auto f = lookup(id, "store manifest");
+        if (!f) return done(fail(f.error()));
+        if (auto st = keep(**f, path); !st) return done(fail(st.error()));
+      }
+    }
     done(id);
+  }
+
+  void keepFileAt(const FileId& id, const std::filesystem::path& path, Callback<void> done) override {
+    std::error_code ec;
+    const std::string abs = std::filesystem::absolute(path, ec).lexically_normal().string();
+    if (ec || abs.empty()) return done(fail(Errc::kInvalidArgument, "keep file", "bad path " + path.string()));
+    auto f = lookup(id, "keep file");
+    if (!f) {
+      if (f.error().code() != Errc::kNotFound) return done(fail(f.error()));
+      pendingKeep_[id] = abs;  // applied when its manifest is stored
+      return done({});
+    }
+    done(keep(**f, abs));
+  }
+
+  void finishKeptFile(const FileId& id, const std::filesystem::path& to, Callback<void> done) override {
+    const char* op = "finish kept file";
+    auto f = lookup(id, op);
+    if (!f) return done(fail(f.error()));
+    FileEntry& file = **f;
+    if (file.place.path.empty()) return done(fail(Errc::kUnsupported, op, id.hex() + " is kept in the store"));
+    auto present = presentCount(file.num);
+    if (!present) return done(fail(present.error()));
+    if (*present != file.manifest.chunkCount()) {
+      return done(fail(Errc::kInvalidArgument, op, id.hex() + " is not complete"));
+    }
+    std::error_code ec;
+    const std::string target = std::filesystem::absolute(to, ec).lexically_normal().string();
+    if (ec) return done(fail(Errc::kInvalidArgument, op, "bad path " + to.string()));
+    if (auto st = files_.finish(file.place.path, file.manifest.size); !st) return done(st);
+    if (auto b = exec("BEGIN IMMEDIATE", op); !b) return done(b);
+    std::filesystem::rename(file.place.path, target, ec);
+    if (ec) {
+      (void)exec("ROLLBACK", op);
+      return done(fail(Errc::kIo, op, "rename " + file.place.path + " -> " + target + ": " + ec.message()));
+    }
+    if (auto st = setPath(file.num, target); !st) {
+      std::filesystem::rename(target, file.place.path, ec);
+      (void)exec("ROLLBACK", op);
+      return done(st);
+    }
+    if (auto c = exec("COMMIT", op); !c) return done(c);
+    files_.remove(file.place.path);  // closes it (a kept file is never unlinked)
+    file.place.path = target;
+    done({});
   }
 
   void getManifest(const FileId& id, Callback<Manifest> done) override {
@@ -336,7 +249,10 @@ class SqliteStorage final : public ChunkStorage {
     }
     sqlite3_reset(s);
     if (!inBlobs) {
-      auto r = files_.read(file.place.data, std::uint64_t{index} * file.place.slot, size);
+      auto kept = keptPath(file.num);  // as the database says now (see insertChunk)
+      if (!kept) return done(fail(kept.error()));
+      const Place here{file.place.data, file.place.slot, *kept};
+      auto r = files_.read(here.key(), std::uint64_t{index} * here.slot, size);
       if (!r) {
         return done(fail(r.error().code(), op,
                          "chunk " + std::to_string(index) + " of " + id.hex() + ": " + r.error().detail()));
@@ -359,13 +275,10 @@ class SqliteStorage final : public ChunkStorage {
     const char* op = "delete chunk";
     auto f = lookup(id, op);
     if (!f) return done(fail(f.error()));
-    if (auto b = exec("BEGIN IMMEDIATE", op); !b) return done(b);
     std::vector<Victim> deleted;
-    if (auto st = deleteOne(Victim{(*f)->num, index, (*f)->place}, deleted); !st) {
-      (void)exec("ROLLBACK", op);
+    if (auto st = immediate(op, [&] { return deleteOne(Victim{(*f)->num, index, (*f)->place}, deleted); }); !st) {
       return done(st);
     }
-    if (auto c = exec("COMMIT", op); !c) return done(c);
     releaseSpace(deleted);
     done({});
   }
@@ -376,7 +289,7 @@ class SqliteStorage final : public ChunkStorage {
     if (!f) return done(fail(f.error()));
     const std::int64_t num = (*f)->num;
     cache_.erase(id);
-    done(dropFileRow(num, "DELETE FROM files WHERE num=?1 RETURNING data", op));
+    done(dropFileRow(num, "DELETE FROM files WHERE num=?1 RETURNING data, path", op));
   }
 
   void setPinned(const FileId& id, bool pinned, Callback<void> done) override {
@@ -547,66 +460,95 @@ class SqliteStorage final : public ChunkStorage {
   }
 
  private:
-  bool hasColumn(const char* table, const char* column) {
-    Stmt s;
-    if (!prepare(s, (std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name=?1").c_str())) return false;
-    sqlite3_bind_text(s.get(), 1, column, -1, SQLITE_STATIC);
-    return sqlite3_step(s.get()) == SQLITE_ROW;
-  }
-
-  Status dropStaged(std::int64_t num) {
-    return dropFileRow(num, "DELETE FROM files WHERE num=?1 AND staging<>0 RETURNING data", "drop import");
-  }
-
-  // Deletes a file's chunk rows and its row (`sql`, binding ?1 to num and
-  // returning the data file name) in one transaction, then its data file:
-  // a crash in between leaves an orphan that the next open removes.
-  Status dropFileRow(std::int64_t num, const char* sql, const char* op) {
-    P2PCDN_TRY(exec("BEGIN IMMEDIATE", op));
-    std::string data;
-    Status st = deleteWhere(num);
-    if (st) {
-      Stmt s;
-      st = prepare(s, sql);
-      if (st) {
-        sqlite3_bind_int64(s.get(), 1, num);
-        int rc;
-        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-          if (auto* t = sqlite3_column_text(s.get(), 0)) data = reinterpret_cast<const char*>(t);
-        }
-        if (rc != SQLITE_DONE) st = dbError(op, rc);
-      }
+  // Moves a file's chunks into `path` (kept outside the store) and records
+  // it, under one write lock; the store's own data file then goes.
+  Status keep(FileEntry& file, const std::string& path) {
+    const char* op = "keep file";
+    if (file.manifest.encryption) {
+      return fail(Errc::kUnsupported, op, "an encrypted file's chunks are ciphertext: it stays in the store");
     }
-    if (!st) {
-      (void)exec("ROLLBACK", op);
-      return st;
+    if (file.place.path == path) return {};
+    // Made now, so that another process opening the store meanwhile does not
+    // take a kept file without chunks yet for one that vanished.
+    P2PCDN_TRY(files_.write(path, 0, {}));
+    std::uint64_t ownBytes = 0;
+    if (Status tx = immediate(op, [&]() -> Status {
+          auto moved = sql::moveChunks(db_, files_, file.num, file.place.key(), file.place.slot, path);
+          if (!moved) return fail(moved.error());
+          if (!file.place.external()) ownBytes = *moved;
+          return setPath(file.num, path);
+        });
+        !tx) {
+      return tx;
     }
-    P2PCDN_TRY(exec("COMMIT", op));
-    if (!data.empty()) files_.remove(data);
+    used_ -= ownBytes;
+    const Place old = file.place;
+    file.place.path = path;
+    files_.remove(old.key());  // the store's own data file is unlinked; a kept one only closed
     return {};
   }
 
-  // Where a file's chunks are: its data file, chunk i at i x slot.
-  struct Place {
-    std::string data;
-    std::uint64_t slot = 0;
-  };
-  struct FileEntry {
-    std::int64_t num = 0;
-    Manifest manifest;
-    Place place;
-  };
-  struct Victim {  // a chunk to delete
-    std::int64_t num = 0, idx = 0;
-    Place place;
-    std::uint64_t size = 0;
-  };
-  struct Import {
-    StagedChunks staged;
-    Place place;  // slot: the first chunk's length
-  };
+  Status setPath(std::int64_t num, const std::string& path) {
+    Stmt s;
+    P2PCDN_TRY(prepare(s, "UPDATE files SET path=?1 WHERE num=?2"));
+    if (path.empty()) {
+      sqlite3_bind_null(s.get(), 1);
+    } else {
+      sqlite3_bind_text(s.get(), 1, path.c_str(), -1, SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_int64(s.get(), 2, num);
+    if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) return dbError("keep file", rc);
+    return {};
+  }
 
-  static std::uint64_t slotOf(const Manifest& m) { return m.chunkCount() ? m.storedChunkLength(0) : 0; }
+  Result<std::string> keptPath(std::int64_t num) {
+    sqlite3_stmt* s = stmt(kKeptPath, "SELECT path FROM files WHERE num=?1");
+    if (!s) return dbError("store chunk", SQLITE_ERROR);
+    sqlite3_bind_int64(s, 1, num);
+    int rc = sqlite3_step(s);
+    std::string path = rc == SQLITE_ROW ? text(s, 0) : "";
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW) return dbError("store chunk", rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc);
+    return path;
+  }
+
+  Result<std::uint64_t> presentCount(std::int64_t num) {
+    Stmt s;
+    P2PCDN_TRY(prepare(s, "SELECT COUNT(*) FROM chunks WHERE file_num=?1"));
+    sqlite3_bind_int64(s.get(), 1, num);
+    if (int rc = sqlite3_step(s.get()); rc != SQLITE_ROW) return dbError("count chunks", rc);
+    return static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+  }
+
+  Status dropStaged(std::int64_t num) {
+    return dropFileRow(num, "DELETE FROM files WHERE num=?1 AND staging<>0 RETURNING data, path", "drop import");
+  }
+
+  // Deletes a file's chunk rows and its row (`sql`, binding ?1 to num and
+  // returning the data file name and kept path) in one transaction, then its
+  // data file: a crash in between leaves an orphan that the next open
+  // removes. A kept file is left where it is.
+  Status dropFileRow(std::int64_t num, const char* sql, const char* op) {
+    std::string data, path;
+    if (Status tx = immediate(op, [&]() -> Status {
+      P2PCDN_TRY(deleteWhere(num));
+      Stmt s;
+      P2PCDN_TRY(prepare(s, sql));
+      sqlite3_bind_int64(s.get(), 1, num);
+      int rc;
+      while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+        data = text(s.get(), 0);
+        path = text(s.get(), 1);
+      }
+      return rc == SQLITE_DONE ? Status{} : Status(dbError(op, rc));
+    }); !tx) {
+      return tx;
+    }
+    if (!data.empty()) files_.remove(data);
+    if (!path.empty()) files_.remove(path);  // closed, not removed
+    return {};
+  }
+
 
   // Moves an import's staged chunks to a longer slot, highest index first so
   // that no chunk is overwritten before it moved. Staged chunks are dropped
@@ -621,13 +563,14 @@ class SqliteStorage final : public ChunkStorage {
     imp.place.slot = slot;
     return {};
   }
-  enum StmtId { kInsertFile, kInsertChunk, kGetChunk, kHasChunk, kStmtCount };
+  enum StmtId { kInsertFile, kInsertChunk, kGetChunk, kHasChunk, kKeptPath, kStmtCount };
 
-  Unexpected dbError(const char* op, int rc) {
-    std::string detail = sqlite3_errmsg(db_);
-    if (rc != SQLITE_ERROR) detail += std::string(" [") + sqlite3_errstr(rc) + "]";
-    return fail(errcFor(rc), op, detail);
-  }
+  // The SQLite helpers (sqlite_db.hpp) on this store's connection.
+  Unexpected dbError(const char* op, int rc) { return sql::dbError(db_, op, rc); }
+  Status exec(const char* q, const char* op) { return sql::exec(db_, q, op); }
+  Status immediate(const char* op, const std::function<Status()>& body) { return sql::immediate(db_, op, body); }
+  Status prepare(Stmt& st, const char* q) { return sql::prepare(db_, st, q); }
+  static std::string text(sqlite3_stmt* st, int column) { return sql::text(st, column); }
 
   // The bytes go to the data file and the row to the database under one
   // write lock (BEGIN IMMEDIATE), so that no other process's eviction of the
@@ -641,7 +584,15 @@ class SqliteStorage final : public ChunkStorage {
       return fail(has.error());
     }
     if (*has) return exec("COMMIT", op);
-    if (auto w = files_.write(place.data, std::uint64_t{index} * place.slot, data); !w) {
+    // Where the file's chunks go, as the database says now: another process
+    // may have moved them since this one cached the file.
+    auto kept = keptPath(num);
+    if (!kept) {
+      (void)exec("ROLLBACK", op);
+      return fail(kept.error());
+    }
+    const Place here{place.data, place.slot, *kept};
+    if (auto w = files_.write(here.key(), std::uint64_t{index} * here.slot, data); !w) {
       (void)exec("ROLLBACK", op);
       return w;
     }
@@ -656,7 +607,7 @@ class SqliteStorage final : public ChunkStorage {
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return rollback(op, rc);
     P2PCDN_TRY(exec("COMMIT", op));
-    used_ += data.size();
+    if (!here.external()) used_ += data.size();
     ++chunkCount_;
     return {};
   }
@@ -679,23 +630,6 @@ class SqliteStorage final : public ChunkStorage {
     return dbError("store chunk", rc);
   }
 
-  Status exec(const char* sql, const char* op) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-    if (rc != SQLITE_OK) {
-      std::string detail = err ? err : sqlite3_errstr(rc);
-      sqlite3_free(err);
-      return fail(errcFor(rc), op, detail);
-    }
-    return {};
-  }
-
-  Status prepare(Stmt& s, const char* sql) {
-    int rc = sqlite3_prepare_v2(db_, sql, -1, s.out(), nullptr);
-    if (rc != SQLITE_OK) return dbError("prepare", rc);
-    return {};
-  }
-
   // Cached prepared statements for the hot paths.
   sqlite3_stmt* stmt(StmtId id, const char* sql) {
     auto& s = stmts_[id];
@@ -709,10 +643,10 @@ class SqliteStorage final : public ChunkStorage {
     return s->fresh();
   }
 
-  Result<const FileEntry*> lookup(const FileId& id, const char* op) {
+  Result<FileEntry*> lookup(const FileId& id, const char* op) {
     if (auto it = cache_.find(id); it != cache_.end()) return &it->second;
     Stmt s;
-    P2PCDN_TRY(prepare(s, "SELECT num, manifest, data, slot FROM files WHERE file_id=?1 AND staging=0"));
+    P2PCDN_TRY(prepare(s, "SELECT num, manifest, data, slot, path FROM files WHERE file_id=?1 AND staging=0"));
     sqlite3_bind_blob(s.get(), 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return fail(Errc::kNotFound, op, "no file " + id.hex() + " in the store");
@@ -723,21 +657,21 @@ class SqliteStorage final : public ChunkStorage {
     if (!m || manifestId(enc) != id) {
       return fail(Errc::kIntegrity, op, "stored manifest of " + id.hex() + " is corrupt");
     }
-    auto* data = sqlite3_column_text(s.get(), 2);
     FileEntry e{sqlite3_column_int64(s.get(), 0), std::move(*m),
-                Place{data ? reinterpret_cast<const char*>(data) : "",
-                      static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 3))}};
+                Place{text(s.get(), 2), static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 3)), text(s.get(), 4)}};
     return &cache_.emplace(id, std::move(e)).first->second;
   }
 
   // Every chunk row of a file (its data file goes as a whole).
   Status deleteWhere(std::int64_t num) {
     Stmt s;
-    P2PCDN_TRY(prepare(s, "DELETE FROM chunks WHERE file_num=?1 RETURNING size"));
+    P2PCDN_TRY(prepare(s,
+                       "DELETE FROM chunks WHERE file_num=?1 RETURNING size, "
+                       "(SELECT path IS NOT NULL FROM files WHERE num=?1)"));
     sqlite3_bind_int64(s.get(), 1, num);
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      used_ -= static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+      if (sqlite3_column_int(s.get(), 1) == 0) used_ -= static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
       --chunkCount_;
     }
     if (rc != SQLITE_DONE) return dbError("delete chunk", rc);
@@ -755,9 +689,11 @@ class SqliteStorage final : public ChunkStorage {
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
       const auto size = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
-      used_ -= size;
+      if (!v.place.external()) used_ -= size;
       --chunkCount_;
-      if (sqlite3_column_int64(s.get(), 1) == 0) inFiles.push_back(Victim{v.num, v.idx, v.place, size});
+      if (sqlite3_column_int64(s.get(), 1) == 0 && !v.place.external()) {
+        inFiles.push_back(Victim{v.num, v.idx, v.place, size});
+      }
     }
     if (rc != SQLITE_DONE) return dbError("delete chunk", rc);
     return {};
@@ -809,7 +745,7 @@ class SqliteStorage final : public ChunkStorage {
     Stmt s;
     P2PCDN_TRY(prepare(s,
                        "SELECT c.file_num, c.idx, c.size, f.data, f.slot FROM chunks c JOIN files f ON f.num=c.file_num "
-                       "WHERE f.pinned=0 AND c.file_num<>?1 ORDER BY c.last_access LIMIT 64"));
+                       "WHERE f.pinned=0 AND f.path IS NULL AND c.file_num<>?1 ORDER BY c.last_access LIMIT 64"));
     while (used_ + bytes > options_.quotaBytes) {
       sqlite3_stmt* q = s.fresh();
       sqlite3_bind_int64(q, 1, keepNum);
@@ -817,10 +753,8 @@ class SqliteStorage final : public ChunkStorage {
       int rc;
       std::uint64_t freed = 0;
       while ((rc = sqlite3_step(q)) == SQLITE_ROW && used_ + bytes > options_.quotaBytes + freed) {
-        auto* data = sqlite3_column_text(q, 3);
         victims.push_back(Victim{sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1),
-                                 Place{data ? reinterpret_cast<const char*>(data) : "",
-                                       static_cast<std::uint64_t>(sqlite3_column_int64(q, 4))}});
+                                 Place{text(q, 3), static_cast<std::uint64_t>(sqlite3_column_int64(q, 4)), {}}});
         freed += static_cast<std::uint64_t>(sqlite3_column_int64(q, 2));
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dbError("evict", rc);
@@ -829,16 +763,14 @@ class SqliteStorage final : public ChunkStorage {
         return fail(Errc::kQuotaExceeded, "store chunk",
                     "quota of " + std::to_string(options_.quotaBytes) + " bytes is full of pinned chunks");
       }
-      P2PCDN_TRY(exec("BEGIN IMMEDIATE", "evict"));
       std::vector<Victim> deleted;
-      for (const Victim& v : victims) {
-        if (auto st = deleteOne(v, deleted); !st) {
-          (void)exec("ROLLBACK", "evict");
-          return st;
-        }
-        ++evicted_;
+      if (Status tx = immediate("evict", [&]() -> Status {
+        for (const Victim& v : victims) P2PCDN_TRY(deleteOne(v, deleted));
+        return {};
+      }); !tx) {
+        return tx;
       }
-      P2PCDN_TRY(exec("COMMIT", "evict"));
+      evicted_ += victims.size();
       releaseSpace(deleted);
     }
     return {};
@@ -854,6 +786,7 @@ class SqliteStorage final : public ChunkStorage {
   std::uint64_t tick_ = 0;
   std::uint64_t evicted_ = 0;
   std::map<ImportId, Import> imports_;
+  std::unordered_map<FileId, std::string, HashHasher> pendingKeep_;  // keepFileAt before the manifest
   storage::DataFiles files_;
   std::int64_t pageSize_ = 4096;
 };

@@ -117,8 +117,14 @@ def test_transfer(args, tmp, rng):
     leecher.run("verify", info["fileId"], expect=0)
     ls = leecher.ls()
     check(ls[info["fileId"]]["chunksPresent"] == chunks, f"leecher store incomplete: {ls}")
+    # The chunks went straight into out.bin (the store serves them from there):
+    # the file's bytes written once, plus the store's metadata.
+    check(0 < r["ioWriteBytes"] <= size * 1.1 + 4 * MIB, f"get -o wrote {r['ioWriteBytes']} bytes for {size}")
+    own = leecher.home / "store.db-chunks"
+    check(not own.exists() or not any(own.iterdir()), "the store kept its own copy of the downloaded file")
     print(f"  {size} bytes in {took:.2f}s (first chunk {r['firstChunkSeconds']:.3f}s after launch, "
-          f"{size / 1e6 / (r['completeSeconds'] - r['firstChunkSeconds']):.1f} MB/s transfer phase)")
+          f"{size / 1e6 / (r['completeSeconds'] - r['firstChunkSeconds']):.1f} MB/s transfer phase); "
+          f"wrote {r['ioWriteBytes'] / size:.3f}x the file's size")
 
 
 def present(cli, file_id):
@@ -150,6 +156,7 @@ def test_resume(args, tmp, rng):
         p.send_signal(signal.SIGKILL)
         p.wait()
         check(not (tmp / "out.bin").exists(), "a killed get left an output file")
+        check((tmp / "out.bin.part").exists(), "the killed get's chunks are not in out.bin.part")
         before = present(leecher, fid)
         check(0 < before < chunks, f"kill did not land halfway: {before}/{chunks} chunks stored")
         leecher.run("verify", fid, expect=6)  # incomplete, nothing corrupt
@@ -158,6 +165,7 @@ def test_resume(args, tmp, rng):
     check(r["chunksFetched"] == chunks - before,
           f"restart fetched {r['chunksFetched']} chunks; only the {chunks - before} missing ones were needed")
     check(filecmp.cmp(src, tmp / "out.bin", shallow=False), "resumed download differs from the original")
+    check(not (tmp / "out.bin.part").exists(), "out.bin.part left after the resumed get completed")
     leecher.run("verify", fid, expect=0)
     print(f"  killed with {before}/{chunks} chunks stored; the restart fetched exactly the other {r['chunksFetched']}")
 
