@@ -520,7 +520,15 @@ class SqliteStorage final : public ChunkStorage {
     return static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
   }
 
+  // A staged import's data file goes first: nobody reads staged chunks, and
+  // on a full disk the rows cannot be deleted (the WAL needs room) until it
+  // is gone.
   Status dropStaged(std::int64_t num) {
+    Stmt s;
+    P2PCDN_TRY(prepare(s, "SELECT data FROM files WHERE num=?1 AND staging<>0"));
+    sqlite3_bind_int64(s.get(), 1, num);
+    if (sqlite3_step(s.get()) == SQLITE_ROW) files_.remove(text(s.get(), 0));
+    sqlite3_reset(s.get());
     return dropFileRow(num, "DELETE FROM files WHERE num=?1 AND staging<>0 RETURNING data, path", "drop import");
   }
 
