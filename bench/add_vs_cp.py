@@ -3,7 +3,8 @@
 
 Each round runs, in alternating order and after a `sync` so that no run pays for
 another's dirty pages: add (durability power-loss, the default), add
-(durability process-crash), and cp + b3sum. Reports the median wall time of
+(durability process-crash), cp + b3sum, add --in-place (no copy: against b3sum
+alone, which it also runs). Reports the median wall time of
 each, the ratios, and peak RSS of add. Also checks that export gives back the
 file byte for byte.
 
@@ -52,8 +53,8 @@ def main():
         with open(src, "wb") as f:
             for _ in range(args.size_mib):
                 f.write(os.urandom(1 << 20))
-        results = {"add power-loss": [], "add process-crash": [], "cp+b3sum": []}
-        rss = {"add power-loss": [], "add process-crash": []}
+        results = {"add power-loss": [], "add process-crash": [], "cp+b3sum": [], "add in-place": [], "b3sum": []}
+        rss = {"add power-loss": [], "add process-crash": [], "add in-place": []}
         for r in range(args.rounds):
             order = list(results.keys())
             if r % 2:
@@ -70,6 +71,14 @@ def main():
                     subprocess.run(["cp", src, copy], check=True)
                     subprocess.run([b3sum, copy], check=True, stdout=subprocess.DEVNULL)
                     results[name].append(time.monotonic() - t0)
+                elif name == "b3sum":
+                    t0 = time.monotonic()
+                    subprocess.run([b3sum, src], check=True, stdout=subprocess.DEVNULL)
+                    results[name].append(time.monotonic() - t0)
+                elif name == "add in-place":
+                    wall, peak = timed([args.binary, "--home", home, "-q", "add", src, "--in-place"])
+                    results[name].append(wall)
+                    rss[name].append(peak)
                 else:
                     durability = name.split()[1]
                     wall, peak = timed([args.binary, "--home", home, "--durability", durability, "-q", "add", src])
@@ -89,7 +98,8 @@ def main():
             "sizeMiB": args.size_mib,
             "rounds": args.rounds,
             "medianSeconds": med,
-            "ratioVsCpB3sum": {k: med[k] / med["cp+b3sum"] for k in med if k != "cp+b3sum"},
+            "ratioVsCpB3sum": {k: med[k] / med["cp+b3sum"] for k in ("add power-loss", "add process-crash")},
+            "ratioInPlaceVsB3sum": med["add in-place"] / med["b3sum"],
             "peakRssMiB": {k: max(v) / 1024 for k, v in rss.items()},
             "exportSeconds": t_export,
             "exportPeakRssMiB": rss_export / 1024,
@@ -102,7 +112,9 @@ def main():
             print(f"{args.size_mib} MiB, {args.rounds} rounds, medians:")
             for k, v in med.items():
                 extra = ""
-                if k in rss:
+                if k == "add in-place":
+                    extra = f"  ratio {med[k] / med['b3sum']:.2f}x b3sum  peak RSS {max(rss[k]) / 1024:.1f} MiB"
+                elif k in rss:
                     extra = f"  ratio {med[k] / med['cp+b3sum']:.2f}x  peak RSS {max(rss[k]) / 1024:.1f} MiB"
                 print(f"  {k:20s} {v:6.2f} s{extra}")
             print(f"  export               {t_export:6.2f} s  peak RSS {rss_export / 1024:.1f} MiB  "

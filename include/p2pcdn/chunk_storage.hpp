@@ -49,6 +49,14 @@ struct StorageUsage {
 
 using ImportId = std::uint64_t;
 
+// A file's size and modification time (ns since the epoch): how a file kept
+// outside the store is recognised as unchanged.
+struct FileStamp {
+  std::uint64_t size = 0;
+  std::int64_t mtimeNs = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
 struct ReadOptions {
   bool verify = true;  // re-hash against the manifest before returning
 };
@@ -98,7 +106,20 @@ class ChunkStorage {
   // missing. The default: kUnsupported (memory, browser).
   virtual void keepFileAt(const FileId& id, const std::filesystem::path& path, Callback<void> done);
   virtual void finishKeptFile(const FileId& id, const std::filesystem::path& to, Callback<void> done);
+  // Seeding in place: records the file at `path` as the stored copy of
+  // `manifest`, which the caller has just computed from it, with `stamp`
+  // taken before it read the file. It becomes a kept file with every chunk
+  // present; nothing is read or copied (reads are verified, as always). A
+  // copy the store already held is dropped. Refused if the file is not a
+  // regular file or its stamp changed (kInvalidArgument), and for an
+  // encrypted manifest (kUnsupported). A kept file whose stamp changes later
+  // counts as missing at the next open.
+  virtual void adoptFile(const Manifest& manifest, const std::filesystem::path& path, FileStamp stamp, bool pinned,
+                         Callback<FileId> done);
 };
+
+// The stamp of the file at `path`, or an error if it is not a regular file.
+Result<FileStamp> stampOf(const std::filesystem::path& path);
 
 // What a persistent store survives without losing its consistency.
 enum class Durability {
@@ -145,6 +166,7 @@ class BlockingStorage {
   Status abortImport(ImportId import);
   Status keepFileAt(const FileId& id, const std::filesystem::path& path);
   Status finishKeptFile(const FileId& id, const std::filesystem::path& to);
+  Result<FileId> adoptFile(const Manifest& m, const std::filesystem::path& path, FileStamp stamp, bool pinned = false);
 
  private:
   ChunkStorage& s_;

@@ -121,6 +121,29 @@ Result<Added> addToStore(const Globals& g, BlockingStorage& store, const AddArgs
     if (!k) return fail(k.error());
     opts.encryptionKey = *k;
   }
+  if (a.inPlace && !a.encrypt) {
+    // One pass, no copy: the file is hashed, and the store records it as
+    // the stored copy, stamped (size, modification time) before the read.
+    auto stamp = stampOf(a.file);
+    if (!stamp) return fail(stamp.error());
+    Result<Manifest> m = [&] {
+      ProgressBar bar("adding", !g.quiet);
+      return ChunkManager::chunkFile(
+          a.file, opts,
+          [&](ChunkIndex, ByteView) -> Status {
+            if (interrupted()) return fail(Errc::kCancelled, "add", "interrupted");
+            return {};
+          },
+          [&](auto d, auto t) { bar.update(d, t); });
+    }();
+    if (!m) return fail(m.error());
+    auto id = store.adoptFile(*m, a.file, *stamp, /*pinned=*/true);
+    if (!id) return fail(id.error());
+    return Added{*id, std::move(*m), std::nullopt};
+  }
+  if (a.inPlace && !g.quiet) {
+    std::fprintf(stderr, "p2pcdn: --in-place does not apply to --encrypt: the ciphertext is kept in the store\n");
+  }
   // One pass: chunks are staged in the store while they are hashed, and
   // appear under the file id once the manifest is complete and matches them.
   auto import = store.beginImport();

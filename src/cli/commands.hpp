@@ -37,6 +37,7 @@ struct AddArgs {
   std::string name, mime;
   std::uint32_t chunkSize = 0;
   bool encrypt = false;
+  bool inPlace = false;  // seed from the file itself (a plaintext file): no copy in the store
 };
 
 struct NetArgs {

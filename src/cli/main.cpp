@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   addCmd->add_option("--mime", add.mime, "MIME type (default: guessed from the name)");
   addCmd->add_option("--chunk-size", add.chunkSize, "bytes per chunk, a power of two (default 262144)");
   addCmd->add_flag("--encrypt", add.encrypt, "encrypt chunks with a fresh AES-256-GCM key (put in the link)");
+  addCmd->add_flag("--in-place", add.inPlace,
+                   "serve the file from where it is, without a copy in the store (plaintext only; if it changes, "
+                   "its chunks stop being served)");
   addCmd->add_flag("--json", g.json, "print {fileId, link, ...}");
 
   auto* lsCmd = app.add_subcommand("ls", "list stored files");
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
   seedCmd->add_option("--duration", net.duration, "stop after S seconds (default: until interrupted)");
   seedCmd->add_option("--name", seedAdd.name, "name recorded in the manifest when adding");
   seedCmd->add_flag("--encrypt", seedAdd.encrypt, "encrypt when adding (the key goes in the link)");
+  seedCmd->add_flag("--in-place", seedAdd.inPlace, "when adding: serve FILE from where it is, without a copy");
   auto* getCmd = app.add_subcommand("get", "download a file by link or id; writes only verified bytes");
   getCmd->add_option("target", net.target, "p2pcdn: link or file id")->required();
   getCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port (default: the link's tr=)");

@@ -1,4 +1,8 @@
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <optional>
 
@@ -30,6 +34,25 @@ void ChunkStorage::keepFileAt(const FileId&, const std::filesystem::path&, Callb
 }
 void ChunkStorage::finishKeptFile(const FileId&, const std::filesystem::path&, Callback<void> done) {
   done(fail(Errc::kUnsupported, "finish kept file", "this store keeps chunks only in itself"));
+}
+
+void ChunkStorage::adoptFile(const Manifest&, const std::filesystem::path&, FileStamp, bool, Callback<FileId> done) {
+  done(fail(Errc::kUnsupported, "add in place", "this store keeps chunks only in itself"));
+}
+
+Result<FileStamp> stampOf(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return fail(Errc::kNotFound, "stat", path.string() + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return fail(Errc::kInvalidArgument, "stat", path.string() + " is not a regular file");
+  return FileStamp{static_cast<std::uint64_t>(st.st_size),
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+Result<FileId> BlockingStorage::adoptFile(const Manifest& m, const std::filesystem::path& path, FileStamp stamp,
+                                          bool pinned) {
+  return await<FileId>([&](auto cb) { s_.adoptFile(m, path, stamp, pinned, std::move(cb)); });
 }
 
 Status BlockingStorage::keepFileAt(const FileId& id, const std::filesystem::path& path) {

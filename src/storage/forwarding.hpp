@@ -45,6 +45,10 @@ class ForwardingStorage : public ChunkStorage {
   void finishKeptFile(const FileId& id, const std::filesystem::path& to, Callback<void> done) override {
     inner_.finishKeptFile(id, to, std::move(done));
   }
+  void adoptFile(const Manifest& m, const std::filesystem::path& p, FileStamp st, bool pinned,
+                 Callback<FileId> done) override {
+    inner_.adoptFile(m, p, st, pinned, std::move(done));
+  }
 
  protected:
   ChunkStorage& inner() { return inner_; }

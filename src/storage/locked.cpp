@@ -73,6 +73,11 @@ class LockedStorage final : public ChunkStorage {
     Lock l(mu_);
     inner_->finishKeptFile(id, to, std::move(done));
   }
+  void adoptFile(const Manifest& m, const std::filesystem::path& p, FileStamp st, bool pinned,
+                 Callback<FileId> done) override {
+    Lock l(mu_);
+    inner_->adoptFile(m, p, st, pinned, std::move(done));
+  }
 
  private:
   // Recursive: a completion may call the store again on the same thread.

@@ -4,6 +4,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "p2pcdn/chunk_storage.hpp"
 #include "storage/data_files.hpp"
 
 namespace p2pcdn::storage::sql {
@@ -49,7 +50,6 @@ Status convertSchema2Rows(sqlite3* db) {
   if (!hasColumn(db, "files", "slot")) {
     P2PCDN_TRY(exec(db, "ALTER TABLE files ADD COLUMN slot INTEGER NOT NULL DEFAULT 0", op));
   }
-  if (!hasColumn(db, "files", "path")) P2PCDN_TRY(exec(db, "ALTER TABLE files ADD COLUMN path TEXT", op));
   P2PCDN_TRY(exec(db, (std::string("UPDATE files SET data=") + kNewDataName + " WHERE data IS NULL").c_str(), op));
   std::vector<std::pair<std::int64_t, std::uint64_t>> slots;
   {
@@ -149,7 +149,9 @@ const char* setup =
       "  manifest BLOB NOT NULL,"
       "  data TEXT,"
       "  slot INTEGER NOT NULL DEFAULT 0,"
-      "  path TEXT);"
+      "  path TEXT,"
+      "  path_size INTEGER,"
+      "  path_mtime INTEGER);"
       "CREATE TABLE IF NOT EXISTS chunks("
       "  file_num INTEGER NOT NULL REFERENCES files(num) ON DELETE CASCADE,"
       "  idx INTEGER NOT NULL,"
@@ -181,8 +183,14 @@ const char* setup =
       return dbError(db, "open store", rc);
     }
   }
-  // Schema 3 as first committed had no kept files (files.path).
-  if (!hasColumn(db, "files", "path")) P2PCDN_TRY(exec(db, "ALTER TABLE files ADD COLUMN path TEXT", "open store"));
+  // Schema 3 as first committed had no kept files (files.path, and the
+  // stamp of one whose content is complete).
+  for (auto [column, type] : {std::pair{"path", "TEXT"}, {"path_size", "INTEGER"}, {"path_mtime", "INTEGER"}}) {
+    if (!hasColumn(db, "files", column)) {
+      const std::string alter = std::string("ALTER TABLE files ADD COLUMN ") + column + " " + type;
+      P2PCDN_TRY(exec(db, alter.c_str(), "open store"));
+    }
+  }
   return {};
 }
 
@@ -243,17 +251,20 @@ Status forgetVanishedKeptFiles(sqlite3* db) {
   std::vector<std::int64_t> gone;
   {
     Stmt s;
-    P2PCDN_TRY(prepare(db, s, "SELECT num, path FROM files WHERE path IS NOT NULL"));
+    P2PCDN_TRY(prepare(db, s, "SELECT num, path, path_size, path_mtime FROM files WHERE path IS NOT NULL"));
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(text(s.get(), 1), ec)) gone.push_back(sqlite3_column_int64(s.get(), 0));
+      auto now = stampOf(text(s.get(), 1));
+      const bool stamped = sqlite3_column_type(s.get(), 2) != SQLITE_NULL;
+      const FileStamp then{static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 2)), sqlite3_column_int64(s.get(), 3)};
+      if (!now || (stamped && *now != then)) gone.push_back(sqlite3_column_int64(s.get(), 0));
     }
     if (rc != SQLITE_DONE) return dbError(db, "open store", rc);
   }
   for (std::int64_t num : gone) {
     if (Status tx = immediate(db, "open store", [&]() -> Status {
-      for (const char* q : {"DELETE FROM chunks WHERE file_num=?1", "UPDATE files SET path=NULL WHERE num=?1"}) {
+      for (const char* q : {"DELETE FROM chunks WHERE file_num=?1",
+                            "UPDATE files SET path=NULL, path_size=NULL, path_mtime=NULL WHERE num=?1"}) {
         Stmt s;
         P2PCDN_TRY(prepare(db, s, q));
         sqlite3_bind_int64(s.get(), 1, num);

@@ -75,9 +75,10 @@ Status dropOrphanDataFiles(sqlite3* db, DataFiles& files);
 Result<std::uint64_t> moveChunks(sqlite3* db, DataFiles& files, std::int64_t num, const std::string& from,
                                  std::uint64_t slot, const std::string& to);
 
-// A kept file that is gone (moved or deleted by its owner), or is no longer a
-// regular file: its chunks are not there any more, so they count as missing,
-// and new ones go to the store's own data file. Runs at open, before the
+// A kept file that is gone (moved or deleted by its owner), is no longer a
+// regular file, or whose recorded stamp (size, modification time) changed:
+// its chunks are not there any more (or not those), so they count as
+// missing, and new ones go to the store's own data file. Runs at open, before the
 // store counts what it holds.
 Status forgetVanishedKeptFiles(sqlite3* db);
 

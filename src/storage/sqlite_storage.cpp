@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -123,22 +124,30 @@ class SqliteStorage final : public ChunkStorage {
     return SQLITE_OK;
   }
 
-  void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {
+  // The files row of a manifest (made, or its pin raised).
+  Result<FileId> insertManifest(const Manifest& m, bool pinned) {
     auto enc = encodeManifest(m);
-    if (!enc) return done(fail(enc.error()));
+    if (!enc) return fail(enc.error());
     FileId id = manifestId(*enc);
     sqlite3_stmt* s = stmt(kInsertFile,
                            "INSERT INTO files(file_id, pinned, manifest, slot, data) "
                            "VALUES(?1, ?2, ?3, ?4, lower(hex(randomblob(8)))) "
                            "ON CONFLICT(file_id) DO UPDATE SET pinned = MAX(pinned, excluded.pinned)");
-    if (!s) return done(dbError("store manifest", SQLITE_ERROR));
+    if (!s) return dbError("store manifest", SQLITE_ERROR);
     sqlite3_bind_blob(s, 1, id.bytes.data(), Hash::kSize, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, pinned ? 1 : 0);
     sqlite3_bind_blob(s, 3, enc->data(), static_cast<int>(enc->size()), SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, static_cast<sqlite3_int64>(slotOf(m)));
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return done(dbError("store manifest", rc));
+    if (rc != SQLITE_DONE) return dbError("store manifest", rc);
+    return id;
+  }
+
+  void storeManifest(const Manifest& m, bool pinned, Callback<FileId> done) override {
+    auto inserted = insertManifest(m, pinned);
+    if (!inserted) return done(inserted);
+    const FileId id = *inserted;
     if (auto p = pendingKeep_.find(id); p != pendingKeep_.end()) {
       const std::string path = p->second;
       pendingKeep_.erase(p);
@@ -148,6 +157,54 @@ class SqliteStorage final : public ChunkStorage {
         if (auto st = keep(**f, path); !st) return done(fail(st.error()));
       }
     }
+    done(id);
+  }
+
+  void adoptFile(const Manifest& m, const std::filesystem::path& path, FileStamp stamp, bool pinned,
+                 Callback<FileId> done) override {
+    const char* op = "add in place";
+    if (m.encryption) {
+      return done(fail(Errc::kUnsupported, op, "an encrypted file's chunks are ciphertext: they are kept in the store"));
+    }
+    std::error_code ec;
+    const std::string abs = std::filesystem::absolute(path, ec).lexically_normal().string();
+    if (ec || abs.empty()) return done(fail(Errc::kInvalidArgument, op, "bad path " + path.string()));
+    auto now = stampOf(abs);
+    if (!now) return done(fail(now.error()));
+    if (*now != stamp || now->size != m.size) {
+      return done(fail(Errc::kInvalidArgument, op, abs + " changed while it was being added"));
+    }
+    FileId id;
+    FileEntry* entry = nullptr;
+    if (Status tx = immediate(op, [&]() -> Status {
+          auto inserted = insertManifest(m, pinned);
+          if (!inserted) return fail(inserted.error());
+          id = *inserted;
+          auto f = lookup(id, op);
+          if (!f) return fail(f.error());
+          entry = *f;
+          P2PCDN_TRY(deleteWhere(entry->num));  // a copy it held before
+          P2PCDN_TRY(setPath(entry->num, abs, *now));
+          Stmt s;
+          P2PCDN_TRY(prepare(s, "INSERT INTO chunks(file_num, idx, size, last_access, blob_id) VALUES(?1, ?2, ?3, ?4, 0)"));
+          for (ChunkIndex i = 0; i < m.chunkCount(); ++i) {
+            sqlite3_stmt* q = s.fresh();
+            sqlite3_bind_int64(q, 1, entry->num);
+            sqlite3_bind_int64(q, 2, i);
+            sqlite3_bind_int64(q, 3, static_cast<sqlite3_int64>(m.storedChunkLength(i)));
+            sqlite3_bind_int64(q, 4, static_cast<sqlite3_int64>(++tick_));
+            if (int rc = sqlite3_step(q); rc != SQLITE_DONE) return dbError(op, rc);
+          }
+          return {};
+        });
+        !tx) {
+      cache_.erase(id);  // the counters are re-read at the next open; the cache must not lie meanwhile
+      return done(fail(tx.error()));
+    }
+    chunkCount_ += m.chunkCount();
+    const Place old = entry->place;
+    entry->place.path = abs;
+    if (old.path != abs) files_.remove(old.key());  // the store's own copy goes; a kept one elsewhere is left
     done(id);
   }
 
@@ -185,7 +242,8 @@ class SqliteStorage final : public ChunkStorage {
       (void)exec("ROLLBACK", op);
       return done(fail(Errc::kIo, op, "rename " + file.place.path + " -> " + target + ": " + ec.message()));
     }
-    if (auto st = setPath(file.num, target); !st) {
+    auto stamp = stampOf(target);
+    if (auto st = stamp ? setPath(file.num, target, *stamp) : Status(fail(stamp.error())); !st) {
       std::filesystem::rename(target, file.place.path, ec);
       (void)exec("ROLLBACK", op);
       return done(st);
@@ -488,15 +546,20 @@ class SqliteStorage final : public ChunkStorage {
     return {};
   }
 
-  Status setPath(std::int64_t num, const std::string& path) {
+  // A kept file's path ("": none) and, once its content is complete, its stamp.
+  Status setPath(std::int64_t num, const std::string& path, std::optional<FileStamp> stamp = std::nullopt) {
     Stmt s;
-    P2PCDN_TRY(prepare(s, "UPDATE files SET path=?1 WHERE num=?2"));
+    P2PCDN_TRY(prepare(s, "UPDATE files SET path=?1, path_size=?2, path_mtime=?3 WHERE num=?4"));
     if (path.empty()) {
       sqlite3_bind_null(s.get(), 1);
     } else {
       sqlite3_bind_text(s.get(), 1, path.c_str(), -1, SQLITE_TRANSIENT);
     }
-    sqlite3_bind_int64(s.get(), 2, num);
+    if (stamp) {
+      sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(stamp->size));
+      sqlite3_bind_int64(s.get(), 3, stamp->mtimeNs);
+    }
+    sqlite3_bind_int64(s.get(), 4, num);
     if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) return dbError("keep file", rc);
     return {};
   }

@@ -340,6 +340,44 @@ def test_errors(args, tmp, rng):
     check(not [x for x in tmp.iterdir() if ".part-" in x.name], "failed export left a .part- file")
 
 
+def test_in_place(args, tmp, rng):
+    """add --in-place: the store serves the file from where it is (no copy), leaves it
+    untouched, and stops counting its chunks once it changes."""
+    cli = Cli(args.p2pcdn, tmp / "home")
+    size = 3 * DEFAULT_CHUNK + 4321
+    data = random_bytes(rng, size)
+    src = write_file(tmp / "film.bin", data)
+    before = os.stat(src)
+    fid = cli.add(src, "--in-place")["fileId"]
+    check(fid == Cli(args.p2pcdn, tmp / "home2").add(src)["fileId"], "in place and copied: different file ids")
+    own = cli.home / "store.db-chunks"
+    check(not any(own.iterdir()), f"add --in-place copied the file into the store: {list(own.iterdir())}")
+    check(cli.ls()[fid]["chunksPresent"] == 4, f"ls after add --in-place: {cli.ls()}")
+    cli.run("verify", fid, expect=EXIT_OK)
+    cli.run("export", fid, "-o", tmp / "copy.bin", expect=EXIT_OK)
+    check_identical(src, tmp / "copy.bin", "export of a file added in place")
+    after = os.stat(src)
+    check((after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns), "the store changed the file")
+    # The file is edited: its chunks are no longer served (verify: missing, exit 6).
+    with open(src, "r+b") as f:
+        f.seek(DEFAULT_CHUNK + 10)
+        f.write(b"edited")
+    os.utime(src, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+    rep = json.loads(cli.run("verify", fid, "--json", expect=EXIT_INCOMPLETE).out)
+    check(rep["missing"] == [0, 1, 2, 3] and rep["corrupt"] == [], f"verify after the file changed: {rep}")
+    p = cli.run("export", fid, "-o", tmp / "stale.bin")
+    check(p.returncode != EXIT_OK, "export of a changed in-place file succeeded")
+    check_no_output(tmp / "stale.bin", "export of a changed in-place file")
+    # rm forgets it and leaves the file.
+    cli.run("rm", fid, expect=EXIT_OK)
+    check(src.exists() and src.stat().st_size == size, "rm of an in-place file touched the file")
+    # --encrypt: the ciphertext is kept in the store, with a note.
+    p = cli.run("add", src, "--in-place", "--encrypt", "--json", expect=EXIT_OK)
+    check("--in-place does not apply" in p.err, f"no note for --in-place --encrypt: {p.err!r}")
+    check(any(own.iterdir()), "an encrypted file added --in-place has no ciphertext in the store")
+    print(f"  {size} bytes served in place; edit detected; rm left the file; --encrypt kept its ciphertext")
+
+
 if __name__ == "__main__":
     sys.exit(Harness({"roundtrip": test_roundtrip, "resolve": test_resolve, "encrypted": test_encrypted,
-                      "errors": test_errors}).main())
+                      "errors": test_errors, "in-place": test_in_place}).main())

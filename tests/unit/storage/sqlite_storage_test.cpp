@@ -328,6 +328,57 @@ TEST_F(SqliteStorageTest, AKeptFileIsWrittenInPlaceAndServedFromThere) {
   EXPECT_EQ(st.usage()->bytesUsed, kBig);
 }
 
+// Seeding in place: a file adopted as its own stored copy is served from
+// where it is, nothing copied; a held copy is dropped; a change to the file
+// (its stamp) makes its chunks count as missing at the next open.
+TEST_F(SqliteStorageTest, AnAdoptedFileIsServedInPlaceUntilItChanges) {
+  constexpr std::uint32_t kBig = 64 * 1024;
+  TestFile a = makeTestFile(4 * kBig + 9, kBig, 51);
+  const std::filesystem::path orig = dir_ / "orig.bin";
+  { std::ofstream(orig, std::ios::binary).write(reinterpret_cast<const char*>(a.data.data()),
+                                               static_cast<std::streamsize>(a.data.size())); }
+  auto stamp = stampOf(orig);
+  ASSERT_TRUE(stamp.has_value()) << describe(stamp);
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    BlockingStorage st(*s);
+    ASSERT_TRUE(st.storeManifest(a.manifest).has_value());  // a copy held before (two chunks)
+    for (ChunkIndex i : {0u, 3u}) P2PCDN_ASSERT_OK(st.storeChunk(a.id, i, a.chunks[i]));
+    FileStamp moved = *stamp;
+    moved.mtimeNs += 1;
+    EXPECT_EQ(codeOf(st.adoptFile(a.manifest, orig, moved)), Errc::kInvalidArgument) << "a stale stamp was taken";
+    auto id = st.adoptFile(a.manifest, orig, *stamp);
+    ASSERT_TRUE(id.has_value()) << describe(id);
+    EXPECT_EQ(*id, a.id);
+    EXPECT_EQ(*st.presentChunks(a.id), std::vector<bool>(5, true));
+    for (ChunkIndex i = 0; i < 5; ++i) EXPECT_EQ(*st.getChunk(a.id, i), a.chunks[i]);
+    EXPECT_EQ(st.usage()->bytesUsed, 0u);
+    EXPECT_TRUE(std::filesystem::is_empty(dbPath().string() + "-chunks")) << "the held copy was kept";
+  }
+  EXPECT_EQ(*stampOf(orig), *stamp) << "adopting or serving changed the file";
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(*BlockingStorage(*s).getChunk(a.id, 4), a.chunks[4]) << "not served in place after reopening";
+  }
+  // The file changes behind the store's back (same size, new time): gone at open.
+  {
+    std::fstream f(orig, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5);
+    f.put('x');
+  }
+  std::filesystem::last_write_time(orig, std::filesystem::last_write_time(orig) + std::chrono::seconds(2));
+  auto s = open();
+  ASSERT_TRUE(s);
+  BlockingStorage st(*s);
+  EXPECT_EQ(*st.presentChunks(a.id), std::vector<bool>(5, false)) << "a changed file's chunks still count";
+  EXPECT_TRUE(st.getManifest(a.id).has_value());
+  TestFile e = makeTestFile(kBig, kBig, 52);
+  e.manifest.encryption = EncryptionInfo{};
+  EXPECT_EQ(codeOf(st.adoptFile(e.manifest, orig, *stampOf(orig))), Errc::kUnsupported);
+}
+
 // An encrypted file's stored chunks are ciphertext: it is never kept outside.
 TEST_F(SqliteStorageTest, AnEncryptedFileIsNotKeptOutside) {
   TestFile e = makeTestFile(2 * kChunk, kChunk, 43);
