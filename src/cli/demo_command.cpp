@@ -208,7 +208,7 @@ int cmdDemo(const Globals& gIn, const DemoArgs& a) {
     NetArgs n = net;
     n.uploadLimit = up;
     n.downloadLimit = down;
-    return nodeOptions(n, trackerUrl);
+    return nodeOptions(n, {trackerUrl});
   };
   std::vector<std::unique_ptr<DemoPeer>> peers;  // [0] the seeder, then the leechers, then the viewer
   auto seederR = makePeer("seeder", root, rt, **factory,

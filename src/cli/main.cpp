@@ -69,14 +69,14 @@ int main(int argc, char** argv) {
   AddArgs seedAdd;
   auto* seedCmd = app.add_subcommand("seed", "serve a file (adding it first if FILE is a path) until interrupted");
   seedCmd->add_option("target", net.target, "FILE to add and seed, or a stored id / prefix / link")->required();
-  seedCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port");
+  seedCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port; repeat it for fallbacks");
   seedCmd->add_option("--duration", net.duration, "stop after S seconds (default: until interrupted)");
   seedCmd->add_option("--name", seedAdd.name, "name recorded in the manifest when adding");
   seedCmd->add_flag("--encrypt", seedAdd.encrypt, "encrypt when adding (the key goes in the link)");
   seedCmd->add_flag("--in-place", seedAdd.inPlace, "when adding: serve FILE from where it is, without a copy");
   auto* getCmd = app.add_subcommand("get", "download a file by link or id; writes only verified bytes");
   getCmd->add_option("target", net.target, "p2pcdn: link or file id")->required();
-  getCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port (default: the link's tr=)");
+  getCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port; repeat it for fallbacks (default: the link's tr=)");
   getCmd->add_option("-o,--output", net.output, "write the file here when complete");
   getCmd->add_option("--web-seed", net.webSeeds,
                      "an http:// URL serving the file (Range requests), used for what the swarm cannot give in time "
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   auto* streamCmd = app.add_subcommand(
       "stream", "write a file's bytes to stdout in order as they arrive (e.g. `p2pcdn stream LINK | mpv -`)");
   streamCmd->add_option("target", net.target, "p2pcdn: link or file id")->required();
-  streamCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port (default: the link's tr=)");
+  streamCmd->add_option("--tracker", net.trackers, "tracker URL, ws://host:port; repeat it for fallbacks (default: the link's tr=)");
   streamCmd->add_option("--web-seed", net.webSeeds, "an http:// URL serving the file (as for get)");
   streamCmd->add_option("--manifest", net.manifestFile, "the file's manifest (as for get)");
   streamCmd->add_option("--lookahead", media.lookahead, "chunks fetched ahead of what stdout has taken (default 32)")

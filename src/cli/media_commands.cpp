@@ -153,7 +153,7 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   if (!listen) return report(listen.error());
   auto storeR = openStore(g);
   if (!storeR) return report(storeR.error());
-  auto tracker = pickTracker(n, {});
+  auto tracker = pickTrackers(n, {});
   if (!tracker) return report(tracker.error());
   Net net;
   if (auto st = net.init(n, **storeR, *tracker); !st) return report(st.error());
@@ -171,7 +171,7 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   if (!pub.empty() && pub.rfind("ws://", 0) != 0 && pub.rfind("wss://", 0) != 0) {
     return report(Error(Errc::kInvalidArgument, "--public-tracker", "expected ws://HOST:PORT or wss://..., got '" + pub + "'"));
   }
-  o.appConfig = webAppConfig(pub.empty() ? *tracker : pub, n.stun);
+  o.appConfig = webAppConfig(pub.empty() ? tracker->front() : pub, n.stun);
   gateway::Gateway gw(net.io, *net.node, **storeR, std::move(o), net.rt.storeQueue());  // chunk reads off the loop
   if (auto st = gw.start(); !st) return report(st.error());
   const std::string host = listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first;
@@ -201,7 +201,7 @@ int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   std::optional<Manifest> manifest = std::move(target->manifest);
 
   Net net;
-  if (auto st = net.init(n, **storeR, target->tracker); !st) return report(st.error());
+  if (auto st = net.init(n, **storeR, target->trackers); !st) return report(st.error());
   const std::size_t lookahead = std::max<std::size_t>(ma.lookahead, 1);
   FdWriter out(net.io, STDOUT_FILENO, 4);
   ProgressBar bar("streaming", ma.progress);

@@ -18,9 +18,11 @@
 
 namespace p2pcdn::cli {
 
-node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker);
+// trackers: the first is NodeOptions::trackerUrl, the rest its fallbacks.
+node::NodeOptions nodeOptions(const NetArgs& n, const std::vector<std::string>& trackers);
 // --tracker, else the link's first tr=, else a usage error.
-Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>& fromLink);
+// --tracker (all given), else the link's tr= (all), else an error.
+Result<std::vector<std::string>> pickTrackers(const NetArgs& n, const std::vector<std::string>& fromLink);
 
 // Where a fetching command (get, stream) starts: the file of the link in
 // n.target, its key (from the link, else the key store), the tracker, and the
@@ -28,7 +30,7 @@ Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>
 struct FetchTarget {
   FileId id;
   std::optional<EncryptionKey> key;
-  std::string tracker;
+  std::vector<std::string> trackers;  // the first, then fallbacks
   std::optional<Manifest> manifest;
   std::vector<std::string> webSeeds;  // the link's ws= and --web-seed
 };
@@ -66,14 +68,14 @@ struct Net {
   bool stopping = false;
   std::function<void()> beforeStop;  // runs once, while the node still has its peers
 
-  Status init(const NetArgs& n, ChunkStorage& store, const std::string& tracker) {
+  Status init(const NetArgs& n, ChunkStorage& store, const std::vector<std::string>& trackers) {
     transport::WebRtcFactoryOptions fo;
     fo.log = n.verbose ? transport::WebRtcLog::kWarning : transport::WebRtcLog::kNone;
     if (n.udpReceiveBuffer) fo.udpReceiveBuffer = *n.udpReceiveBuffer;
     auto f = transport::makeWebRtcLinkFactory(fo);
     if (!f) return fail(f.error());
     links = std::move(*f);
-    node = std::make_unique<node::Node>(rt, store, *links, nodeOptions(n, tracker));
+    node = std::make_unique<node::Node>(rt, store, *links, nodeOptions(n, trackers));
     signals.async_wait([this](auto ec, int) {
       if (!ec) stop();
     });

@@ -109,9 +109,12 @@ void every(Net& net, asio::steady_timer& timer, std::chrono::milliseconds period
 
 // ---- shared with the other network commands (net.hpp) ----
 
-node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
+node::NodeOptions nodeOptions(const NetArgs& n, const std::vector<std::string>& trackers) {
   node::NodeOptions o;
-  o.trackerUrl = tracker;
+  if (!trackers.empty()) {
+    o.trackerUrl = trackers.front();
+    o.trackerFallbacks.assign(trackers.begin() + 1, trackers.end());
+  }
   o.link.loopbackOnly = n.loopback;
   for (const auto& s : n.stun) o.link.iceServers.push_back(s);
   if (n.maxUploads) o.swarm.maxConcurrentUploads = *n.maxUploads;
@@ -134,9 +137,9 @@ node::NodeOptions nodeOptions(const NetArgs& n, const std::string& tracker) {
   return o;
 }
 
-Result<std::string> pickTracker(const NetArgs& n, const std::vector<std::string>& fromLink) {
-  if (!n.trackers.empty()) return n.trackers.front();
-  if (!fromLink.empty()) return fromLink.front();
+Result<std::vector<std::string>> pickTrackers(const NetArgs& n, const std::vector<std::string>& fromLink) {
+  if (!n.trackers.empty()) return n.trackers;
+  if (!fromLink.empty()) return fromLink;
   return fail(Errc::kInvalidArgument, "tracker", "no tracker: pass --tracker ws://host:port or a link with tr=");
 }
 
@@ -155,7 +158,7 @@ static Result<std::string> readSmallFile(const std::filesystem::path& path, std:
 Result<FetchTarget> resolveFetch(const Globals& g, const NetArgs& n, BlockingStorage& store) {
   auto link = parseLink(n.target);
   if (!link) return fail(link.error());
-  auto tracker = pickTracker(n, link->trackers);
+  auto tracker = pickTrackers(n, link->trackers);
   if (!tracker) return fail(tracker.error());
   FetchTarget t{link->fileId, link->key ? link->key : loadKey(g, link->fileId), std::move(*tracker), std::nullopt,
                 link->webSeeds};
@@ -215,13 +218,13 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
     r = std::move(*res);
     if (!r.key) r.key = loadKey(g, r.id);
   }
-  auto tracker = pickTracker(n, r.trackers);
+  auto tracker = pickTrackers(n, r.trackers);
   if (!tracker) return report(tracker.error());
   std::unique_ptr<ChunkStorage> corrupting;
   Net net;
   if (auto st = net.init(n, servedStore(n, **storeR, corrupting), *tracker); !st) return report(st.error());
   if (auto st = seedNow(net.io, *net.node, r.id); !st) return report(st.error());
-  std::string link = formatLink(Link{r.id, {*tracker}, r.key, {}});
+  std::string link = formatLink(Link{r.id, *tracker, r.key, {}});
   if (g.json) {
     auto infoHash = node::swarmKey(r.id);
     std::cout << json{{"fileId", r.id.hex()},
@@ -282,7 +285,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
 
   std::unique_ptr<ChunkStorage> corrupting;
   Net net;
-  if (auto st = net.init(n, servedStore(n, **storeR, corrupting), target->tracker); !st) return report(st.error());
+  if (auto st = net.init(n, servedStore(n, **storeR, corrupting), target->trackers); !st) return report(st.error());
   ProgressBar bar("fetching", !g.quiet);
   std::optional<Error> failure;
   std::optional<double> firstChunkAt, completeAt;

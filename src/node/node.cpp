@@ -59,7 +59,9 @@ Status Node::Impl::start() {
   ev.onMessage = [weak](const signaling::TrackerMessage& msg) {
     if (auto self = weak.lock()) self->onTrackerMessage(msg);
   };
-  auto client = std::make_unique<TrackerClient>(rt, opts.trackerUrl, std::move(ev));
+  std::vector<std::string> urls{opts.trackerUrl};
+  urls.insert(urls.end(), opts.trackerFallbacks.begin(), opts.trackerFallbacks.end());
+  auto client = std::make_unique<TrackerClient>(rt, urls, opts.trackerFailover, std::move(ev));
   P2PCDN_TRY(client->valid());
   tracker = std::move(client);
   tracker->start();
@@ -102,6 +104,7 @@ void Node::Impl::tick() {
   const bool refreshStats = t - lastLinkStats > kLinkStatsPeriod;
   if (refreshStats) lastLinkStats = t;
   closing.sweep(t);
+  if (tracker) tracker->tick(t);
   for (auto& [id, f] : files) {
     if (refreshStats) {
       for (auto& [k, p] : f.peers) {

@@ -37,6 +37,11 @@ std::array<std::uint8_t, 20> swarmKey(const FileId& id);
 
 struct NodeOptions {
   std::string trackerUrl;                           // ws://host:port
+  // Further trackers (a link's other tr=): when the one in use has been
+  // unreachable for trackerFailover, the node moves to the next (in turn,
+  // back to trackerUrl after the last) and announces there.
+  std::vector<std::string> trackerFallbacks;
+  std::chrono::milliseconds trackerFailover{3000};
   // What kind of peer this is, in the peer id's readable prefix "-P<c>0001-"
   // (clientOf() reads it back): 'C' native (CLI, seed boxes), 'B' browser.
   char client = 'C';

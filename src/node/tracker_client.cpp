@@ -7,8 +7,49 @@
 
 namespace p2pcdn::node {
 
-TrackerClient::TrackerClient(Runtime& rt, std::string_view url, Events events)
-    : conn_(rt.connectTracker(url, connEvents(std::move(events)))) {}
+TrackerClient::TrackerClient(Runtime& rt, const std::vector<std::string>& urls, swarm::Time failover, Events events)
+    : failover_(failover) {
+  if (urls.empty()) {
+    status_ = fail(Errc::kInvalidArgument, "tracker", "no tracker URL");
+    return;
+  }
+  for (const auto& url : urls) {
+    auto conn = rt.connectTracker(url, connEvents(events));
+    if (!conn) {
+      status_ = fail(conn.error());
+      conns_.clear();
+      return;
+    }
+    conns_.push_back(std::move(*conn));
+  }
+}
+
+void TrackerClient::start() {
+  if (!status_ || started_ || stopped_) return;
+  started_ = true;
+  conns_[current_]->start();
+}
+
+void TrackerClient::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  conns_[current_]->stop();
+}
+
+void TrackerClient::tick(swarm::Time now) {
+  if (!started_ || stopped_) return;
+  if (!ticked_ || conns_[current_]->connected()) {
+    ticked_ = true;
+    lastUp_ = now;
+    return;
+  }
+  if (conns_.size() < 2 || now - lastUp_ < failover_) return;
+  // Down for long enough: the next tracker (onConnected announces there).
+  conns_[current_]->stop();
+  current_ = (current_ + 1) % conns_.size();
+  conns_[current_]->start();
+  lastUp_ = now;
+}
 
 TrackerConnection::Events TrackerClient::connEvents(Events events) {
   TrackerConnection::Events ev;

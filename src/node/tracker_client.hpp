@@ -7,6 +7,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "node/runtime.hpp"
 #include "signaling/signaling.hpp"
@@ -21,17 +23,30 @@ class TrackerClient {
     std::function<void(const signaling::TrackerMessage&)> onMessage;
   };
 
-  TrackerClient(Runtime& rt, std::string_view url, Events events);
-  Status valid() const { return conn_ ? Status{} : fail(conn_.error()); }
-  void start() { (*conn_)->start(); }
-  void stop() { (*conn_)->stop(); }
-  bool connected() const { return (*conn_)->connected(); }
+  // One connection at a time, to urls[0] first; tick() moves to the next url
+  // (round the list) once the one in use has been down for `failover`.
+  TrackerClient(Runtime& rt, const std::vector<std::string>& urls, swarm::Time failover, Events events);
+  Status valid() const { return status_; }
+  void start();
+  void stop();
+  bool connected() const { return started_ && conns_[current_]->connected(); }
   // Dropped when not connected.
-  void send(const signaling::AnnounceRequest& msg) { (*conn_)->send(signaling::encodeClientMessage(msg)); }
+  void send(const signaling::AnnounceRequest& msg) {
+    if (started_) conns_[current_]->send(signaling::encodeClientMessage(msg));
+  }
+  void tick(swarm::Time now);
+  std::size_t current() const { return current_; }
 
  private:
   static TrackerConnection::Events connEvents(Events events);
-  Result<std::unique_ptr<TrackerConnection>> conn_;
+  Status status_;
+  std::vector<std::unique_ptr<TrackerConnection>> conns_;
+  std::size_t current_ = 0;
+  swarm::Time failover_{};
+  swarm::Time lastUp_{};
+  bool started_ = false;
+  bool ticked_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace p2pcdn::node

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "tracker/redis_client.hpp"
 #include "tracker/tracker_server.hpp"
 
 namespace p2pcdn::tracker {
@@ -44,6 +45,8 @@ void addServeOptions(CLI::App& app, ServeArgs& a) {
   app.add_option("--rate-limit", a.options.rateLimit, "messages per second per connection (0: unlimited)")
       ->capture_default_str();
   app.add_option("--rate-burst", a.options.rateBurst, "messages a connection may send at once")->capture_default_str();
+  app.add_option("--redis", a.options.redisUrl,
+                 "redis://HOST[:PORT][/DB]: share swarms with the other tracker instances on that Redis (a fleet)");
 }
 
 int serveUntilSignal(const ServeArgs& args) {
@@ -57,6 +60,12 @@ int serveUntilSignal(const ServeArgs& args) {
     return 2;
   }
   options.interval = std::chrono::milliseconds(static_cast<long long>(interval * 1000));
+  if (!options.redisUrl.empty()) {
+    if (auto r = parseRedisUrl(options.redisUrl); !r) {
+      std::fprintf(stderr, "p2pcdn tracker: %s\n", r.error().message().c_str());
+      return 2;
+    }
+  }
 
   // Wait for the signals in this thread; the server has its own.
   sigset_t signals;
@@ -72,6 +81,7 @@ int serveUntilSignal(const ServeArgs& args) {
     return 5;
   }
   const bool v6 = host.find(':') != std::string::npos;
+  if (!options.redisUrl.empty()) std::fprintf(stderr, "p2pcdn tracker: swarms shared in %s\n", options.redisUrl.c_str());
   std::printf("p2pcdn tracker listening on ws://%s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
               static_cast<unsigned>(server.port()));
   std::fflush(stdout);

@@ -41,9 +41,11 @@ RegistryCounts SwarmRegistry::counts() const {
   return {swarms_.size(), peerCount_, seederCount_, peerCount_ - seederCount_};
 }
 
-void SwarmRegistry::handle(ConnectionId from, const ClientMessage& message, TimePoint now, std::vector<Delivery>& out) {
+void SwarmRegistry::handle(ConnectionId from, const ClientMessage& message, TimePoint now, std::vector<Delivery>& out,
+                           FleetAnnounce* fleet) {
+  if (fleet) *fleet = FleetAnnounce{};
   if (const auto* a = std::get_if<AnnounceRequest>(&message)) {
-    announce(from, *a, now, out);
+    announce(from, *a, now, out, fleet);
   } else {
     scrape(from, std::get<ScrapeRequest>(message), out);
   }
@@ -54,7 +56,8 @@ void SwarmRegistry::refuse(ConnectionId from, const InfoHash& infoHash, std::str
   out.push_back({from, encodeTrackerMessage(Failure{std::move(reason), Action::kAnnounce, infoHash})});
 }
 
-void SwarmRegistry::announce(ConnectionId from, const AnnounceRequest& a, TimePoint now, std::vector<Delivery>& out) {
+void SwarmRegistry::announce(ConnectionId from, const AnnounceRequest& a, TimePoint now, std::vector<Delivery>& out,
+                             FleetAnnounce* fleet) {
   ++counters_.announces;
   auto swarm = swarms_.find(a.infoHash);
   std::uint32_t self = 0;
@@ -71,17 +74,24 @@ void SwarmRegistry::announce(ConnectionId from, const AnnounceRequest& a, TimePo
   std::vector<Membership>* mine = nullptr;
   if (auto m = memberships_.find(from); m != memberships_.end()) mine = &m->second;
 
+  if (fleet) {
+    fleet->from = from;
+    fleet->member.infoHash = a.infoHash;
+    fleet->member.peerId = a.peerId;
+    fleet->reply = !a.answer;
+  }
   auto reply = [&] {
     if (a.answer) return;  // like bittorrent-tracker: an answer gets no reply
-    AnnounceResponse r{a.infoHash, intervalSeconds(), 0, 0};
-    if (auto s = swarms_.find(a.infoHash); s != swarms_.end()) {
-      r.complete = s->second.seeders;
-      r.incomplete = static_cast<std::uint32_t>(s->second.peers.size()) - s->second.seeders;
-    }
-    out.push_back({from, encodeTrackerMessage(r)});
+    if (fleet) return;     // the fleet answers with the whole swarm's counts
+    replyCounts(from, a.infoHash, out);
   };
 
   if (a.event == Event::kStopped) {
+    if (fleet) {
+      fleet->accepted = true;  // the fleet forgets it and replies
+      fleet->stopped = true;
+      if (present) fleet->member.seeder = swarm->second.peers[self].seeder;
+    }
     if (present) {
       removePeer(swarm, self);
       if (swarm->second.peers.empty()) swarms_.erase(swarm);
@@ -122,10 +132,16 @@ void SwarmRegistry::announce(ConnectionId from, const AnnounceRequest& a, TimePo
   }
 
   reply();
+  if (fleet) {
+    fleet->accepted = true;
+    fleet->member.seeder = seeder;
+  }
 
   if (a.answer) {
     auto to = s.index.find(a.answer->toPeerId);
-    if (to == s.index.end() || to->second == self) {
+    if (fleet && to == s.index.end()) {
+      fleet->answer = a.answer;  // held by another instance, perhaps
+    } else if (to == s.index.end() || to->second == self) {
       ++counters_.answersUnroutable;
     } else {
       out.push_back({s.peers[to->second].connection,
@@ -134,16 +150,47 @@ void SwarmRegistry::announce(ConnectionId from, const AnnounceRequest& a, TimePo
     }
   }
 
-  if (!a.offers.empty()) {
-    const std::size_t want = std::min<std::size_t>(a.offers.size(), a.numwant.value_or(kMaxNumwant));
-    pickPeers(s, self, want, scratch_);
-    for (std::size_t i = 0; i < scratch_.size(); ++i) {
-      const OfferEntry& o = a.offers[i];
-      out.push_back({s.peers[scratch_[i]].connection,
-                     encodeTrackerMessage(RelayedOffer{a.infoHash, a.peerId, o.offerId, o.offer})});
-    }
-    counters_.offersRelayed += scratch_.size();
+  if (fleet) {
+    fleet->want = std::min<std::size_t>(a.offers.size(), a.numwant.value_or(kMaxNumwant));
+    fleet->offers = a.offers;
+    fleet->offers.resize(fleet->want);
+  } else {
+    relayOffers(swarm, self, a.offers, std::min<std::size_t>(a.offers.size(), a.numwant.value_or(kMaxNumwant)), out);
   }
+}
+
+void SwarmRegistry::replyCounts(ConnectionId to, const InfoHash& infoHash, std::vector<Delivery>& out) const {
+  AnnounceResponse r{infoHash, intervalSeconds(), 0, 0};
+  if (auto s = swarms_.find(infoHash); s != swarms_.end()) {
+    r.complete = s->second.seeders;
+    r.incomplete = static_cast<std::uint32_t>(s->second.peers.size()) - s->second.seeders;
+  }
+  out.push_back({to, encodeTrackerMessage(r)});
+}
+
+void SwarmRegistry::relayOffers(SwarmMap::iterator swarm, std::uint32_t self, const std::vector<OfferEntry>& offers,
+                                std::size_t want, std::vector<Delivery>& out) {
+  if (offers.empty()) return;
+  const Swarm& s = swarm->second;
+  pickPeers(s, self, want, scratch_);
+  for (std::size_t i = 0; i < scratch_.size(); ++i) {
+    const OfferEntry& o = offers[i];
+    out.push_back({s.peers[scratch_[i]].connection,
+                   encodeTrackerMessage(RelayedOffer{swarm->first, s.peers[self].id, o.offerId, o.offer})});
+  }
+  counters_.offersRelayed += scratch_.size();
+}
+
+void SwarmRegistry::relayLocally(const FleetAnnounce& a, std::vector<Delivery>& out) {
+  if (!a.accepted) return;
+  if (a.reply) replyCounts(a.from, a.member.infoHash, out);
+  if (a.answer) ++counters_.answersUnroutable;
+  if (a.stopped || a.offers.empty()) return;
+  auto swarm = swarms_.find(a.member.infoHash);
+  if (swarm == swarms_.end()) return;
+  auto self = swarm->second.index.find(a.member.peerId);
+  if (self == swarm->second.index.end() || swarm->second.peers[self->second].connection != a.from) return;
+  relayOffers(swarm, self->second, a.offers, a.want, out);
 }
 
 // Up to `want` distinct random peers other than `self`. A seeder's offers go
@@ -223,7 +270,7 @@ void SwarmRegistry::removePeer(SwarmMap::iterator swarm, std::uint32_t index, bo
   }
 }
 
-void SwarmRegistry::removeConnection(ConnectionId id) {
+void SwarmRegistry::removeConnection(ConnectionId id, std::vector<Member>* left) {
   auto m = memberships_.find(id);
   if (m == memberships_.end()) return;
   for (const Membership& member : m->second) {
@@ -231,10 +278,25 @@ void SwarmRegistry::removeConnection(ConnectionId id) {
     if (swarm == swarms_.end()) continue;
     auto p = swarm->second.index.find(member.peerId);
     if (p == swarm->second.index.end() || swarm->second.peers[p->second].connection != id) continue;
+    if (left) left->push_back(Member{member.infoHash, member.peerId, swarm->second.peers[p->second].seeder});
     removePeer(swarm, p->second, /*dropMembership=*/false);
     if (swarm->second.peers.empty()) swarms_.erase(swarm);
   }
   memberships_.erase(m);
+}
+
+std::optional<ConnectionId> SwarmRegistry::connectionOf(const InfoHash& infoHash, const PeerId& peerId) const {
+  auto swarm = swarms_.find(infoHash);
+  if (swarm == swarms_.end()) return std::nullopt;
+  auto p = swarm->second.index.find(peerId);
+  if (p == swarm->second.index.end()) return std::nullopt;
+  return swarm->second.peers[p->second].connection;
+}
+
+void SwarmRegistry::forEachPeer(const std::function<void(const Member&)>& fn) const {
+  for (const auto& [infoHash, swarm] : swarms_) {
+    for (const Peer& p : swarm.peers) fn(Member{infoHash, p.id, p.seeder});
+  }
 }
 
 std::size_t SwarmRegistry::expire(TimePoint now) {

@@ -20,6 +20,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -64,6 +66,28 @@ struct RegistryCounts {
   std::uint64_t leechers = 0;
 };
 
+// A peer of this registry, as the fleet's shared state records it.
+struct Member {
+  signaling::InfoHash infoHash{};
+  signaling::PeerId peerId{};
+  bool seeder = false;
+};
+
+// Fleet mode (handle() given a FleetAnnounce): the registry still keeps this
+// instance's own peers and refuses what it must, but an accepted announce is
+// neither answered nor relayed here: the fleet does both with the whole
+// swarm's state (tracker/fleet.hpp).
+struct FleetAnnounce {
+  bool accepted = false;  // false: nothing to do (refused or not an announce; any reply is in `out`)
+  ConnectionId from = 0;
+  Member member;
+  bool stopped = false;   // the peer left the swarm
+  bool reply = false;     // the announce wants a reply (an answer-only announce does not)
+  std::vector<signaling::OfferEntry> offers;  // to relay to up to `want` other peers of the swarm
+  std::size_t want = 0;
+  std::optional<signaling::AnswerEntry> answer;  // for a peer not held here
+};
+
 struct RegistryCounters {
   std::uint64_t announces = 0;
   std::uint64_t scrapes = 0;
@@ -81,10 +105,22 @@ class SwarmRegistry {
   // Handles one message that arrived on connection `from`. Appends what to
   // send to `out`: the reply to `from` first (if any), then relayed offers or
   // the relayed answer.
-  void handle(ConnectionId from, const signaling::ClientMessage& message, TimePoint now, std::vector<Delivery>& out);
+  // With `fleet`: fleet mode (above); an answer to a peer held here is still
+  // relayed here.
+  void handle(ConnectionId from, const signaling::ClientMessage& message, TimePoint now, std::vector<Delivery>& out,
+              FleetAnnounce* fleet = nullptr);
 
-  // The connection closed: its peers leave every swarm.
-  void removeConnection(ConnectionId id);
+  // The connection closed: its peers leave every swarm (appended to `left`).
+  void removeConnection(ConnectionId id, std::vector<Member>* left = nullptr);
+
+  // Fleet mode without the fleet (Redis unreachable): does with an accepted
+  // announce what handle() alone would have (this registry's peers only).
+  void relayLocally(const FleetAnnounce& a, std::vector<Delivery>& out);
+
+  // The connection that holds peerId in the swarm, if this registry has it.
+  std::optional<ConnectionId> connectionOf(const signaling::InfoHash& infoHash, const signaling::PeerId& peerId) const;
+  // Every peer held here (the fleet re-publishes them after Redis returns).
+  void forEachPeer(const std::function<void(const Member&)>& fn) const;
 
   // Drops peers that have not announced for 2 x interval; returns how many.
   std::size_t expire(TimePoint now);
@@ -113,11 +149,15 @@ class SwarmRegistry {
   };
   using SwarmMap = std::unordered_map<signaling::InfoHash, Swarm, KeyedIdHash>;
 
-  void announce(ConnectionId from, const signaling::AnnounceRequest& a, TimePoint now, std::vector<Delivery>& out);
+  void announce(ConnectionId from, const signaling::AnnounceRequest& a, TimePoint now, std::vector<Delivery>& out,
+                FleetAnnounce* fleet);
   void scrape(ConnectionId from, const signaling::ScrapeRequest& s, std::vector<Delivery>& out);
   void refuse(ConnectionId from, const signaling::InfoHash& infoHash, std::string reason, std::vector<Delivery>& out);
   // Removes peers[index] from the swarm (and its connection's membership).
   void removePeer(SwarmMap::iterator swarm, std::uint32_t index, bool dropMembership = true);
+  void replyCounts(ConnectionId to, const signaling::InfoHash& infoHash, std::vector<Delivery>& out) const;
+  void relayOffers(SwarmMap::iterator swarm, std::uint32_t self, const std::vector<signaling::OfferEntry>& offers,
+                   std::size_t want, std::vector<Delivery>& out);
   void pickPeers(const Swarm& swarm, std::uint32_t self, std::size_t want, std::vector<std::uint32_t>& picked);
 
   RegistryOptions options_;

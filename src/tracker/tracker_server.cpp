@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "signaling/signaling.hpp"
+#include "tracker/fleet.hpp"
 #include "tracker/rate_limit.hpp"
 #include "tracker/swarm_registry.hpp"
 
@@ -100,6 +101,20 @@ class TrackerServer::Impl {
       return fail(Errc::kIo, "start tracker", "listen on " + hostText + ":" + std::to_string(port) + ": " + ec.message());
     }
     port_ = acceptor_.local_endpoint(ec).port();
+    if (!options_.redisUrl.empty()) {
+      auto redis = parseRedisUrl(options_.redisUrl);
+      if (!redis) {
+        error_code ignored;
+        acceptor_.close(ignored);
+        return fail(redis.error());
+      }
+      FleetOptions fo;
+      fo.redis = *redis;
+      fo.peerTtl = 2 * options_.interval;
+      fleet_ = std::make_unique<TrackerFleet>(ioc_, fo, registry_,
+                                              [this](ConnectionId to, std::string text) { sendTo(to, std::move(text)); });
+      fleet_->start();
+    }
     started_ = true;
     doAccept();
     armSweep();
@@ -158,6 +173,27 @@ class TrackerServer::Impl {
     s.answersUnroutable = k.answersUnroutable;
     s.errors += k.refused;
     s.peersExpired = k.expired;
+    if (fleet_) {
+      const FleetStats f = fleet_->stats();
+      s.redisUp = f.redisUp ? 1 : 0;
+      s.redisConnects = f.redis.connects + f.bus.connects;
+      s.redisErrors = f.redis.errors + f.bus.errors;
+      s.redisTimeouts = f.redis.timeouts + f.bus.timeouts;
+      s.redisRttMicros = static_cast<std::uint64_t>(f.redis.rttLastSeconds * 1e6);
+      s.redisRttMicrosSum = static_cast<std::uint64_t>(f.redis.rttSecondsSum * 1e6);
+      s.redisRttCount = f.redis.rttCount;
+      s.fleetAnnounces = f.announces;
+      s.fleetFallbacks = f.localFallbacks;
+      s.fleetOffersPublished = f.offersPublished;
+      s.fleetOffersReceived = f.offersReceived;
+      s.fleetAnswersPublished = f.answersPublished;
+      s.fleetAnswersReceived = f.answersReceived;
+      s.fleetUndeliverable = f.undeliverable;
+      s.fleetRepublished = f.republished;
+      s.offersRelayed += f.offersLocal + f.offersPublished;
+      s.answersRelayed += f.answersPublished;
+      s.answersUnroutable += f.answersUnroutable;
+    }
     return s;
   }
 
@@ -183,9 +219,16 @@ class TrackerServer::Impl {
   // A WebSocket message (text or binary) from session s.
   void onMessage(WsSession& s, bool text, std::string_view payload);
   void deliver(std::vector<Delivery>& out);
+  void sendTo(ConnectionId to, std::string text);
   void onWsOpen(const std::shared_ptr<WsSession>& s);
   void onWsClosed(ConnectionId id) {
-    registry_.removeConnection(id);
+    if (fleet_) {
+      left_.clear();
+      registry_.removeConnection(id, &left_);
+      fleet_->left(left_);
+    } else {
+      registry_.removeConnection(id);
+    }
     sessions_.erase(id);
   }
 
@@ -200,6 +243,8 @@ class TrackerServer::Impl {
   std::string rateLimitedText_;
   std::string binaryText_;
   std::vector<Delivery> out_;
+  FleetAnnounce fleetAnnounce_;
+  std::vector<Member> left_;
 
   std::mutex control_;  // start / stop / stats from other threads
   std::thread thread_;
@@ -215,6 +260,7 @@ class TrackerServer::Impl {
   net::steady_timer retryTimer_;
   std::unordered_map<ConnectionId, std::shared_ptr<WsSession>> sessions_;
   std::unordered_map<std::uint64_t, std::weak_ptr<HttpSession>> httpSessions_;
+  std::unique_ptr<TrackerFleet> fleet_;  // after ioc_: its Redis sockets go first
 };
 
 // ---- WebSocket session -------------------------------------------------------------
@@ -494,16 +540,23 @@ void TrackerServer::Impl::onMessage(WsSession& s, bool text, std::string_view pa
     return;
   }
   out_.clear();
-  registry_.handle(s.id(), *message, now, out_);
+  if (!fleet_) {
+    registry_.handle(s.id(), *message, now, out_);
+    deliver(out_);
+    return;
+  }
+  registry_.handle(s.id(), *message, now, out_, &fleetAnnounce_);
   deliver(out_);
+  if (fleetAnnounce_.accepted) fleet_->announce(std::move(fleetAnnounce_));
 }
 
 void TrackerServer::Impl::deliver(std::vector<Delivery>& out) {
-  for (Delivery& d : out) {
-    auto it = sessions_.find(d.to);
-    if (it != sessions_.end()) it->second->send(std::move(d.text));
-  }
+  for (Delivery& d : out) sendTo(d.to, std::move(d.text));
   out.clear();
+}
+
+void TrackerServer::Impl::sendTo(ConnectionId to, std::string text) {
+  if (auto it = sessions_.find(to); it != sessions_.end()) it->second->send(std::move(text));
 }
 
 http::response<http::string_body> TrackerServer::Impl::handleHttp(const http::request<http::string_body>& req) {
@@ -549,6 +602,7 @@ void TrackerServer::Impl::shutdown() {
   acceptor_.close(ignored);
   sweepTimer_.cancel();
   retryTimer_.cancel();
+  if (fleet_) fleet_->stop();
   for (auto& [id, weak] : httpSessions_) {
     if (auto s = weak.lock()) s->abort();
   }

@@ -37,6 +37,9 @@ struct TrackerOptions {
   std::size_t maxQueuedBytes = 1 << 20;  // unsent bytes per connection before it is dropped as too slow
   std::chrono::milliseconds handshakeTimeout{10'000};  // HTTP request / WebSocket handshake / close
   std::chrono::milliseconds idleTimeout{0};  // no traffic (pings are sent halfway); 0: 2 x interval + 30 s
+  // redis://HOST[:PORT][/DB]: one instance of a fleet that shares its swarms
+  // in Redis (tracker/fleet.hpp). Empty: swarms in this process only.
+  std::string redisUrl;
 };
 
 // Counters since start (totals) and the current state (gauges).
@@ -66,6 +69,22 @@ struct TrackerStats {
   std::uint64_t closedOversized = 0; // connections closed for a message over the size limit
   std::uint64_t peersExpired = 0;
   std::uint64_t httpRequests = 0;
+  // The fleet (--redis); all 0 without it. Gauges: redisUp, redisRttMicros.
+  std::uint64_t redisUp = 0;           // 1 while announces go through Redis
+  std::uint64_t redisConnects = 0;     // (re)connections, both of the instance's Redis connections
+  std::uint64_t redisErrors = 0;       // commands that failed (error reply, lost, timed out)
+  std::uint64_t redisTimeouts = 0;
+  std::uint64_t redisRttMicros = 0;    // the last command's round trip
+  std::uint64_t redisRttMicrosSum = 0; // over redisRttCount commands
+  std::uint64_t redisRttCount = 0;
+  std::uint64_t fleetAnnounces = 0;    // announces run through Redis
+  std::uint64_t fleetFallbacks = 0;    // announces answered with this instance's peers only (Redis unreachable)
+  std::uint64_t fleetOffersPublished = 0;  // offers for a peer on another instance
+  std::uint64_t fleetOffersReceived = 0;   // offers from another instance, delivered here
+  std::uint64_t fleetAnswersPublished = 0;
+  std::uint64_t fleetAnswersReceived = 0;
+  std::uint64_t fleetUndeliverable = 0;    // the peer or its instance was gone
+  std::uint64_t fleetRepublished = 0;      // peers written to Redis again after a (re)connection
 };
 
 std::string statsJson(const TrackerStats& s);
