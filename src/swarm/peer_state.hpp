@@ -102,7 +102,12 @@ struct PeerState {
   bool goodbyeSent = false;
   wire::PeerId id{};
   std::uint32_t caps = 0;
-  std::deque<Bytes> control;  // messages the link refused (back-pressure), in order
+  // Messages the link refused (back-pressure), in order, and their bytes:
+  // bounded (SessionState::sendTo), so a peer that sends requests and does
+  // not read cannot make us queue without end.
+  std::deque<Bytes> control;
+  std::size_t controlBytes = 0;
+  bool manifestServed = false;  // it got the manifest on this link (once per link)
 
   // What it has.
   std::vector<bool> has;

@@ -371,8 +371,10 @@ void Session::handle(PeerState& p, const wire::ManifestRequest& r, Time now) {
   if (!state_.manifest || state_.manifestBytes.empty()) {
     return state_.sendTo(p, wire::encode(wire::Reject{r.requestId, wire::RejectReason::kNotHave, 0}), now);
   }
+  if (p.manifestServed) return;  // once per link: a manifest never changes, and each copy may be 32 MiB
   auto parts = wire::splitManifest(r.requestId, state_.manifestBytes);
   if (!parts) return;
+  p.manifestServed = true;
   for (Bytes& part : *parts) state_.sendTo(p, std::move(part), now);
 }
 
@@ -562,6 +564,7 @@ std::optional<PeerStats> Session::peerStats(PeerKey key, Time now) const {
   s.requestsOutstanding = d.out.size();
   s.requestTarget = state_.manifest ? downloader_.requestTarget(p, now) : 0;
   s.uploadsQueued = u.queue.size();
+  s.controlBytes = p.controlBytes;
   s.unchoked = u.unchoked;
   s.chokingUs = now < d.chokedUntil;
   s.latencySeconds = d.latencyKnown ? seconds(d.minLatency) : 0;

@@ -16,6 +16,12 @@ void SessionState::sendTo(PeerState& p, Result<Bytes> message, Time now) {
     Status st = host.send(p.key, *message);
     if (st.has_value() || st.error().code() != Errc::kBackPressure) return;  // other errors: the link is going away
   }
+  // Room for the manifest once, plus kMaxControlBytes of other replies.
+  if (p.controlBytes + message->size() > kMaxControlBytes + manifestBytes.size()) {
+    if (!p.dropping && !p.goodbyeSent) drop(p, wire::GoodbyeReason::kProtocolError, "too many unread replies");
+    return;
+  }
+  p.controlBytes += message->size();
   p.control.push_back(std::move(*message));
 }
 

@@ -23,6 +23,10 @@
 
 namespace p2pcdn::swarm {
 
+// Control replies (REJECTs, HAVEs, ...) a back-pressured link may hold before
+// its peer is dropped, besides one copy of the manifest.
+inline constexpr std::size_t kMaxControlBytes = 1 << 20;
+
 struct SessionState {
   SessionState(const FileId& file, const wire::PeerId& selfId, SessionHost& sessionHost, SessionOptions options,
                std::uint64_t seed)

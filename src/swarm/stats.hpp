@@ -29,6 +29,7 @@ struct PeerStats {
   std::size_t requestsOutstanding = 0;
   std::size_t requestTarget = 0;  // current pipeline size
   std::size_t uploadsQueued = 0;
+  std::size_t controlBytes = 0;   // replies waiting for the link (bounded: kMaxControlBytes + the manifest)
   bool unchoked = false;          // we serve it
   bool chokingUs = false;         // it rejected us as overloaded recently
   double latencySeconds = 0;      // request -> first byte, lowest seen

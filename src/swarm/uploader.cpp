@@ -247,8 +247,10 @@ bool Uploader::flushControl(PeerState& p) {
     if (!st) {
       if (st.error().code() == Errc::kBackPressure) return false;
       p.control.clear();
+      p.controlBytes = 0;
       return false;
     }
+    p.controlBytes -= p.control.front().size();
     p.control.pop_front();
   }
   return true;

@@ -36,6 +36,8 @@ struct Host : SessionHost {
   void storeManifest(const Manifest&) override {}
   void onComplete() override { completed = true; }
   void onBanned(PeerKey, const wire::PeerId& id) override { banned.push_back(id); }
+  // Links that refuse every message (back-pressure): a peer that does not read.
+  std::set<PeerKey> refuse;
   // A link queue the test drains by hand (when `reportQueue`).
   bool reportQueue = false;
   std::size_t queued = 0;
@@ -140,6 +142,7 @@ struct Net {
 };
 
 inline Status Host::send(PeerKey peer, ByteView message) {
+  if (refuse.count(peer)) return fail(Errc::kBackPressure, "link", "full");
   queued += message.size();
   return net->send(self, peer, message);
 }
