@@ -72,6 +72,8 @@ struct MediaArgs {
   bool progress = false;                  // stream --progress: a progress line on stderr
   double manifestTimeout = 20;            // serve --manifest-timeout: seconds before an unknown id is a 404
   std::string app;                        // serve --app DIR: the web app (default: the built package, if any)
+  std::vector<std::string> allowHosts;   // serve --allow-host NAME: Host names the gateway answers to
+  std::vector<std::string> cors;         // serve --cors ORIGIN: origins whose pages may read responses ("*": any)
   std::string publicTracker;              // serve --public-tracker URL: the tracker the app's pages join (default --tracker)
 };
 int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& m);

@@ -98,6 +98,12 @@ int main(int argc, char** argv) {
   serveCmd->add_option("--public-tracker", media.publicTracker,
                        "the tracker URL the web app's pages join, when browsers reach it by another name than --tracker "
                        "(ws:// or wss://)");
+  serveCmd->add_option("--allow-host", media.allowHosts,
+                       "a Host name the gateway answers to besides 127.0.0.1, localhost and [::1] (repeatable; others "
+                       "get 421, which stops DNS rebinding)");
+  serveCmd->add_option("--cors", media.cors,
+                       "an origin whose pages may read the gateway's responses, e.g. https://app.example (repeatable; "
+                       "'*': any page; default: none, cross-origin requests get 403)");
   serveCmd->add_option("--manifest-timeout", media.manifestTimeout,
                        "seconds to look for the manifest of an id not in the store before answering 404 (default 20)")
       ->check(CLI::Range(0.1, 3600.0));

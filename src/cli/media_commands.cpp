@@ -159,6 +159,8 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   if (auto st = net.init(n, **storeR, *tracker); !st) return report(st.error());
   gateway::GatewayOptions o;
   o.host = listen->first;
+  o.allowedHosts = ma.allowHosts;
+  o.corsOrigins = ma.cors;
   o.port = listen->second;
   o.keyFor = [&g](const FileId& id) { return loadKey(g, id); };
   o.manifestTimeout = std::chrono::milliseconds(static_cast<long>(ma.manifestTimeout * 1000));

@@ -97,12 +97,24 @@ class Conn : public std::enable_shared_from_this<Conn> {
                         {{http::field::allow, "GET, HEAD"}});
     }
     head_ = req.method() == http::verb::head;
-    const Route r = route(std::string_view(req.target().data(), req.target().size()));
     auto field = [&req](http::field f) -> std::optional<std::string_view> {
       auto it = req.find(f);
       if (it == req.end()) return std::nullopt;
       return std::string_view(it->value().data(), it->value().size());
     };
+    // Only requests meant for this gateway (DNS rebinding, cross-origin pages).
+    const auto host = field(http::field::host);
+    const auto origin = field(http::field::origin);
+    if (!hostAllowed(host, gw_->policy)) {
+      return sendSimple(http::status::misdirected_request,
+                        "this gateway does not answer to that Host (serve --allow-host NAME adds one)\n");
+    }
+    if (!originAllowed(origin, host, gw_->policy)) {
+      return sendSimple(http::status::forbidden,
+                        "cross-origin requests are refused (serve --cors ORIGIN allows one)\n");
+    }
+    cors_ = corsHeader(origin, gw_->policy);
+    const Route r = route(std::string_view(req.target().data(), req.target().size()));
     switch (r.kind) {
       case RouteKind::kIndex:
         if (gw_->app.enabled()) return sendAppFile("app/index.html", field(http::field::if_none_match));
@@ -172,8 +184,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
       endJob();
       auto json = manifestToJson(m);
       if (!json) return sendSimple(http::status::internal_server_error, json.error().message() + "\n");
-      return sendSimple(http::status::ok, std::move(*json), false,
-                        {{http::field::content_type, "application/json"}, {http::field::access_control_allow_origin, "*"}});
+      if (cors_) {
+        return sendSimple(http::status::ok, std::move(*json), false,
+                          {{http::field::content_type, "application/json"},
+                           {http::field::access_control_allow_origin, *cors_},
+                           {http::field::vary, "Origin"}});
+      }
+      return sendSimple(http::status::ok, std::move(*json), false, {{http::field::content_type, "application/json"}});
     }
     if (m.encryption && !key_) {
       endJob();
@@ -187,7 +204,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
     res.set(http::field::etag, etag);
     res.set(http::field::accept_ranges, "bytes");
     res.set(http::field::cache_control, "public, max-age=31536000, immutable");
-    res.set(http::field::access_control_allow_origin, "*");
+    if (cors_) {
+      res.set(http::field::access_control_allow_origin, *cors_);
+      res.set(http::field::vary, "Origin");
+    }
     if (plan.status != 304) {
       res.set(http::field::content_type, contentType(m));
       res.set(http::field::content_disposition, contentDisposition(m.name));
@@ -433,6 +453,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // The file request: its validators, key and id; job_ once its manifest is known.
   FileRequest fileReq_;
   std::optional<EncryptionKey> key_;
+  std::optional<std::string> cors_;  // Access-Control-Allow-Origin for this request (RequestPolicy)
   FileId fileId_{};
   bool inFile_ = false;  // registered with the file's entry (release at the end)
   Clock::time_point started_;

@@ -62,6 +62,7 @@ struct Gateway::Impl : std::enable_shared_from_this<Impl> {
   node::Node& node;
   BlockingStorage store;
   GatewayOptions opts;
+  RequestPolicy policy;  // from opts (hosts, CORS) and the bound port
   tcp::acceptor acceptor;
   AppFiles app;  // the web app's files (opts.appDir)
   std::unique_ptr<node::TaskQueue> reads;  // chunk reads off the loop (none: inline)

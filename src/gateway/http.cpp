@@ -445,4 +445,57 @@ void PromText::sample(std::string_view name, double value,
   out_ += '\n';
 }
 
+// ---- who may ask ----------------------------------------------------------------
+
+namespace {
+bool equalsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool hostAllowed(std::optional<std::string_view> host, const RequestPolicy& policy) {
+  if (!host) return true;  // HTTP/1.0 without Host: no browser sends that
+  std::string_view h = *host;
+  std::string_view name = h;
+  // "name:port" or "[v6]:port"; the port, when given, must be ours.
+  const auto close = h.rfind(']');
+  const auto colon = h.rfind(':');
+  if (colon != std::string_view::npos && (close == std::string_view::npos || colon > close)) {
+    const std::string_view port = h.substr(colon + 1);
+    if (port != std::to_string(policy.port)) return false;
+    name = h.substr(0, colon);
+  }
+  static constexpr std::string_view kLoopback[] = {"127.0.0.1", "localhost", "[::1]"};
+  for (std::string_view n : kLoopback) {
+    if (equalsNoCase(name, n)) return true;
+  }
+  for (const std::string& n : policy.hosts) {
+    if (!n.empty() && equalsNoCase(name, n)) return true;
+  }
+  return false;
+}
+
+bool originAllowed(std::optional<std::string_view> origin, std::optional<std::string_view> host,
+                   const RequestPolicy& policy) {
+  if (!origin) return true;
+  if (host && (equalsNoCase(*origin, "http://" + std::string(*host)) || equalsNoCase(*origin, "https://" + std::string(*host)))) {
+    return true;  // the gateway's own pages (the web app)
+  }
+  return corsHeader(origin, policy).has_value();
+}
+
+std::optional<std::string> corsHeader(std::optional<std::string_view> origin, const RequestPolicy& policy) {
+  if (!origin) return std::nullopt;
+  for (const std::string& o : policy.corsOrigins) {
+    if (o == "*") return std::string("*");
+    if (equalsNoCase(*origin, o)) return std::string(*origin);
+  }
+  return std::nullopt;
+}
+
 }  // namespace p2pcdn::gateway

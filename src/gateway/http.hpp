@@ -52,6 +52,28 @@ inline constexpr std::size_t kMaxTargetBytes = 2048;
 // browsers (the id alone says what is served), so any name is accepted.
 Route route(std::string_view target);
 
+// ---- who may ask ---------------------------------------------------------------
+//
+// The gateway applies the store's keys and fetches whatever id it is asked
+// for, so it must answer only requests meant for it: a page on another site
+// that points a DNS name at 127.0.0.1 (rebinding) sends its own name as Host,
+// and a cross-origin fetch() carries its page's Origin.
+
+struct RequestPolicy {
+  std::uint16_t port = 0;                   // the gateway's
+  std::vector<std::string> hosts;           // names it answers to besides 127.0.0.1, localhost, [::1]
+  std::vector<std::string> corsOrigins;     // origins other pages may read from ("*": any)
+};
+
+// Host as received (absent: HTTP/1.0): one of the names, with our port or none.
+bool hostAllowed(std::optional<std::string_view> host, const RequestPolicy& policy);
+// Origin (absent: not a cross-origin request by a browser; "null": an opaque
+// one): the gateway's own (http://<Host>), or one of corsOrigins.
+bool originAllowed(std::optional<std::string_view> origin, std::optional<std::string_view> host,
+                   const RequestPolicy& policy);
+// The Access-Control-Allow-Origin to send for this Origin, if any.
+std::optional<std::string> corsHeader(std::optional<std::string_view> origin, const RequestPolicy& policy);
+
 // A web-app path ("app/app.js"): 1-4 segments of [A-Za-z0-9._-], none
 // starting with '.', at most 200 bytes; else nullopt. Nothing outside the
 // app's folder can be named (no "..", no percent-encoding, no hidden files).

@@ -348,6 +348,12 @@ Status Gateway::start() {
                 g.opts.host + ":" + std::to_string(g.opts.port) + ": " + ec.message());
   }
   g.boundPort = g.acceptor.local_endpoint(ec).port();
+  g.policy.port = g.boundPort;
+  g.policy.hosts = g.opts.allowedHosts;
+  if (g.opts.host != "0.0.0.0" && g.opts.host != "::" && !g.opts.host.empty()) {
+    g.policy.hosts.push_back(g.opts.host.find(':') != std::string::npos ? "[" + g.opts.host + "]" : g.opts.host);
+  }
+  g.policy.corsOrigins = g.opts.corsOrigins;
   g.doAccept();
   return {};
 }

@@ -75,6 +75,12 @@ struct GatewayOptions {
   // dist/, app/); "" serves none. appConfig is /api/config's body.
   std::string appDir;
   std::string appConfig = "{}";
+  // Who may ask (http.hpp, RequestPolicy): names besides 127.0.0.1, localhost
+  // and [::1] (the listen host is added when it is a name or address of its
+  // own), and origins whose pages may read responses ("*": any). A request
+  // with another Host gets 421, a cross-origin one from another origin 403.
+  std::vector<std::string> allowedHosts;
+  std::vector<std::string> corsOrigins;
   // The key of an encrypted file when the URL has no ?k= (e.g. the CLI's keys/ folder).
   std::function<std::optional<EncryptionKey>(const FileId&)> keyFor;
 };

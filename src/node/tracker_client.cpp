@@ -13,15 +13,17 @@ TrackerClient::TrackerClient(Runtime& rt, const std::vector<std::string>& urls, 
     status_ = fail(Errc::kInvalidArgument, "tracker", "no tracker URL");
     return;
   }
+  // A fallback this runtime cannot use (e.g. wss:// natively) is skipped;
+  // only if none is usable does the client fail, with the first one's error.
   for (const auto& url : urls) {
     auto conn = rt.connectTracker(url, connEvents(events));
-    if (!conn) {
+    if (conn) {
+      conns_.push_back(std::move(*conn));
+    } else if (status_) {
       status_ = fail(conn.error());
-      conns_.clear();
-      return;
     }
-    conns_.push_back(std::move(*conn));
   }
+  if (!conns_.empty()) status_ = {};
 }
 
 void TrackerClient::start() {
@@ -39,14 +41,19 @@ void TrackerClient::stop() {
 void TrackerClient::tick(swarm::Time now) {
   if (!started_ || stopped_) return;
   if (!ticked_ || conns_[current_]->connected()) {
+    if (ticked_) failedRounds_ = 0;
     ticked_ = true;
     lastUp_ = now;
     return;
   }
-  if (conns_.size() < 2 || now - lastUp_ < failover_) return;
+  // Each tracker gets failover x (1 + full rounds without success, at most 8)
+  // to connect, so a slow handshake to a loaded fleet is not always cut short.
+  const auto wait = failover_ * static_cast<std::int64_t>(1 + std::min<std::size_t>(failedRounds_, 7));
+  if (conns_.size() < 2 || now - lastUp_ < wait) return;
   // Down for long enough: the next tracker (onConnected announces there).
   conns_[current_]->stop();
   current_ = (current_ + 1) % conns_.size();
+  if (current_ == 0) ++failedRounds_;
   conns_[current_]->start();
   lastUp_ = now;
 }

@@ -46,6 +46,7 @@ class TrackerClient {
   swarm::Time lastUp_{};
   bool started_ = false;
   bool ticked_ = false;
+  std::size_t failedRounds_ = 0;
   bool stopped_ = false;
 };
 

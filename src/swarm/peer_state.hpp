@@ -108,6 +108,7 @@ struct PeerState {
   std::deque<Bytes> control;
   std::size_t controlBytes = 0;
   bool manifestServed = false;  // it got the manifest on this link (once per link)
+  bool overflowed = false;      // control went past its bound: dropped at the next safe point
 
   // What it has.
   std::vector<bool> has;

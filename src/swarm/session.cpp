@@ -226,7 +226,7 @@ void Session::onWritable(PeerKey key, Time now) {
 
 void Session::onMessage(PeerKey key, ByteView bytes, Time now) {
   PeerState* pp = state_.find(key);
-  if (!pp || pp->dropping) return;
+  if (!pp || pp->dropping || pp->overflowed) return;
   PeerState& p = *pp;
   const std::optional<Manifest>& manifest = state_.manifest;
   p.lastHeard = now;
@@ -243,6 +243,7 @@ void Session::onMessage(PeerKey key, ByteView bytes, Time now) {
     return state_.drop(p, wire::GoodbyeReason::kProtocolError, "handshake first");
   }
   std::visit([&](const auto& msg) { handle(p, msg, now); }, *m);
+  if (p.overflowed && !p.dropping) state_.drop(p, wire::GoodbyeReason::kProtocolError, "too many unread replies");
 }
 
 void Session::handle(PeerState& p, const wire::Handshake& h, Time now) {
@@ -489,6 +490,13 @@ void Session::tick(Time now) {
   if (opts.rotateDownloadsEvery > Time{} && now >= nextRotate_) {
     if (nextRotate_ != Time{}) downloader_.rotateDownloads(now);
     nextRotate_ = now + opts.rotateDownloadsEvery;
+  }
+  std::vector<PeerKey> flooded;  // collected first: a host may remove the peer inside drop()
+  for (auto& [k, pp] : state_.peers) {
+    if (pp->overflowed && !pp->dropping) flooded.push_back(k);
+  }
+  for (PeerKey k : flooded) {
+    if (PeerState* p = state_.find(k)) state_.drop(*p, wire::GoodbyeReason::kProtocolError, "too many unread replies");
   }
   std::vector<PeerState*> stale;
   for (auto& [k, pp] : state_.peers) {

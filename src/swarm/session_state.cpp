@@ -16,9 +16,12 @@ void SessionState::sendTo(PeerState& p, Result<Bytes> message, Time now) {
     Status st = host.send(p.key, *message);
     if (st.has_value() || st.error().code() != Errc::kBackPressure) return;  // other errors: the link is going away
   }
-  // Room for the manifest once, plus kMaxControlBytes of other replies.
-  if (p.controlBytes + message->size() > kMaxControlBytes + manifestBytes.size()) {
-    if (!p.dropping && !p.goodbyeSent) drop(p, wire::GoodbyeReason::kProtocolError, "too many unread replies");
+  // kMaxControlBytes of replies, plus the manifest if it asked for it. Past
+  // that the peer is marked, not dropped here: callers may be walking its
+  // queues (the Session drops it at the end of the message or tick).
+  if (p.overflowed) return;
+  if (p.controlBytes + message->size() > kMaxControlBytes + (p.manifestServed ? manifestBytes.size() : 0)) {
+    p.overflowed = true;
     return;
   }
   p.controlBytes += message->size();

@@ -114,7 +114,6 @@ struct TrackerFleet::State : std::enable_shared_from_this<TrackerFleet::State> {
   }
 
   void announce(FleetAnnounce a) {
-    ++counters.announces;
     if (a.answer) routeAnswer(a);
     const char role = a.stopped ? 'x' : (a.member.seeder ? 's' : 'l');
     const std::size_t want = a.stopped ? 0 : a.want;
@@ -128,6 +127,7 @@ struct TrackerFleet::State : std::enable_shared_from_this<TrackerFleet::State> {
         a.answer.reset();  // routed already
         return self->fallback(a);
       }
+      ++self->counters.announces;
       self->answered(a, *reply);
     });
   }
@@ -201,12 +201,25 @@ struct TrackerFleet::State : std::enable_shared_from_this<TrackerFleet::State> {
       ++counters.busErrors;
       return;
     }
+    // The text goes to our client as it is: it must be the relay the header says.
+    auto text = decodeTrackerMessage(m->text);
+    const bool offer = m->kind == fleet::BusMessage::Kind::kOffer;
+    const bool matches =
+        text && (offer ? std::holds_alternative<RelayedOffer>(*text) && std::get<RelayedOffer>(*text).infoHash == m->infoHash &&
+                             std::get<RelayedOffer>(*text).peerId == m->from
+                       : std::holds_alternative<RelayedAnswer>(*text) &&
+                             std::get<RelayedAnswer>(*text).infoHash == m->infoHash &&
+                             std::get<RelayedAnswer>(*text).peerId == m->from);
+    if (!matches) {
+      ++counters.busErrors;
+      return;
+    }
     auto c = registry.connectionOf(m->infoHash, m->to);
     if (!c) {
       ++counters.undeliverable;
       return;
     }
-    if (m->kind == fleet::BusMessage::Kind::kOffer) {
+    if (offer) {
       routes.remember(m->infoHash, m->from, m->fromInstance, std::chrono::steady_clock::now());
       ++counters.offersReceived;
     } else {
@@ -216,11 +229,12 @@ struct TrackerFleet::State : std::enable_shared_from_this<TrackerFleet::State> {
   }
 
   // After a (re)connection: every peer of this instance into Redis again, a
-  // bounded number of scripts at a time. A newer connection restarts it.
+  // bounded number of scripts at a time, each with the peer's role as it is
+  // when its script goes out. A newer connection restarts it; an error ends it
+  // (the next connection starts it again).
   void republish() {
-    std::vector<Member> all;
-    registry.forEachPeer([&](const Member& m) { all.push_back(m); });
-    auto list = std::make_shared<std::vector<Member>>(std::move(all));
+    auto list = std::make_shared<std::vector<Member>>();
+    registry.forEachPeer([&](const Member& m) { list->push_back(m); });
     const std::uint64_t generation = ++republishGeneration;
     auto next = std::make_shared<std::size_t>(0);
     for (std::size_t i = 0; i < options.republishWindow; ++i) republishNext(list, next, generation);
@@ -228,16 +242,38 @@ struct TrackerFleet::State : std::enable_shared_from_this<TrackerFleet::State> {
 
   void republishNext(const std::shared_ptr<std::vector<Member>>& list, const std::shared_ptr<std::size_t>& next,
                      std::uint64_t generation) {
-    if (generation != republishGeneration || *next >= list->size()) return;
-    const Member m = (*list)[(*next)++];
-    if (!registry.connectionOf(m.infoHash, m.peerId)) return republishNext(list, next, generation);  // left meanwhile
-    std::weak_ptr<State> weak = shared_from_this();
-    run(m, m.seeder ? 's' : 'l', 0, [weak, list, next, generation](Result<RedisReply> r) {
-      auto self = weak.lock();
-      if (!self || self->stopped) return;
-      if (r) ++self->counters.republished;
-      self->republishNext(list, next, generation);
-    });
+    while (generation == republishGeneration && *next < list->size()) {
+      auto now = registry.member((*list)[(*next)++]);
+      if (!now) continue;  // left meanwhile
+      std::weak_ptr<State> weak = shared_from_this();
+      run(*now, now->seeder ? 's' : 'l', 0, [weak, list, next, generation](Result<RedisReply> r) {
+        auto self = weak.lock();
+        if (!self || self->stopped) return;
+        if (!r) {
+          if (generation == self->republishGeneration) ++self->republishGeneration;  // stop this pass
+          return;
+        }
+        ++self->counters.republished;
+        self->republishNext(list, next, generation);
+      });
+      return;
+    }
+  }
+
+  // Graceful stop: every peer of this instance leaves Redis (bounded by the
+  // command deadline), then `done`.
+  void leaveAll(std::function<void()> done) {
+    auto pending = std::make_shared<std::size_t>(0);
+    auto finish = std::make_shared<std::function<void()>>(std::move(done));
+    std::vector<Member> all;
+    registry.forEachPeer([&](const Member& m) { all.push_back(m); });
+    if (all.empty() || !redis->connected()) return (*finish)();
+    *pending = all.size();
+    for (const Member& m : all) {
+      run(m, 'x', 0, [pending, finish](Result<RedisReply>) {
+        if (--*pending == 0) (*finish)();
+      });
+    }
   }
 };
 
@@ -248,8 +284,13 @@ TrackerFleet::~TrackerFleet() { stop(); }
 
 void TrackerFleet::start() {
   std::weak_ptr<State> weak = s_;
+  // Republished after either connection returns: while our channel was down,
+  // other instances took our members for gone (PUBLISH reached nobody).
   s_->redis->onConnected = [weak] {
     if (auto self = weak.lock()) self->republish();
+  };
+  s_->bus->onConnected = [weak] {
+    if (auto self = weak.lock(); self && self->redis->connected()) self->republish();
   };
   s_->bus->onMessage = [weak](const std::string&, const std::string& payload) {
     if (auto self = weak.lock()) self->onBusMessage(payload);
@@ -265,7 +306,12 @@ void TrackerFleet::stop() {
   s_->bus->stop();
 }
 
-bool TrackerFleet::usable() const { return !s_->stopped && s_->redis->connected(); }
+bool TrackerFleet::usable() const { return !s_->stopped && s_->redis->connected() && s_->bus->connected(); }
+
+void TrackerFleet::leaveAll(std::function<void()> done) {
+  if (s_->stopped) return done();
+  s_->leaveAll(std::move(done));
+}
 
 void TrackerFleet::announce(FleetAnnounce a) {
   if (!usable()) {

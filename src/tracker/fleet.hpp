@@ -17,6 +17,10 @@
 // so a restarted Redis (or a flushed one) gets the swarms back within one
 // round of scripts.
 //
+// Needs Redis >= 6.2 (ZRANDMEMBER in the script). Not Redis Cluster yet: the
+// keys are hash-tagged per swarm for it, but RedisClient follows no MOVED/ASK
+// redirects and a cluster's PUBLISH counts only one node's subscribers.
+//
 // Threads: the tracker's io_context thread only.
 #pragma once
 
@@ -71,6 +75,9 @@ class TrackerFleet {
   void announce(FleetAnnounce a);
   // Peers whose connection closed.
   void left(const std::vector<Member>& members);
+  // Graceful stop: this instance's peers leave Redis, then `done` (posted
+  // replies, each within the command deadline).
+  void leaveAll(std::function<void()> done);
   const fleet::InstanceId& instance() const;
   FleetStats stats() const;
 

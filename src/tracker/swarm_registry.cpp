@@ -293,6 +293,14 @@ std::optional<ConnectionId> SwarmRegistry::connectionOf(const InfoHash& infoHash
   return swarm->second.peers[p->second].connection;
 }
 
+std::optional<Member> SwarmRegistry::member(const Member& m) const {
+  auto swarm = swarms_.find(m.infoHash);
+  if (swarm == swarms_.end()) return std::nullopt;
+  auto p = swarm->second.index.find(m.peerId);
+  if (p == swarm->second.index.end()) return std::nullopt;
+  return Member{m.infoHash, m.peerId, swarm->second.peers[p->second].seeder};
+}
+
 void SwarmRegistry::forEachPeer(const std::function<void(const Member&)>& fn) const {
   for (const auto& [infoHash, swarm] : swarms_) {
     for (const Peer& p : swarm.peers) fn(Member{infoHash, p.id, p.seeder});

@@ -119,6 +119,8 @@ class SwarmRegistry {
 
   // The connection that holds peerId in the swarm, if this registry has it.
   std::optional<ConnectionId> connectionOf(const signaling::InfoHash& infoHash, const signaling::PeerId& peerId) const;
+  // The peer as held here now (its role may have changed since a snapshot).
+  std::optional<Member> member(const Member& m) const;
   // Every peer held here (the fleet re-publishes them after Redis returns).
   void forEachPeer(const std::function<void(const Member&)>& fn) const;
 

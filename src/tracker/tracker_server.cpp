@@ -602,7 +602,13 @@ void TrackerServer::Impl::shutdown() {
   acceptor_.close(ignored);
   sweepTimer_.cancel();
   retryTimer_.cancel();
-  if (fleet_) fleet_->stop();
+  if (fleet_) {
+    // Our peers leave Redis before its connections close (else they linger
+    // there for 2 x interval); the WebSocket closes below wait no longer.
+    fleet_->leaveAll([this] {
+      if (fleet_) fleet_->stop();
+    });
+  }
   for (auto& [id, weak] : httpSessions_) {
     if (auto s = weak.lock()) s->abort();
   }

@@ -87,6 +87,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   parser.put(boost::asio::buffer(text.data(), text.size()), ec);
   if (!ec && parser.is_header_done()) {
     const auto& req = parser.get();
+    // Who may ask: any Host and Origin; a CORS header only ever echoes an allowed origin.
+    RequestPolicy policy;
+    policy.port = static_cast<std::uint16_t>(fileSize);
+    policy.hosts = {"cdn.example"};
+    policy.corsOrigins = {"https://app.example"};
+    const auto host = field(req, http::field::host);
+    const auto origin = field(req, http::field::origin);
+    (void)hostAllowed(host, policy);
+    (void)originAllowed(origin, host, policy);
+    if (auto cors = corsHeader(origin, policy)) require(origin && cors->size() == origin->size());
     const Route r = route(std::string_view(req.target().data(), req.target().size()));
     if (r.kind == RouteKind::kFile) {
       require(r.fileId.hex().size() == 64);

@@ -12,7 +12,8 @@ swarm: the seeder announces on instance A only, the leechers on B and on C
   to B and is a seeder there. Then Redis is killed and started again, empty:
   the instances reconnect and re-publish their peers, and a new leecher on C
   (whose other peer has left) gets its first chunk from a peer on B within
-  5 s of Redis' return.
+  5 s of Redis' return. Last, B stops (SIGTERM): its peers leave Redis at
+  once (not 2 intervals later).
 """
 
 import json
@@ -64,6 +65,13 @@ class Fleet(Processes):
     def stats(self, name):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.trackers[name][1]}/stats", timeout=5) as r:
             return json.loads(r.read())
+
+    def members(self):
+        """Members of every swarm in Redis (redis-cli, from Debian's redis-tools)."""
+        script = "local n = 0 for _, k in ipairs(redis.call('KEYS', 'p2pcdn:{*')) do n = n + redis.call('ZCARD', k) end return n"
+        out = subprocess.run(["redis-cli", "-p", str(self.redis_port), "EVAL", script, "0"], capture_output=True,
+                             text=True, timeout=10)
+        return int(out.stdout.strip())
 
     def kill_tracker(self, name):
         p = self.trackers[name][0]
@@ -142,8 +150,15 @@ def test_swarm(args, tmp, rng):
         wait_for("the new leecher to complete", late_p.complete, [late_p, seed], 90)
         late_p.proc.wait(timeout=30)
         check(same_file(src, tmp / "late.bin"), "the late leecher's copy differs from the original")
-        statsC = fleet.stats("C")
-        check(statsC["fleetRepublished"] >= 1, f"C re-published nothing after Redis returned: {statsC}")
+        statsB = fleet.stats("B")
+        check(statsB["fleetRepublished"] >= 2, f"B re-published fewer than its 2 peers after Redis returned: {statsB}")
+        # B stops gracefully: its peers leave Redis at once (not 2 intervals later).
+        check(fleet.members() >= 2, f"Redis holds {fleet.members()} members before B stops")
+        b = fleet.trackers["B"][0]
+        b.terminate()
+        b.wait(timeout=30)
+        left = fleet.members()
+        check(left == 0, f"{left} members still in Redis after B stopped (its peers: the seeder, leecherB)")
         leechers[0].stop()
         seed.stop()
     print(f"  first chunks through the fleet after {first_chunk:.1f}s; A killed with leechers at {at_kill}/{chunks}; "

@@ -516,6 +516,54 @@ def test_stream(args, tmp, rng):
                                                         f"equal {p.stdout == secret}: {p.stderr.decode()[-1000:]}")
 
 
+def test_hosts(args, tmp, rng):
+    """Only requests meant for the gateway: DNS rebinding (a foreign Host) gets
+    421 and cross-origin pages 403, with no body and no CORS header, even for a
+    private file whose key is in the store's keys/; --allow-host and --cors
+    open exactly what they name."""
+    home = tmp / "gw"
+    cli = Cli(args.p2pcdn, home)
+    secret = random_bytes(rng, 300 * 1024 + 5)
+    enc = cli.add(write_file(tmp / "secret.bin", secret), "--encrypt", "--name", "secret.bin")
+    fid = enc["fileId"]
+    unknown = "ab" * 32
+    with Net(args, tmp) as net:
+        gw = net.gateway(home)
+        port = gw.port
+        status, h, body = gw.request(f"/f/{fid}")
+        check(status == 200 and body == secret, f"same-origin GET of the private file: {status}")
+        check("access-control-allow-origin" not in h, f"a CORS header by default: {h}")
+        for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1:{port + 1}", "127.0.0.2"):
+            for path in (f"/f/{fid}", "/api/files", f"/f/{unknown}", "/metrics"):
+                status, h, body = gw.request(path, headers={"Host": host})
+                check(status == 421, f"Host {host} {path}: {status}, expected 421")
+                check(secret[:64] not in body and b"secret.bin" not in body, f"Host {host} {path}: leaked {body[:80]!r}")
+        for origin in ("http://evil.example", "null", f"http://127.0.0.1:{port + 1}"):
+            for path in (f"/f/{fid}", "/api/files", f"/api/manifest/{fid}"):
+                status, h, body = gw.request(path, headers={"Origin": origin})
+                check(status == 403 and "access-control-allow-origin" not in h, f"Origin {origin} {path}: {status} {h}")
+                check(secret[:64] not in body, f"Origin {origin} {path}: leaked the file")
+        status, _, body = gw.request(f"/f/{fid}", headers={"Origin": f"http://127.0.0.1:{port}"})
+        check(status == 200 and body == secret, f"the gateway's own origin: {status}")
+        status, _, body = gw.request(f"/f/{fid}", headers={"Host": f"LocalHost:{port}"})
+        check(status == 200 and body == secret, f"Host localhost: {status}")
+        ls = cli.ls()
+        check(unknown not in ls, f"a refused request made the node fetch {unknown}: {list(ls)}")
+        gw.proc.terminate()
+        gw.proc.wait(timeout=30)
+
+        gw2 = net.gateway(home, "--allow-host", "cdn.example", "--cors", "https://app.example", name="gateway2")
+        status, h, body = gw2.request(f"/f/{fid}", headers={"Host": f"cdn.example:{gw2.port}",
+                                                           "Origin": "https://app.example"})
+        check(status == 200 and body == secret, f"--allow-host/--cors: {status}")
+        check(h.get("access-control-allow-origin") == "https://app.example" and "origin" in h.get("vary", "").lower(),
+              f"--cors: CORS headers {h}")
+        status, h, _ = gw2.request(f"/f/{fid}", headers={"Origin": "https://other.example"})
+        check(status == 403 and "access-control-allow-origin" not in h, f"an origin --cors does not name: {status}")
+    print(f"  foreign Host: 421, foreign Origin: 403, no CORS header by default; --allow-host/--cors honoured")
+
+
 if __name__ == "__main__":
     sys.exit(Harness({"ranges": test_ranges, "bad-requests": test_bad_requests, "concurrent": test_concurrent,
-                      "ffmpeg": test_ffmpeg, "far-seek": test_far_seek, "stream": test_stream}).main())
+                      "ffmpeg": test_ffmpeg, "far-seek": test_far_seek, "stream": test_stream,
+                      "hosts": test_hosts}).main())

@@ -312,3 +312,43 @@ TEST(Page, EscapesNamesAndShowsPlayers) {
 
 }  // namespace
 }  // namespace p2pcdn::gateway
+
+namespace p2pcdn::gateway {
+namespace {
+
+TEST(RequestPolicy, HostMustNameThisGateway) {
+  RequestPolicy p;
+  p.port = 8080;
+  p.hosts = {"cdn.example"};
+  EXPECT_TRUE(hostAllowed(std::nullopt, p)) << "HTTP/1.0 without Host";
+  for (std::string_view h : {"127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "127.0.0.1", "cdn.example:8080",
+                             "CDN.example"}) {
+    EXPECT_TRUE(hostAllowed(h, p)) << h;
+  }
+  for (std::string_view h : {"evil.example", "evil.example:8080", "127.0.0.1:8081", "127.0.0.2:8080", "localhost.evil:8080",
+                             "", ":8080", "127.0.0.1:", "[::1]", "cdn.example:80", "127.0.0.1:08080x"}) {
+    if (h == "[::1]") continue;  // loopback v6 without a port is allowed
+    EXPECT_FALSE(hostAllowed(h, p)) << h;
+  }
+  EXPECT_TRUE(hostAllowed("[::1]", p));
+}
+
+TEST(RequestPolicy, OnlyOurOwnOriginOrNamedOnesMayRead) {
+  RequestPolicy p;
+  p.port = 8080;
+  EXPECT_TRUE(originAllowed(std::nullopt, "127.0.0.1:8080", p)) << "no Origin: not a cross-origin page";
+  EXPECT_TRUE(originAllowed("http://127.0.0.1:8080", "127.0.0.1:8080", p));
+  EXPECT_FALSE(originAllowed("http://evil.example", "127.0.0.1:8080", p));
+  EXPECT_FALSE(originAllowed("null", "127.0.0.1:8080", p));
+  EXPECT_FALSE(originAllowed("http://127.0.0.1:8080", std::nullopt, p));
+  EXPECT_FALSE(corsHeader("http://127.0.0.1:8080", p)) << "same origin needs no CORS header";
+  p.corsOrigins = {"https://app.example"};
+  EXPECT_TRUE(originAllowed("https://app.example", "127.0.0.1:8080", p));
+  EXPECT_EQ(corsHeader("https://APP.example", p), "https://APP.example");
+  EXPECT_FALSE(corsHeader("https://app.example.evil", p));
+  p.corsOrigins = {"*"};
+  EXPECT_EQ(corsHeader("http://anything", p), "*");
+}
+
+}  // namespace
+}  // namespace p2pcdn::gateway

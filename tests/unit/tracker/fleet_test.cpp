@@ -1,7 +1,7 @@
 // The tracker fleet's pure parts (src/tracker/fleet_protocol, SwarmRegistry's
 // fleet mode): what an instance leaves to Redis, the formats it writes there,
 // the uniform pick over a swarm spread across instances, the answer routes.
-// tests/integration/tracker_fleet_test.cpp runs them against a real Redis.
+// tests/integration/fleet_test.py runs them against a real Redis (test tracker_fleet).
 #include <gtest/gtest.h>
 
 #include <map>
