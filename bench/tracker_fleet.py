@@ -83,7 +83,8 @@ class Redis:
 def start(system, build, bt_kit, redis):
     port = free_port()
     tracker = os.path.join(build, "src/tracker/p2pcdn_tracker")
-    common = ["--listen", f"127.0.0.1:{port}", "--rate-limit", "0", "--max-connections", "200000"]
+    common = ["--listen", f"127.0.0.1:{port}", "--rate-limit", "0", "--max-connections", "200000",
+              "--max-connections-per-ip", "0"]
     if system == "ours":
         p = subprocess.Popen([tracker, *common], stdout=subprocess.DEVNULL, preexec_fn=raise_fds)
     elif system == "fleet":

@@ -39,6 +39,9 @@ void addServeOptions(CLI::App& app, ServeArgs& a) {
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
   app.add_option("--max-connections", a.options.maxConnections, "TCP connections at once")->capture_default_str();
+  app.add_option("--max-connections-per-ip", a.options.maxConnectionsPerSource,
+                 "TCP connections from one IPv4 address or IPv6 /64 (0: no limit, e.g. behind a load balancer)")
+      ->capture_default_str();
   app.add_option("--max-swarms-per-connection", a.options.maxSwarmsPerConnection,
                  "peers one connection may hold (one per swarm)")
       ->capture_default_str();

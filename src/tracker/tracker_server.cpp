@@ -8,7 +8,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <array>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -43,20 +45,51 @@ class TrackerServer::Impl {
   class HttpSession;
   class WsSession;
 
-  // Counts one open TCP connection for as long as it lives (moved from the
-  // HTTP session into the WebSocket session on upgrade).
+  // Where a connection comes from, for the per-source limit: an IPv4 address,
+  // or an IPv6 /64 (one host's share, as addresses within it are free).
+  using Source = std::array<std::uint8_t, 16>;
+  struct SourceHash {
+    std::size_t operator()(const Source& s) const noexcept {
+      std::uint64_t a, b;
+      std::memcpy(&a, s.data(), 8);
+      std::memcpy(&b, s.data() + 8, 8);
+      return static_cast<std::size_t>((a * 0x9e3779b97f4a7c15ull) ^ (b + 0x632be59bd9b4e019ull + (a << 6)));
+    }
+  };
+  static Source sourceOf(const net::ip::address& a) {
+    Source s{};
+    if (a.is_v4()) {
+      const auto b = a.to_v4().to_bytes();
+      std::copy(b.begin(), b.end(), s.begin());
+    } else {
+      const auto b = a.to_v6().to_bytes();
+      std::copy(b.begin(), b.begin() + 8, s.begin() + 8);  // the /64
+      s[0] = 6;
+    }
+    return s;
+  }
+
+  // Counts one open TCP connection, in all and per source, for as long as it
+  // lives (moved from the HTTP session into the WebSocket session on upgrade).
   class ConnectionSlot {
    public:
     ConnectionSlot() = default;
-    explicit ConnectionSlot(std::size_t* count) : count_(count) { ++*count_; }
-    ConnectionSlot(ConnectionSlot&& o) noexcept : count_(std::exchange(o.count_, nullptr)) {}
+    ConnectionSlot(Impl* server, const Source& source) : server_(server), source_(source) {
+      ++server_->openConnections_;
+      ++server_->perSource_[source_];
+    }
+    ConnectionSlot(ConnectionSlot&& o) noexcept : server_(std::exchange(o.server_, nullptr)), source_(o.source_) {}
     ConnectionSlot& operator=(ConnectionSlot&&) = delete;
     ~ConnectionSlot() {
-      if (count_) --*count_;
+      if (!server_) return;
+      --server_->openConnections_;
+      auto it = server_->perSource_.find(source_);
+      if (it != server_->perSource_.end() && --it->second == 0) server_->perSource_.erase(it);
     }
 
    private:
-    std::size_t* count_ = nullptr;
+    Impl* server_ = nullptr;
+    Source source_{};
   };
 
   explicit Impl(TrackerOptions options)
@@ -238,6 +271,7 @@ class TrackerServer::Impl {
   TrackerStats stats_;  // the counters kept here (the rest comes from the registry)
   SwarmRegistry registry_;
   std::size_t openConnections_ = 0;
+  std::unordered_map<Source, std::size_t, SourceHash> perSource_;
   ConnectionId nextId_ = 1;
   bool shuttingDown_ = false;
   std::string rateLimitedText_;
@@ -426,8 +460,8 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
 
 class TrackerServer::Impl::HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Impl& server, tcp::socket&& socket, std::uint64_t id)
-      : server_(server), stream_(std::move(socket)), slot_(&server.openConnections_), id_(id) {}
+  HttpSession(Impl& server, tcp::socket&& socket, const Source& source, std::uint64_t id)
+      : server_(server), stream_(std::move(socket)), slot_(&server, source), id_(id) {}
 
   void run() { doRead(); }
 
@@ -497,15 +531,25 @@ void TrackerServer::Impl::onAccept(error_code ec, tcp::socket socket) {
     return;
   }
   ++stats_.connectionsAccepted;
-  if (openConnections_ >= options_.maxConnections) {
+  error_code peerError;
+  const auto peer = socket.remote_endpoint(peerError);
+  const Source source = peerError ? Source{} : sourceOf(peer.address());
+  std::size_t fromSource = 0;
+  if (auto it = perSource_.find(source); it != perSource_.end()) fromSource = it->second;
+  if (openConnections_ >= options_.maxConnections || peerError) {
     ++stats_.connectionsRejected;
+    error_code ignored;
+    socket.close(ignored);
+  } else if (options_.maxConnectionsPerSource && fromSource >= options_.maxConnectionsPerSource) {
+    ++stats_.connectionsRejected;
+    ++stats_.connectionsRejectedPerSource;
     error_code ignored;
     socket.close(ignored);
   } else {
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     const std::uint64_t id = nextId_++;
-    auto session = std::make_shared<HttpSession>(*this, std::move(socket), id);
+    auto session = std::make_shared<HttpSession>(*this, std::move(socket), source, id);
     httpSessions_.emplace(id, session);
     session->run();
   }

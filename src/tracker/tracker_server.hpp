@@ -30,6 +30,9 @@ namespace p2pcdn::tracker {
 struct TrackerOptions {
   std::chrono::milliseconds interval{30'000};  // announce interval told to clients; peers expire after 2x
   std::size_t maxConnections = 10'000;         // TCP connections (HTTP + WebSocket); more are closed at once
+  // ... from one IPv4 address or IPv6 /64 (0: no limit; behind a load
+  // balancer that hides clients' addresses, set 0 there).
+  std::size_t maxConnectionsPerSource = 256;
   std::size_t maxSwarmsPerConnection = 100;
   double rateLimit = 50;        // messages per second per connection (<= 0: unlimited)
   double rateBurst = 100;       // messages a connection may send at once
@@ -52,7 +55,8 @@ struct TrackerStats {
   std::uint64_t leechers = 0;
   // totals
   std::uint64_t connectionsAccepted = 0;  // TCP connections accepted (HTTP and WebSocket)
-  std::uint64_t connectionsRejected = 0;  // closed at once: maxConnections reached
+  std::uint64_t connectionsRejected = 0;  // closed at once: maxConnections (or the per-source limit) reached
+  std::uint64_t connectionsRejectedPerSource = 0;  // ... of which by maxConnectionsPerSource
   std::uint64_t messagesIn = 0;           // WebSocket messages received
   std::uint64_t messagesOut = 0;          // WebSocket messages sent
   std::uint64_t bytesIn = 0;

@@ -641,7 +641,7 @@ TEST(TrackerLoad, TwoThousandConnectionsAndAnnounceRate) {
   setrlimit(RLIMIT_NOFILE, &lim);
   ASSERT_GE(lim.rlim_cur, 2100u) << "needs more file descriptors";
 
-  TrackerProcess tracker({"--rate-limit", "0"});
+  TrackerProcess tracker({"--rate-limit", "0", "--max-connections-per-ip", "0"});
   ASSERT_GT(tracker.pid(), 0);
   ASSERT_NE(tracker.port(), 0) << "no port from " << P2PCDN_TRACKER_BIN;
   const std::uint16_t port = tracker.port();
@@ -745,6 +745,57 @@ TEST(TrackerLoad, TwoThousandConnectionsAndAnnounceRate) {
   EXPECT_TRUE(eventually([&] { return httpStats(port)["connections"] == 0; }, 10s));
   EXPECT_EQ(httpStats(port)["peers"], 0);
   EXPECT_EQ(tracker.stop(), 0) << "exit status after SIGTERM";
+}
+
+// One address cannot take every slot (issue "Trust"): 10 000 TCP connections
+// from 127.0.0.2 against a tracker at its defaults (10 000 connections, 256
+// per address); a client on 127.0.0.1 is still answered within 1 s.
+TEST(TrackerLoad, OneAddressCannotTakeEverySlot) {
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+  ASSERT_GE(lim.rlim_cur, 10'100u) << "needs more file descriptors";
+  TrackerProcess tracker({});
+  ASSERT_GT(tracker.pid(), 0);
+  ASSERT_NE(tracker.port(), 0);
+  const std::uint16_t port = tracker.port();
+
+  constexpr std::size_t kFlood = 10'000;
+  net::io_context ioc;
+  std::vector<std::unique_ptr<tcp::socket>> flood;
+  std::size_t done = 0;
+  const tcp::endpoint to(net::ip::make_address("127.0.0.1"), port);
+  for (std::size_t i = 0; i < kFlood; ++i) {
+    auto s = std::make_unique<tcp::socket>(ioc);
+    error_code ec;
+    s->open(tcp::v4(), ec);
+    const int one = 1;
+    ::setsockopt(s->native_handle(), IPPROTO_IP, 24 /* IP_BIND_ADDRESS_NO_PORT */, &one, sizeof one);
+    s->bind(tcp::endpoint(net::ip::make_address("127.0.0.2"), 0), ec);
+    ASSERT_FALSE(ec) << "bind 127.0.0.2: " << ec.message();
+    s->async_connect(to, [&done](error_code) { ++done; });
+    flood.push_back(std::move(s));
+  }
+  const auto deadline = SteadyClock::now() + 30s;
+  while (done < kFlood && SteadyClock::now() < deadline) ioc.run_one_until(deadline);
+  ASSERT_EQ(done, kFlood);
+  // The tracker has accepted (and refused) them all once its counter says so.
+  ASSERT_TRUE(eventually([&] { return httpStats(port)["connectionsAccepted"].get<std::size_t>() >= kFlood; }, 20s));
+
+  Client c;
+  const auto t0 = SteadyClock::now();
+  ASSERT_TRUE(c.connect(port, 1s));
+  ASSERT_TRUE(c.send(announceText(id(0x77), id(0x78), Event::kStarted)));
+  auto reply = c.expect<AnnounceResponse>();
+  const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  EXPECT_LT(took, 1.0) << "the client on 127.0.0.1 waited " << took << " s";
+  EXPECT_EQ(reply.incomplete, 1u);
+  auto st = httpStats(port);
+  EXPECT_GE(st["connectionsRejectedPerSource"].get<std::size_t>(), kFlood - 256);
+  std::printf("[ per-ip   ] %zu connections from 127.0.0.2: %zu refused by the per-address limit; a client on "
+              "127.0.0.1 answered in %.3f s\n",
+              kFlood, st["connectionsRejectedPerSource"].get<std::size_t>(), took);
 }
 
 }  // namespace
