@@ -317,16 +317,26 @@ void Downloader::cancelOutside(ChunkIndex cursor, std::uint64_t end, Time now) {
   }
 }
 
+namespace {
+constexpr Time kMaxStall = std::chrono::seconds(60);
+constexpr Time kMaxRequestWait = std::chrono::seconds(300);
+}  // namespace
+
 void Downloader::expireRequests(PeerState& p, Time now) {
   DownloadState& d = p.download;
   const SessionOptions& opts = state_.opts;
   const std::optional<Manifest>& manifest = state_.manifest;
   if (d.out.empty()) return;
   // A stalled peer: nothing for stallTimeout (or 4 chunk-times at its rate).
-  const double rate = d.received.rate(now);
+  // The rate as it was at its last progress: the meter decays while the peer
+  // is silent, and a deadline divided by a decaying rate never comes (a peer
+  // that had sent 2 chunks and then only KEEPALIVEs held its requests for
+  // ~25 min). Both deadlines are capped too.
+  const double rate = d.received.rate(d.lastProgress);
   Time stall = opts.stallTimeout;
   if (rate > 0 && manifest) stall = std::max(stall, fromSeconds(4.0 * manifest->chunkSize / rate));
   if (d.chunksReceived == 0) stall = std::max(stall, opts.requestTimeout);
+  stall = std::min(stall, std::max(opts.stallTimeout, kMaxStall));
   bool stalled = now - d.lastProgress > stall;
   // A request may wait behind every other one outstanding at that peer (an
   // uploader need not serve in order): on a slow link (a 256 KiB chunk over
@@ -336,6 +346,7 @@ void Downloader::expireRequests(PeerState& p, Time now) {
   if (rate > 0 && manifest) {
     limit = std::max(limit, fromSeconds(3.0 * static_cast<double>(d.out.size()) * manifest->chunkSize / rate));
   }
+  limit = std::min(limit, std::max(opts.requestTimeout, kMaxRequestWait));
   std::vector<std::uint32_t> expired;
   for (auto& [rid, o] : d.out) {
     // Once its bytes are arriving the stall check covers it; a request that

@@ -67,6 +67,9 @@ struct SessionOptions {
   // requestTimeout is cancelled too.
   Time stallTimeout = std::chrono::seconds(5);
   Time requestTimeout = std::chrono::seconds(30);
+  // A MANIFEST_REQUEST not answered in full within this is given up and the
+  // next peer that has the manifest is asked (the silent one is not again).
+  Time manifestTimeout = std::chrono::seconds(10);
   std::uint32_t banAfterBadChunks = 2;      // chunks failing verification before a ban
   // With all maxConcurrentDownloads slots taken, the slowest download peer is
   // rotated out this often (if another has chunks we lack); 0 = never.

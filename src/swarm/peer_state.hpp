@@ -119,6 +119,7 @@ struct PeerState {
 
   // The manifest exchange (one MANIFEST_REQUEST at a time, to one peer).
   std::optional<std::uint32_t> manifestRequest;
+  Time manifestAsked{};  // when (a peer that holds it past SessionOptions::manifestTimeout loses it)
   std::optional<wire::ManifestAssembler> manifestAssembler;
 
   DownloadState download;

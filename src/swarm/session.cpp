@@ -281,6 +281,7 @@ void Session::askManifest(Time now) {
     if (p->handshaken && !p->dropping && (p->caps & wire::kCapHasManifest)) {
       const std::uint32_t rid = p->download.nextRequestId++;
       p->manifestRequest = rid;
+      p->manifestAsked = now;
       p->manifestAssembler.emplace(rid);
       state_.sendTo(*p, wire::encode(wire::ManifestRequest{rid}), now);
       return;
@@ -381,6 +382,7 @@ void Session::handle(PeerState& p, const wire::ManifestRequest& r, Time now) {
 
 void Session::handle(PeerState& p, const wire::ManifestPart& part, Time now) {
   if (!p.manifestAssembler || state_.manifest) return;
+  p.manifestAsked = now;  // progress: the deadline counts from the last part
   if (auto st = p.manifestAssembler->add(part); !st) {
     return state_.drop(p, wire::GoodbyeReason::kProtocolError, "bad manifest part");
   }
@@ -499,6 +501,7 @@ void Session::tick(Time now) {
     if (PeerState* p = state_.find(k)) state_.drop(*p, wire::GoodbyeReason::kProtocolError, "too many unread replies");
   }
   std::vector<PeerState*> stale;
+  bool askAgain = false;
   for (auto& [k, pp] : state_.peers) {
     PeerState& p = *pp;
     if (p.dropping) continue;
@@ -509,8 +512,16 @@ void Session::tick(Time now) {
     if (p.handshaken && now - p.lastSent > opts.keepAliveAfter) state_.sendTo(p, wire::encode(wire::KeepAlive{}), now);
     uploader_.refillLate(p, now);  // in case the drain notice was lost
     downloader_.expireRequests(p, now);
+    if (p.manifestRequest && !state_.manifest && now - p.manifestAsked > opts.manifestTimeout) {
+      p.manifestRequest.reset();
+      p.manifestAssembler.reset();
+      p.caps &= ~wire::kCapHasManifest;  // as if it had rejected it
+      ++state_.counters.timeouts;
+      askAgain = true;
+    }
   }
   for (PeerState* p : stale) state_.drop(*p, wire::GoodbyeReason::kIdleTimeout, "silent too long");
+  if (askAgain) askManifest(now);
   if (superSeed_.on()) superSeed_.revealToIdle(uploader_.lastServe(), now);
   uploader_.resumeIfDue(now);
   downloader_.clearWakeIfDue(now);

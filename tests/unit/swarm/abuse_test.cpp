@@ -69,5 +69,69 @@ TEST(Abuse, APeerThatFloodsAndDoesNotReadIsDropped) {
   EXPECT_TRUE(f.s(2).complete()) << "the honest leecher did not complete";
 }
 
+// Peer 0 sends two chunks, then only KEEPALIVEs. Its requests must go
+// elsewhere within seconds: the deadline is computed from its rate at its
+// last progress, not from a meter that decays towards zero while it is
+// silent (then the deadline grew faster than the silence and never came).
+TEST(Abuse, APeerThatGoesSilentLosesItsRequests) {
+  Fixture f(3, 2, 64);  // peers 0 and 1 hold the file, 2 wants it
+  f.net.connect(2, 0);
+  while (f.s(2).stats().chunksHave < 2 && f.net.pump(1) == 1) {
+  }
+  ASSERT_GE(f.s(2).stats().chunksHave, 2u);
+  ASSERT_LT(f.s(2).stats().chunksHave, 64u);
+  const Time silentAt = f.net.now;
+  const std::uint32_t timeoutsBefore = f.s(2).stats().timeouts;
+  const auto keepAlive = *wire::encode(wire::KeepAlive{});
+  auto lose0 = [&] { std::erase_if(f.net.wire, [](const auto& m) { return std::get<0>(m) == 0; }); };
+  auto step = [&] {
+    f.net.now += std::chrono::milliseconds(100);
+    lose0();  // everything peer 0 sends is lost from now on, but it keeps saying hello
+    for (int i = 0; i < 3; ++i) f.s(i).tick(f.net.now);
+    while (f.net.pump(1) == 1) lose0();
+  };
+  std::optional<Time> released;
+  for (int i = 0; i < 300 && !released; ++i) {  // 30 s
+    if (i % 10 == 0) f.s(2).onMessage(0, keepAlive, f.net.now);
+    step();
+    const PeerStats* a = statsOf(f.s(2).peerStats(f.net.now), 0);
+    if (a && a->requestsOutstanding == 0 && f.s(2).stats().timeouts > timeoutsBefore) released = f.net.now;
+  }
+  ASSERT_TRUE(released) << "the silent peer kept its requests for 30 s";
+  EXPECT_LT(seconds(*released - silentAt), 10.0);
+  // Another peer then gets the file done.
+  f.net.connect(2, 1);
+  for (int i = 0; i < 50 && !f.s(2).complete(); ++i) step();
+  EXPECT_TRUE(f.s(2).complete());
+}
+
+// A leecher with only the link asks peer 0 for the manifest; peer 0 never
+// answers (but keeps the link alive). After manifestTimeout the leecher asks
+// peer 1, which has it too, and gets the file.
+TEST(Abuse, ASilentManifestHolderIsPassedOver) {
+  Fixture f(3, 2, 16);
+  wire::PeerId pid{};
+  pid[0] = 3;
+  f.net.sessions[2] = std::make_unique<Session>(f.id, pid, std::nullopt, std::vector<bool>{}, f.h(2), SessionOptions{}, 3);
+  f.s(2).setWanted(true, f.net.now);
+  auto lose0 = [&] { std::erase_if(f.net.wire, [](const auto& m) { return std::get<0>(m) == 0 && std::get<1>(m) == 2; }); };
+  f.net.connect(2, 0);
+  // Only the handshakes from 0 get through; then 0 goes silent.
+  for (int i = 0; i < 4; ++i) f.net.pump(1);
+  lose0();
+  f.net.connect(2, 1);
+  const auto keepAlive = *wire::encode(wire::KeepAlive{});
+  const Time t0 = f.net.now;
+  for (int i = 0; i < 300 && !f.s(2).complete(); ++i) {
+    f.net.now += std::chrono::milliseconds(100);
+    if (i % 10 == 0) f.s(2).onMessage(0, keepAlive, f.net.now);
+    for (int k = 0; k < 3; ++k) f.s(k).tick(f.net.now);
+    lose0();
+    while (f.net.pump(1) == 1) lose0();
+  }
+  ASSERT_TRUE(f.s(2).complete()) << "the leecher waited 30 s for the silent peer's manifest";
+  EXPECT_LT(seconds(f.net.now - t0), 15.0);
+}
+
 }  // namespace
 }  // namespace p2pcdn::swarm
