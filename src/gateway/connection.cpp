@@ -109,7 +109,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
       return sendSimple(http::status::misdirected_request,
                         "this gateway does not answer to that Host (serve --allow-host NAME adds one)\n");
     }
-    if (!originAllowed(origin, host, gw_->policy)) {
+    auto named = [&req](std::string_view name) -> std::optional<std::string_view> {
+      auto it = req.find(name);
+      if (it == req.end()) return std::nullopt;
+      return std::string_view(it->value().data(), it->value().size());
+    };
+    if (!originAllowed(origin, host, gw_->policy) ||
+        !fetchSiteAllowed(named("Sec-Fetch-Site"), named("Sec-Fetch-Mode"), origin, gw_->policy)) {
       return sendSimple(http::status::forbidden,
                         "cross-origin requests are refused (serve --cors ORIGIN allows one)\n");
     }
@@ -190,6 +196,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
                            {http::field::access_control_allow_origin, *cors_},
                            {http::field::vary, "Origin"}});
       }
+      if (!gw_->policy.corsOrigins.empty()) {
+        return sendSimple(http::status::ok, std::move(*json), false,
+                          {{http::field::content_type, "application/json"}, {http::field::vary, "Origin"}});
+      }
       return sendSimple(http::status::ok, std::move(*json), false, {{http::field::content_type, "application/json"}});
     }
     if (m.encryption && !key_) {
@@ -204,10 +214,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     res.set(http::field::etag, etag);
     res.set(http::field::accept_ranges, "bytes");
     res.set(http::field::cache_control, "public, max-age=31536000, immutable");
-    if (cors_) {
-      res.set(http::field::access_control_allow_origin, *cors_);
-      res.set(http::field::vary, "Origin");
-    }
+    if (cors_) res.set(http::field::access_control_allow_origin, *cors_);
+    if (!gw_->policy.corsOrigins.empty()) res.set(http::field::vary, "Origin");  // named origins: caches must key on it
     if (plan.status != 304) {
       res.set(http::field::content_type, contentType(m));
       res.set(http::field::content_disposition, contentDisposition(m.name));

@@ -458,9 +458,34 @@ bool equalsNoCase(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
+namespace {
+// a.b.c.d (each 0-255, no leading zeros) or [hex and colons].
+bool isIpLiteral(std::string_view s) {
+  if (s.size() >= 3 && s.front() == '[' && s.back() == ']') {
+    return s.substr(1, s.size() - 2).find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
+  }
+  int parts = 0;
+  while (true) {
+    const auto dot = s.find('.');
+    const std::string_view part = s.substr(0, dot);
+    if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    if (part.size() > 1 && part[0] == '0') return false;
+    if (std::stoi(std::string(part)) > 255) return false;
+    ++parts;
+    if (dot == std::string_view::npos) break;
+    s.remove_prefix(dot + 1);
+  }
+  return parts == 4;
+}
+}  // namespace
+
 bool hostAllowed(std::optional<std::string_view> host, const RequestPolicy& policy) {
   if (!host) return true;  // HTTP/1.0 without Host: no browser sends that
   std::string_view h = *host;
+  // "name:port" exactly as an --allow-host entry (a reverse proxy's port).
+  for (const std::string& n : policy.hosts) {
+    if (n.find(':') != std::string::npos && n.front() != '[' && equalsNoCase(h, n)) return true;
+  }
   std::string_view name = h;
   // "name:port" or "[v6]:port"; the port, when given, must be ours.
   const auto close = h.rfind(']');
@@ -474,8 +499,12 @@ bool hostAllowed(std::optional<std::string_view> host, const RequestPolicy& poli
   for (std::string_view n : kLoopback) {
     if (equalsNoCase(name, n)) return true;
   }
+  // An address, not a name: DNS rebinding needs a name, so any IP literal
+  // (a LAN address of a gateway listening on 0.0.0.0) is fine.
+  if (isIpLiteral(name)) return true;
   for (const std::string& n : policy.hosts) {
-    if (!n.empty() && equalsNoCase(name, n)) return true;
+    // "name" (with our port or none) or "name:port" exactly (a proxy's port).
+    if (!n.empty() && (equalsNoCase(name, n) || equalsNoCase(h, n))) return true;
   }
   return false;
 }
@@ -489,11 +518,20 @@ bool originAllowed(std::optional<std::string_view> origin, std::optional<std::st
   return corsHeader(origin, policy).has_value();
 }
 
-std::optional<std::string> corsHeader(std::optional<std::string_view> origin, const RequestPolicy& policy) {
-  if (!origin) return std::nullopt;
+bool fetchSiteAllowed(std::optional<std::string_view> site, std::optional<std::string_view> mode,
+                      std::optional<std::string_view> origin, const RequestPolicy& policy) {
+  if (!site || equalsNoCase(*site, "same-origin") || equalsNoCase(*site, "none")) return true;
+  if (mode && equalsNoCase(*mode, "navigate")) return true;
   for (const std::string& o : policy.corsOrigins) {
-    if (o == "*") return std::string("*");
-    if (equalsNoCase(*origin, o)) return std::string(*origin);
+    if (o == "*" || (origin && equalsNoCase(*origin, o))) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> corsHeader(std::optional<std::string_view> origin, const RequestPolicy& policy) {
+  for (const std::string& o : policy.corsOrigins) {
+    if (o == "*") return std::string("*");  // the same for every request: cacheable as it is
+    if (origin && equalsNoCase(*origin, o)) return std::string(*origin);
   }
   return std::nullopt;
 }

@@ -71,7 +71,15 @@ bool hostAllowed(std::optional<std::string_view> host, const RequestPolicy& poli
 // one): the gateway's own (http://<Host>), or one of corsOrigins.
 bool originAllowed(std::optional<std::string_view> origin, std::optional<std::string_view> host,
                    const RequestPolicy& policy);
-// The Access-Control-Allow-Origin to send for this Origin, if any.
+// Sec-Fetch-Site / Sec-Fetch-Mode (sent by current browsers on every
+// request, also on the no-cors ones that carry no Origin: <img>, <video>,
+// <script>): a request made by another site's page is refused unless it is a
+// top-level navigation (a link the user followed) or its Origin is a --cors one.
+bool fetchSiteAllowed(std::optional<std::string_view> site, std::optional<std::string_view> mode,
+                      std::optional<std::string_view> origin, const RequestPolicy& policy);
+// The Access-Control-Allow-Origin to send for this Origin, if any ("*" for
+// every request when corsOrigins has it). With named origins, responses must
+// carry Vary: Origin whether or not this one gets the header (caches).
 std::optional<std::string> corsHeader(std::optional<std::string_view> origin, const RequestPolicy& policy);
 
 // A web-app path ("app/app.js"): 1-4 segments of [A-Za-z0-9._-], none

@@ -65,6 +65,7 @@ void Downloader::onPiece(PeerState& p, const wire::Piece& piece, Time now) {
   d.received.add(piece.data.size(), now);
   d.pipeRate.add(piece.data.size(), now);
   d.lastProgress = now;
+  d.rateAtProgress = d.received.rate(now);
   if (!out.gotFirstByte) {
     out.gotFirstByte = true;
     // The pipeline covers rate x this latency. Only probes count: a request
@@ -319,7 +320,7 @@ void Downloader::cancelOutside(ChunkIndex cursor, std::uint64_t end, Time now) {
 
 namespace {
 constexpr Time kMaxStall = std::chrono::seconds(60);
-constexpr Time kMaxRequestWait = std::chrono::seconds(300);
+constexpr Time kMaxRequestWait = std::chrono::seconds(900);
 }  // namespace
 
 void Downloader::expireRequests(PeerState& p, Time now) {
@@ -328,11 +329,11 @@ void Downloader::expireRequests(PeerState& p, Time now) {
   const std::optional<Manifest>& manifest = state_.manifest;
   if (d.out.empty()) return;
   // A stalled peer: nothing for stallTimeout (or 4 chunk-times at its rate).
-  // The rate as it was at its last progress: the meter decays while the peer
-  // is silent, and a deadline divided by a decaying rate never comes (a peer
+  // The rate as it was at its last PIECE: the meter decays while the peer is
+  // silent, and a deadline divided by a decaying rate never comes (a peer
   // that had sent 2 chunks and then only KEEPALIVEs held its requests for
-  // ~25 min). Both deadlines are capped too.
-  const double rate = d.received.rate(d.lastProgress);
+  // ~25 min). Both deadlines are capped too (60 s, 900 s).
+  const double rate = d.rateAtProgress;
   Time stall = opts.stallTimeout;
   if (rate > 0 && manifest) stall = std::max(stall, fromSeconds(4.0 * manifest->chunkSize / rate));
   if (d.chunksReceived == 0) stall = std::max(stall, opts.requestTimeout);

@@ -50,6 +50,7 @@ struct DownloadState {
   std::uint32_t nextRequestId = 1;  // shared by chunk and manifest requests
   std::map<std::uint32_t, OutstandingRequest> out;
   Time lastProgress{};   // last PIECE answering a request (or the first request after an idle spell)
+  double rateAtProgress = 0;  // received.rate() at the last such PIECE (what the deadlines go by)
   Time chokedUntil{};
   Time restUntil{};      // rotated out of the download peers: no new requests until then
   std::optional<Time> downloadingSince;  // a download peer since
@@ -119,7 +120,9 @@ struct PeerState {
 
   // The manifest exchange (one MANIFEST_REQUEST at a time, to one peer).
   std::optional<std::uint32_t> manifestRequest;
-  Time manifestAsked{};  // when (a peer that holds it past SessionOptions::manifestTimeout loses it)
+  Time manifestAsked{};  // when, or its last part came (past SessionOptions::manifestTimeout it is given up)
+  std::uint32_t manifestTimeouts = 0;  // asked and given up: others with fewer are asked first
+  Time manifestServedAt{};
   std::optional<wire::ManifestAssembler> manifestAssembler;
 
   DownloadState download;

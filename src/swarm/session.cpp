@@ -277,16 +277,19 @@ void Session::askManifest(Time now) {
   for (auto& [k, q] : state_.peers) {
     if (q->manifestRequest) return;
   }
+  PeerState* best = nullptr;  // the holder given up on least often (first among equals)
   for (auto& [k, p] : state_.peers) {
-    if (p->handshaken && !p->dropping && (p->caps & wire::kCapHasManifest)) {
-      const std::uint32_t rid = p->download.nextRequestId++;
-      p->manifestRequest = rid;
-      p->manifestAsked = now;
-      p->manifestAssembler.emplace(rid);
-      state_.sendTo(*p, wire::encode(wire::ManifestRequest{rid}), now);
-      return;
+    if (p->handshaken && !p->dropping && (p->caps & wire::kCapHasManifest) &&
+        (!best || p->manifestTimeouts < best->manifestTimeouts)) {
+      best = p.get();
     }
   }
+  if (!best) return;
+  const std::uint32_t rid = best->download.nextRequestId++;
+  best->manifestRequest = rid;
+  best->manifestAsked = now;
+  best->manifestAssembler.emplace(rid);
+  state_.sendTo(*best, wire::encode(wire::ManifestRequest{rid}), now);
 }
 
 // A peer that said at its handshake that it had no manifest now shows chunks
@@ -373,10 +376,14 @@ void Session::handle(PeerState& p, const wire::ManifestRequest& r, Time now) {
   if (!state_.manifest || state_.manifestBytes.empty()) {
     return state_.sendTo(p, wire::encode(wire::Reject{r.requestId, wire::RejectReason::kNotHave, 0}), now);
   }
-  if (p.manifestServed) return;  // once per link: a manifest never changes, and each copy may be 32 MiB
+  // One copy per link at a time (each may be 32 MiB): again only once the
+  // last one has left our queue and a while has passed (a peer that gave up
+  // on a slow copy asks again).
+  if (p.manifestServed && (!p.control.empty() || now - p.manifestServedAt < state_.opts.manifestTimeout)) return;
   auto parts = wire::splitManifest(r.requestId, state_.manifestBytes);
   if (!parts) return;
   p.manifestServed = true;
+  p.manifestServedAt = now;
   for (Bytes& part : *parts) state_.sendTo(p, std::move(part), now);
 }
 
@@ -515,7 +522,7 @@ void Session::tick(Time now) {
     if (p.manifestRequest && !state_.manifest && now - p.manifestAsked > opts.manifestTimeout) {
       p.manifestRequest.reset();
       p.manifestAssembler.reset();
-      p.caps &= ~wire::kCapHasManifest;  // as if it had rejected it
+      ++p.manifestTimeouts;  // others first; asked again if it is the only one
       ++state_.counters.timeouts;
       askAgain = true;
     }

@@ -56,15 +56,19 @@ class TrackerServer::Impl {
       return static_cast<std::size_t>((a * 0x9e3779b97f4a7c15ull) ^ (b + 0x632be59bd9b4e019ull + (a << 6)));
     }
   };
+  // s[0] is the family tag (4 or 6); an IPv4 client of a dual-stack listener
+  // (::ffff:a.b.c.d) counts as that IPv4 address.
   static Source sourceOf(const net::ip::address& a) {
     Source s{};
-    if (a.is_v4()) {
-      const auto b = a.to_v4().to_bytes();
-      std::copy(b.begin(), b.end(), s.begin());
+    if (a.is_v4() || (a.is_v6() && a.to_v6().is_v4_mapped())) {
+      const auto b = a.is_v4() ? a.to_v4().to_bytes()
+                               : net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).to_bytes();
+      s[0] = 4;
+      std::copy(b.begin(), b.end(), s.begin() + 1);
     } else {
       const auto b = a.to_v6().to_bytes();
-      std::copy(b.begin(), b.begin() + 8, s.begin() + 8);  // the /64
       s[0] = 6;
+      std::copy(b.begin(), b.begin() + 8, s.begin() + 1);  // the /64
     }
     return s;
   }
