@@ -90,6 +90,7 @@ struct TrackerFleet::State : std::enable_shared_from_this<TrackerFleet::State> {
   std::unique_ptr<RedisClient> bus;    // this instance's channel
   FleetStats counters;
   bool stopped = false;
+  bool leaving = false;  // leaveAll() ran: this instance writes no member any more
   std::uint64_t republishGeneration = 0;
   std::vector<Delivery> out;
 
@@ -233,6 +234,7 @@ struct TrackerFleet::State : std::enable_shared_from_this<TrackerFleet::State> {
   // when its script goes out. A newer connection restarts it; an error ends it
   // (the next connection starts it again).
   void republish() {
+    if (leaving) return;
     auto list = std::make_shared<std::vector<Member>>();
     registry.forEachPeer([&](const Member& m) { list->push_back(m); });
     const std::uint64_t generation = ++republishGeneration;
@@ -260,20 +262,41 @@ struct TrackerFleet::State : std::enable_shared_from_this<TrackerFleet::State> {
     }
   }
 
-  // Graceful stop: every peer of this instance leaves Redis (bounded by the
-  // command deadline), then `done`.
+  // Graceful stop: every peer of this instance leaves Redis, a bounded
+  // number of scripts at a time (as republish), then `done`. From here on
+  // nothing is written for this instance: republishing stops and announces
+  // go unanswered by Redis (the connections are closing anyway).
   void leaveAll(std::function<void()> done) {
-    auto pending = std::make_shared<std::size_t>(0);
-    auto finish = std::make_shared<std::function<void()>>(std::move(done));
-    std::vector<Member> all;
-    registry.forEachPeer([&](const Member& m) { all.push_back(m); });
-    if (all.empty() || !redis->connected()) return (*finish)();
-    *pending = all.size();
-    for (const Member& m : all) {
-      run(m, 'x', 0, [pending, finish](Result<RedisReply>) {
-        if (--*pending == 0) (*finish)();
-      });
+    leaving = true;
+    ++republishGeneration;
+    auto list = std::make_shared<std::vector<Member>>();
+    registry.forEachPeer([&](const Member& m) { list->push_back(m); });
+    if (list->empty() || !redis->connected()) return done();
+    auto job = std::make_shared<LeaveJob>(LeaveJob{list, 0, 0, std::move(done)});
+    for (std::size_t i = 0; i < options.republishWindow; ++i) leaveNext(job);
+  }
+
+  struct LeaveJob {
+    std::shared_ptr<std::vector<Member>> list;
+    std::size_t next = 0, inFlight = 0;
+    std::function<void()> done;
+  };
+
+  void leaveNext(const std::shared_ptr<LeaveJob>& job) {
+    if (job->next >= job->list->size()) {
+      if (job->inFlight == 0 && job->done) std::exchange(job->done, nullptr)();
+      return;
     }
+    const Member m = (*job->list)[job->next++];
+    ++job->inFlight;
+    std::weak_ptr<State> weak = shared_from_this();
+    run(m, 'x', 0, [weak, job](Result<RedisReply> r) {
+      --job->inFlight;
+      auto self = weak.lock();
+      if (!self || self->stopped) return;
+      if (!r) job->next = job->list->size();  // Redis is gone: the rest expire there
+      self->leaveNext(job);
+    });
   }
 };
 
@@ -306,7 +329,9 @@ void TrackerFleet::stop() {
   s_->bus->stop();
 }
 
-bool TrackerFleet::usable() const { return !s_->stopped && s_->redis->connected() && s_->bus->connected(); }
+bool TrackerFleet::usable() const {
+  return !s_->stopped && !s_->leaving && s_->redis->connected() && s_->bus->connected();
+}
 
 void TrackerFleet::leaveAll(std::function<void()> done) {
   if (s_->stopped) return done();
