@@ -4,6 +4,8 @@
 // complete.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "session_fixture.hpp"
 #include "swarm/session.hpp"
 
@@ -12,11 +14,12 @@ namespace {
 
 using namespace session_testing;
 
-const PeerStats* statsOf(const std::vector<PeerStats>& all, PeerKey key) {
+// A copy: peerStats() returns a temporary.
+std::optional<PeerStats> statsOf(const std::vector<PeerStats>& all, PeerKey key) {
   for (const auto& s : all) {
-    if (s.key == key) return &s;
+    if (s.key == key) return s;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 bool dropped(const Host& h, PeerKey key) {
@@ -33,8 +36,8 @@ TEST(Abuse, TheManifestIsQueuedOncePerLink) {
   f.h(0).refuse.insert(1);
   const auto request = *wire::encode(wire::ManifestRequest{7});
   for (int i = 0; i < 100000; ++i) f.s(0).onMessage(1, request, f.net.now);
-  const PeerStats* s = statsOf(f.s(0).peerStats(f.net.now), 1);
-  ASSERT_NE(s, nullptr);
+  const auto s = statsOf(f.s(0).peerStats(f.net.now), 1);
+  ASSERT_TRUE(s);
   EXPECT_GT(s->controlBytes, 0u) << "the one copy waits for the link";
   EXPECT_LT(s->controlBytes, 64u * 1024) << "more than one manifest copy queued";
   EXPECT_FALSE(dropped(f.h(0), 1));
@@ -59,7 +62,7 @@ TEST(Abuse, APeerThatFloodsAndDoesNotReadIsDropped) {
     ASSERT_TRUE(req);
     f.s(0).onMessage(1, *req, f.net.now);
     if (i % 1024 == 0) {
-      if (const PeerStats* s = statsOf(f.s(0).peerStats(f.net.now), 1)) most = std::max(most, s->controlBytes);
+      if (const auto s = statsOf(f.s(0).peerStats(f.net.now), 1)) most = std::max(most, s->controlBytes);
       f.s(0).tick(f.net.now);
     }
   }
@@ -94,7 +97,7 @@ TEST(Abuse, APeerThatGoesSilentLosesItsRequests) {
   for (int i = 0; i < 300 && !released; ++i) {  // 30 s
     if (i % 10 == 0) f.s(2).onMessage(0, keepAlive, f.net.now);
     step();
-    const PeerStats* a = statsOf(f.s(2).peerStats(f.net.now), 0);
+    const auto a = statsOf(f.s(2).peerStats(f.net.now), 0);
     if (a && a->requestsOutstanding == 0 && f.s(2).stats().timeouts > timeoutsBefore) released = f.net.now;
   }
   ASSERT_TRUE(released) << "the silent peer kept its requests for 30 s";
