@@ -503,8 +503,7 @@ bool hostAllowed(std::optional<std::string_view> host, const RequestPolicy& poli
   // (a LAN address of a gateway listening on 0.0.0.0) is fine.
   if (isIpLiteral(name)) return true;
   for (const std::string& n : policy.hosts) {
-    // "name" (with our port or none) or "name:port" exactly (a proxy's port).
-    if (!n.empty() && (equalsNoCase(name, n) || equalsNoCase(h, n))) return true;
+    if (!n.empty() && equalsNoCase(name, n)) return true;  // "name", with our port or none
   }
   return false;
 }

@@ -35,7 +35,6 @@ class TrackerClient {
     if (started_) conns_[current_]->send(signaling::encodeClientMessage(msg));
   }
   void tick(swarm::Time now);
-  std::size_t current() const { return current_; }
 
  private:
   static TrackerConnection::Events connEvents(Events events);

@@ -351,8 +351,6 @@ void TrackerFleet::left(const std::vector<Member>& members) {
   for (const Member& m : members) s_->run(m, 'x', 0, [](Result<RedisReply>) {});
 }
 
-const fleet::InstanceId& TrackerFleet::instance() const { return s_->instance; }
-
 FleetStats TrackerFleet::stats() const {
   FleetStats st = s_->counters;
   st.redisUp = usable();

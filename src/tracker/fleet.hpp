@@ -78,7 +78,6 @@ class TrackerFleet {
   // Graceful stop: this instance's peers leave Redis, then `done` (posted
   // replies, each within the command deadline).
   void leaveAll(std::function<void()> done);
-  const fleet::InstanceId& instance() const;
   FleetStats stats() const;
 
   struct State;

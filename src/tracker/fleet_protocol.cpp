@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/hex.hpp"
+#include "tracker/swarm_registry.hpp"
 
 namespace p2pcdn::tracker::fleet {
 
@@ -13,14 +14,6 @@ using signaling::PeerId;
 namespace {
 std::string hex(const std::uint8_t* p, std::size_t n) { return toHex(ByteView(p, n)); }
 
-std::uint64_t mix(std::uint64_t x) {
-  x ^= x >> 31;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
 }  // namespace
 
 std::string instanceHex(const InstanceId& id) { return hex(id.data(), id.size()); }
@@ -111,14 +104,14 @@ std::vector<MemberRef> pickPeers(std::uint64_t seeders, std::uint64_t leechers, 
 }
 
 RouteCache::RouteCache(std::size_t capacity, std::chrono::milliseconds ttl, std::uint64_t seed)
-    : capacity_(std::max<std::size_t>(capacity, 1)), ttl_(ttl), hash_{mix(seed), mix(seed + 1)}, map_(0, hash_) {}
+    : capacity_(std::max<std::size_t>(capacity, 1)), ttl_(ttl), hash_{mix64(seed), mix64(seed + 1)}, map_(0, hash_) {}
 
 std::size_t RouteCache::KeyHash::operator()(const Key& k) const noexcept {
   std::uint64_t h = k0;
   for (std::size_t i = 0; i < k.size(); i += 8) {
     std::uint64_t w;
     std::memcpy(&w, k.data() + i, 8);
-    h = mix(h ^ w ^ k1);
+    h = mix64(h ^ w ^ k1);
   }
   return static_cast<std::size_t>(h);
 }

@@ -7,8 +7,7 @@ namespace p2pcdn::tracker {
 
 using namespace signaling;
 
-namespace {
-std::uint64_t mix(std::uint64_t x) {
+std::uint64_t mix64(std::uint64_t x) {
   x ^= x >> 32;
   x *= 0xd6e8feb86659fd93ull;
   x ^= x >> 32;
@@ -16,7 +15,6 @@ std::uint64_t mix(std::uint64_t x) {
   x ^= x >> 32;
   return x;
 }
-}  // namespace
 
 std::size_t KeyedIdHash::operator()(const Id20& id) const noexcept {
   std::uint64_t a, b;
@@ -24,9 +22,9 @@ std::size_t KeyedIdHash::operator()(const Id20& id) const noexcept {
   std::memcpy(&a, id.data(), 8);
   std::memcpy(&b, id.data() + 8, 8);
   std::memcpy(&c, id.data() + 16, 4);
-  std::uint64_t h = mix(k0 ^ a);
-  h = mix(h ^ b ^ k1);
-  return static_cast<std::size_t>(mix(h ^ c ^ k0));
+  std::uint64_t h = mix64(k0 ^ a);
+  h = mix64(h ^ b ^ k1);
+  return static_cast<std::size_t>(mix64(h ^ c ^ k0));
 }
 
 SwarmRegistry::SwarmRegistry(RegistryOptions options, std::uint64_t seed)
@@ -152,8 +150,7 @@ void SwarmRegistry::announce(ConnectionId from, const AnnounceRequest& a, TimePo
 
   if (fleet) {
     fleet->want = std::min<std::size_t>(a.offers.size(), a.numwant.value_or(kMaxNumwant));
-    fleet->offers = a.offers;
-    fleet->offers.resize(fleet->want);
+    fleet->offers.assign(a.offers.begin(), a.offers.begin() + static_cast<std::ptrdiff_t>(fleet->want));
   } else {
     relayOffers(swarm, self, a.offers, std::min<std::size_t>(a.offers.size(), a.numwant.value_or(kMaxNumwant)), out);
   }

@@ -38,6 +38,10 @@ using Clock = std::chrono::steady_clock;
 // client cannot pick ids that pile into one bucket (WebTorrent peer ids all
 // start with the same 8 bytes, "-WW2085-", which alone rules out hashing a
 // prefix).
+// A 64-bit xor-shift-multiply mixer; with secret keys mixed in, the
+// keyed hashes below (and fleet::RouteCache's).
+std::uint64_t mix64(std::uint64_t x);
+
 struct KeyedIdHash {
   std::uint64_t k0 = 0;
   std::uint64_t k1 = 0;

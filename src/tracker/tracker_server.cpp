@@ -259,13 +259,9 @@ class TrackerServer::Impl {
   void sendTo(ConnectionId to, std::string text);
   void onWsOpen(const std::shared_ptr<WsSession>& s);
   void onWsClosed(ConnectionId id) {
-    if (fleet_) {
-      left_.clear();
-      registry_.removeConnection(id, &left_);
-      fleet_->left(left_);
-    } else {
-      registry_.removeConnection(id);
-    }
+    left_.clear();
+    registry_.removeConnection(id, fleet_ ? &left_ : nullptr);
+    if (fleet_) fleet_->left(left_);
     sessions_.erase(id);
   }
 
@@ -588,14 +584,9 @@ void TrackerServer::Impl::onMessage(WsSession& s, bool text, std::string_view pa
     return;
   }
   out_.clear();
-  if (!fleet_) {
-    registry_.handle(s.id(), *message, now, out_);
-    deliver(out_);
-    return;
-  }
-  registry_.handle(s.id(), *message, now, out_, &fleetAnnounce_);
+  registry_.handle(s.id(), *message, now, out_, fleet_ ? &fleetAnnounce_ : nullptr);
   deliver(out_);
-  if (fleetAnnounce_.accepted) fleet_->announce(std::move(fleetAnnounce_));
+  if (fleet_ && fleetAnnounce_.accepted) fleet_->announce(std::move(fleetAnnounce_));
 }
 
 void TrackerServer::Impl::deliver(std::vector<Delivery>& out) {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "signaling/signaling.hpp"
+#include "support/proc_stats.hpp"
 #include "tracker/tracker_server.hpp"
 
 extern char** environ;
@@ -515,30 +516,8 @@ TEST_F(SmallTrackerTest, ConnectionsAreBounded) {
 
 // ---- load: the p2pcdn_tracker process -----------------------------------------
 
-long rssKiB(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-// User + system CPU seconds of a process.
-double cpuSeconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');  // the command name may contain spaces
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(text.substr(close + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime (clock ticks)
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using p2pcdn::testing::cpuSeconds;
+using p2pcdn::testing::rssKiB;
 
 // Runs p2pcdn_tracker on 127.0.0.1:0 and learns its port from its first line.
 class TrackerProcess {
