@@ -5,6 +5,7 @@
 #include <random>
 
 #include "node/http_client.hpp"
+#include "node/openssl_identity.hpp"
 #include "node/store_worker.hpp"
 #include "node/ws_client.hpp"
 
@@ -61,6 +62,12 @@ std::uint64_t AsioRuntime::fetchRange(const std::string& url, std::uint64_t offs
 
 void AsioRuntime::cancelFetch(std::uint64_t id) {
   if (http_) http_->cancel(id);
+}
+
+std::shared_ptr<Identity> AsioRuntime::makeIdentity() {
+  auto id = ephemeralOpensslIdentity();
+  if (!id) std::abort();  // OpenSSL without Ed25519 or randomness
+  return *id;
 }
 
 std::uint64_t AsioRuntime::seed() {

@@ -2,7 +2,7 @@
 // every node call and callback), time is the steady clock, the tracker is a
 // WebSocket (WsClient, ws:// only), store work runs on a StoreWorker thread,
 // web seeds are fetched by HttpRangeClient (http:// only) and the seed comes
-// from std::random_device.
+// from std::random_device; a node given no identity gets a new OpenSSL key.
 //
 // It must outlive the Nodes that use it; several Nodes may share one.
 #pragma once
@@ -27,6 +27,7 @@ class AsioRuntime : public Runtime {
   Result<std::unique_ptr<TrackerConnection>> connectTracker(std::string_view url,
                                                             TrackerConnection::Events events) override;
   std::uint64_t seed() override;
+  std::shared_ptr<Identity> makeIdentity() override;  // ephemeralOpensslIdentity
   std::uint64_t fetchRange(const std::string& url, std::uint64_t offset, std::uint32_t length, swarm::Time timeout,
                            std::function<void(Result<Bytes>)> done) override;
   void cancelFetch(std::uint64_t id) override;

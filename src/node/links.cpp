@@ -59,15 +59,25 @@ std::shared_ptr<Peer> Node::Impl::newPeer(FileState& f, transport::Role role, st
     };
   };
   transport::LinkEvents ev;
-  ev.onLocalDescription = [onSdp = std::move(onSdp)](std::string sdp) { onSdp(std::move(sdp)); };
+  Peer* raw = peer.get();  // the link's events stop when the peer (its owner) is gone
+  ev.onLocalDescription = [raw, onSdp = std::move(onSdp)](std::string sdp) {
+    raw->localFingerprint = transport::dtlsFingerprint(sdp).value_or("");
+    onSdp(std::move(sdp));
+  };
   ev.onOpen = whileLinked([](Impl& self, FileState& file, Peer& p) {
     p.opened = true;
     file.discovery->opened(p.key, self.now());
     self.trace("link " + std::to_string(p.key) + (p.remotePeerId ? " to " + shortId(*p.remotePeerId) : std::string()) + " open");
-    file.session->addPeer(p.key, self.now());
+    // The session gets the link once the peer has proven its key (runAuth).
+    p.auth.emplace(self.identity->publicKey(), self.identity->freshNonce(), p.localFingerprint, p.remoteFingerprint,
+                   p.remotePeerId.value_or(Id20{}), self.now() + kAuthTimeout);
+    self.runAuth(file, p, p.auth->start());
     if (p.link) self.requestLinkStats(file, p);  // the candidate types and a first RTT now, not a period later
   });
-  ev.onMessage = whileLinked([](Impl& self, FileState& file, Peer& p, Bytes m) { file.session->onMessage(p.key, m, self.now()); });
+  ev.onMessage = whileLinked([](Impl& self, FileState& file, Peer& p, Bytes m) {
+    if (p.auth && p.auth->proven()) return file.session->onMessage(p.key, m, self.now());
+    if (p.auth) self.runAuth(file, p, p.auth->onMessage(m));
+  });
   ev.onBufferedAmountLow = whileLinked([](Impl& self, FileState& file, Peer& p) { file.session->onWritable(p.key, self.now()); });
   ev.onClosed = whileLinked([](Impl& self, FileState& file, Peer& p, const Error& e) {
     file.discovery->closed(p.key, self.now(), e.code() != Errc::kOk, file.leeching());
@@ -80,6 +90,53 @@ std::shared_ptr<Peer> Node::Impl::newPeer(FileState& f, transport::Role role, st
   peer->link = std::move(*link);
   f.peers[peer->key] = peer;
   return peer;
+}
+
+// Carries out a step of a link's authentication: messages go out, signing
+// and verifying go to the identity (what it answers is posted, then fed
+// back), a failure drops the link, and a proven link goes to the session
+// under the proven peer id, with the peer's early HANDSHAKE.
+void Node::Impl::runAuth(FileState& f, Peer& p, LinkAuth::Step step) {
+  const std::uint64_t key = p.key;
+  if (step.send && p.link) {
+    if (auto st = p.link->send(*step.send); !st) return dropPeer(f, key, "link auth: " + st.error().message());
+  }
+  std::weak_ptr<Impl> weak = shared_from_this();
+  // Feeds what the identity answered back on a later turn, if the link is still there.
+  // (The runtime outlives the node, so it may be used after the node is gone.)
+  auto back = [weak, rtPtr = &rt, fid = f.id, key](auto feed) {
+    return [weak, rtPtr, fid, key, feed](auto result) {
+      rtPtr->post([weak, fid, key, feed, result] {
+        auto self = weak.lock();
+        if (!self) return;
+        auto it = self->files.find(fid);
+        if (it == self->files.end()) return;
+        auto pit = it->second.peers.find(key);
+        if (pit == it->second.peers.end() || !pit->second->auth) return;
+        auto hold = pit->second;
+        self->runAuth(it->second, *hold, feed(*hold->auth, result));
+      });
+    };
+  };
+  if (step.sign) {
+    identity->sign(std::move(*step.sign), back([](LinkAuth& a, const std::optional<wire::Signature>& sig) {
+      return a.onSigned(sig);
+    }));
+  }
+  if (step.verify) {
+    identity->verify(step.verify->key, std::move(step.verify->transcript), step.verify->signature,
+                     back([](LinkAuth& a, bool ok) { return a.onVerified(ok); }));
+  }
+  if (step.failed) return dropPeer(f, key, *step.failed);
+  if (!step.proven) return;
+  if (bannedKeys.contains(p.auth->peerKey())) return dropPeer(f, key, "banned key: sent chunks that failed verification");
+  trace("link " + std::to_string(key) + " to " + shortId(p.auth->peerId()) + " proven");
+  wire::PeerId id{};
+  std::copy(p.auth->peerId().begin(), p.auth->peerId().end(), id.begin());
+  f.session->addPeer(key, now(), id);
+  if (auto early = p.auth->takeEarly()) {
+    if (f.peers.contains(key)) f.session->onMessage(key, *early, now());
+  }
 }
 
 void Node::Impl::dropPeer(FileState& f, std::uint64_t key, const std::string& why) {

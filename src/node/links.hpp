@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "node/link_auth.hpp"
 #include "node/node.hpp"
 #include "signaling/signaling.hpp"
 #include "transport/peer_link.hpp"
@@ -23,6 +24,9 @@ struct Peer {
   std::unique_ptr<transport::PeerLink> link;
   std::optional<signaling::Id20> remotePeerId;  // known once offered to us or answered
   std::string offerSdp;                         // our gathered offer, until it goes to the tracker
+  // transport::dtlsFingerprint of our SDP and of the peer's, for LinkAuth.
+  std::string localFingerprint, remoteFingerprint;
+  std::optional<LinkAuth> auth;                 // from onOpen; the session has the link once proven
   bool opened = false;
   transport::LinkStats linkStats;               // last full report (rtt, candidate types)
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/hex.hpp"
+#include "wire/auth.hpp"
 #include "node/node_impl.hpp"
 #include "wire/fragment.hpp"
 #include "wire/wire.hpp"
@@ -27,10 +28,9 @@ std::shared_ptr<swarm::TokenBucket> globalBucket(std::uint64_t rate) {
 Node::Impl::Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOptions o)
     : rt(r), rawStore(s), links(f), opts(std::move(o)), rng(r.seed()), worker(r.storeQueue()) {
   if (!worker) std::abort();  // Runtime::storeQueue() must give a queue
-  for (auto& b : peerId) b = static_cast<std::uint8_t>(rng());
-  char prefix[] = "-PC0001-";  // readable prefix, like BitTorrent client ids
-  prefix[2] = opts.client;
-  std::copy_n(prefix, 8, peerId.begin());
+  identity = opts.identity ? opts.identity : rt.makeIdentity();
+  if (!identity) std::abort();  // Runtime::makeIdentity() must give one
+  peerId = wire::peerIdOf(identity->publicKey(), opts.client);
   opts.swarm.maxPiecePayload = wire::maxPiecePayload(opts.link.maxMessageSize);
   if (opts.uploadLimit) opts.swarm.globalUp = globalBucket(opts.uploadLimit);
   if (opts.downloadLimit) opts.swarm.globalDown = globalBucket(opts.downloadLimit);
@@ -38,7 +38,7 @@ Node::Impl::Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOpt
 
 std::string clientOf(std::string_view hex) {
   if (hex.size() < 16) return "other";
-  if (hex.substr(0, 4) == "2d50" && hex.substr(6, 10) == "303030312d") {  // "-P" <client> "0001-"
+  if (hex.substr(0, 4) == "2d50" && hex.substr(6, 10) == "303030322d") {  // "-P" <client> "0002-"
     if (hex.substr(4, 2) == "43") return "native";   // 'C'
     if (hex.substr(4, 2) == "42") return "browser";  // 'B'
   }
@@ -110,6 +110,10 @@ void Node::Impl::tick() {
       for (auto& [k, p] : f.peers) {
         if (p->opened && p->link) requestLinkStats(f, *p);
       }
+    }
+    for (auto it = f.peers.begin(); it != f.peers.end();) {
+      auto hold = (it++)->second;  // runAuth may drop it
+      if (hold->auth && !hold->auth->proven()) runAuth(f, *hold, hold->auth->tick(t));
     }
     f.session->tick(t);
     auto d = f.discovery->tick(t, swarmView(f));

@@ -42,9 +42,12 @@ struct NodeOptions {
   // back to trackerUrl after the last) and announces there.
   std::vector<std::string> trackerFallbacks;
   std::chrono::milliseconds trackerFailover{3000};
-  // What kind of peer this is, in the peer id's readable prefix "-P<c>0001-"
+  // What kind of peer this is, in the peer id's readable prefix "-P<c>0002-"
   // (clientOf() reads it back): 'C' native (CLI, seed boxes), 'B' browser.
   char client = 'C';
+  // The node's key (node/identity.hpp): its peer id is derived from it and
+  // every link proves it. Empty: Runtime::makeIdentity(), a key for this run.
+  std::shared_ptr<Identity> identity;
   transport::LinkConfig link;                       // ICE servers, loopback, watermarks
   // When to announce, how many offers, peer slots per file, offer and link
   // lifetimes, glare and half-open rules (swarm::Discovery, shared with the

@@ -16,6 +16,7 @@
 #include <set>
 #include <string_view>
 
+#include "node/identity.hpp"
 #include "node/links.hpp"
 #include "node/node.hpp"
 #include "node/tracker_client.hpp"
@@ -29,6 +30,8 @@ using Id20 = signaling::Id20;
 // How often the node runs the sessions' and discovery's timers (choking,
 // time-outs, rate limits, announces, offer lifetimes).
 constexpr std::chrono::milliseconds kTickPeriod{100};
+// A link that has not proven its peer's key this long after opening is dropped.
+constexpr std::chrono::seconds kAuthTimeout{10};
 // How often link stats (RTT, candidate types) are refreshed for peerStats().
 constexpr std::chrono::seconds kLinkStatsPeriod{5};
 
@@ -145,6 +148,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
 
   // ---- links (links.cpp) ----
   std::shared_ptr<Peer> newPeer(FileState& f, transport::Role role, std::function<void(std::string)> onSdp);
+  void runAuth(FileState& f, Peer& p, LinkAuth::Step step);
   void dropPeer(FileState& f, std::uint64_t key, const std::string& why);
   // Keeps the link's last numbers in the ledger and its link in the closing list.
   void retire(FileState& f, const std::shared_ptr<Peer>& peer);
@@ -154,10 +158,12 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   ChunkStorage& rawStore;
   transport::LinkFactory& links;
   NodeOptions opts;
-  Id20 peerId{};
+  std::shared_ptr<Identity> identity;  // opts.identity, or the runtime's ephemeral one
+  Id20 peerId{};                       // wire::peerIdOf(identity's key, opts.client)
   std::unique_ptr<TrackerClient> tracker;
   std::map<FileId, FileState> files;
   std::set<Id20> banned;  // peers that sent chunks failing verification: never connected again
+  std::set<wire::PublicKey> bannedKeys;  // and their keys, whatever id they come back under
   std::uint64_t nextPeerKey = 1;
   std::uint64_t nextGeneration = 1;
   // Files with store reads out (loadFile): forget() bumps the epoch, which

@@ -19,6 +19,7 @@
 
 #include "p2pcdn/result.hpp"
 #include "p2pcdn/types.hpp"
+#include "node/identity.hpp"
 #include "swarm/rate.hpp"
 
 namespace p2pcdn::node {
@@ -66,6 +67,9 @@ class Runtime {
   // A connection to the tracker at `url` (not started), or why not.
   virtual Result<std::unique_ptr<TrackerConnection>> connectTracker(std::string_view url,
                                                                     TrackerConnection::Events events) = 0;
+  // A new key pair for a node that was given none (NodeOptions::identity):
+  // it lasts as long as the node. Never null.
+  virtual std::shared_ptr<Identity> makeIdentity() = 0;
   // Seeds the node's randomness (its peer id, the engine's tie-breaks, offer ids).
   virtual std::uint64_t seed() = 0;
   // Web seeds: GET bytes [offset, offset + length) of an http(s) URL (a

@@ -154,10 +154,14 @@ class SessionHostImpl : public swarm::SessionHost {
     impl_->announce(f, signaling::Event::kCompleted);
     impl_->postComplete(fid_);
   }
-  void onBanned(swarm::PeerKey, const wire::PeerId& id) override {
+  void onBanned(swarm::PeerKey key, const wire::PeerId& id) override {
     Id20 banned{};
     std::copy(id.begin(), id.end(), banned.begin());
     impl_->banned.insert(banned);
+    auto& f = file();
+    if (auto it = f.peers.find(key); it != f.peers.end() && it->second->auth && it->second->auth->proven()) {
+      impl_->bannedKeys.insert(it->second->auth->peerKey());
+    }
   }
   void onError(const Error& e) override {
     impl_->postEvent(fid_, [](Listener&) { return true; }, [e](const FetchEvents& ev) {

@@ -178,6 +178,7 @@ void Node::Impl::onTrackerMessage(const signaling::TrackerMessage& msg) {
     if (p == f->peers.end()) return;
     trace("answer from " + shortId(answer->peerId));
     p->second->remotePeerId = answer->peerId;
+    p->second->remoteFingerprint = transport::dtlsFingerprint(answer->answer.sdp).value_or("");
     if (auto st = p->second->link->acceptAnswer(answer->answer.sdp); !st) dropPeer(*f, p->first, "bad answer");
   }
 }
@@ -201,6 +202,7 @@ void Node::Impl::onRemoteOffer(FileState& f, const Id20& from, const Id20& offer
   if (!peer) return;
   *key = peer->key;
   peer->remotePeerId = from;
+  peer->remoteFingerprint = transport::dtlsFingerprint(sdp).value_or("");
   f.discovery->answering(peer->key, from, now());
   if (auto st = peer->link->acceptOffer(sdp); !st) dropPeer(f, peer->key, "bad offer");
 }

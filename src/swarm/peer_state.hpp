@@ -102,6 +102,7 @@ struct PeerState {
   bool dropping = false;  // GOODBYE sent or disconnect asked: ignore it from now on
   bool goodbyeSent = false;
   wire::PeerId id{};
+  std::optional<wire::PeerId> proven;  // the id the link proved (node/link_auth.hpp), if the host checks one
   std::uint32_t caps = 0;
   // Messages the link refused (back-pressure), in order, and their bytes:
   // bounded (SessionState::sendTo), so a peer that sends requests and does

@@ -183,10 +183,11 @@ void Session::checkComplete(Time now) {
 
 // ---- peers ------------------------------------------------------------------
 
-void Session::addPeer(PeerKey key, Time now) {
+void Session::addPeer(PeerKey key, Time now, const std::optional<wire::PeerId>& proven) {
   auto [it, inserted] = state_.peers.try_emplace(key, std::make_unique<PeerState>());
   if (!inserted) return;
   PeerState& p = *it->second;
+  p.proven = proven;
   if (nextChoke_ == Time{}) nextChoke_ = now + state_.opts.chokeInterval;
   p.key = key;
   p.connected = p.lastSent = p.lastHeard = p.download.lastProgress = now;
@@ -250,6 +251,7 @@ void Session::handle(PeerState& p, const wire::Handshake& h, Time now) {
   auto drop = [&](wire::GoodbyeReason reason, std::string_view text) { state_.drop(p, reason, text); };
   if (p.handshaken) return drop(wire::GoodbyeReason::kProtocolError, "second handshake");
   if (h.fileId != state_.fileId) return drop(wire::GoodbyeReason::kWrongFile, "not this file");
+  if (p.proven && h.peerId != *p.proven) return drop(wire::GoodbyeReason::kProtocolError, "not the peer id the link proved");
   if (isBanned(h.peerId)) return drop(wire::GoodbyeReason::kProtocolError, "banned: sent chunks that failed verification");
   for (auto& [k, q] : state_.peers) {
     if (q.get() != &p && q->handshaken && !q->dropping && q->id == h.peerId) {

@@ -104,7 +104,9 @@ class Session {
   bool isBanned(const wire::PeerId& id) const;
 
   // Link events from the host.
-  void addPeer(PeerKey peer, Time now);                  // the link opened: HANDSHAKE goes out
+  // The link opened: HANDSHAKE goes out. `proven`: the peer id the link
+  // proved (node/link_auth.hpp); its HANDSHAKE must name it.
+  void addPeer(PeerKey peer, Time now, const std::optional<wire::PeerId>& proven = std::nullopt);
   void removePeer(PeerKey peer, Time now);               // the link is gone
   void onMessage(PeerKey peer, ByteView message, Time now);
   void onWritable(PeerKey peer, Time now);               // the link drained after back-pressure

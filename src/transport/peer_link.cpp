@@ -34,6 +34,41 @@ Status validate(const LinkConfig& c) {
   return {};
 }
 
+std::optional<std::string> dtlsFingerprint(std::string_view sdp) {
+  constexpr std::string_view kAttr = "a=fingerprint:";
+  std::size_t at = 0;
+  while (at < sdp.size()) {
+    std::size_t end = sdp.find('\n', at);
+    if (end == std::string_view::npos) end = sdp.size();
+    std::string_view line = sdp.substr(at, end - at);
+    at = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.substr(0, kAttr.size()) != kAttr) continue;
+    line.remove_prefix(kAttr.size());
+    const std::size_t space = line.find(' ');
+    if (space == 0 || space == std::string_view::npos || space > 16) return std::nullopt;
+    std::string out;
+    for (char c : line.substr(0, space)) {
+      const char l = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+      if (!((l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '-')) return std::nullopt;
+      out += l;
+    }
+    out += ' ';
+    std::size_t digits = 0;
+    for (char c : line.substr(space + 1)) {
+      if (c == ':') continue;
+      const char l = static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+      if (!((l >= '0' && l <= '9') || (l >= 'a' && l <= 'f'))) return std::nullopt;
+      out += l;
+      ++digits;
+    }
+    // SHA-1 (40 digits) up to SHA-512 (128); odd counts are not a digest.
+    if (digits < 40 || digits > 128 || digits % 2 != 0) return std::nullopt;
+    return out;
+  }
+  return std::nullopt;
+}
+
 std::string_view linkStateName(LinkState s) {
   switch (s) {
     case LinkState::kNew: return "new";

@@ -135,6 +135,14 @@ class PeerLink {
   virtual void requestStats(std::function<void(LinkStats)> done) = 0;
 };
 
+// The DTLS certificate fingerprint an SDP names (its first a=fingerprint
+// line) as "<hash name> <hex digits>", both in lower case without colons,
+// e.g. "sha-256 1a2b…": the form link authentication signs (wire/auth.hpp).
+// The DTLS handshake checks the certificate the peer shows against the
+// fingerprint in the remote description, so this is the certificate that
+// really terminates the link. nullopt: no (well-formed) fingerprint line.
+std::optional<std::string> dtlsFingerprint(std::string_view sdp);
+
 // Creates links. Owns the transport's threads; create once per process and
 // destroy only after every PeerLink it created. create() may be called from any thread.
 class LinkFactory {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "swarm/rate.hpp"
+#include "core/blake3.hpp"
 #include "transport/peer_link.hpp"
 
 namespace p2pcdn::test {
@@ -97,7 +98,7 @@ class MemLinkFactory::Link : public transport::PeerLink {
   Status createOffer() override {
     e_->state = transport::LinkState::kConnecting;
     End::later(e_, [](End& e) {
-      if (e.ev.onLocalDescription) e.ev.onLocalDescription("mem-offer:" + e.token);
+      if (e.ev.onLocalDescription) e.ev.onLocalDescription("mem-offer:" + e.token + fingerprintLine(e.token));
     });
     return {};
   }
@@ -107,7 +108,7 @@ class MemLinkFactory::Link : public transport::PeerLink {
     e_->peer = other;
     e_->state = transport::LinkState::kConnecting;
     End::later(e_, [](End& e) {
-      if (e.ev.onLocalDescription) e.ev.onLocalDescription("mem-answer:" + e.token);
+      if (e.ev.onLocalDescription) e.ev.onLocalDescription("mem-answer:" + e.token + fingerprintLine(e.token));
     });
     return {};
   }
@@ -168,9 +169,15 @@ class MemLinkFactory::Link : public transport::PeerLink {
   }
 
  private:
+  // Each end's "certificate": a fingerprint line as WebRTC's SDP has, made
+  // from its token (link authentication signs over it).
+  static std::string fingerprintLine(const std::string& token) {
+    return "\r\na=fingerprint:sha-256 " + Blake3::hash(asBytes(std::string_view(token))).hex() + "\r\n";
+  }
   std::shared_ptr<End> find(std::string_view sdp, std::string_view prefix) {
     if (sdp.substr(0, prefix.size()) != prefix) return nullptr;
-    auto it = reg_->find(std::string(sdp.substr(prefix.size())));
+    sdp.remove_prefix(prefix.size());
+    auto it = reg_->find(std::string(sdp.substr(0, sdp.find('\r'))));
     return it == reg_->end() ? nullptr : it->second.lock();
   }
   std::shared_ptr<End> e_;

@@ -377,10 +377,10 @@ TEST(VirtualNodes, RemoveStoredDeletesInOrderWithTheNodesOwnLoads) {
 }
 
 TEST(VirtualNodes, PeerIdsSayWhatKindOfPeerTheyAre) {
-  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PC0001-abcdefghijkl")))), "native");
-  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PB0001-abcdefghijkl")))), "browser");
+  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PC0002-abcdefghijkl")))), "native");
+  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PB0002-abcdefghijkl")))), "browser");
   EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-WW0204-abcdefghijkl")))), "webtorrent");
-  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PB0002-abcdefghijkl")))), "other");
+  EXPECT_EQ(node::clientOf(toHex(asBytes(std::string_view("-PB0001-abcdefghijkl")))), "other");
   EXPECT_EQ(node::clientOf(""), "other");
   VSwarm s(3);
   const Manifest m = s.seeder(8, 9);  // native

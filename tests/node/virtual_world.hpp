@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "node/runtime.hpp"
+#include "test_identity.hpp"
 #include "signaling/signaling.hpp"
 #include "tracker/swarm_registry.hpp"
 
@@ -189,8 +190,12 @@ class VirtualRuntime : public node::Runtime {
                                                                   node::TrackerConnection::Events ev) override {
     return tracker_.connect(std::move(ev));
   }
-  // Another value each call (two Nodes on one runtime get two peer ids).
+  // Another value each call.
   std::uint64_t seed() override { return seed_ + 0x9e3779b97f4a7c15ULL * seedCalls_++; }
+  // Another key each call (two Nodes on one runtime get two peer ids).
+  std::shared_ptr<node::Identity> makeIdentity() override {
+    return std::make_shared<TestIdentity>(seed_ * 0x100000001b3ULL + identities_++);
+  }
 
  private:
   // Each task runs once its latency has passed; with jitter they may run
@@ -223,6 +228,7 @@ class VirtualRuntime : public node::Runtime {
   std::mt19937_64 storeRng_;
   StoreLatency store_;
   std::uint64_t seedCalls_ = 0;
+  std::uint64_t identities_ = 0;
 };
 
 }  // namespace p2pcdn::test
