@@ -54,6 +54,13 @@ void p2p_js_store(int peer, double req, const char* op, std::size_t n, const std
 void p2p_js_fetch(int h, const char* url, std::size_t n, double offset, double length, double timeoutMs);
 void p2p_js_fetch_cancel(int h);
 
+// Identity of peer `peer` (browser/identity.hpp), WebCrypto Ed25519:
+// sign `n` bytes with its key; verify a 64-byte signature by a 32-byte key.
+// Each answered by p2p_identity_done(peer, req, ok, signature bytes or none).
+void p2p_js_sign(int peer, double req, const std::uint8_t* p, std::size_t n);
+void p2p_js_verify(int peer, double req, const std::uint8_t* key, const std::uint8_t* p, std::size_t n,
+                   const std::uint8_t* sig);
+
 // A peer's event for the page (JSON), and chunk bytes read for request `req`.
 void p2p_js_peer_event(int peer, const char* json, std::size_t n);
 void p2p_js_peer_data(int peer, double req, const std::uint8_t* p, std::size_t n);

@@ -1,7 +1,9 @@
 #include "browser/peer.hpp"
 
 #include "browser/abi.hpp"
+#include "browser/identity.hpp"
 #include "browser/js.hpp"
+#include "core/hex.hpp"
 
 namespace p2pcdn::browser {
 
@@ -54,6 +56,13 @@ Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string
     return fail(Errc::kInvalidArgument, "options", "no trackerUrl (ws://host:port)");
   }
   no.trackerUrl = j["trackerUrl"].get<std::string>();
+  // The public half of the page's WebCrypto key (web/src/identity.js).
+  wire::PublicKey key{};
+  if (!j.contains("identityKey") || !j["identityKey"].is_string() ||
+      !fromHex(j["identityKey"].get<std::string>(), key)) {
+    return fail(Errc::kInvalidArgument, "options", "identityKey must be an Ed25519 public key (64 hex digits)");
+  }
+  no.identity = std::make_shared<JsIdentity>(handle, key);
   // A page without RTCPeerConnection: no peer will come, so web seeds need not wait for one.
   if (j.contains("webrtc") && j["webrtc"].is_boolean() && !j["webrtc"].get<bool>()) {
     no.swarm.origin.grace = swarm::Time{};

@@ -13,6 +13,7 @@
 
 #include "browser/abi.hpp"
 #include "browser/link.hpp"
+#include "browser/identity.hpp"
 #include "browser/peer.hpp"
 #include "browser/runtime.hpp"
 #include "browser/storage.hpp"
@@ -257,6 +258,14 @@ EMSCRIPTEN_KEEPALIVE std::uint8_t* p2p_store_inbox(int h, double req, std::size_
   return it == liveStores().end() ? nullptr : it->second->inbox(req, n);
 }
 // Request req ended: code 0, or an Errc with a message.
+// The end of a signature or verification of peer h's identity (JsIdentity).
+EMSCRIPTEN_KEEPALIVE void p2p_identity_done(int h, double req, int ok, const std::uint8_t* p, std::size_t n) {
+  Bytes sig(p, p + n);
+  BrowserRuntime::get().post([h, req, ok, sig = std::move(sig)] {
+    if (JsIdentity* id = JsIdentity::byHandle(h)) id->finish(req, ok != 0, sig);
+  });
+}
+
 EMSCRIPTEN_KEEPALIVE void p2p_store_done(int h, double req, int code, const char* p, std::size_t n) {
   BrowserRuntime::get().post([h, req, code, m = std::string(text(p, n))]() mutable {
     auto it = liveStores().find(h);

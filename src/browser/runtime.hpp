@@ -42,6 +42,9 @@ class BrowserRuntime final : public node::Runtime {
   Result<std::unique_ptr<node::TrackerConnection>> connectTracker(std::string_view url,
                                                                   node::TrackerConnection::Events events) override;
   std::uint64_t seed() override;
+  // None: WebCrypto makes keys asynchronously, so the page makes one first
+  // (web/src/identity.js) and the peer is given it (JsIdentity).
+  std::shared_ptr<node::Identity> makeIdentity() override { return nullptr; }
   // Web seeds through the page's fetch() (http and https; the origin's CORS rules apply).
   std::uint64_t fetchRange(const std::string& url, std::uint64_t offset, std::uint32_t length, swarm::Time timeout,
                            std::function<void(Result<Bytes>)> done) override;

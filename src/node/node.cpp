@@ -29,8 +29,7 @@ Node::Impl::Impl(Runtime& r, ChunkStorage& s, transport::LinkFactory& f, NodeOpt
     : rt(r), rawStore(s), links(f), opts(std::move(o)), rng(r.seed()), worker(r.storeQueue()) {
   if (!worker) std::abort();  // Runtime::storeQueue() must give a queue
   identity = opts.identity ? opts.identity : rt.makeIdentity();
-  if (!identity) std::abort();  // Runtime::makeIdentity() must give one
-  peerId = wire::peerIdOf(identity->publicKey(), opts.client);
+  if (identity) peerId = wire::peerIdOf(identity->publicKey(), opts.client);  // else start() fails
   opts.swarm.maxPiecePayload = wire::maxPiecePayload(opts.link.maxMessageSize);
   if (opts.uploadLimit) opts.swarm.globalUp = globalBucket(opts.uploadLimit);
   if (opts.downloadLimit) opts.swarm.globalDown = globalBucket(opts.downloadLimit);
@@ -51,6 +50,7 @@ std::string Node::Impl::shortId(const Id20& id) { return toHex(ByteView(id.data(
 // ---- lifecycle ------------------------------------------------------------
 
 Status Node::Impl::start() {
+  if (!identity) return fail(Errc::kInvalidArgument, "start node", "no identity given, and the runtime makes none");
   std::weak_ptr<Impl> weak = shared_from_this();
   TrackerClient::Events ev;
   ev.onConnected = [weak] {

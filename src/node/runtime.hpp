@@ -68,7 +68,8 @@ class Runtime {
   virtual Result<std::unique_ptr<TrackerConnection>> connectTracker(std::string_view url,
                                                                     TrackerConnection::Events events) = 0;
   // A new key pair for a node that was given none (NodeOptions::identity):
-  // it lasts as long as the node. Never null.
+  // it lasts as long as the node. Null if this runtime cannot make one at
+  // once (the browser's: WebCrypto is asynchronous); the node then needs one.
   virtual std::shared_ptr<Identity> makeIdentity() = 0;
   // Seeds the node's randomness (its peer id, the engine's tie-breaks, offer ids).
   virtual std::uint64_t seed() = 0;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <string>
 
-#include "core/blake3.hpp"
 #include "core/byte_io.hpp"
 
 namespace p2pcdn::wire {
@@ -63,10 +62,9 @@ Result<AuthMessage> decodeAuth(ByteView in) {
 std::array<std::uint8_t, 20> peerIdOf(const PublicKey& key, char client) {
   if (client < 'A' || client > 'Z') client = 'C';
   const std::string prefix = std::string("-P") + client + "0002-";
-  const Hash h = Blake3::hash(key);
   std::array<std::uint8_t, 20> id{};
   std::copy(prefix.begin(), prefix.end(), id.begin());
-  std::copy_n(h.bytes.begin(), id.size() - kPeerIdPrefixBytes, id.begin() + kPeerIdPrefixBytes);
+  std::copy_n(key.begin(), id.size() - kPeerIdPrefixBytes, id.begin() + kPeerIdPrefixBytes);
   return id;
 }
 

@@ -55,8 +55,10 @@ Bytes encode(const AuthProof& m);
 Result<AuthMessage> decodeAuth(ByteView message);
 
 // The peer id of a key: "-P<client>0002-" (client: a capital letter, 'C'
-// native, 'B' browser; readable, not trusted) and the first 12 bytes of
-// BLAKE3(key) (96 bits: finding another key for a given id costs ~2^96 hashes).
+// native, 'B' browser; readable, not trusted) and the key's first 12 bytes.
+// An Ed25519 public key is an encoded curve point that looks random, so
+// finding another key with those 96 bits costs ~2^96 key generations, as a
+// hash would; and any peer (a page with only WebCrypto) can compute it.
 std::array<std::uint8_t, 20> peerIdOf(const PublicKey& key, char client = 'C');
 // Whether `id` is peerIdOf(key, c) for some client letter c.
 bool idMatchesKey(const std::array<std::uint8_t, 20>& id, const PublicKey& key);

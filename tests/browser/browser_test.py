@@ -269,11 +269,11 @@ def check_result(args, r, data, seed):
     check(c["sha256"] == want, f"chunk 0 SHA-256 in the browser {c['sha256']}, original {want}")
     b3 = b3sum_hash(args.b3sum, first)
     check(c["chunkHash"] == b3, f"manifest's hash of chunk 0 {c['chunkHash']}, BLAKE3 of the bytes {b3}")
-    # Both ways: HANDSHAKE, MANIFEST_REQUEST, REQUEST, GOODBYE out; HANDSHAKE,
-    # BITFIELD, the parts and the pieces in.
+    # Both ways: AUTH_HELLO, AUTH_PROOF, HANDSHAKE, MANIFEST_REQUEST, REQUEST,
+    # GOODBYE out; AUTH_HELLO, AUTH_PROOF, HANDSHAKE, BITFIELD, the parts and the pieces in.
     counts = pos["counts"]
-    check(counts["sent"] == 4, f"the page sent {counts['sent']} messages, expected 4")
-    got = 2 + pos["manifestParts"] + c["pieces"]
+    check(counts["sent"] == 6, f"the page sent {counts['sent']} messages, expected 6")
+    got = 4 + pos["manifestParts"] + c["pieces"]
     check(counts["received"] >= got, f"the page received {counts['received']} messages, expected at least {got}")
     check(counts["bytesReceived"] >= len(first), f"received only {counts['bytesReceived']} bytes")
     # Negative case: always run.

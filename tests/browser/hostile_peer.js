@@ -1,7 +1,8 @@
 // A hostile peer, in a page (web_peer.mjs --scenario hostile): joins a file's
 // swarm through the tracker with hand-made offers (the page's own
-// RTCPeerConnection, no package code), shakes hands properly with whoever
-// answers, then sends one bad message of its `kind`:
+// RTCPeerConnection, no package code), proves its own key and shakes hands
+// properly with whoever answers (link_auth.js), then sends one bad message of
+// its `kind`:
 //   unknown-type  a message of type 0xEE
 //   oversized     a REQUEST of 262144 bytes (a REQUEST has 17): the largest
 //                 message a data channel carries, the wrong size for its type
@@ -59,7 +60,10 @@ const waitIce = (pc) => new Promise((resolve) => {
 // One identity of `kind`: `offers` offers in one announce; resolves after
 // `waitMs` with what happened on every channel that opened.
 export async function attack({ tracker, infoHash, fileId, kind, offers = 4, waitMs = 8000 }) {
-  const peerId = enc.encode(`-HOSTILE-${kind}`.slice(0, 12).padEnd(12, '-') + bytesToHex(randomBytes(4)));
+  // A key of its own: it proves it like any peer (link_auth.js), then misbehaves.
+  const auth = await import('/test/link_auth.js');
+  const identity = await auth.makeIdentity('H');
+  const peerId = identity.peerId;
   const fid = hexToBytes(fileId);
   const links = new Map();  // offer id (binary string) -> {pc, dc, record}
   const records = [];
@@ -70,13 +74,30 @@ export async function attack({ tracker, infoHash, fileId, kind, offers = 4, wait
     const dc = pc.createDataChannel('p2pcdn', { ordered: true });
     dc.binaryType = 'arraybuffer';
     const rec = { kind, opened: false, remoteWireId: null, goodbye: null, closedMs: null, sentBadMs: null, error: null };
+    // Messages wait here while the link is being proven.
+    const queue = [];
+    let waiter = null;
+    let proven = false;
+    const nextRaw = () => new Promise((resolve) => {
+      if (queue.length) return resolve(queue.shift());
+      waiter = resolve;
+    });
     dc.onopen = () => {
       rec.opened = true;
-      dc.send(handshake(peerId, fid));
+      auth.authenticate(identity, pc, (b) => dc.send(b), nextRaw).then(() => {
+        proven = true;
+        rec.proven = true;
+        dc.send(handshake(peerId, fid));
+        for (const b of queue.splice(0)) onWire(b);
+      }, (e) => { rec.error = `auth: ${e.message}`; });
     };
     dc.onmessage = (ev) => {
       if (!(ev.data instanceof ArrayBuffer)) return;
       const b = new Uint8Array(ev.data);
+      if (proven) return onWire(b);
+      if (waiter) { const w = waiter; waiter = null; w(b); } else queue.push(b);
+    };
+    const onWire = (b) => {
       if (b[0] === T.HANDSHAKE && b.length >= 64 && rec.remoteWireId === null) {
         rec.remoteWireId = bytesToHex(b.subarray(6, 26));
         try {

@@ -19,7 +19,9 @@
 //
 //  positive: tracker announce with one complete (non-trickle) offer, the native
 //    seeder's answer relayed back, an ordered data channel "p2pcdn" opens, then
-//    wire protocol v1 (docs/protocol.md): HANDSHAKE both ways (same file id),
+//    wire protocol v1 (docs/protocol.md): link authentication (AUTH_HELLO and
+//    AUTH_PROOF both ways, written again in link_auth.js, the peer id checked
+//    against the key), HANDSHAKE both ways (same file id),
 //    BITFIELD from the seeder, MANIFEST_REQUEST -> MANIFEST_PART(s) ("P2PM"),
 //    REQUEST chunk 0 -> PIECE(s), SHA-256 of the reassembled chunk, GOODBYE.
 //  negative: a second connection (another peer id) whose HANDSHAKE names another
@@ -70,6 +72,7 @@ async function inPage(params) {
   const T0 = performance.now();
   const ms = () => Math.round((performance.now() - T0) * 10) / 10;
   const out = { stage: 'start' };
+  const auth = await import('/test/link_auth.js');  // link authentication, written again (docs/protocol.md)
   const enc = new TextEncoder();
   const hexToBytes = (h) => Uint8Array.from(h.match(/../g), (x) => parseInt(x, 16));
   const bytesToHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -77,9 +80,6 @@ async function inPage(params) {
   const binStr = (b) => String.fromCharCode(...b);
   const fromBinStr = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   const randomBytes = (n) => crypto.getRandomValues(new Uint8Array(n));
-  // 20 printable characters: a readable tag, then random ones.
-  const peerIdOf = (tag) => enc.encode(tag + Array.from(randomBytes(20 - tag.length),
-    (x) => 'abcdefghijklmnopqrstuvwxyz0123456789'[x % 36]).join(''));
   const withTimeout = (p, what, t = params.stepTimeoutMs) => new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out after ${t} ms waiting for ${what}`)), t);
     p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
@@ -175,7 +175,9 @@ async function inPage(params) {
   // ---- one browser peer: tracker WebSocket + RTCPeerConnection + channel ----
   async function connect(tag, r) {
     const timings = r.timings;
-    const peerId = peerIdOf(tag);
+    const identity = await auth.makeIdentity('T');
+    const peerId = identity.peerId;
+    r.tag = tag;
     const offerId = randomBytes(20);
     const ws = new WebSocket(params.tracker);
     r.trackerMessages = [];  // what the tracker said, for diagnosis (SDPs left out)
@@ -261,15 +263,26 @@ async function inPage(params) {
     timings.channelOpen = ms();
 
     const send = (bytes) => { counts.sent++; counts.bytesSent += bytes.length; dc.send(bytes); };
-    const next = async (what) => {
+    const nextRaw = async (what) => {
       if (!inbox.length) {
         await withTimeout(Promise.race([new Promise((r) => { inboxWaiter = r; }),
           closed.then(() => { throw new Error(`data channel closed while waiting for ${what}`); })]), what);
       }
       const m = inbox.shift();
       if (m instanceof Error) throw m;
-      try { return decode(m); } catch (e) { throw new Error(`while waiting for ${what}: ${e.message}`); }
+      return new Uint8Array(m);
     };
+    const next = async (what) => {
+      const m = await nextRaw(what);
+      try { return decode(m.buffer); } catch (e) { throw new Error(`while waiting for ${what}: ${e.message}`); }
+    };
+    // Link authentication first (both sides prove their keys), then the wire protocol.
+    const peerKey = await auth.authenticate(identity, pc, send, nextRaw);
+    timings.linkProven = ms();
+    if (answer.peer_id && bytesToHex(auth.peerIdOf(peerKey, String.fromCharCode(fromBinStr(answer.peer_id)[2]))) !==
+        bytesToHex(fromBinStr(answer.peer_id))) {
+      throw new Error("the native peer's key does not give the peer id the tracker relayed");
+    }
     const drain = () => withTimeout(new Promise((resolve) => {
       const poll = () => (dc.readyState !== 'open' || dc.bufferedAmount === 0 ? resolve() : setTimeout(poll, 10));
       poll();
@@ -477,7 +490,10 @@ async function finish(code) {
 try {
   // A blank page on 127.0.0.1: a secure context (crypto.subtle), unlike about:blank.
   server = http.createServer((req, res) => {
-    if (req.url === '/' || req.url === '/index.html') {
+    if (req.url === '/test/link_auth.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
+      res.end(fs.readFileSync(new URL('./link_auth.js', import.meta.url)));
+    } else if (req.url === '/' || req.url === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end('<!doctype html><meta charset="utf-8"><title>p2pcdn browser interop</title>');
     } else {

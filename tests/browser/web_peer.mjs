@@ -54,7 +54,10 @@ const { values: opt } = parseArgs({
 const puppeteer = createRequire(path.join(path.resolve(opt['node-modules']), 'x.js'))('puppeteer-core');
 const timeoutMs = Number(opt['timeout-ms']);
 const log = (s) => process.stderr.write(s + '\n');
-const routes = { '/test/hostile_peer.js': fileRoute(new URL('./hostile_peer.js', import.meta.url), 'text/javascript') };
+const routes = {
+  '/test/hostile_peer.js': fileRoute(new URL('./hostile_peer.js', import.meta.url), 'text/javascript'),
+  '/test/link_auth.js': fileRoute(new URL('./link_auth.js', import.meta.url), 'text/javascript'),
+};
 if (opt['wt-bundle']) routes['/wt/webtorrent.min.js'] = fileRoute(opt['wt-bundle'], 'text/javascript');  // webtorrent: its browser bundle
 if (opt.input) routes[`/input/${path.basename(opt.input)}`] = fileRoute(opt.input);
 const { server, origin } = await serve(opt.package, routes);

@@ -22,6 +22,8 @@ mergeInto(LibraryManager.library, {
   p2p_js_store: function (peer, req, p, n, dp, dn) { Module["p2pHost"].storeOp(peer, req, p, n, dp, dn); },
   p2p_js_fetch: function (h, p, n, offset, length, timeoutMs) { Module["p2pHost"].fetchRange(h, p, n, offset, length, timeoutMs); },
   p2p_js_fetch_cancel: function (h) { Module["p2pHost"].fetchCancel(h); },
+  p2p_js_sign: function (peer, req, p, n) { Module["p2pHost"].sign(peer, req, p, n); },
+  p2p_js_verify: function (peer, req, kp, p, n, sp) { Module["p2pHost"].verify(peer, req, kp, p, n, sp); },
   p2p_js_peer_event: function (peer, p, n) { Module["p2pHost"].peerEvent(peer, p, n); },
   p2p_js_peer_data: function (peer, req, p, n) { Module["p2pHost"].peerData(peer, req, p, n); },
 });

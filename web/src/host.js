@@ -1,7 +1,7 @@
 // The page's side of the C++ peer's I/O (src/browser/js.hpp): the loop's
 // macrotask, the one timer, randomness, the tracker WebSockets and the
 // RTCPeerConnections with their "p2pcdn" data channel, and each peer's store
-// backend. Objects are kept by the integer handle the C++ chose (a store by
+// backend and identity. Objects are kept by the integer handle the C++ chose (a store by
 // its peer's). Every event goes back through an export (p2p_ws_event,
 // p2p_link_*, p2p_store_done), which posts it onto the C++ loop.
 //
@@ -11,6 +11,7 @@
 // use: memory growth replaces it.
 
 import { ERRC_NAMES } from "./core.js";
+import { verifyEd25519 } from "./identity.js";
 import { chunkId } from "./storage.js";
 
 const CHANNEL_LABEL = "p2pcdn";
@@ -28,6 +29,7 @@ export class Host {
     this.links = new Map();    // handle -> {pc, dc, offerer, low, closing}
     this.peers = new Map();    // peer handle -> {onEvent(obj), onData(req, bytes)}
     this.stores = new Map();   // peer handle -> its ChunkStorage backend (web/src/storage.js)
+    this.identities = new Map();  // peer handle -> its Identity (web/src/identity.js)
     this.timer = null;
     this.peerConnectionsCreated = 0;
     const ch = new MessageChannel();
@@ -345,6 +347,32 @@ export class Host {
     const x = this.peers.get(peer);
     // slice, not subarray: the bytes leave the heap (a view would pin, or clone, all of it).
     if (x) x.onData(req, this.m.HEAPU8.slice(p, p + n));
+  }
+
+  // ---- identities (src/browser/identity.hpp): WebCrypto Ed25519 ----
+  identityDone(h, req, ok, sig) {
+    const done = (bytes) => this.withBytes(bytes, (p, n) => this.m._p2p_identity_done(h, req, ok ? 1 : 0, p, n));
+    done(sig || new Uint8Array(0));
+  }
+  sign(h, req, p, n) {
+    const id = this.identities.get(h);
+    const message = this.m.HEAPU8.slice(p, p + n);
+    if (!id) return this.identityDone(h, req, false);
+    id.sign(message).then((sig) => {
+      if (this.identities.get(h) === id) this.identityDone(h, req, true, sig);
+    }, () => {
+      if (this.identities.get(h) === id) this.identityDone(h, req, false);
+    });
+  }
+  verify(h, req, kp, p, n, sp) {
+    const id = this.identities.get(h);
+    const key = this.m.HEAPU8.slice(kp, kp + 32);
+    const message = this.m.HEAPU8.slice(p, p + n);
+    const sig = this.m.HEAPU8.slice(sp, sp + 64);
+    if (!id) return this.identityDone(h, req, false);
+    verifyEd25519(key, message, sig).then((ok) => {
+      if (this.identities.get(h) === id) this.identityDone(h, req, ok);
+    });
   }
 
   // ---- the store's backend (src/browser/storage.hpp) ----

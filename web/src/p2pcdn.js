@@ -5,6 +5,7 @@ import { P2PCDNError } from "./core.js";
 import { describe } from "./chunks.js";
 import { FileFetch } from "./fetch.js";
 import { loadModule } from "./module.js";
+import { Identity } from "./identity.js";
 import { Peer } from "./peer.js";
 import { ServiceWorkerServer } from "./swserve.js";
 import { IndexedDBStorage, MemoryStorage } from "./storage.js";
@@ -75,6 +76,13 @@ export class P2PCDN {
       if (e && Number.isFinite(e.quota) && e.quota > 0) quota = Math.min(quota, e.quota);
     }
     this.storage = storage;
+    let identity;
+    try {
+      identity = await Identity.create();
+    } catch (e) {
+      this.closeStorage();
+      throw e;
+    }
     this.peer = Peer.create(this.mod.module, this.mod.host, this.mod.core, {
       trackerUrl: o.trackerUrl,
       webrtc: typeof globalThis.RTCPeerConnection === "function",  // without: web seeds at once
@@ -83,7 +91,7 @@ export class P2PCDN {
       maxConcurrentUploads: o.maxConcurrentUploads,
       discoveryInterval: o.discoveryInterval,
       storageQuota: Math.max(1, Math.floor(quota)),
-    }, storage, index);
+    }, storage, index, identity);
   }
 
   // No P2PCDN uses the store after this one; storage.close() releases it (IndexedDB: its Web Lock).

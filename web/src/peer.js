@@ -5,16 +5,20 @@ import { P2PCDNError, errorFrom } from "./core.js";
 
 export class Peer {
   // mod: the emscripten module; host: its Host; core: wrapCore(mod);
-  // storage: the backend (web/src/storage.js), open; index: its listFiles().
-  static create(mod, host, core, options, storage, index) {
+  // storage: the backend (web/src/storage.js), open; index: its listFiles();
+  // identity: its key (web/src/identity.js).
+  static create(mod, host, core, options, storage, index, identity) {
     const h = mod._p2p_peer_handle();
     host.stores.set(h, storage);
+    host.identities.set(h, identity);
     try {
-      const r = core.call(() => host.withBytes(JSON.stringify(options), (p, n) =>
+      const o = JSON.stringify({ ...options, identityKey: identity.publicKeyHex });
+      const r = core.call(() => host.withBytes(o, (p, n) =>
         host.withBytes(JSON.stringify(index), (ip, in_) => mod._p2p_peer_new(h, p, n, ip, in_))));
       return new Peer(mod, host, core, h, JSON.parse(r).peerId);
     } catch (e) {
       host.stores.delete(h);
+      host.identities.delete(h);
       throw e;
     }
   }
@@ -145,6 +149,7 @@ export class Peer {
       this.core.call(() => { this.m._p2p_peer_free(this.h); return 0; });
       this.host.peers.delete(this.h);
       this.host.stores.delete(this.h);
+      this.host.identities.delete(this.h);
       const gone = new P2PCDNError("cancelled", "the peer was disconnected", 10);
       for (const p of this.pending.values()) p.reject(gone);
       this.pending.clear();
