@@ -70,8 +70,12 @@ std::filesystem::path keyFilePath(const std::filesystem::path& home, const FileI
   return home / "keys" / (id.hex() + ".key");
 }
 
-Status writeKeyFile(const std::filesystem::path& home, const FileId& id, const EncryptionKey& key) {
-  const std::filesystem::path path = keyFilePath(home, id);
+namespace {
+Result<EncryptionKey> readSecret(const std::filesystem::path& path);
+
+// Writes a 32-byte secret as 64 hex digits at `path` (in a 0700 folder), 0600
+// from creation, complete or absent, never replacing another.
+Status writeSecret(const std::filesystem::path& path, const EncryptionKey& key) {
   const std::filesystem::path dir = path.parent_path();
   const std::string op = "save key " + path.string();
   P2PCDN_TRY(makeKeysDir(dir));
@@ -84,7 +88,7 @@ Status writeKeyFile(const std::filesystem::path& home, const FileId& id, const E
   if (st && ::link(tmp.c_str(), path.c_str()) != 0) {
     if (errno != EEXIST) {
       st = ioError("link", path, errno);
-    } else if (auto old = readKeyFile(home, id); !old || *old != key) {
+    } else if (auto old = readSecret(path); !old || *old != key) {
       st = fail(Errc::kInvalidArgument, op, "a key file for this id exists with other contents; not replaced");
     }
   }
@@ -93,8 +97,7 @@ Status writeKeyFile(const std::filesystem::path& home, const FileId& id, const E
   return syncDir(dir);
 }
 
-Result<EncryptionKey> readKeyFile(const std::filesystem::path& home, const FileId& id) {
-  const std::filesystem::path path = keyFilePath(home, id);
+Result<EncryptionKey> readSecret(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ioError("read key", path, errno);
   char buf[kMaxKeyFileBytes + 1];
@@ -120,6 +123,32 @@ Result<EncryptionKey> readKeyFile(const std::filesystem::path& home, const FileI
     return fail(Errc::kMalformed, "read key " + path.string(), "not 64 hex digits");
   }
   return key;
+}
+}  // namespace
+
+Status writeKeyFile(const std::filesystem::path& home, const FileId& id, const EncryptionKey& key) {
+  return writeSecret(keyFilePath(home, id), key);
+}
+
+Result<EncryptionKey> readKeyFile(const std::filesystem::path& home, const FileId& id) {
+  return readSecret(keyFilePath(home, id));
+}
+
+std::filesystem::path identityKeyPath(const std::filesystem::path& home) { return home / "keys" / "identity.key"; }
+
+Result<EncryptionKey> loadOrCreateIdentitySeed(const std::filesystem::path& home,
+                                               const std::function<Result<EncryptionKey>()>& generate) {
+  const std::filesystem::path path = identityKeyPath(home);
+  auto have = readSecret(path);
+  if (have || have.error().code() != Errc::kNotFound) return have;
+  auto fresh = generate();
+  if (!fresh) return fresh;
+  if (auto st = writeSecret(path, *fresh); !st) {
+    // Another process made it first: theirs is the identity.
+    if (auto again = readSecret(path)) return again;
+    return fail(st.error());
+  }
+  return *fresh;
 }
 
 }  // namespace p2pcdn

@@ -156,7 +156,7 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   auto tracker = pickTrackers(n, {});
   if (!tracker) return report(tracker.error());
   Net net;
-  if (auto st = net.init(n, **storeR, *tracker); !st) return report(st.error());
+  if (auto st = net.init(g, n, **storeR, *tracker); !st) return report(st.error());
   gateway::GatewayOptions o;
   o.host = listen->first;
   o.allowedHosts = ma.allowHosts;
@@ -203,7 +203,7 @@ int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   std::optional<Manifest> manifest = std::move(target->manifest);
 
   Net net;
-  if (auto st = net.init(n, **storeR, target->trackers); !st) return report(st.error());
+  if (auto st = net.init(g, n, **storeR, target->trackers); !st) return report(st.error());
   const std::size_t lookahead = std::max<std::size_t>(ma.lookahead, 1);
   FdWriter out(net.io, STDOUT_FILENO, 4);
   ProgressBar bar("streaming", ma.progress);

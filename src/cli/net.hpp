@@ -20,6 +20,8 @@ namespace p2pcdn::cli {
 
 // trackers: the first is NodeOptions::trackerUrl, the rest its fallbacks.
 node::NodeOptions nodeOptions(const NetArgs& n, const std::vector<std::string>& trackers);
+// The node's identity kept in <home>/keys/identity.key (made the first time).
+Result<std::shared_ptr<node::Identity>> homeIdentity(const std::filesystem::path& home);
 // --tracker, else the link's first tr=, else a usage error.
 // --tracker (all given), else the link's tr= (all), else an error.
 Result<std::vector<std::string>> pickTrackers(const NetArgs& n, const std::vector<std::string>& fromLink);
@@ -68,14 +70,18 @@ struct Net {
   bool stopping = false;
   std::function<void()> beforeStop;  // runs once, while the node still has its peers
 
-  Status init(const NetArgs& n, ChunkStorage& store, const std::vector<std::string>& trackers) {
+  Status init(const Globals& g, const NetArgs& n, ChunkStorage& store, const std::vector<std::string>& trackers) {
+    node::NodeOptions o = nodeOptions(n, trackers);
+    auto id = homeIdentity(g.home);
+    if (!id) return fail(id.error());
+    o.identity = std::move(*id);
     transport::WebRtcFactoryOptions fo;
     fo.log = n.verbose ? transport::WebRtcLog::kWarning : transport::WebRtcLog::kNone;
     if (n.udpReceiveBuffer) fo.udpReceiveBuffer = *n.udpReceiveBuffer;
     auto f = transport::makeWebRtcLinkFactory(fo);
     if (!f) return fail(f.error());
     links = std::move(*f);
-    node = std::make_unique<node::Node>(rt, store, *links, nodeOptions(n, trackers));
+    node = std::make_unique<node::Node>(rt, store, *links, std::move(o));
     signals.async_wait([this](auto ec, int) {
       if (!ec) stop();
     });

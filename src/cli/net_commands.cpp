@@ -22,8 +22,11 @@
 #ifdef P2PCDN_FAULT_INJECTION
 #include "cli/fault_injection.hpp"
 #endif
+#include "chunk/key_store.hpp"
 #include "core/hex.hpp"
+#include "crypto/crypto.hpp"
 #include "node/node.hpp"
+#include "node/openssl_identity.hpp"
 #include "p2pcdn/chunk_manager.hpp"
 #include "transport/webrtc/webrtc_link.hpp"
 
@@ -108,6 +111,16 @@ void every(Net& net, asio::steady_timer& timer, std::chrono::milliseconds period
 }  // namespace
 
 // ---- shared with the other network commands (net.hpp) ----
+
+Result<std::shared_ptr<node::Identity>> homeIdentity(const std::filesystem::path& home) {
+  auto seed = loadOrCreateIdentitySeed(home, []() -> Result<EncryptionKey> {
+    EncryptionKey s{};
+    P2PCDN_TRY(crypto::randomBytes(s));
+    return s;
+  });
+  if (!seed) return fail(seed.error());
+  return node::opensslIdentity(*seed);
+}
 
 node::NodeOptions nodeOptions(const NetArgs& n, const std::vector<std::string>& trackers) {
   node::NodeOptions o;
@@ -222,7 +235,7 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   if (!tracker) return report(tracker.error());
   std::unique_ptr<ChunkStorage> corrupting;
   Net net;
-  if (auto st = net.init(n, servedStore(n, **storeR, corrupting), *tracker); !st) return report(st.error());
+  if (auto st = net.init(g, n, servedStore(n, **storeR, corrupting), *tracker); !st) return report(st.error());
   if (auto st = seedNow(net.io, *net.node, r.id); !st) return report(st.error());
   std::string link = formatLink(Link{r.id, *tracker, r.key, {}});
   if (g.json) {
@@ -285,7 +298,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
 
   std::unique_ptr<ChunkStorage> corrupting;
   Net net;
-  if (auto st = net.init(n, servedStore(n, **storeR, corrupting), target->trackers); !st) return report(st.error());
+  if (auto st = net.init(g, n, servedStore(n, **storeR, corrupting), target->trackers); !st) return report(st.error());
   ProgressBar bar("fetching", !g.quiet);
   std::optional<Error> failure;
   std::optional<double> firstChunkAt, completeAt;
