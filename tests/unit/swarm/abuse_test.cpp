@@ -136,5 +136,28 @@ TEST(Abuse, ASilentManifestHolderIsPassedOver) {
   EXPECT_LT(seconds(f.net.now - t0), 15.0);
 }
 
+// The host proved the link's peer id (node::LinkAuth); a HANDSHAKE naming
+// another id (a peer posing as one it proved it is not) is dropped, and the
+// one naming the proven id is taken.
+TEST(Abuse, AHandshakeMustNameTheProvenPeerId) {
+  Fixture f(2, 1, 4);
+  wire::PeerId proven{};
+  proven[0] = 99;  // peer 1's HANDSHAKE says 2 (the fixture's id for it)
+  f.s(0).addPeer(1, f.net.now, proven);
+  f.s(1).addPeer(0, f.net.now);
+  f.net.pump();
+  auto st = statsOf(f.s(0).peerStats(f.net.now), 1);
+  EXPECT_FALSE(st && st->handshaken) << "took a HANDSHAKE that named another id than the proven one";
+  Fixture g(2, 1, 4);
+  wire::PeerId right{};
+  right[0] = 2;
+  g.s(0).addPeer(1, g.net.now, right);
+  g.s(1).addPeer(0, g.net.now);
+  g.net.pump();
+  auto ok = statsOf(g.s(0).peerStats(g.net.now), 1);
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(ok->handshaken);
+}
+
 }  // namespace
 }  // namespace p2pcdn::swarm
