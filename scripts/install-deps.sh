@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   clang-14 libclang-rt-14-dev          # libFuzzer + sanitizers
   # libraries
-  libssl-dev                           # AES-256-GCM, random (OpenSSL 3)
+  libssl-dev openssl                   # AES-256-GCM, Ed25519, random, TLS (OpenSSL 3); the CLI makes test certificates
   libsqlite3-dev                       # persistent chunk store
   nlohmann-json3-dev                   # manifests' JSON form, tracker messages
   libcli11-dev                         # command line
@@ -25,6 +25,7 @@ PACKAGES=(
   # benchmarks and tests
   b3sum time python3 sqlite3          # b3sum: the browser test's BLAKE3 checks (it fails without)
   redis-server                         # the tracker fleet's tests start their own on a loopback port
+  coturn                               # TURN (turnserver): the relay-only transfer test starts its own on 127.0.0.1
   iproute2                             # network namespaces: slow-links (loopback shaped with tc), browser test
   ffmpeg                               # `p2pcdn demo`'s sample video; gateway tests (ffprobe, decode while downloading)
   firefox-esr                          # the browser peer's tests in Firefox (tests/browser/web_peer_test.py)

@@ -49,7 +49,7 @@ EMSCRIPTEN_KEEPALIVE const char* p2p_result() { return result().data(); }
 EMSCRIPTEN_KEEPALIVE std::size_t p2p_result_size() { return result().size(); }
 
 // The ABI's version: the JS side refuses a .wasm of another one.
-EMSCRIPTEN_KEEPALIVE int p2p_abi_version() { return 1; }
+EMSCRIPTEN_KEEPALIVE int p2p_abi_version() { return 2; }  // 2: peers take identityKey, sign/verify imports
 
 // BLAKE3 of the bytes, as 64 hex digits.
 EMSCRIPTEN_KEEPALIVE int p2p_hash(const std::uint8_t* p, std::size_t n) {

@@ -43,7 +43,10 @@ struct AddArgs {
 struct NetArgs {
   std::string target;                  // FILE or ID/link (seed), link or ID (get)
   std::vector<std::string> trackers;   // --tracker (else the link's tr=)
-  std::vector<std::string> stun;       // --stun stun:host:port
+  std::vector<std::string> stun;       // --stun stun:host:port, --ice URL (stun: or turn:)
+  std::string iceUser, icePass;        // --ice-user, --ice-pass: the turn: servers' credentials
+  bool relayOnly = false;              // --relay-only: TURN relay candidates only
+  std::string trackerCa;               // --ca FILE: CA certificates for a wss:// tracker
   std::vector<std::string> webSeeds;   // get/stream --web-seed URL (besides the link's ws=)
   std::filesystem::path manifestFile;  // get/stream --manifest FILE: the manifest's JSON (`manifest ID --json`)
   bool loopback = false;               // gather ICE candidates on loopback only (local tests)

@@ -137,7 +137,14 @@ int main(int argc, char** argv) {
   auto* trackerCmd = app.add_subcommand("tracker", "run the tracker / WebRTC signaling server (WebTorrent protocol)");
   p2pcdn::tracker::addServeOptions(*trackerCmd, trackerArgs);
   for (auto* c : {seedCmd, getCmd, serveCmd, streamCmd}) {
-    c->add_option("--stun", net.stun, "STUN server, stun:host:port (repeatable; default none)");
+    c->add_option("--stun,--ice", net.stun,
+                  "ICE server: stun:host:port, or turn:host:port[?transport=udp|tcp] with --ice-user/--ice-pass "
+                  "(repeatable; default none)");
+    c->add_option("--ice-user", net.iceUser, "user name for the turn: servers")->envname("P2PCDN_ICE_USER");
+    c->add_option("--ice-pass", net.icePass, "password for the turn: servers")->envname("P2PCDN_ICE_PASS");
+    c->add_flag("--relay-only", net.relayOnly, "connect to peers only through the turn: servers (ICE policy relay)");
+    c->add_option("--ca", net.trackerCa, "PEM CA certificates to trust for a wss:// tracker (default: the system's)")
+        ->check(CLI::ExistingFile);
     c->add_flag("--loopback", net.loopback, "gather ICE candidates on loopback only (local tests and demos)");
     c->add_flag("-v,--verbose", net.verbose, "libwebrtc warnings on stderr");
     c->add_option("--udp-rcvbuf", net.udpReceiveBuffer,

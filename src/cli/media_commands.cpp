@@ -155,7 +155,7 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   if (!storeR) return report(storeR.error());
   auto tracker = pickTrackers(n, {});
   if (!tracker) return report(tracker.error());
-  Net net;
+  Net net(n);
   if (auto st = net.init(g, n, **storeR, *tracker); !st) return report(st.error());
   gateway::GatewayOptions o;
   o.host = listen->first;
@@ -202,7 +202,7 @@ int cmdStream(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   const std::optional<EncryptionKey> key = target->key;
   std::optional<Manifest> manifest = std::move(target->manifest);
 
-  Net net;
+  Net net(n);
   if (auto st = net.init(g, n, **storeR, target->trackers); !st) return report(st.error());
   const std::size_t lookahead = std::max<std::size_t>(ma.lookahead, 1);
   FdWriter out(net.io, STDOUT_FILENO, 4);

@@ -62,8 +62,15 @@ inline Result<node::ListenerId> fetchNow(boost::asio::io_context& io, node::Node
 }
 
 struct Net {
+  // The CA file of a wss:// tracker (--ca) is the runtime's from its start.
+  explicit Net(const NetArgs& n) : caFile_(n.trackerCa) {}
+
+ private:
+  std::string caFile_;
+
+ public:
   boost::asio::io_context io;
-  node::AsioRuntime rt{io};
+  node::AsioRuntime rt{io, caFile_};
   std::unique_ptr<transport::LinkFactory> links;
   std::unique_ptr<node::Node> node;
   boost::asio::signal_set signals{io, SIGINT, SIGTERM};

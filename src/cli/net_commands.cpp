@@ -59,6 +59,9 @@ json peersJson(const node::Node& node, const FileId& id) {
     add("chunksServed", s.swarm.chunksServed);
     add("failures", s.swarm.failures);
     add("badChunks", s.swarm.badChunks);
+    // How the (last) link went: "host", "srflx", "prflx" or "relay" (TURN).
+    if (!s.localCandidateType.empty()) e["localCandidateType"] = s.localCandidateType;
+    if (!s.remoteCandidateType.empty()) e["remoteCandidateType"] = s.remoteCandidateType;
   }
   json out = json::array();
   for (auto& [peer, e] : byPeer) out.push_back(std::move(e));
@@ -130,6 +133,9 @@ node::NodeOptions nodeOptions(const NetArgs& n, const std::vector<std::string>& 
   }
   o.link.loopbackOnly = n.loopback;
   for (const auto& s : n.stun) o.link.iceServers.push_back(s);
+  o.link.iceUsername = n.iceUser;
+  o.link.icePassword = n.icePass;
+  o.link.relayOnly = n.relayOnly;
   if (n.maxUploads) o.swarm.maxConcurrentUploads = *n.maxUploads;
   if (n.maxDownloads) o.swarm.maxConcurrentDownloads = *n.maxDownloads;
   o.uploadLimit = n.uploadLimit.value_or(0);
@@ -234,7 +240,7 @@ int cmdSeed(const Globals& g, const AddArgs& add, const NetArgs& n) {
   auto tracker = pickTrackers(n, r.trackers);
   if (!tracker) return report(tracker.error());
   std::unique_ptr<ChunkStorage> corrupting;
-  Net net;
+  Net net(n);
   if (auto st = net.init(g, n, servedStore(n, **storeR, corrupting), *tracker); !st) return report(st.error());
   if (auto st = seedNow(net.io, *net.node, r.id); !st) return report(st.error());
   std::string link = formatLink(Link{r.id, *tracker, r.key, {}});
@@ -297,7 +303,7 @@ int cmdGet(const Globals& g, const NetArgs& n) {
   std::uint32_t fromStore = 0;  // chunks held before the fetch (known now if the manifest is)
 
   std::unique_ptr<ChunkStorage> corrupting;
-  Net net;
+  Net net(n);
   if (auto st = net.init(g, n, servedStore(n, **storeR, corrupting), target->trackers); !st) return report(st.error());
   ProgressBar bar("fetching", !g.quiet);
   std::optional<Error> failure;

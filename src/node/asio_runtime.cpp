@@ -14,7 +14,8 @@ namespace {
 
 class WsConnection : public TrackerConnection {
  public:
-  WsConnection(boost::asio::io_context& io, WsUrl url, Events events) : ws_(io, std::move(url), wsEvents(std::move(events))) {}
+  WsConnection(boost::asio::io_context& io, WsUrl url, Events events, std::string caFile)
+      : ws_(io, std::move(url), wsEvents(std::move(events)), std::move(caFile)) {}
   void start() override { ws_.start(); }
   void stop() override { ws_.stop(); }
   bool connected() const override { return ws_.connected(); }
@@ -48,10 +49,11 @@ Result<std::unique_ptr<TrackerConnection>> AsioRuntime::connectTracker(std::stri
                                                                        TrackerConnection::Events events) {
   auto parsed = parseWsUrl(url);
   if (!parsed) return fail(parsed.error());
-  return std::unique_ptr<TrackerConnection>(std::make_unique<WsConnection>(io_, std::move(*parsed), std::move(events)));
+  return std::unique_ptr<TrackerConnection>(
+      std::make_unique<WsConnection>(io_, std::move(*parsed), std::move(events), trackerCa_));
 }
 
-AsioRuntime::AsioRuntime(boost::asio::io_context& io) : io_(io) {}
+AsioRuntime::AsioRuntime(boost::asio::io_context& io, std::string trackerCa) : io_(io), trackerCa_(std::move(trackerCa)) {}
 AsioRuntime::~AsioRuntime() = default;
 
 std::uint64_t AsioRuntime::fetchRange(const std::string& url, std::uint64_t offset, std::uint32_t length,

@@ -1,6 +1,6 @@
 // The native Runtime: the Node's loop is an asio io_context (its thread runs
 // every node call and callback), time is the steady clock, the tracker is a
-// WebSocket (WsClient, ws:// only), store work runs on a StoreWorker thread,
+// WebSocket (WsClient, ws:// or wss://), store work runs on a StoreWorker thread,
 // web seeds are fetched by HttpRangeClient (http:// only) and the seed comes
 // from std::random_device; a node given no identity gets a new OpenSSL key.
 //
@@ -8,6 +8,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <string>
 
 #include "node/runtime.hpp"
 
@@ -17,7 +18,8 @@ class HttpRangeClient;
 
 class AsioRuntime : public Runtime {
  public:
-  explicit AsioRuntime(boost::asio::io_context& io);
+  // trackerCa: PEM CA certificates for wss:// trackers (a private CA); empty: the system's.
+  explicit AsioRuntime(boost::asio::io_context& io, std::string trackerCa = {});
   boost::asio::io_context& io() { return io_; }
 
   swarm::Time now() const override;
@@ -35,6 +37,7 @@ class AsioRuntime : public Runtime {
 
  private:
   boost::asio::io_context& io_;
+  std::string trackerCa_;
   std::unique_ptr<HttpRangeClient> http_;  // made at the first web seed fetch
 };
 

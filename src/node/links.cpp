@@ -130,6 +130,12 @@ void Node::Impl::runAuth(FileState& f, Peer& p, LinkAuth::Step step) {
   if (step.failed) return dropPeer(f, key, *step.failed);
   if (!step.proven) return;
   if (bannedKeys.contains(p.auth->peerKey())) return dropPeer(f, key, "banned key: sent chunks that failed verification");
+  // One link per key and file, whatever client letter its id carries.
+  for (const auto& [k, q] : f.peers) {
+    if (k != key && q->auth && q->auth->proven() && q->auth->peerKey() == p.auth->peerKey()) {
+      return dropPeer(f, key, "already linked to this key");
+    }
+  }
   trace("link " + std::to_string(key) + " to " + shortId(p.auth->peerId()) + " proven");
   wire::PeerId id{};
   std::copy(p.auth->peerId().begin(), p.auth->peerId().end(), id.begin());

@@ -51,6 +51,7 @@ std::string Node::Impl::shortId(const Id20& id) { return toHex(ByteView(id.data(
 
 Status Node::Impl::start() {
   if (!identity) return fail(Errc::kInvalidArgument, "start node", "no identity given, and the runtime makes none");
+  P2PCDN_TRY(transport::validate(opts.link));
   std::weak_ptr<Impl> weak = shared_from_this();
   TrackerClient::Events ev;
   ev.onConnected = [weak] {

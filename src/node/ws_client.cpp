@@ -3,8 +3,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <random>
 
 #include "node/reconnect.hpp"
@@ -15,27 +18,29 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 Result<WsUrl> parseWsUrl(std::string_view url) {
   const char* op = "parse tracker URL";
   if (url.size() > 2048) return fail(Errc::kTooLarge, op, "URL longer than 2048 bytes");
-  if (url.starts_with("wss://")) return fail(Errc::kUnsupported, op, "wss:// is not supported yet; use ws://");
-  if (!url.starts_with("ws://")) return fail(Errc::kInvalidArgument, op, "expected ws://host:port[/path]");
-  std::string_view rest = url.substr(5);
+  WsUrl out;
+  out.tls = url.starts_with("wss://");
+  if (!out.tls && !url.starts_with("ws://")) return fail(Errc::kInvalidArgument, op, "expected ws[s]://host:port[/path]");
+  const std::string defaultPort = out.tls ? "443" : "80";
+  std::string_view rest = url.substr(out.tls ? 6 : 5);
   std::size_t slash = rest.find('/');
   std::string_view hostPort = rest.substr(0, slash);
-  WsUrl out;
   out.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (hostPort.starts_with('[')) {  // [v6]:port
     std::size_t close = hostPort.find(']');
     if (close == std::string_view::npos) return fail(Errc::kInvalidArgument, op, "unterminated [IPv6] host");
     out.host = std::string(hostPort.substr(1, close - 1));
     std::string_view after = hostPort.substr(close + 1);
-    out.port = after.starts_with(':') ? std::string(after.substr(1)) : "80";
+    out.port = after.starts_with(':') ? std::string(after.substr(1)) : defaultPort;
   } else {
     std::size_t colon = hostPort.rfind(':');
     out.host = std::string(hostPort.substr(0, colon));
-    out.port = colon == std::string_view::npos ? "80" : std::string(hostPort.substr(colon + 1));
+    out.port = colon == std::string_view::npos ? defaultPort : std::string(hostPort.substr(colon + 1));
   }
   if (out.host.empty()) return fail(Errc::kInvalidArgument, op, "no host in " + std::string(url));
   if (out.port.empty() || out.port.size() > 5 || out.port.find_first_not_of("0123456789") != std::string::npos) {
@@ -45,15 +50,19 @@ Result<WsUrl> parseWsUrl(std::string_view url) {
 }
 
 struct WsClient::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& ctx, WsUrl u, Events e)
-      : io(ctx), url(std::move(u)), events(std::move(e)), resolver(ctx), timer(ctx), rng(std::random_device{}()) {}
+  Impl(asio::io_context& ctx, WsUrl u, Events e, std::string ca)
+      : io(ctx), url(std::move(u)), events(std::move(e)), caFile(std::move(ca)), resolver(ctx), timer(ctx),
+        rng(std::random_device{}()) {}
 
   asio::io_context& io;
   WsUrl url;
   Events events;
+  std::string caFile;
   tcp::resolver resolver;
   asio::steady_timer timer;
-  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws;
+  std::unique_ptr<asio::ssl::context> tls;                // wss://: made at the first connect
+  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws;  // ws:// ...
+  std::unique_ptr<websocket::stream<TlsStream>> wss;         // ... or wss://: one of the two
   beast::flat_buffer buffer;
   std::deque<std::string> outbox;
   bool writing = false;
@@ -63,32 +72,81 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
   ReconnectBackoff backoff;
   std::mt19937 rng;
 
+  // Calls f with the WebSocket stream in use (plain or TLS).
+  template <class F>
+  void withWs(F&& f) {
+    if (wss) f(*wss);
+    else if (ws) f(*ws);
+  }
+  beast::tcp_stream& tcpLayer() { return wss ? beast::get_lowest_layer(*wss) : beast::get_lowest_layer(*ws); }
+
+  // The TLS context: the system's CAs or caFile, and the peer must prove the URL's host name.
+  Status makeTls() {
+    if (tls) return {};
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    beast::error_code ec;
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1,
+                     ec);
+    if (caFile.empty()) ctx->set_default_verify_paths(ec);
+    else ctx->load_verify_file(caFile, ec);
+    if (ec) return fail(Errc::kInvalidArgument, "tracker TLS", "CA " + (caFile.empty() ? "(system)" : caFile) + ": " + ec.message());
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    tls = std::move(ctx);
+    return {};
+  }
+
   void connect() {
     if (stopped) return;
     std::uint64_t gen = ++generation;
-    ws = std::make_unique<websocket::stream<beast::tcp_stream>>(io);
-    ws->read_message_max(1 << 20);
+    ws.reset();
+    wss.reset();
+    if (url.tls) {
+      if (auto st = makeTls(); !st) return lost(st.error());
+      wss = std::make_unique<websocket::stream<TlsStream>>(io, *tls);
+      // SNI, and the certificate must name the host.
+      if (!SSL_set_tlsext_host_name(wss->next_layer().native_handle(), url.host.c_str())) {
+        return lost(Error(Errc::kCrypto, "tracker TLS", "cannot set the server name"));
+      }
+      wss->next_layer().set_verify_callback(asio::ssl::host_name_verification(url.host));
+    } else {
+      ws = std::make_unique<websocket::stream<beast::tcp_stream>>(io);
+    }
+    withWs([](auto& w) { w.read_message_max(1 << 20); });
     auto self = shared_from_this();
     resolver.async_resolve(url.host, url.port, [self, gen](beast::error_code ec, tcp::resolver::results_type r) {
       if (self->stale(gen)) return;
       if (ec) return self->lost(Error(Errc::kIo, "resolve tracker", ec.message()));
-      beast::get_lowest_layer(*self->ws).expires_after(std::chrono::seconds(10));
-      beast::get_lowest_layer(*self->ws).async_connect(r, [self, gen](beast::error_code ec2, auto) {
+      self->tcpLayer().expires_after(std::chrono::seconds(10));
+      self->tcpLayer().async_connect(r, [self, gen](beast::error_code ec2, auto) {
         if (self->stale(gen)) return;
         if (ec2) return self->lost(Error(Errc::kIo, "connect to tracker", ec2.message()));
-        beast::get_lowest_layer(*self->ws).expires_never();
-        self->ws->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-        std::string host = self->url.host + ":" + self->url.port;
-        self->ws->async_handshake(host, self->url.target, [self, gen](beast::error_code ec3) {
+        if (!self->wss) return self->upgrade(gen);
+        self->wss->next_layer().async_handshake(asio::ssl::stream_base::client, [self, gen](beast::error_code ec3) {
           if (self->stale(gen)) return;
-          if (ec3) return self->lost(Error(Errc::kIo, "tracker WebSocket handshake", ec3.message()));
-          self->open = true;
-          self->backoff.reset();
-          self->ws->text(true);
-          self->read(gen);
-          if (self->events.onConnected) self->events.onConnected();
-          self->flush(gen);
+          if (ec3) return self->lost(Error(Errc::kCrypto, "tracker TLS handshake", ec3.message()));
+          self->upgrade(gen);
         });
+      });
+    });
+  }
+
+  // The WebSocket handshake on the connected (and, for wss, TLS) stream.
+  void upgrade(std::uint64_t gen) {
+    tcpLayer().expires_never();
+    auto self = shared_from_this();
+    withWs([&](auto& w) {
+      w.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+      std::string host = url.host + ":" + url.port;
+      w.async_handshake(host, url.target, [self, gen](beast::error_code ec) {
+        if (self->stale(gen)) return;
+        if (ec) return self->lost(Error(Errc::kIo, "tracker WebSocket handshake", ec.message()));
+        self->open = true;
+        self->backoff.reset();
+        self->withWs([](auto& s) { s.text(true); });
+        self->read(gen);
+        if (self->events.onConnected) self->events.onConnected();
+        self->flush(gen);
       });
     });
   }
@@ -97,13 +155,15 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
 
   void read(std::uint64_t gen) {
     auto self = shared_from_this();
-    ws->async_read(buffer, [self, gen](beast::error_code ec, std::size_t) {
-      if (self->stale(gen)) return;
-      if (ec) return self->lost(Error(Errc::kIo, "tracker connection", ec.message()));
-      std::string text = beast::buffers_to_string(self->buffer.data());
-      self->buffer.consume(self->buffer.size());
-      if (self->events.onMessage) self->events.onMessage(std::move(text));
-      if (!self->stale(gen)) self->read(gen);
+    withWs([&](auto& w) {
+      w.async_read(buffer, [self, gen](beast::error_code ec, std::size_t) {
+        if (self->stale(gen)) return;
+        if (ec) return self->lost(Error(Errc::kIo, "tracker connection", ec.message()));
+        std::string text = beast::buffers_to_string(self->buffer.data());
+        self->buffer.consume(self->buffer.size());
+        if (self->events.onMessage) self->events.onMessage(std::move(text));
+        if (!self->stale(gen)) self->read(gen);
+      });
     });
   }
 
@@ -111,12 +171,14 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
     if (!open || writing || outbox.empty()) return;
     writing = true;
     auto self = shared_from_this();
-    ws->async_write(asio::buffer(outbox.front()), [self, gen](beast::error_code ec, std::size_t) {
-      if (self->stale(gen)) return;
-      self->writing = false;
-      if (ec) return self->lost(Error(Errc::kIo, "send to tracker", ec.message()));
-      self->outbox.pop_front();
-      self->flush(gen);
+    withWs([&](auto& w) {
+      w.async_write(asio::buffer(outbox.front()), [self, gen](beast::error_code ec, std::size_t) {
+        if (self->stale(gen)) return;
+        self->writing = false;
+        if (ec) return self->lost(Error(Errc::kIo, "send to tracker", ec.message()));
+        self->outbox.pop_front();
+        self->flush(gen);
+      });
     });
   }
 
@@ -125,7 +187,7 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
     writing = false;
     outbox.clear();
     ++generation;
-    if (ws) beast::get_lowest_layer(*ws).close();
+    if (ws || wss) tcpLayer().close();
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     auto wait = backoff.next(unit(rng));
     if (events.onDisconnected) events.onDisconnected(why, wait);
@@ -140,8 +202,8 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-WsClient::WsClient(asio::io_context& io, WsUrl url, Events events)
-    : impl_(std::make_shared<Impl>(io, std::move(url), std::move(events))) {}
+WsClient::WsClient(asio::io_context& io, WsUrl url, Events events, std::string caFile)
+    : impl_(std::make_shared<Impl>(io, std::move(url), std::move(events), std::move(caFile))) {}
 
 WsClient::~WsClient() { stop(); }
 
@@ -159,9 +221,9 @@ void WsClient::stop() {
   impl_->resolver.cancel();
   impl_->open = false;
   impl_->outbox.clear();
-  if (impl_->ws) {
+  if (impl_->ws || impl_->wss) {
     beast::error_code ec;
-    beast::get_lowest_layer(*impl_->ws).socket().close(ec);
+    impl_->tcpLayer().socket().close(ec);
   }
 }
 

@@ -1,6 +1,8 @@
 // A WebSocket client for the tracker: one connection, text messages, and
 // reconnection with exponential back-off (1 s doubling to 30 s, ±20 % jitter)
-// whenever the tracker goes away. ws:// only (wss:// arrives with TLS support).
+// whenever the tracker goes away. ws:// and wss:// (TLS through OpenSSL: the
+// server's certificate is checked against the system's CAs, or a given CA
+// file, and the URL's host name).
 //
 // Threads: lives on one io_context; every method must be called, and every
 // callback runs, on that io_context's thread.
@@ -21,6 +23,7 @@ struct WsUrl {
   std::string host;
   std::string port;
   std::string target;  // path + query, at least "/"
+  bool tls = false;    // wss://
 };
 Result<WsUrl> parseWsUrl(std::string_view url);
 
@@ -32,7 +35,9 @@ class WsClient {
     std::function<void(const Error& why, std::chrono::milliseconds retryIn)> onDisconnected;
   };
 
-  WsClient(boost::asio::io_context& io, WsUrl url, Events events);
+  // caFile: PEM CA certificates to trust for wss:// instead of the system's
+  // (a private CA); empty: the system's.
+  WsClient(boost::asio::io_context& io, WsUrl url, Events events, std::string caFile = {});
   ~WsClient();
   WsClient(const WsClient&) = delete;
   WsClient& operator=(const WsClient&) = delete;

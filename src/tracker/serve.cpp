@@ -50,6 +50,9 @@ void addServeOptions(CLI::App& app, ServeArgs& a) {
   app.add_option("--rate-burst", a.options.rateBurst, "messages a connection may send at once")->capture_default_str();
   app.add_option("--redis", a.options.redisUrl,
                  "redis://HOST[:PORT][/DB]: share swarms with the other tracker instances on that Redis (a fleet)");
+  app.add_option("--tls-cert", a.options.tlsCert, "PEM certificate chain: serve wss:// (and https /stats) instead of ws://")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", a.options.tlsKey, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
 }
 
 int serveUntilSignal(const ServeArgs& args) {

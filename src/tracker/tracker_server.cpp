@@ -7,7 +7,9 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +34,7 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr std::size_t kMaxHttpHeaderBytes = 8 * 1024;
 constexpr std::size_t kMaxHttpBodyBytes = 4 * 1024;
@@ -44,6 +47,10 @@ class TrackerServer::Impl {
  public:
   class HttpSession;
   class WsSession;
+  template <class Stream>
+  class HttpSessionT;
+  template <class Stream>
+  class WsSessionT;
 
   // Where a connection comes from, for the per-source limit: an IPv4 address,
   // or an IPv6 /64 (one host's share, as addresses within it are free).
@@ -138,6 +145,13 @@ class TrackerServer::Impl {
       return fail(Errc::kIo, "start tracker", "listen on " + hostText + ":" + std::to_string(port) + ": " + ec.message());
     }
     port_ = acceptor_.local_endpoint(ec).port();
+    if (!options_.tlsCert.empty() || !options_.tlsKey.empty()) {
+      if (auto st = loadTls(); !st) {
+        error_code ignored;
+        acceptor_.close(ignored);
+        return st;
+      }
+    }
     if (!options_.redisUrl.empty()) {
       auto redis = parseRedisUrl(options_.redisUrl);
       if (!redis) {
@@ -172,6 +186,26 @@ class TrackerServer::Impl {
   }
 
   std::uint16_t port() const { return port_.load(); }
+
+  // wss://: the certificate chain and key (PEM), TLS 1.2 or later.
+  Status loadTls() {
+    const char* op = "start tracker (TLS)";
+    if (options_.tlsCert.empty() || options_.tlsKey.empty()) {
+      return fail(Errc::kInvalidArgument, op, "--tls-cert and --tls-key go together");
+    }
+    auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    error_code ec;
+    ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                         net::ssl::context::single_dh_use,
+                     ec);
+    if (!ec) ctx->use_certificate_chain_file(options_.tlsCert, ec);
+    if (ec) return fail(Errc::kInvalidArgument, op, "certificate " + options_.tlsCert + ": " + ec.message());
+    ctx->use_private_key_file(options_.tlsKey, net::ssl::context::pem, ec);
+    if (ec) return fail(Errc::kInvalidArgument, op, "key " + options_.tlsKey + ": " + ec.message());
+    tls_ = std::move(ctx);
+    return {};
+  }
 
   void stop() {
     std::lock_guard lock(control_);
@@ -286,6 +320,8 @@ class TrackerServer::Impl {
   std::atomic<std::uint16_t> port_{0};
   bool started_ = false;
 
+  std::unique_ptr<net::ssl::context> tls_;  // wss:// (before ioc_: the sessions use it)
+
   // Declared after the state above: destroyed first. Destroying ioc_ destroys
   // pending handlers and with them the sessions they own.
   net::io_context ioc_{1};
@@ -299,19 +335,39 @@ class TrackerServer::Impl {
 
 // ---- WebSocket session -------------------------------------------------------------
 
-class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSession> {
+// What the server keeps of a WebSocket connection, whatever carries it (TCP,
+// or TLS on TCP: WsSessionT<Stream>).
+class TrackerServer::Impl::WsSession {
  public:
-  WsSession(Impl& server, beast::tcp_stream&& stream, ConnectionSlot&& slot, ConnectionId id)
-      : server_(server), ws_(std::move(stream)), slot_(std::move(slot)), id_(id) {
+  WsSession(Impl& server, ConnectionSlot&& slot, ConnectionId id)
+      : server_(server), slot_(std::move(slot)), id_(id) {
     const auto now = Clock::now();
     const TrackerOptions& o = server_.options_;
     rate_ = TokenBucket(o.rateLimit, o.rateBurst, now);
     abuse_ = TokenBucket(o.rateLimit / 10, static_cast<double>(o.abuseLimit), now);
   }
+  virtual ~WsSession() = default;
 
   ConnectionId id() const { return id_; }
   TokenBucket& rate() { return rate_; }
   TokenBucket& abuse() { return abuse_; }
+  virtual void send(std::string text) = 0;
+  virtual void close(websocket::close_code code) = 0;
+  virtual void abort() = 0;
+
+ protected:
+  Impl& server_;
+  ConnectionSlot slot_;
+  ConnectionId id_;
+  TokenBucket rate_;
+  TokenBucket abuse_;
+};
+
+template <class Stream>
+class TrackerServer::Impl::WsSessionT : public WsSession, public std::enable_shared_from_this<WsSessionT<Stream>> {
+ public:
+  WsSessionT(Impl& server, Stream&& stream, ConnectionSlot&& slot, ConnectionId id)
+      : WsSession(server, std::move(slot), id), ws_(std::move(stream)) {}
 
   void run(http::request<http::string_body> req) {
     const TrackerOptions& o = server_.options_;
@@ -325,12 +381,12 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
         [](websocket::response_type& res) { res.set(http::field::server, "p2pcdn-tracker"); }));
     ws_.read_message_max(signaling::kMaxMessageBytes);
     ws_.auto_fragment(false);
-    ws_.async_accept(req, [self = shared_from_this()](error_code ec) { self->onAccept(ec); });
+    ws_.async_accept(req, [self = this->shared_from_this()](error_code ec) { self->onAccept(ec); });
   }
 
   // Queues one text message. A connection that lets maxQueuedBytes pile up
   // is not reading: it is dropped.
-  void send(std::string text) {
+  void send(std::string text) override {
     if (closing_ || finished_) return;
     if (queuedBytes_ + text.size() > server_.options_.maxQueuedBytes) {
       ++server_.stats_.closedSlow;
@@ -343,7 +399,7 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
   }
 
   // Closing handshake with `code` once the message being written is out.
-  void close(websocket::close_code code) {
+  void close(websocket::close_code code) override {
     if (closing_ || finished_) return;
     closing_ = true;
     closeCode_ = code;
@@ -355,7 +411,7 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
   }
 
   // Drops the TCP connection now; the pending read then ends the session.
-  void abort() {
+  void abort() override {
     closing_ = true;
     error_code ignored;
     beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -370,12 +426,12 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
     }
     open_ = true;
     ws_.text(true);
-    server_.onWsOpen(shared_from_this());
+    server_.onWsOpen(this->shared_from_this());
     doRead();
   }
 
   void doRead() {
-    ws_.async_read(buffer_, [self = shared_from_this()](error_code ec, std::size_t n) { self->onRead(ec, n); });
+    ws_.async_read(buffer_, [self = this->shared_from_this()](error_code ec, std::size_t n) { self->onRead(ec, n); });
   }
 
   void onRead(error_code ec, std::size_t n) {
@@ -400,7 +456,7 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
   void doWrite() {
     writing_ = true;
     ws_.async_write(net::buffer(queue_.front()),
-                    [self = shared_from_this()](error_code ec, std::size_t n) { self->onWrite(ec, n); });
+                    [self = this->shared_from_this()](error_code ec, std::size_t n) { self->onWrite(ec, n); });
   }
 
   void onWrite(error_code ec, std::size_t n) {
@@ -423,7 +479,7 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
   void startClose() {
     if (closeStarted_) return;
     closeStarted_ = true;
-    ws_.async_close(websocket::close_reason(closeCode_), [self = shared_from_this()](error_code ec) {
+    ws_.async_close(websocket::close_reason(closeCode_), [self = this->shared_from_this()](error_code ec) {
       if (ec) self->abort();
     });
   }
@@ -439,15 +495,10 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
     if (open_) server_.onWsClosed(id_);
   }
 
-  Impl& server_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
-  ConnectionSlot slot_;
-  ConnectionId id_;
   std::deque<std::string> queue_;
   std::size_t queuedBytes_ = 0;
-  TokenBucket rate_;
-  TokenBucket abuse_;
   websocket::close_code closeCode_ = websocket::close_code::normal;
   bool open_ = false;
   bool writing_ = false;
@@ -458,17 +509,39 @@ class TrackerServer::Impl::WsSession : public std::enable_shared_from_this<WsSes
 
 // ---- HTTP session (stats, metrics, the WebSocket upgrade) -------------------------
 
-class TrackerServer::Impl::HttpSession : public std::enable_shared_from_this<HttpSession> {
+class TrackerServer::Impl::HttpSession {
  public:
-  HttpSession(Impl& server, tcp::socket&& socket, const Source& source, std::uint64_t id)
-      : server_(server), stream_(std::move(socket)), slot_(&server, source), id_(id) {}
+  virtual ~HttpSession() = default;
+  virtual void abort() = 0;
+};
 
-  void run() { doRead(); }
+// Stream: beast::tcp_stream, or beast::ssl_stream<beast::tcp_stream> (--tls-cert):
+// then the TLS handshake comes first, under the same handshake deadline.
+template <class Stream>
+class TrackerServer::Impl::HttpSessionT : public HttpSession, public std::enable_shared_from_this<HttpSessionT<Stream>> {
+ public:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
-  void abort() {
+  template <class... Args>
+  HttpSessionT(Impl& server, const Source& source, std::uint64_t id, Args&&... stream)
+      : server_(server), stream_(std::forward<Args>(stream)...), slot_(&server, source), id_(id) {}
+
+  void run() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(server_.options_.handshakeTimeout);
+      stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](error_code ec) {
+        if (ec) return self->done();
+        self->doRead();
+      });
+    } else {
+      doRead();
+    }
+  }
+
+  void abort() override {
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).socket().close(ignored);
   }
 
  private:
@@ -478,7 +551,7 @@ class TrackerServer::Impl::HttpSession : public std::enable_shared_from_this<Htt
     parser_->body_limit(kMaxHttpBodyBytes);
     stream_.expires_after(server_.options_.handshakeTimeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, std::size_t) { self->onRead(ec); });
+                     [self = this->shared_from_this()](error_code ec, std::size_t) { self->onRead(ec); });
   }
 
   void onRead(error_code ec) {
@@ -487,14 +560,14 @@ class TrackerServer::Impl::HttpSession : public std::enable_shared_from_this<Htt
     if (websocket::is_upgrade(parser_->get())) {
       server_.httpSessions_.erase(id_);
       const ConnectionId wsId = server_.nextId_++;
-      auto ws = std::make_shared<WsSession>(server_, std::move(stream_), std::move(slot_), wsId);
+      auto ws = std::make_shared<WsSessionT<Stream>>(server_, std::move(stream_), std::move(slot_), wsId);
       ws->run(parser_->release());
       return;
     }
     ++server_.stats_.httpRequests;
     response_ = server_.handleHttp(parser_->get());
     http::async_write(stream_, response_,
-                      [self = shared_from_this()](error_code e, std::size_t) { self->onWrite(e); });
+                      [self = this->shared_from_this()](error_code e, std::size_t) { self->onWrite(e); });
   }
 
   void onWrite(error_code ec) {
@@ -505,12 +578,12 @@ class TrackerServer::Impl::HttpSession : public std::enable_shared_from_this<Htt
   void done() {
     server_.httpSessions_.erase(id_);
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(stream_).close();
   }
 
   Impl& server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_{kMaxHttpHeaderBytes};
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
@@ -549,9 +622,15 @@ void TrackerServer::Impl::onAccept(error_code ec, tcp::socket socket) {
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     const std::uint64_t id = nextId_++;
-    auto session = std::make_shared<HttpSession>(*this, std::move(socket), source, id);
-    httpSessions_.emplace(id, session);
-    session->run();
+    if (tls_) {
+      auto session = std::make_shared<HttpSessionT<TlsStream>>(*this, source, id, std::move(socket), *tls_);
+      httpSessions_.emplace(id, session);
+      session->run();
+    } else {
+      auto session = std::make_shared<HttpSessionT<beast::tcp_stream>>(*this, source, id, std::move(socket));
+      httpSessions_.emplace(id, session);
+      session->run();
+    }
   }
   doAccept();
 }

@@ -43,6 +43,9 @@ struct TrackerOptions {
   // redis://HOST[:PORT][/DB]: one instance of a fleet that shares its swarms
   // in Redis (tracker/fleet.hpp). Empty: swarms in this process only.
   std::string redisUrl;
+  // wss://: PEM files of the certificate chain and its private key; every
+  // connection on the port is then TLS (HTTP /stats and /metrics too).
+  std::string tlsCert, tlsKey;
 };
 
 // Counters since start (totals) and the current state (gauges).

@@ -25,17 +25,25 @@ Status validate(const LinkConfig& c) {
   if (c.connectTimeout.count() <= 0 || c.closeTimeout.count() < 0) {
     return bad("timeouts must be positive");
   }
+  bool turn = false;
   for (const std::string& url : c.iceServers) {
-    // TURN needs credentials, which LinkConfig does not carry yet.
-    if (url.rfind("stun:", 0) != 0 && url.rfind("stuns:", 0) != 0) {
-      return bad("ICE server URL must start with stun: or stuns: (" + url + ")");
+    const bool isTurn = url.rfind("turn:", 0) == 0 || url.rfind("turns:", 0) == 0;
+    if (!isTurn && url.rfind("stun:", 0) != 0 && url.rfind("stuns:", 0) != 0) {
+      return bad("ICE server URL must start with stun:, stuns:, turn: or turns: (" + url + ")");
     }
+    if (url.size() > 512) return bad("ICE server URL longer than 512 bytes");
+    turn = turn || isTurn;
   }
+  if (turn && (c.iceUsername.empty() || c.icePassword.empty())) {
+    return bad("a turn: server needs a user name and a password");
+  }
+  if (c.relayOnly && !turn) return bad("relay-only needs a turn: server");
   return {};
 }
 
 std::optional<std::string> dtlsFingerprint(std::string_view sdp) {
   constexpr std::string_view kAttr = "a=fingerprint:";
+  std::optional<std::string> found;
   std::size_t at = 0;
   while (at < sdp.size()) {
     std::size_t end = sdp.find('\n', at);
@@ -44,6 +52,10 @@ std::optional<std::string> dtlsFingerprint(std::string_view sdp) {
     at = end + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.substr(0, kAttr.size()) != kAttr) continue;
+    // A second line: which one DTLS checks against depends on the stack
+    // (libwebrtc takes the media section's, the last of several; Firefox any
+    // of them), so what auth signs could differ from what DTLS checks.
+    if (found) return std::nullopt;
     line.remove_prefix(kAttr.size());
     const std::size_t space = line.find(' ');
     if (space == 0 || space == std::string_view::npos || space > 16) return std::nullopt;
@@ -64,9 +76,9 @@ std::optional<std::string> dtlsFingerprint(std::string_view sdp) {
     }
     // SHA-1 (40 digits) up to SHA-512 (128); odd counts are not a digest.
     if (digits < 40 || digits > 128 || digits % 2 != 0) return std::nullopt;
-    return out;
+    found = std::move(out);
   }
-  return std::nullopt;
+  return found;
 }
 
 std::string_view linkStateName(LinkState s) {

@@ -47,8 +47,14 @@ inline constexpr Errc kBackPressure = Errc::kBackPressure;
 bool isBackPressure(const Error& e);
 
 struct LinkConfig {
-  // "stun:host:port" URLs. Empty: host candidates only (LAN, loopback, tests).
+  // "stun:host:port" and "turn:host:port[?transport=udp|tcp]" (or turns:)
+  // URLs. Empty: host candidates only (LAN, loopback, tests).
   std::vector<std::string> iceServers;
+  // The credentials of the turn: servers (long-term credentials, RFC 8489).
+  std::string iceUsername, icePassword;
+  // Relay candidates only (ICE transport policy "relay"): every byte goes
+  // through a TURN server, and no host address reaches the peer.
+  bool relayOnly = false;
   // Gather candidates on loopback interfaces too (libwebrtc skips them by default).
   bool allowLoopback = false;
   // Gather ONLY on loopback interfaces: hermetic tests and benchmarks. Implies allowLoopback.
@@ -135,12 +141,14 @@ class PeerLink {
   virtual void requestStats(std::function<void(LinkStats)> done) = 0;
 };
 
-// The DTLS certificate fingerprint an SDP names (its first a=fingerprint
+// The DTLS certificate fingerprint an SDP names (its one a=fingerprint
 // line) as "<hash name> <hex digits>", both in lower case without colons,
 // e.g. "sha-256 1a2b…": the form link authentication signs (wire/auth.hpp).
 // The DTLS handshake checks the certificate the peer shows against the
 // fingerprint in the remote description, so this is the certificate that
-// really terminates the link. nullopt: no (well-formed) fingerprint line.
+// really terminates the link. nullopt: no well-formed fingerprint line, or
+// more than one (a link has one media section; with several lines, which
+// one DTLS checks is the stack's choice, and a relay could add its own).
 std::optional<std::string> dtlsFingerprint(std::string_view sdp);
 
 // Creates links. Owns the transport's threads; create once per process and

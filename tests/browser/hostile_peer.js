@@ -74,6 +74,8 @@ export async function attack({ tracker, infoHash, fileId, kind, offers = 4, wait
     const dc = pc.createDataChannel('p2pcdn', { ordered: true });
     dc.binaryType = 'arraybuffer';
     const rec = { kind, opened: false, remoteWireId: null, goodbye: null, closedMs: null, sentBadMs: null, error: null };
+    // The answer's SDP, kept when it arrives (the proof names its fingerprint).
+    const sdps = { answer: null };
     // Messages wait here while the link is being proven.
     const queue = [];
     let waiter = null;
@@ -84,7 +86,8 @@ export async function attack({ tracker, infoHash, fileId, kind, offers = 4, wait
     });
     dc.onopen = () => {
       rec.opened = true;
-      auth.authenticate(identity, pc, (b) => dc.send(b), nextRaw).then(() => {
+      const fingerprints = { local: auth.fingerprint(pc.localDescription.sdp), remote: auth.fingerprint(sdps.answer || '') };
+      auth.authenticate(identity, pc, (b) => dc.send(b), nextRaw, fingerprints).then(() => {
         proven = true;
         rec.proven = true;
         dc.send(handshake(peerId, fid));
@@ -118,7 +121,7 @@ export async function attack({ tracker, infoHash, fileId, kind, offers = 4, wait
     };
     await pc.setLocalDescription(await pc.createOffer());
     await waitIce(pc);
-    links.set(binStr(randomBytes(20)), { pc, dc, rec });
+    links.set(binStr(randomBytes(20)), { pc, dc, rec, sdps });
   }
   const ws = new WebSocket(tracker);
   await new Promise((resolve, reject) => {
@@ -132,6 +135,7 @@ export async function attack({ tracker, infoHash, fileId, kind, offers = 4, wait
     if (!link || link.answered) return;
     link.answered = true;
     link.rec.answeredBy = m.peer_id ? bytesToHex(fromBinStr(m.peer_id)) : null;
+    link.sdps.answer = m.answer.sdp;
     records.push(link.rec);
     link.pc.setRemoteDescription({ type: 'answer', sdp: m.answer.sdp }).catch((e) => { link.rec.error = e.message; });
   };

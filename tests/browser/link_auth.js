@@ -26,10 +26,12 @@ export function peerIdOf(pub, client = 'T') {
   return id;
 }
 
-// The first a=fingerprint of an SDP: "<hash> <hex>", lower case, no colons.
+// The one a=fingerprint of an SDP: "<hash> <hex>", lower case, no colons
+// (null if there are several: which one DTLS checks would be the stack's choice).
 export function fingerprint(sdp) {
-  const line = sdp.split(/\r?\n/).find((l) => l.startsWith('a=fingerprint:'));
-  if (!line) return null;
+  const lines = sdp.split(/\r?\n/).filter((l) => l.startsWith('a=fingerprint:'));
+  if (lines.length !== 1) return null;
+  const line = lines[0];
   const [alg, hex] = line.slice('a=fingerprint:'.length).split(' ');
   return `${alg.toLowerCase()} ${hex.replace(/:/g, '').toLowerCase()}`;
 }

@@ -222,10 +222,11 @@ class Processes:
         self.tmp = Path(tmp)
         self.procs = []
 
-    def spawn(self, cmd, name, stdout=None):
+    def spawn(self, cmd, name, stdout=None, env_extra=None):
         log = open(self.tmp / f"{name}.log", "wb")
+        env = dict(os.environ, **env_extra) if env_extra else None
         p = subprocess.Popen([str(c) for c in cmd], stdout=stdout if stdout is not None else log, stderr=log,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL, env=env)
         p.name = name
         self.procs.append(p)
         return p

@@ -35,6 +35,14 @@ slow-links: 1 seeder + 3 leechers (`get --seed`) of an 8 MiB file in a network
   least 30% of their chunks from each other, and the swarm moves at least
   half the shaped rate (measured 74-76%). Prints the seeder's send-window waits. Needs root,
   `ip` and `tc` (iproute2); skipped (exit 77) where namespaces are refused.
+wss: the tracker serves wss:// (--tls-cert/--tls-key, a certificate for
+  localhost from a CA the test makes with openssl); seeder and leecher reach
+  it with --ca and the file arrives byte-identical; a TLS client that does not
+  trust the CA is refused, and so is plain ws:// on that port.
+turn: seeder and leecher --relay-only through Debian's coturn (turnserver)
+  on 127.0.0.1, started by the test with long-term credentials: the file
+  arrives byte-identical and the links' candidates are relay on both sides;
+  with a wrong password no link opens.
 corrupt-peer: a seeder that corrupts every chunk it serves (`p2pcdn-test seed
   --fault-corrupt`) and an honest seeder started once the
   leecher has met the bad one: the leecher detects the corruption (badChunks,
@@ -548,6 +556,133 @@ def test_corrupt_peer(args, tmp, rng):
 SHAPED_RATE = 2_000_000  # bytes/s on the namespace's loopback (tbf)
 
 
+def make_tls(tmp):
+    """A CA and a certificate for localhost (and 127.0.0.1) signed by it."""
+    d = tmp / "tls"
+    d.mkdir()
+    def ossl(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=p2pcdn test CA",
+         "-keyout", "ca.key", "-out", "ca.pem")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+         "-extfile", "ext.cnf", "-out", "server.pem")
+    return d / "ca.pem", d / "server.pem", d / "server.key"
+
+
+def test_wss(args, tmp, rng):
+    import socket
+    import ssl
+    if not shutil.which("openssl"):
+        raise TestSkipped("no openssl command to make a test certificate")
+    ca, cert, key = make_tls(tmp)
+    size = 4 * MIB + 999
+    src, seeder, info = prepare(args, tmp, rng, size)
+    leecher = Cli(args.p2pcdn, tmp / "leecher")
+    procs = Processes(tmp)
+    with procs:
+        port = free_port()
+        tracker = procs.spawn([args.p2pcdn, "tracker", "--listen", f"127.0.0.1:{port}", "--tls-cert", str(cert),
+                               "--tls-key", str(key)], "tracker")
+        wait_port(port, tracker, tmp / "tracker.log")
+        url = f"wss://localhost:{port}"
+        # A client that does not trust the test CA is refused at the TLS handshake.
+        refused = False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                with ssl.create_default_context().wrap_socket(raw, server_hostname="localhost"):
+                    pass
+        except ssl.SSLCertVerificationError:
+            refused = True
+        check(refused, "a client without the test CA completed the TLS handshake")
+        # Plain ws:// on the TLS port gets no WebSocket.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            raw.settimeout(5)
+            try:
+                answer = raw.recv(100)
+            except (socket.timeout, ConnectionResetError):
+                answer = b""
+        check(b"101" not in answer, f"plain ws:// was upgraded on the TLS port: {answer!r}")
+        p = procs.spawn([seeder.binary, "--home", seeder.home, "-q", "--json", "seed", info["fileId"], "--tracker", url,
+                         "--ca", str(ca), "--loopback", "--duration", "120"], "seeder", stdout=subprocess.PIPE)
+        line = p.stdout.readline().decode()
+        check(line, f"seeder printed nothing ({describe_rc(p.poll() or 0)}); see seeder.log")
+        link = json.loads(line)["link"]
+        t0 = time.monotonic()
+        r = json.loads(leecher.run("-q", "--json", "get", link, "-o", tmp / "out.bin", "--tracker", url, "--ca", str(ca),
+                                   "--loopback", expect=0, timeout=120).out.strip().splitlines()[-1])
+        took = time.monotonic() - t0
+    check(filecmp.cmp(src, tmp / "out.bin", shallow=False), "downloaded file differs from the original")
+    check(r["chunksFetched"] == r["chunks"], f"not every chunk came from the peer: {r}")
+    print(f"  {size} bytes through a wss:// tracker in {took:.2f}s")
+
+
+def start_turn(procs, tmp, user, password):
+    """coturn on 127.0.0.1 with one long-term user; relays on 127.0.0.1 too."""
+    turn = shutil.which("turnserver")
+    if not turn:
+        raise TestSkipped("no turnserver (Debian coturn)")
+    port = free_port()
+    low = 49152 + (port % 1000) * 16
+    p = procs.spawn([turn, "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
+                     f"--min-port={low}", f"--max-port={low + 15}", "--lt-cred-mech", f"--user={user}:{password}",
+                     "--realm=p2pcdn.test", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
+                     "--no-tcp-relay", "--fingerprint", "--simple-log", f"--log-file={tmp / 'coturn.log'}",
+                     "--pidfile", str(tmp / "coturn.pid")], "turnserver")
+    deadline = time.monotonic() + 10
+    import socket
+    while time.monotonic() < deadline:  # UDP: wait until it answers a STUN binding request
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(0.2)
+            u.sendto(bytes.fromhex("000100002112a442") + os.urandom(12), ("127.0.0.1", port))
+            try:
+                if u.recv(100)[:2] == b"\x01\x01":
+                    return port
+            except OSError:
+                pass
+        check(p.poll() is None, f"turnserver exited ({describe_rc(p.returncode)}); see turnserver.log")
+    raise TestFailure("turnserver did not answer within 10 s")
+
+
+def test_turn(args, tmp, rng):
+    size = 4 * MIB + 777
+    src, seeder, info = prepare(args, tmp, rng, size)
+    leecher = Cli(args.p2pcdn, tmp / "leecher")
+    procs = Processes(tmp)
+    with procs:
+        tport = start_turn(procs, tmp, "peer", "s3cret")
+        ice = ["--ice", f"turn:127.0.0.1:{tport}?transport=udp", "--ice-user", "peer", "--relay-only", "--loopback"]
+        with Swarm(args, tmp) as swarm:
+            p = swarm.spawn([seeder.binary, "--home", seeder.home, "-q", "--json", "seed", info["fileId"], "--tracker",
+                             swarm.url, "--duration", "120", *ice], "seeder", stdout=subprocess.PIPE,
+                            env_extra={"P2PCDN_ICE_PASS": "s3cret"})
+            line = p.stdout.readline().decode()
+            check(line, f"seeder printed nothing ({describe_rc(p.poll() or 0)}); see seeder.log")
+            link = json.loads(line)["link"]
+            # A wrong password: TURN refuses the allocation, no relay candidate, no link.
+            wrong = Cli(args.p2pcdn, tmp / "wrong")
+            bad = swarm.spawn([wrong.binary, "--home", wrong.home, "-q", "--json", "get", link, "-o", tmp / "bad.bin",
+                               *ice], "wrong-password", env_extra={"P2PCDN_ICE_PASS": "wrong"})
+            time.sleep(8)
+            check(bad.poll() is None and not (tmp / "bad.bin").exists(),
+                  f"a leecher with a wrong TURN password got the file ({describe_rc(bad.poll() or 0)})")
+            bad.terminate()
+            bad.wait()
+            t0 = time.monotonic()
+            r = json.loads(leecher.run("-q", "--json", "get", link, "-o", tmp / "out.bin", *ice, expect=0, timeout=120,
+                                       env={"P2PCDN_ICE_PASS": "s3cret"}).out.strip().splitlines()[-1])
+            took = time.monotonic() - t0
+    check(filecmp.cmp(src, tmp / "out.bin", shallow=False), "downloaded file differs from the original")
+    relayed = [x for x in r["peers"] if x.get("localCandidateType") == "relay" and x.get("remoteCandidateType") == "relay"]
+    check(relayed, f"no link ran relay to relay: {r['peers']}")
+    log = (tmp / "coturn.log").read_text(errors="replace")
+    check("allocation" in log.lower(), "coturn's log shows no allocation")
+    print(f"  {size} bytes relay-to-relay through coturn in {took:.2f}s ({size / 1e6 / took:.1f} MB/s)")
+
+
 def in_shaped_namespace(args):
     """Runs this test again inside a new network namespace whose loopback is
     shaped to SHAPED_RATE; True if the caller is that inner run."""
@@ -604,5 +739,6 @@ def test_slow_links(args, tmp, rng):
 if __name__ == "__main__":
     sys.exit(Harness({"transfer": test_transfer, "resume": test_resume, "reconnect": test_reconnect,
                       "options": test_options, "many": test_many, "flash-crowd": test_flash_crowd, "seeder-killed": test_seeder_killed,
-                      "corrupt-peer": test_corrupt_peer, "slow-links": test_slow_links},
+                      "corrupt-peer": test_corrupt_peer, "slow-links": test_slow_links, "wss": test_wss,
+                      "turn": test_turn},
                      extra_args=("--tracker-cmd", "--p2pcdn-test")).main())

@@ -5,7 +5,7 @@
 //
 // Every failure is a P2PCDNError with the C++ error's code and message.
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 // Errc (include/p2pcdn/result.hpp), in its order, by name.
 export const ERRC_NAMES = ["ok", "invalid-argument", "malformed", "too-large", "not-found", "integrity", "io", "quota-exceeded",

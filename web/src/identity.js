@@ -24,8 +24,14 @@ export class Identity {
     const raw = new Uint8Array(await subtle.exportKey("raw", pair.publicKey));
     return new Identity(pair, raw);
   }
+  // For a page that makes no links (no RTCPeerConnection): a random public
+  // key with no private half; signing fails (no link could use it anyway).
+  static linkless() {
+    return new Identity(null, crypto.getRandomValues(new Uint8Array(32)));
+  }
   get publicKeyHex() { return Array.from(this.publicKey, (b) => b.toString(16).padStart(2, "0")).join(""); }
   async sign(message) {
+    if (!this.keyPair) throw new Error("this identity cannot sign (a page without WebRTC)");
     return new Uint8Array(await crypto.subtle.sign(ALG, this.keyPair.privateKey, message));
   }
 }

@@ -80,8 +80,13 @@ export class P2PCDN {
     try {
       identity = await Identity.create();
     } catch (e) {
-      this.closeStorage();
-      throw e;
+      // A page without WebRTC makes no link, so it proves no key: web seeds
+      // still work where WebCrypto has no Ed25519.
+      if (typeof globalThis.RTCPeerConnection === "function") {
+        this.closeStorage();
+        throw e;
+      }
+      identity = Identity.linkless();
     }
     this.peer = Peer.create(this.mod.module, this.mod.host, this.mod.core, {
       trackerUrl: o.trackerUrl,

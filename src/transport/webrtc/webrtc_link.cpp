@@ -729,8 +729,13 @@ class WebRtcFactory final : public LinkFactory {
     for (const std::string& url : config.iceServers) {
       webrtc::PeerConnectionInterface::IceServer server;
       server.urls.push_back(url);
+      if (url.rfind("turn", 0) == 0) {
+        server.username = config.iceUsername;
+        server.password = config.icePassword;
+      }
       rtc.servers.push_back(std::move(server));
     }
+    if (config.relayOnly) rtc.type = webrtc::PeerConnectionInterface::kRelay;
     webrtc::PeerConnectionDependencies deps(core.get());
     if (config.loopbackOnly) {
       auto allocator = std::make_unique<cricket::BasicPortAllocator>(loopbackNetwork_.get(), socketFactory_.get());

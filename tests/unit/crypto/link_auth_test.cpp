@@ -42,12 +42,16 @@ TEST(Ed25519, Rfc8032FirstVector) {
   EXPECT_FALSE(crypto::ed25519Verify(key->publicKey(), one, *sig));
 }
 
-TEST(DtlsFingerprint, ReadsTheFirstLineInOneForm) {
-  const std::string sdp =
-      "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=fingerprint:SHA-256 "
-      "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\r\n"
-      "a=fingerprint:sha-1 00:11:22:33:44:55:66:77:88:99:00:11:22:33:44:55:66:77:88:99\r\n";
+TEST(DtlsFingerprint, ReadsTheOneLineInOneForm) {
+  const std::string line =
+      "a=fingerprint:SHA-256 "
+      "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\r\n";
+  const std::string sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n" + line;
   EXPECT_EQ(transport::dtlsFingerprint(sdp), "sha-256 abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+  // Two lines (a relay adding its own certificate after the real one, where
+  // libwebrtc would check the last): refused, whatever their order.
+  EXPECT_FALSE(transport::dtlsFingerprint(sdp + "a=fingerprint:sha-256 " + std::string(64, 'c') + "\r\n"));
+  EXPECT_FALSE(transport::dtlsFingerprint("v=0\r\na=fingerprint:sha-256 " + std::string(64, 'c') + "\r\n" + sdp));
   EXPECT_FALSE(transport::dtlsFingerprint("v=0\r\n"));
   EXPECT_FALSE(transport::dtlsFingerprint("a=fingerprint:sha-256 zz:11\r\n"));
   EXPECT_FALSE(transport::dtlsFingerprint("a=fingerprint:sha-256 AB:CD\r\n"));  // too short to be a digest
