@@ -104,8 +104,11 @@ struct WsClient::Impl : std::enable_shared_from_this<Impl> {
     if (url.tls) {
       if (auto st = makeTls(); !st) return lost(st.error());
       wss = std::make_unique<websocket::stream<TlsStream>>(io, *tls);
-      // SNI, and the certificate must name the host.
-      if (!SSL_set_tlsext_host_name(wss->next_layer().native_handle(), url.host.c_str())) {
+      // SNI (for a name, not an address), and the certificate must name the host.
+      beast::error_code ipEc;
+      (void)asio::ip::make_address(url.host, ipEc);
+      if (ipEc && SSL_ctrl(wss->next_layer().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                           static_cast<void*>(const_cast<char*>(url.host.c_str()))) != 1) {
         return lost(Error(Errc::kCrypto, "tracker TLS", "cannot set the server name"));
       }
       wss->next_layer().set_verify_callback(asio::ssl::host_name_verification(url.host));

@@ -549,7 +549,7 @@ class TrackerServer::Impl::HttpSessionT : public HttpSession, public std::enable
     parser_.emplace();
     parser_->header_limit(kMaxHttpHeaderBytes);
     parser_->body_limit(kMaxHttpBodyBytes);
-    stream_.expires_after(server_.options_.handshakeTimeout);
+    beast::get_lowest_layer(stream_).expires_after(server_.options_.handshakeTimeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](error_code ec, std::size_t) { self->onRead(ec); });
   }

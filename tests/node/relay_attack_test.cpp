@@ -221,7 +221,7 @@ void RelayConnection::fromTracker(std::string text) {
   if (outer_.onMessage) outer_.onMessage(std::move(text));
 }
 
-struct Run {
+struct Outcome {
   std::uint32_t leecherChunks = 0;
   bool complete = false;
   Counts counts;
@@ -230,7 +230,7 @@ struct Run {
 
 // A seeder and a leecher of a 16-chunk file; the leecher's signaling runs
 // through the relay (splicing or not) for `wait`.
-Run transfer(Mode mode, Clock::duration wait) {
+Outcome transfer(Mode mode, Clock::duration wait) {
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
   transport::WebRtcFactoryOptions fo;
@@ -249,7 +249,7 @@ Run transfer(Mode mode, Clock::duration wait) {
   FaultyStore seedStore, leechStore;
   const Manifest m = publishFile(seedStore, 16, 7);
   const FileId id = *manifestId(m);
-  Run run;
+  Outcome run;
   {
     node::Node seeder(seedRt, seedStore, **links, o);
     node::Node leecher(leechRt, leechStore, **links, o);
@@ -281,7 +281,7 @@ Run transfer(Mode mode, Clock::duration wait) {
 }
 
 TEST(RelayAttack, ARelayThatTerminatesDtlsOnBothSidesGetsNoPieceThrough) {
-  const Run r = transfer(Mode::kSplice, 15s);
+  const Outcome r = transfer(Mode::kSplice, 15s);
   EXPECT_GT(r.splices, 0u) << "the relay spliced no offer";
   // The relay did carry the links: both sides' AUTH_HELLO and AUTH_PROOF crossed it.
   EXPECT_GT(r.counts.toSeeder[wire::kAuthHelloType], 0);
@@ -298,7 +298,7 @@ TEST(RelayAttack, ARelayThatTerminatesDtlsOnBothSidesGetsNoPieceThrough) {
 // are refused before any message (no AUTH_PROOF, which would sign the honest
 // fingerprint and verify), so nothing crosses but, at most, AUTH_HELLOs.
 TEST(RelayAttack, AnSdpWithTheHonestFingerprintBeforeTheRelaysIsRefused) {
-  const Run r = transfer(Mode::kSpliceTwoFingerprints, 15s);
+  const Outcome r = transfer(Mode::kSpliceTwoFingerprints, 15s);
   EXPECT_GT(r.splices, 0u) << "the relay spliced no offer";
   EXPECT_EQ(r.counts.toSeeder[wire::kAuthProofType] + r.counts.toLeecher[wire::kAuthProofType], 0)
       << "a side signed an SDP with two fingerprint lines";
@@ -310,7 +310,7 @@ TEST(RelayAttack, AnSdpWithTheHonestFingerprintBeforeTheRelaysIsRefused) {
 
 // The control: the same relay, passing the SDP untouched, and the file arrives.
 TEST(RelayAttack, ThePassThroughRelayLetsTheTransferComplete) {
-  const Run r = transfer(Mode::kPassThrough, 30s);
+  const Outcome r = transfer(Mode::kPassThrough, 30s);
   EXPECT_TRUE(r.complete);
   EXPECT_EQ(r.leecherChunks, 16u);
   EXPECT_EQ(r.splices, 0u);
