@@ -23,7 +23,15 @@ Result<std::unique_ptr<transport::PeerLink>> JsLinkFactory::create(transport::Ro
   json cfg{{"iceServers", json::array()},
            {"offerer", role == transport::Role::kOfferer},
            {"lowWatermark", config.lowWatermark}};
-  for (const auto& url : config.iceServers) cfg["iceServers"].push_back({{"urls", url}});
+  for (const auto& url : config.iceServers) {
+    json server{{"urls", url}};
+    if (url.rfind("turn", 0) == 0) {
+      server["username"] = config.iceUsername;
+      server["credential"] = config.icePassword;
+    }
+    cfg["iceServers"].push_back(std::move(server));
+  }
+  if (config.relayOnly) cfg["iceTransportPolicy"] = "relay";
   const std::string text = cfg.dump(-1, ' ', false, json::error_handler_t::replace);
   const int rc = p2p_js_pc_new(h, text.data(), text.size());
   if (rc == 2) {

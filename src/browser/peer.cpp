@@ -75,6 +75,10 @@ Result<std::unique_ptr<BrowserPeer>> BrowserPeer::create(int handle, std::string
       no.link.iceServers.push_back(s.get<std::string>());
     }
   }
+  // TURN: one user name and password for the turn: servers; "relay" policy.
+  if (j.contains("iceUsername") && j["iceUsername"].is_string()) no.link.iceUsername = j["iceUsername"].get<std::string>();
+  if (j.contains("icePassword") && j["icePassword"].is_string()) no.link.icePassword = j["icePassword"].get<std::string>();
+  if (j.contains("iceTransportPolicy") && j["iceTransportPolicy"] == "relay") no.link.relayOnly = true;
   auto downloads = count(j, "maxConcurrentDownloads", no.swarm.maxConcurrentDownloads, 1, 1000);
   auto uploads = count(j, "maxConcurrentUploads", no.swarm.maxConcurrentUploads, 1, 1000);
   auto interval = count(j, "discoveryInterval", 30000, 1000, 24 * 3600 * 1000);

@@ -189,7 +189,7 @@ export class Host {
     if (this.links.size >= MAX_LIVE_PEER_CONNECTIONS) return 2;
     let pc;
     try {
-      pc = new RTCPeerConnection({ iceServers: cfg.iceServers });
+      pc = new RTCPeerConnection({ iceServers: cfg.iceServers, iceTransportPolicy: cfg.iceTransportPolicy || "all" });
     } catch (e) {
       return 1;  // e.g. Chromium's "Cannot create so many PeerConnections"
     }

@@ -92,6 +92,9 @@ export class P2PCDN {
       trackerUrl: o.trackerUrl,
       webrtc: typeof globalThis.RTCPeerConnection === "function",  // without: web seeds at once
       iceServers: (o.iceServers || []).flatMap((s) => (typeof s === "string" ? [s] : [].concat(s.urls || []))),
+      // RTCIceServer's credentials (the first given apply to every turn: URL) and the ICE policy.
+      ...turnCredentials(o.iceServers || []),
+      ...(o.iceTransportPolicy === "relay" ? { iceTransportPolicy: "relay" } : {}),
       maxConcurrentDownloads: o.maxConcurrentDownloads,
       maxConcurrentUploads: o.maxConcurrentUploads,
       discoveryInterval: o.discoveryInterval,
@@ -487,4 +490,11 @@ async function defaultStorage() {
     }
   }
   throw last;
+}
+
+// The first username/credential among RTCIceServer objects (the C++ peer has
+// one pair for all its turn: servers).
+function turnCredentials(servers) {
+  const s = servers.find((x) => x && typeof x === "object" && typeof x.username === "string");
+  return s ? { iceUsername: s.username, icePassword: String(s.credential || "") } : {};
 }

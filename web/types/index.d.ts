@@ -71,7 +71,9 @@ export function parseChunkId(id: string | { fileId: string; index: number }): { 
 export interface P2PCDNOptions {
   /** ws://host:port of the tracker (required). */
   trackerUrl: string;
-  iceServers?: Array<string | { urls: string | string[] }>;
+  iceServers?: Array<string | { urls: string | string[]; username?: string; credential?: string }>;
+  /** "relay": connect to peers only through the TURN servers of iceServers. */
+  iceTransportPolicy?: "all" | "relay";
   maxConcurrentDownloads?: number;
   maxConcurrentUploads?: number;
   chunkSize?: number;
