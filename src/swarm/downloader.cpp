@@ -39,6 +39,10 @@ void Downloader::onReject(PeerState& p, const wire::Reject& r, Time now) {
         p.has[index] = false;
         --p.hasCount;
         (void)state_.picker->peerLost(index);
+        // It showed the chunk and refused it: a lie, or an eviction.
+        if (state_.opts.dropAfterFalseHaves && ++p.falseHaves >= state_.opts.dropAfterFalseHaves) {
+          return state_.drop(p, wire::GoodbyeReason::kProtocolError, "refuses chunks it says it has");
+        }
       }
       break;
     default:  // unknown file (it stopped seeding), invalid: ask elsewhere

@@ -73,6 +73,18 @@ struct SessionOptions {
   // next peer that has the manifest is asked (the silent one is not again).
   Time manifestTimeout = std::chrono::seconds(10);
   std::uint32_t banAfterBadChunks = 2;      // chunks failing verification before a ban
+  // Abuse limits (issue "Trust"). Messages other than PIECE a peer may send,
+  // per second with this burst; past it the link is dropped (an honest peer
+  // at 1 Gbit/s sends ~1000 HAVEs and REQUESTs a second). 0: no limit.
+  double maxMessagesPerSecond = 5000;
+  double messageBurst = 10000;
+  // A REQUEST shorter than this (or than the rest of its chunk) is refused
+  // as invalid: each served request costs a whole chunk's read and re-hash.
+  std::uint32_t minRequestBytes = 16384;
+  // A peer that showed a chunk (BITFIELD/HAVE) and then refused it as
+  // not-have this many times is dropped (an evicting store may do it once
+  // in a while; a liar keeps us asking).
+  std::uint32_t dropAfterFalseHaves = 8;
   // With all maxConcurrentDownloads slots taken, the slowest download peer is
   // rotated out this often (if another has chunks we lack); 0 = never.
   Time rotateDownloadsEvery = std::chrono::seconds(3);

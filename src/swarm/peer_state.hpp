@@ -103,6 +103,8 @@ struct PeerState {
   bool goodbyeSent = false;
   wire::PeerId id{};
   std::optional<wire::PeerId> proven;  // the id the link proved (node/link_auth.hpp), if the host checks one
+  TokenBucket inbound;                  // messages other than PIECE (SessionOptions::maxMessagesPerSecond)
+  std::uint32_t falseHaves = 0;         // chunks it showed, then refused as not-have
   std::uint32_t caps = 0;
   // Messages the link refused (back-pressure), in order, and their bytes:
   // bounded (SessionState::sendTo), so a peer that sends requests and does

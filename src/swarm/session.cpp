@@ -192,6 +192,7 @@ void Session::addPeer(PeerKey key, Time now, const std::optional<wire::PeerId>& 
   p.key = key;
   p.connected = p.lastSent = p.lastHeard = p.download.lastProgress = now;
   p.download.bucket = bucketFor(state_.opts.perPeerDownRate);
+  p.inbound = TokenBucket(state_.opts.maxMessagesPerSecond, state_.opts.messageBurst);
   p.upload.bucket = bucketFor(state_.opts.perPeerUpRate);
   wire::Handshake h;
   h.peerId = state_.self;
@@ -242,6 +243,10 @@ void Session::onMessage(PeerKey key, ByteView bytes, Time now) {
   }
   if (!p.handshaken && !std::holds_alternative<wire::Handshake>(*m)) {
     return state_.drop(p, wire::GoodbyeReason::kProtocolError, "handshake first");
+  }
+  if (!std::holds_alternative<wire::Piece>(*m)) {  // PIECEs are bounded by our own requests
+    p.inbound.spend(1, now);
+    if (!p.inbound.ready(now)) return state_.drop(p, wire::GoodbyeReason::kProtocolError, "too many messages");
   }
   std::visit([&](const auto& msg) { handle(p, msg, now); }, *m);
   if (p.overflowed && !p.dropping) state_.drop(p, wire::GoodbyeReason::kProtocolError, "too many unread replies");

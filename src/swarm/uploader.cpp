@@ -27,6 +27,9 @@ void Uploader::onRequest(PeerState& p, const wire::Request& r, Time nextChoke, T
   if (!state_.manifest || !(r.index < state_.have.size() && state_.have[r.index])) {
     return reject(wire::RejectReason::kNotHave);
   }
+  // Each served request costs a whole chunk's read and re-hash: no slivers.
+  const std::uint32_t rest = state_.manifest->storedChunkLength(r.index) - r.offset;  // offset checked by the decoder
+  if (r.length < std::min(opts.minRequestBytes, rest)) return reject(wire::RejectReason::kInvalidRequest);
   if (!p.upload.unchoked) {
     // Offered by name (Session::offer): served once, choked or not.
     auto o = std::find(p.upload.offered.begin(), p.upload.offered.end(), r.index);

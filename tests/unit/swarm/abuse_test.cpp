@@ -26,10 +26,17 @@ bool dropped(const Host& h, PeerKey key) {
   return std::find(h.disconnected.begin(), h.disconnected.end(), key) != h.disconnected.end();
 }
 
+// No message-rate limit: the queue bounds below must hold by themselves.
+SessionOptions unlimitedRate() {
+  SessionOptions o;
+  o.maxMessagesPerSecond = 0;
+  return o;
+}
+
 // Peer 1 asks for the manifest 100 000 times and never reads: one copy is
 // queued, not 100 000, and it is not dropped for the copy it asked for.
 TEST(Abuse, TheManifestIsQueuedOncePerLink) {
-  Fixture f(3, 1, 64);
+  Fixture f(3, 1, 64, unlimitedRate());
   f.net.connect(0, 1);
   f.net.pump();
   ASSERT_TRUE(f.s(1).complete());
@@ -51,7 +58,7 @@ TEST(Abuse, TheManifestIsQueuedOncePerLink) {
 // REJECT queued. The queue stops at kMaxControlBytes and the peer is dropped
 // (at the end of the message that crossed it, or at the next tick).
 TEST(Abuse, APeerThatFloodsAndDoesNotReadIsDropped) {
-  Fixture f(3, 1, 64);
+  Fixture f(3, 1, 64, unlimitedRate());
   f.net.connect(0, 1);
   f.net.connect(0, 2);
   f.net.pump(6);  // handshakes
@@ -157,6 +164,85 @@ TEST(Abuse, AHandshakeMustNameTheProvenPeerId) {
   auto ok = statsOf(g.s(0).peerStats(g.net.now), 1);
   ASSERT_TRUE(ok);
   EXPECT_TRUE(ok->handshaken);
+}
+
+// With the default rate limit, the same 100 000 MANIFEST_REQUESTs (or any
+// flood of small messages) drop the peer once its burst is spent; the
+// others are not affected.
+TEST(Abuse, AMessageFloodDropsThePeer) {
+  Fixture f(3, 1, 64);
+  f.net.connect(0, 1);
+  f.net.pump();
+  const auto request = *wire::encode(wire::ManifestRequest{7});
+  int sent = 0;
+  for (; sent < 100000 && !dropped(f.h(0), 1); ++sent) f.s(0).onMessage(1, request, f.net.now);
+  EXPECT_TRUE(dropped(f.h(0), 1));
+  EXPECT_LE(sent, 10001) << "dropped only after " << sent << " messages in one instant";
+  // Spread out at an honest pace (1000 a second for 20 s), nobody is dropped.
+  f.net.connect(0, 2);
+  f.net.pump();
+  const auto keepAlive = *wire::encode(wire::KeepAlive{});
+  for (int i = 0; i < 20000; ++i) {
+    f.net.now += std::chrono::milliseconds(1);
+    f.s(0).onMessage(2, keepAlive, f.net.now);
+  }
+  EXPECT_FALSE(dropped(f.h(0), 2));
+}
+
+// A REQUEST for a sliver of a chunk is refused as invalid (each served
+// request costs a whole chunk's read and re-hash); the rest of a chunk, however
+// short, is fine.
+TEST(Abuse, RequestsForSliversAreRefused) {
+  Fixture f(2, 1, 4);
+  f.net.connect(0, 1);
+  f.net.pump(2);  // the handshakes: 1 is unchoked
+  f.s(0).onMessage(1, *wire::encode(wire::Request{500, 0, 0, 100}), f.net.now);
+  f.s(0).onMessage(1, *wire::encode(wire::Request{501, 1, 1000, 24}), f.net.now);  // the last 24 bytes
+  f.net.settle();
+  bool refused = false, served = false;
+  for (const auto& [from, to, m] : f.net.wire) {
+    auto d = wire::decodeMessage(m);
+    if (!d) continue;
+    if (const auto* r = std::get_if<wire::Reject>(&*d)) {
+      refused = refused || (r->requestId == 500 && r->reason == wire::RejectReason::kInvalidRequest);
+    }
+    if (const auto* p = std::get_if<wire::Piece>(&*d)) served = served || p->requestId == 501;
+  }
+  EXPECT_TRUE(refused) << "a 100-byte REQUEST of a 1024-byte chunk was not refused";
+  EXPECT_TRUE(served) << "the last 24 bytes of a chunk were not served";
+}
+
+// A peer shows every chunk and refuses each request as not-have: after
+// dropAfterFalseHaves such lies it is dropped (and asked no more).
+TEST(Abuse, APeerThatRefusesWhatItShowedIsDropped) {
+  Fixture f(2, 0, 64);  // 0 and 1 both want the file; 1 plays the liar by hand
+  f.s(0).addPeer(9, f.net.now);
+  wire::Handshake h;
+  h.peerId[0] = 42;
+  h.capabilities = wire::kCapHasManifest;
+  h.fileId = f.id;
+  f.s(0).onMessage(9, *wire::encode(h), f.net.now);
+  std::vector<std::uint8_t> bits(wire::bitfieldBytes(64), 0xff);
+  f.s(0).onMessage(9, *wire::encode(wire::Bitfield{64, bits}), f.net.now);
+  int lies = 0;
+  for (int round = 0; round < 50 && !dropped(f.h(0), 9); ++round) {
+    std::vector<std::uint32_t> asked;
+    for (const auto& [from, to, msg] : f.net.wire) {
+      if (to != 9) continue;
+      auto d = wire::decodeMessage(msg);
+      if (d && std::holds_alternative<wire::Request>(*d)) asked.push_back(std::get<wire::Request>(*d).requestId);
+    }
+    f.net.wire.clear();
+    for (std::uint32_t rid : asked) {
+      if (dropped(f.h(0), 9)) break;
+      f.s(0).onMessage(9, *wire::encode(wire::Reject{rid, wire::RejectReason::kNotHave, 0}), f.net.now);
+      ++lies;
+    }
+    f.net.now += std::chrono::milliseconds(100);
+    f.s(0).tick(f.net.now);
+  }
+  EXPECT_TRUE(dropped(f.h(0), 9)) << "still linked after " << lies << " refusals of chunks it showed";
+  EXPECT_LE(lies, 8);
 }
 
 }  // namespace

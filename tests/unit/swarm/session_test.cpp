@@ -341,7 +341,9 @@ TEST(Session, UploadTokenBucketPacesPieces) {
 // A super-seeder's first pass counts whole chunks only: a peer asking for one
 // byte of each chunk must not end it (which would lift the hold on repeats).
 TEST(Session, PartialRequestsDoNotCountAsServed) {
-  Fixture f(2, 1, 8);
+  SessionOptions o;
+  o.minRequestBytes = 1;  // slivers are served here (by default they are refused: abuse_test)
+  Fixture f(2, 1, 8, o);
   f.s(1).setWanted(false, f.net.now);  // peer 1 asks by hand
   f.net.connect(0, 1);
   f.net.pump();
