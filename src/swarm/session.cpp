@@ -358,7 +358,12 @@ void Session::onChunkStored(ChunkIndex index, Status status, Time now) {
     if (status.error().code() == Errc::kBackPressure) {  // the store was busy: fetch it again later
       fetchMore(now);
     } else {
-      state_.host.onError(status.error());  // reported; the host decides whether the fetch goes on
+      // Quota, disk full, I/O: fetching on would download and discard at
+      // line rate. The fetch stops (a new setWanted(true) starts it again).
+      state_.wanted = false;
+      origins_.cancelAll();
+      for (auto& [k, p] : state_.peers) downloader_.cancelAll(*p, now);
+      state_.host.onError(status.error());
     }
     return;
   }

@@ -60,7 +60,9 @@ class SessionHost {
   virtual void onChunk(ChunkIndex) {}
   virtual void onComplete() {}
   virtual void onBanned(PeerKey, const wire::PeerId&) {}
-  virtual void onError(const Error&) {}  // a store write failed (not for busy): the host decides whether to go on
+  // A store write failed (not for busy): the session has stopped fetching
+  // (setWanted(true) starts it again); the host tells whoever asked.
+  virtual void onError(const Error&) {}
 };
 
 }  // namespace p2pcdn::swarm

@@ -677,8 +677,9 @@ TEST(Session, AFailedReadIsRejectedNotServed) {
 }
 
 // A chunk whose write failed is not held: it is fetched again. A store that
-// was only busy is not an error; any other failure is reported (onError: the
-// host decides whether the fetch goes on).
+// was only busy is not an error; any other failure is reported (onError) and
+// stops the fetch (no downloading at line rate into a full disk), until the
+// host asks again.
 TEST(Session, AChunkWhoseWriteFailedIsFetchedAgain) {
   Fixture f(2, 1, 8);
   f.h(1).failOnce[3] = Errc::kBackPressure;
@@ -694,7 +695,16 @@ TEST(Session, AChunkWhoseWriteFailedIsFetchedAgain) {
   g.net.connect(0, 1);
   g.net.pump();
   EXPECT_EQ(g.h(1).errors, 1u);
-  EXPECT_TRUE(g.s(1).complete());  // the host went on: chunk 3 was fetched and written again
+  EXPECT_FALSE(g.s(1).wanted());
+  EXPECT_FALSE(g.s(1).complete());
+  const auto uploaded = g.s(0).stats().uploaded;
+  g.net.now += std::chrono::seconds(5);
+  g.s(1).tick(g.net.now);
+  g.net.pump();
+  EXPECT_EQ(g.s(0).stats().uploaded, uploaded) << "fetched on after the store failed";
+  g.s(1).setWanted(true, g.net.now);  // asked again: chunk 3 is fetched and written
+  g.net.pump();
+  EXPECT_TRUE(g.s(1).complete());
   EXPECT_EQ(g.h(1).stored[3], g.chunks[3]);
 }
 
