@@ -46,6 +46,8 @@ constexpr Field kFields[] = {
      &TrackerStats::closedSlow},
     {"closedOversized", "closed_oversized_total", true, "Connections closed for an oversized message.",
      &TrackerStats::closedOversized},
+    {"closedIdle", "closed_idle_total", true, "Connections closed for sending nothing for the idle time-out.",
+     &TrackerStats::closedIdle},
     {"peersExpired", "peers_expired_total", true, "Peers dropped for not announcing.", &TrackerStats::peersExpired},
     {"httpRequests", "http_requests_total", true, "Plain HTTP requests (stats, metrics).", &TrackerStats::httpRequests},
     {"redisUp", "redis_up", false, "1 while announces go through Redis (--redis).", &TrackerStats::redisUp},

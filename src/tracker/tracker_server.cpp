@@ -280,12 +280,17 @@ class TrackerServer::Impl {
     sweepTimer_.expires_after(period);
     sweepTimer_.async_wait([this](error_code ec) {
       if (ec || shuttingDown_) return;
-      registry_.expire(Clock::now());
+      const TimePoint now = Clock::now();
+      registry_.expire(now);
+      closeIdle(now);
       armSweep();
     });
   }
 
   void shutdown();
+
+  // Closes the connections that sent no message for idleTimeout.
+  void closeIdle(TimePoint now);
 
   // A WebSocket message (text or binary) from session s.
   void onMessage(WsSession& s, bool text, std::string_view payload);
@@ -313,6 +318,7 @@ class TrackerServer::Impl {
   std::vector<Delivery> out_;
   FleetAnnounce fleetAnnounce_;
   std::vector<Member> left_;
+  std::vector<std::shared_ptr<WsSession>> idle_;
 
   std::mutex control_;  // start / stop / stats from other threads
   std::thread thread_;
@@ -351,6 +357,10 @@ class TrackerServer::Impl::WsSession {
   ConnectionId id() const { return id_; }
   TokenBucket& rate() { return rate_; }
   TokenBucket& abuse() { return abuse_; }
+  TimePoint lastMessage() const { return lastMessage_; }
+  void heard(TimePoint now) { lastMessage_ = now; }
+  // True the first time: it is being closed as idle.
+  bool markIdle() { return !std::exchange(idleClosed_, true); }
   virtual void send(std::string text) = 0;
   virtual void close(websocket::close_code code) = 0;
   virtual void abort() = 0;
@@ -361,6 +371,8 @@ class TrackerServer::Impl::WsSession {
   ConnectionId id_;
   TokenBucket rate_;
   TokenBucket abuse_;
+  TimePoint lastMessage_ = Clock::now();
+  bool idleClosed_ = false;
 };
 
 template <class Stream>
@@ -635,10 +647,23 @@ void TrackerServer::Impl::onAccept(error_code ec, tcp::socket socket) {
   doAccept();
 }
 
+void TrackerServer::Impl::closeIdle(TimePoint now) {
+  idle_.clear();
+  for (auto& [id, s] : sessions_) {
+    if (now - s->lastMessage() > options_.idleTimeout && s->markIdle()) idle_.push_back(s);
+  }
+  for (auto& s : idle_) {
+    ++stats_.closedIdle;
+    s->close(websocket::close_code::normal);
+  }
+  idle_.clear();
+}
+
 void TrackerServer::Impl::onWsOpen(const std::shared_ptr<WsSession>& s) { sessions_.emplace(s->id(), s); }
 
 void TrackerServer::Impl::onMessage(WsSession& s, bool text, std::string_view payload) {
   const TimePoint now = Clock::now();
+  s.heard(now);
   if (!s.rate().take(now)) {
     ++stats_.rateLimited;
     if (!s.abuse().take(now)) {

@@ -39,7 +39,10 @@ struct TrackerOptions {
   std::size_t abuseLimit = 100; // rate-limited messages (refilled at rateLimit / 10 per second) before a close
   std::size_t maxQueuedBytes = 1 << 20;  // unsent bytes per connection before it is dropped as too slow
   std::chrono::milliseconds handshakeTimeout{10'000};  // HTTP request / WebSocket handshake / close
-  std::chrono::milliseconds idleTimeout{0};  // no traffic (pings are sent halfway); 0: 2 x interval + 30 s
+  // No message from the client this long closes its connection: pings keep a
+  // dead TCP connection from lingering, and a client that only answers them
+  // (holding a slot without announcing) is closed too. 0: 2 x interval + 30 s.
+  std::chrono::milliseconds idleTimeout{0};
   // redis://HOST[:PORT][/DB]: one instance of a fleet that shares its swarms
   // in Redis (tracker/fleet.hpp). Empty: swarms in this process only.
   std::string redisUrl;
@@ -74,6 +77,7 @@ struct TrackerStats {
   std::uint64_t closedAbusive = 0;   // connections closed for exceeding the rate limit repeatedly
   std::uint64_t closedSlow = 0;      // connections closed because their send queue overflowed
   std::uint64_t closedOversized = 0; // connections closed for a message over the size limit
+  std::uint64_t closedIdle = 0;      // connections that sent no message for idleTimeout (answering pings is not enough)
   std::uint64_t peersExpired = 0;
   std::uint64_t httpRequests = 0;
   // The fleet (--redis); all 0 without it. Gauges: redisUp, redisRttMicros.

@@ -514,6 +514,35 @@ TEST_F(SmallTrackerTest, ConnectionsAreBounded) {
   EXPECT_TRUE(again.connect(port));
 }
 
+// A client that answers pings but says nothing is closed after idleTimeout
+// (it would hold a connection slot forever); one that announces stays.
+TEST_F(TrackerTest, AConnectionThatSaysNothingIsClosed) {
+  server->stop();
+  TrackerOptions o;
+  o.interval = 400ms;
+  o.idleTimeout = 1500ms;
+  startServer(o);
+  Client quiet, busy;
+  ASSERT_TRUE(quiet.connect(port));
+  ASSERT_TRUE(busy.connect(port));
+  ASSERT_TRUE(quiet.send(announceText(id(1), id(2))));
+  quiet.expect<AnnounceResponse>();
+  const auto t0 = std::chrono::steady_clock::now();
+  bool quietClosed = false;
+  while (std::chrono::steady_clock::now() - t0 < 4s) {
+    ASSERT_TRUE(busy.send(announceText(id(1), id(3))));
+    (void)busy.read(400ms);
+    if (quiet.waitClosed(10ms)) {
+      quietClosed = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(quietClosed) << "a connection silent for 4 s with a 1.5 s idle time-out is still open";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 1400ms) << "closed before its idle time-out";
+  EXPECT_TRUE(busy.send(announceText(id(1), id(3)))) << "the announcing connection was closed too";
+  EXPECT_EQ(server->stats().closedIdle, 1u);
+}
+
 // ---- load: the p2pcdn_tracker process -----------------------------------------
 
 using p2pcdn::testing::cpuSeconds;
