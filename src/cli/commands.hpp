@@ -77,6 +77,7 @@ struct MediaArgs {
   std::string app;                        // serve --app DIR: the web app (default: the built package, if any)
   std::vector<std::string> allowHosts;   // serve --allow-host NAME: Host names the gateway answers to
   std::vector<std::string> cors;         // serve --cors ORIGIN: origins whose pages may read responses ("*": any)
+  std::string token;                     // serve --token T: needed to fetch ids not held and to use keys/
   std::string publicTracker;              // serve --public-tracker URL: the tracker the app's pages join (default --tracker)
 };
 int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& m);

@@ -101,6 +101,10 @@ int main(int argc, char** argv) {
   serveCmd->add_option("--allow-host", media.allowHosts,
                        "a Host name the gateway answers to besides 127.0.0.1, localhost and [::1] (repeatable; others "
                        "get 421, which stops DNS rebinding)");
+  serveCmd->add_option("--token", media.token,
+                       "an access token: requests without it (Authorization: Bearer TOKEN, or the cookie "
+                       "p2pcdn_token) get only what the store holds, without keys/, and 401 for other ids")
+      ->envname("P2PCDN_GATEWAY_TOKEN");
   serveCmd->add_option("--cors", media.cors,
                        "an origin whose pages may read the gateway's responses, e.g. https://app.example (repeatable; "
                        "'*': any page; default: none, cross-origin requests get 403)");

@@ -161,6 +161,7 @@ int cmdServe(const Globals& g, const NetArgs& n, const MediaArgs& ma) {
   o.host = listen->first;
   o.allowedHosts = ma.allowHosts;
   o.corsOrigins = ma.cors;
+  o.accessToken = ma.token;
   o.port = listen->second;
   o.keyFor = [&g](const FileId& id) { return loadKey(g, id); };
   o.manifestTimeout = std::chrono::milliseconds(static_cast<long>(ma.manifestTimeout * 1000));

@@ -120,6 +120,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
                         "cross-origin requests are refused (serve --cors ORIGIN allows one)\n");
     }
     cors_ = corsHeader(origin, gw_->policy);
+    authorized_ = tokenPresented(field(http::field::authorization), field(http::field::cookie), gw_->opts.accessToken);
     const Route r = route(std::string_view(req.target().data(), req.target().size()));
     switch (r.kind) {
       case RouteKind::kIndex:
@@ -149,7 +150,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
                            field(http::field::if_none_match)};
     // The views point into the parser's message, which lives until the next read.
     key_ = r.key;
-    if (!key_ && gw_->opts.keyFor) key_ = gw_->opts.keyFor(r.fileId);
+    if (!key_ && gw_->opts.keyFor && authorized_) key_ = gw_->opts.keyFor(r.fileId);
     started_ = Clock::now();
     fileId_ = r.fileId;
     askedSwarm_ = false;
@@ -162,6 +163,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   // No manifest in the store: the node's fetch asks the swarm for it.
   void askSwarm(FileEntry& f) {
+    if (!authorized_) {
+      endJob();
+      return sendSimple(http::status::unauthorized,
+                        "this gateway fetches ids it does not hold only for requests with its access token "
+                        "(Authorization: Bearer, or the cookie p2pcdn_token)\n",
+                        false, {{http::field::www_authenticate, "Bearer"}});
+    }
     askedSwarm_ = true;
     if (auto st = gw_->ensureFetch(f); !st) {
       endJob();
@@ -456,6 +464,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool head_ = false;
   bool manifestOnly_ = false;  // GET /api/manifest/<id>
   bool askedSwarm_ = false;    // this request's manifest was asked of the swarm (the store had none)
+  bool authorized_ = true;     // it presented the access token (or none is set)
   std::shared_ptr<const AppFile> appBody_;  // the web-app file being written
   bool closed_ = false;
   // The file request: its validators, key and id; job_ once its manifest is known.

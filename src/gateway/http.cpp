@@ -479,6 +479,38 @@ bool isIpLiteral(std::string_view s) {
 }
 }  // namespace
 
+namespace {
+bool sameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+}  // namespace
+
+bool tokenPresented(std::optional<std::string_view> authorization, std::optional<std::string_view> cookie,
+                    std::string_view token) {
+  if (token.empty()) return true;
+  bool ok = false;
+  if (authorization) {
+    constexpr std::string_view kBearer = "Bearer ";
+    std::string_view a = *authorization;
+    if (a.size() > kBearer.size() && a.substr(0, kBearer.size()) == kBearer) ok |= sameSecret(a.substr(kBearer.size()), token);
+  }
+  if (cookie) {  // "a=b; p2pcdn_token=T; c=d"
+    std::string_view c = *cookie;
+    while (!c.empty()) {
+      const std::size_t semi = c.find(';');
+      std::string_view pair = c.substr(0, semi);
+      c = semi == std::string_view::npos ? std::string_view{} : c.substr(semi + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      constexpr std::string_view kName = "p2pcdn_token=";
+      if (pair.substr(0, kName.size()) == kName) ok |= sameSecret(pair.substr(kName.size()), token);
+    }
+  }
+  return ok;
+}
+
 bool hostAllowed(std::optional<std::string_view> host, const RequestPolicy& policy) {
   if (!host) return true;  // HTTP/1.0 without Host: no browser sends that
   std::string_view h = *host;

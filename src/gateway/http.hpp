@@ -77,6 +77,13 @@ bool originAllowed(std::optional<std::string_view> origin, std::optional<std::st
 // top-level navigation (a link the user followed) or its Origin is a --cors one.
 bool fetchSiteAllowed(std::optional<std::string_view> site, std::optional<std::string_view> mode,
                       std::optional<std::string_view> origin, const RequestPolicy& policy);
+// The access token (serve --token): whether the request presents `token` as
+// "Authorization: Bearer <token>" or as the cookie p2pcdn_token=<token>
+// (what <video src> can carry). Compared in constant time. An empty token:
+// every request qualifies (no token configured).
+bool tokenPresented(std::optional<std::string_view> authorization, std::optional<std::string_view> cookie,
+                    std::string_view token);
+
 // The Access-Control-Allow-Origin to send for this Origin, if any ("*" for
 // every request when corsOrigins has it). With named origins, responses must
 // carry Vary: Origin whether or not this one gets the header (caches).

@@ -83,6 +83,11 @@ struct GatewayOptions {
   std::vector<std::string> corsOrigins;
   // The key of an encrypted file when the URL has no ?k= (e.g. the CLI's keys/ folder).
   std::function<std::optional<EncryptionKey>(const FileId&)> keyFor;
+  // With a token (http.hpp, tokenPresented), a request without it is served
+  // only what the store holds, with the URL's own ?k= key: it gets 401
+  // instead of making the node fetch an id it does not hold, and keyFor is
+  // not used for it. Empty: no token.
+  std::string accessToken;
 };
 
 struct GatewayStats {

@@ -566,7 +566,25 @@ def test_hosts(args, tmp, rng):
               f"--cors: CORS headers {h}")
         status, h, _ = gw2.request(f"/f/{fid}", headers={"Origin": "https://other.example"})
         check(status == 403 and "access-control-allow-origin" not in h, f"an origin --cors does not name: {status}")
-    print(f"  foreign Host: 421, foreign Origin: 403, no CORS header by default; --allow-host/--cors honoured")
+        gw2.proc.terminate()
+        gw2.proc.wait(timeout=30)
+
+        # --token: without it, no fetch of an id the store lacks (401) and no keys/ (the private file
+        # is not decrypted); with it (Bearer or the cookie), both.
+        gw3 = net.gateway(home, "--token", "t0ken-123", name="gateway3")
+        status, h, _ = gw3.request(f"/f/{unknown}")
+        check(status == 401 and h.get("www-authenticate") == "Bearer", f"an unknown id without the token: {status} {h}")
+        status, _, body = gw3.request(f"/f/{fid}")
+        check(status != 200 or body != secret, f"keys/ applied without the token: {status}")
+        check(secret[:64] not in body, "the private file's plaintext went out without the token")
+        status, _, body = gw3.request(f"/f/{fid}", headers={"Authorization": "Bearer t0ken-123"})
+        check(status == 200 and body == secret, f"with the token (Bearer): {status}")
+        status, _, body = gw3.request(f"/f/{fid}", headers={"Cookie": "x=1; p2pcdn_token=t0ken-123"})
+        check(status == 200 and body == secret, f"with the token (cookie): {status}")
+        status, _, _ = gw3.request(f"/f/{unknown}", headers={"Authorization": "Bearer wrong"})
+        check(status == 401, f"an unknown id with a wrong token: {status}")
+    print(f"  foreign Host: 421, foreign Origin: 403, no CORS header by default; --allow-host/--cors honoured; "
+          f"--token: 401 for unknown ids and no keys/ without it")
 
 
 if __name__ == "__main__":

@@ -361,4 +361,18 @@ TEST(RequestPolicy, OnlyOurOwnOriginOrNamedOnesMayRead) {
 }
 
 }  // namespace
+TEST(RequestPolicy, TheAccessTokenComesAsBearerOrCookie) {
+  EXPECT_TRUE(tokenPresented(std::nullopt, std::nullopt, ""));  // none configured
+  EXPECT_FALSE(tokenPresented(std::nullopt, std::nullopt, "s3cret"));
+  EXPECT_TRUE(tokenPresented("Bearer s3cret", std::nullopt, "s3cret"));
+  EXPECT_FALSE(tokenPresented("Bearer s3cre", std::nullopt, "s3cret"));
+  EXPECT_FALSE(tokenPresented("Bearer s3cretX", std::nullopt, "s3cret"));
+  EXPECT_FALSE(tokenPresented("Basic s3cret", std::nullopt, "s3cret"));
+  EXPECT_FALSE(tokenPresented("Bearer ", std::nullopt, "s3cret"));
+  EXPECT_TRUE(tokenPresented(std::nullopt, "a=1; p2pcdn_token=s3cret; b=2", "s3cret"));
+  EXPECT_TRUE(tokenPresented(std::nullopt, "p2pcdn_token=s3cret", "s3cret"));
+  EXPECT_FALSE(tokenPresented(std::nullopt, "x_p2pcdn_token=s3cret", "s3cret"));
+  EXPECT_FALSE(tokenPresented(std::nullopt, "p2pcdn_token=nope", "s3cret"));
+}
+
 }  // namespace p2pcdn::gateway
