@@ -164,6 +164,17 @@ class SessionHostImpl : public swarm::SessionHost {
     }
   }
   void onError(const Error& e) override {
+    // A failed chunk write stopped the session's fetch: the node's flag
+    // follows, so it no longer announces as a leecher. (A failed manifest
+    // write leaves the session fetching: it is retried.)
+    std::weak_ptr<Node::Impl> weak = impl_->shared_from_this();
+    impl_->rt.post([weak, fid = fid_] {
+      auto self = weak.lock();
+      if (!self) return;
+      if (auto it = self->files.find(fid); it != self->files.end() && !it->second.session->wanted()) {
+        it->second.wanted = false;
+      }
+    });
     impl_->postEvent(fid_, [](Listener&) { return true; }, [e](const FetchEvents& ev) {
       if (ev.onError) ev.onError(e);
     });

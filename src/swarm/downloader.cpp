@@ -120,7 +120,10 @@ void Downloader::badChunk(PeerState& p, ChunkIndex index, Time now) {
 void Downloader::chunkArrived(PeerState* from, ChunkIndex index, Bytes data, Time now) {
   (void)state_.picker->markHave(index);
   state_.deliveredBy(index, from);
-  if (from) ++from->download.chunksReceived;
+  if (from) {
+    ++from->download.chunksReceived;
+    from->falseHaves = 0;  // it serves: an earlier refusal was an eviction, not a lie
+  }
   // Endgame: cancel the same chunk elsewhere.
   std::vector<PeerState*> freed;
   for (auto& [k, q] : state_.peers) {

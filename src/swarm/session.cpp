@@ -244,12 +244,23 @@ void Session::onMessage(PeerKey key, ByteView bytes, Time now) {
   if (!p.handshaken && !std::holds_alternative<wire::Handshake>(*m)) {
     return state_.drop(p, wire::GoodbyeReason::kProtocolError, "handshake first");
   }
-  if (!std::holds_alternative<wire::Piece>(*m)) {  // PIECEs are bounded by our own requests
+  if (charged(p, *m)) {
     p.inbound.spend(1, now);
     if (!p.inbound.ready(now)) return state_.drop(p, wire::GoodbyeReason::kProtocolError, "too many messages");
   }
   std::visit([&](const auto& msg) { handle(p, msg, now); }, *m);
   if (p.overflowed && !p.dropping) state_.drop(p, wire::GoodbyeReason::kProtocolError, "too many unread replies");
+}
+
+// Whether a message spends the peer's message budget. Not PIECEs (bounded by
+// our requests), REQUESTs (bounded by the upload queue; a flood of them fills
+// the bounded control queue with REJECTs and is dropped there), or a HAVE
+// for a chunk the peer had not shown (at most one per chunk: a super-seeder
+// reveals thousands at once when a peer goes idle).
+bool Session::charged(const PeerState& p, const wire::Message& m) const {
+  if (std::holds_alternative<wire::Piece>(m) || std::holds_alternative<wire::Request>(m)) return false;
+  if (const auto* h = std::get_if<wire::Have>(&m)) return p.inPicker && h->index < p.has.size() && p.has[h->index];
+  return true;
 }
 
 void Session::handle(PeerState& p, const wire::Handshake& h, Time now) {
@@ -357,9 +368,10 @@ void Session::onChunkStored(ChunkIndex index, Status status, Time now) {
     (void)state_.picker->unmarkHave(index);  // not held after all: pick it again
     if (status.error().code() == Errc::kBackPressure) {  // the store was busy: fetch it again later
       fetchMore(now);
-    } else {
+    } else if (state_.wanted) {
       // Quota, disk full, I/O: fetching on would download and discard at
-      // line rate. The fetch stops (a new setWanted(true) starts it again).
+      // line rate. The fetch stops (a new setWanted(true) starts it again);
+      // the writes still in flight fail quietly.
       state_.wanted = false;
       origins_.cancelAll();
       for (auto& [k, p] : state_.peers) downloader_.cancelAll(*p, now);

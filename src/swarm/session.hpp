@@ -141,6 +141,7 @@ class Session {
   void handle(PeerState& p, const wire::KeepAlive& m, Time now);
   void handle(PeerState& p, const wire::Goodbye& m, Time now);
 
+  bool charged(const PeerState& p, const wire::Message& m) const;
   void adoptManifest(const Manifest& m, std::vector<bool> have, Time now);
   void learnBitfield(PeerState& p, std::vector<bool> bits);
   void sendBitfield(PeerState& p, Time now);

@@ -109,6 +109,8 @@ void Uploader::onChunkRead(ChunkIndex index, Result<Bytes> data, Time now) {
   state_.readLatency = state_.readLatency == Time{} ? took : (state_.readLatency * 7 + took) / 8;
   reading_.erase(asked);
   std::shared_ptr<const Bytes> chunk;
+  // A busy store is not "I do not have it" (the taker counts those as lies).
+  const bool busy = !data && data.error().code() == Errc::kBackPressure;
   if (data) {
     chunk = std::make_shared<const Bytes>(std::move(*data));
   }
@@ -123,7 +125,9 @@ void Uploader::onChunkRead(ChunkIndex index, Result<Bytes> data, Time now) {
       if (it->index != index || it->chunk) {
         ++it;
       } else if (!chunk || chunk->size() < std::uint64_t{it->offset} + it->length) {  // evicted or corrupt: never serve bad bytes
-        state_.sendTo(*q, wire::encode(wire::Reject{it->requestId, wire::RejectReason::kNotHave, 0}), now);
+        state_.sendTo(*q, wire::encode(busy ? wire::Reject{it->requestId, wire::RejectReason::kOverloaded, 1000}
+                                            : wire::Reject{it->requestId, wire::RejectReason::kNotHave, 0}),
+                      now);
         it = queue.erase(it);
       } else {
         it->chunk = chunk;

@@ -245,5 +245,24 @@ TEST(Abuse, APeerThatRefusesWhatItShowedIsDropped) {
   EXPECT_LE(lies, 8);
 }
 
+// A super-seeder reveals every chunk at once (one HAVE each) when a peer goes
+// idle: new HAVEs cost no budget, so a 20 000-chunk reveal is no flood; the
+// same HAVE over and over is.
+TEST(Abuse, NewHavesAreFreeRepeatsAreNot) {
+  Fixture f(1, 0, 20000);
+  f.s(0).addPeer(9, f.net.now);
+  wire::Handshake h;
+  h.peerId[0] = 42;
+  h.capabilities = wire::kCapHasManifest | wire::kCapSuperSeed;
+  h.fileId = f.id;
+  f.s(0).onMessage(9, *wire::encode(h), f.net.now);
+  std::vector<std::uint8_t> none(wire::bitfieldBytes(20000), 0);
+  f.s(0).onMessage(9, *wire::encode(wire::Bitfield{20000, none}), f.net.now);
+  for (std::uint32_t i = 0; i < 20000; ++i) f.s(0).onMessage(9, *wire::encode(wire::Have{i}), f.net.now);
+  EXPECT_FALSE(dropped(f.h(0), 9)) << "a super-seeder's reveal of 20 000 chunks counted as a flood";
+  for (int i = 0; i < 20000 && !dropped(f.h(0), 9); ++i) f.s(0).onMessage(9, *wire::encode(wire::Have{0}), f.net.now);
+  EXPECT_TRUE(dropped(f.h(0), 9)) << "20 000 repeats of one HAVE in an instant";
+}
+
 }  // namespace
 }  // namespace p2pcdn::swarm
