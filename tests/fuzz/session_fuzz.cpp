@@ -8,7 +8,11 @@
 // Properties (a violation abort()s): no crash, hang or sanitizer report; a
 // session never stores a chunk whose BLAKE3 differs from the manifest, never
 // stores a chunk twice, never reports more chunks than the file has; sends
-// only messages that decode, and only to peers it has (added, not removed).
+// only messages that decode, and only to peers it has (added, not removed);
+// and its resources stay bounded whatever the input: replies queued for a
+// peer within kMaxControlBytes plus the manifest and one message, requests
+// outstanding at a peer within maxRequestsPerPeer. Raw messages go up to the
+// full message size (run with -max_len of 300 KiB).
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -133,9 +137,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (m && added[who].count(key)) ses.onMessage(key, *m, now);
     };
     switch ((op >> 3) % 14) {
-      case 0:  // a raw message
+      case 0:  // a raw message, up to the largest a data channel carries
         if (added[who].count(key)) {
-          Bytes b = in.bytes(in.u8() * 4u);
+          const std::size_t len = (std::size_t{in.u8()} << 10) | (std::size_t{in.u8()} << 2);
+          Bytes b = in.bytes(std::min(len, wire::kMaxMessageBytes));
           ses.onMessage(key, b, now);
         }
         break;
@@ -223,10 +228,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
     }
+    static const std::size_t manifestBytes = encodeManifest(f.manifest)->size();
     for (int w = 0; w < 2; ++w) {
       const auto st = s[w]->stats();
       if (st.chunksHave > kChunks) die("more chunks than the file has");
       if (st.writesPending > o.maxPendingWrites + 16) die("writes pile up past the bound");
+      for (const PeerStats& ps : s[w]->peerStats(now)) {
+        if (ps.controlBytes > kMaxControlBytes + manifestBytes + wire::kMaxMessageBytes) die("control queue past its bound");
+        if (ps.requestsOutstanding > o.maxRequestsPerPeer) die("requests outstanding past maxRequestsPerPeer");
+      }
     }
   }
   return 0;
