@@ -116,11 +116,7 @@ void every(Net& net, asio::steady_timer& timer, std::chrono::milliseconds period
 // ---- shared with the other network commands (net.hpp) ----
 
 Result<std::shared_ptr<node::Identity>> homeIdentity(const std::filesystem::path& home) {
-  auto seed = loadOrCreateIdentitySeed(home, []() -> Result<EncryptionKey> {
-    EncryptionKey s{};
-    P2PCDN_TRY(crypto::randomBytes(s));
-    return s;
-  });
+  auto seed = loadOrCreateIdentitySeed(home, crypto::randomKey);
   if (!seed) return fail(seed.error());
   return node::opensslIdentity(*seed);
 }

@@ -13,27 +13,14 @@
 #include <cstdlib>
 
 #include "node/link_auth.hpp"
+#include "script_reader.hpp"
 #include "wire/auth.hpp"
 
 using namespace p2pcdn;
 
+using fuzzing::Reader;
+
 namespace {
-struct Reader {
-  const std::uint8_t* p;
-  std::size_t n;
-  std::uint8_t u8() {
-    if (!n) return 0;
-    --n;
-    return *p++;
-  }
-  Bytes take(std::size_t k) {
-    k = std::min(k, n);
-    Bytes b(p, p + k);
-    p += k;
-    n -= k;
-    return b;
-  }
-};
 void check(bool ok) {
   if (!ok) std::abort();
 }
@@ -76,10 +63,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   };
   apply(auth.start());
   std::int64_t clock = 0;
-  for (int step = 0; step < 64 && r.n; ++step) {
+  for (int step = 0; step < 64 && !r.empty(); ++step) {
     const std::uint8_t op = r.u8();
     switch (op % 7) {
-      case 0: apply(auth.onMessage(r.take(r.u8() * 16u + r.u8()))); break;
+      case 0: apply(auth.onMessage(r.bytes(r.u8() * 16u + r.u8()))); break;
       case 1: apply(auth.onMessage(wire::encode(wire::AuthHello{(op & 8) ? peer : self, wire::Nonce{r.u8()}}))); break;
       case 2: apply(auth.onMessage(wire::encode(wire::AuthProof{wire::Signature{r.u8()}}))); break;
       case 3: {

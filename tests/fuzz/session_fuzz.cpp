@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/blake3.hpp"
+#include "script_reader.hpp"
 #include "swarm/session.hpp"
 
 using namespace p2pcdn;
@@ -90,24 +91,7 @@ struct Host : SessionHost {
   }
 };
 
-struct Reader {
-  const std::uint8_t* p;
-  std::size_t n;
-  bool empty() const { return n == 0; }
-  std::uint8_t u8() {
-    if (!n) return 0;
-    --n;
-    return *p++;
-  }
-  std::uint32_t u32() { return std::uint32_t{u8()} | std::uint32_t{u8()} << 8 | std::uint32_t{u8()} << 16 | std::uint32_t{u8()} << 24; }
-  Bytes bytes(std::size_t k) {
-    k = std::min(k, n);
-    Bytes b(p, p + k);
-    p += k;
-    n -= k;
-    return b;
-  }
-};
+using fuzzing::Reader;
 
 }  // namespace
 
